@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MetaTL",
+    products: [
+        // The engine, for native Swift use.
+        .library(name: "MetaTL", targets: ["MetaTL"]),
+        // The `metatl` command (SwiftPM product names must be unique, so the binary is `metatl-cli`;
+        // the command presents itself as `metatl`).
+        .executable(name: "metatl-cli", targets: ["metatl-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS's CBLAS interface (Debian: libopenblas-dev).
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "MetaTL",
+            dependencies: ["CBLAS"],
+            path: "Sources/MetaTL"
+        ),
+        .executableTarget(
+            name: "metatl-cli",
+            dependencies: [
+                "MetaTL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/metatl-cli"
+        ),
+        .testTarget(
+            name: "MetaTLTests",
+            dependencies: ["MetaTL"],
+            path: "Tests/MetaTLTests",
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS header plus its thread-control calls (Debian: libopenblas-dev).
+#include <cblas.h>

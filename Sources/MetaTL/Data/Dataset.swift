@@ -1,0 +1,149 @@
+/// A cold-start dataset: training users' sequences, and new users split into validation and
+/// test, over one item vocabulary.
+///
+/// External ids (non-negative Int64) map to dense rows; row 0 is the padding item, so a huge
+/// id never means a huge table. The vocabulary is the union of both files' items, in
+/// ascending id order. Each user's interactions are ordered by timestamp (ties keep file
+/// order). New users with more than K interactions are eligible for evaluation; each goes to
+/// validation with probability 0.3 (the reference's split), drawn from the seed.
+public final class Dataset: @unchecked Sendable {
+    /// Initial interactions per new user.
+    public let K: Int
+    /// The seed of the validation/test split and of the evaluation candidates.
+    public let seed: UInt64
+    /// External item id of each row (index 0 is the padding row and holds -1).
+    public let itemIDs: [Int64]
+    /// Items in the catalogue (rows 1...itemCount).
+    public var itemCount: Int { itemIDs.count - 1 }
+    /// Items that occur only among new users: their embedding rows are never trained.
+    public let itemsNotInTraining: Int
+    /// Number of training users (all of them, including those too short to sample from).
+    public var trainUserCount: Int { trainUserIDs.count }
+    /// Number of training interactions.
+    public var trainInteractionCount: Int { trainItems.count }
+
+    let rowOfItem: [Int64: Int32]
+    let trainUserIDs: [Int64]
+    /// Training sequences as rows, user u's at trainItems[trainOffsets[u] ..< trainOffsets[u+1]].
+    let trainOffsets: [Int]
+    let trainItems: [Int32]
+    /// Each training user's distinct items, sorted (negative sampling looks up membership).
+    let distinctOffsets: [Int]
+    let distinctItems: [Int32]
+    /// Training users with at least 2 interactions: the ones tasks are sampled from.
+    let sampleableUsers: [Int32]
+
+    /// The validation and test users.
+    public let valid: EvaluationUsers
+    public let test: EvaluationUsers
+
+    /// Builds a dataset from the reference's two files.
+    public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1) throws(MetaTLError) {
+        let train = try InteractionLog.read(path: trainFile)
+        let newUsers = try InteractionLog.read(path: testFile)
+        try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile)
+    }
+
+    /// Builds a dataset from interaction rows (training users, new users).
+    public init(train: Interactions, test newUsers: Interactions, K: Int = 3, seed: UInt64 = 1,
+                trainName: String = "training interactions", testName: String = "new-user interactions") throws(MetaTLError) {
+        guard K >= 2 && K <= 64 else { throw .invalidArgument("K must be in 2...64 (got \(K))") }
+        for (rows, name) in [(train, trainName), (newUsers, testName)] {
+            guard rows.items.count == rows.users.count && rows.timestamps.count == rows.users.count else {
+                throw .invalidArgument("\(name): users, items and timestamps must have the same length (got \(rows.users.count), \(rows.items.count), \(rows.timestamps.count))")
+            }
+            guard rows.count > 0 else { throw .invalidData("\(name): no interactions") }
+            if let i = rows.users.firstIndex(where: { $0 < 0 }) {
+                throw .invalidData("\(name): row \(i + 1): field 'user': expected a non-negative integer id, found \(rows.users[i])")
+            }
+            if let i = rows.items.firstIndex(where: { $0 < 0 }) {
+                throw .invalidData("\(name): row \(i + 1): field 'item': expected a non-negative integer id, found \(rows.items[i])")
+            }
+            if let i = rows.timestamps.firstIndex(where: { !$0.isFinite }) {
+                throw .invalidData("\(name): row \(i + 1): field 'timestamp': expected a finite number, found \(rows.timestamps[i])")
+            }
+        }
+        self.K = K
+        self.seed = seed
+
+        // Vocabulary: the union of both files' items, ascending.
+        let vocabulary = Array(Set(train.items).union(newUsers.items)).sorted()
+        guard vocabulary.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(vocabulary.count))") }
+        itemIDs = [-1] + vocabulary
+        var rowOf: [Int64: Int32] = [:]
+        rowOf.reserveCapacity(vocabulary.count)
+        for (i, id) in vocabulary.enumerated() { rowOf[id] = Int32(i + 1) }
+        rowOfItem = rowOf
+        itemsNotInTraining = vocabulary.count - Set(train.items).count
+
+        // Training sequences.
+        let trainSeqs = Dataset.sequences(train, rowOf: rowOf)
+        trainUserIDs = trainSeqs.users
+        trainOffsets = trainSeqs.offsets
+        trainItems = trainSeqs.items
+        var dOffsets = [0], dItems: [Int32] = [], sampleable: [Int32] = []
+        for u in 0..<trainSeqs.users.count {
+            let seq = trainItems[trainOffsets[u]..<trainOffsets[u + 1]]
+            dItems.append(contentsOf: Set(seq).sorted())
+            dOffsets.append(dItems.count)
+            if seq.count >= 2 { sampleable.append(Int32(u)) }
+        }
+        distinctOffsets = dOffsets
+        distinctItems = dItems
+        sampleableUsers = sampleable
+        guard !sampleable.isEmpty else {
+            throw .invalidData("\(trainName): no training user has at least 2 interactions, so no training task can be made")
+        }
+
+        // New users: eligible with more than K interactions; split 0.3 / 0.7 from the seed.
+        let newSeqs = Dataset.sequences(newUsers, rowOf: rowOf)
+        var rng = RandomGenerator(seed: seed, stream: RandomStream.split.rawValue)
+        var validUsers = EvaluationUsers.Builder(K: K), testUsers = EvaluationUsers.Builder(K: K)
+        for u in 0..<newSeqs.users.count {
+            let seq = Array(newSeqs.items[newSeqs.offsets[u]..<newSeqs.offsets[u + 1]])
+            guard seq.count > K else { continue }
+            if rng.uniform() < 0.3 {
+                validUsers.add(user: newSeqs.users[u], sequence: seq)
+            } else {
+                testUsers.add(user: newSeqs.users[u], sequence: seq)
+            }
+        }
+        guard validUsers.count + testUsers.count > 0 else {
+            throw .invalidData("\(testName): no new user has more than K = \(K) interactions, so there is nobody to evaluate")
+        }
+        valid = validUsers.build(split: .valid, seed: seed, rows: itemIDs.count)
+        test = testUsers.build(split: .test, seed: seed, rows: itemIDs.count)
+    }
+
+    /// The users of one evaluation split.
+    public func users(_ split: Split) -> EvaluationUsers { split == .valid ? valid : test }
+
+    /// The row of an external item id, if it is in the vocabulary.
+    public func row(ofItem id: Int64) -> Int32? { rowOfItem[id] }
+
+    /// Groups rows by user (ascending user id), each user's rows ordered by timestamp, ties in
+    /// file order.
+    private static func sequences(_ rows: Interactions, rowOf: [Int64: Int32]) -> (users: [Int64], offsets: [Int], items: [Int32]) {
+        let order = rows.users.indices.sorted { a, b in
+            if rows.users[a] != rows.users[b] { return rows.users[a] < rows.users[b] }
+            if rows.timestamps[a] != rows.timestamps[b] { return rows.timestamps[a] < rows.timestamps[b] }
+            return a < b
+        }
+        var users: [Int64] = [], offsets: [Int] = [0], items: [Int32] = []
+        items.reserveCapacity(order.count)
+        for i in order {
+            if users.last != rows.users[i] {
+                if !users.isEmpty { offsets.append(items.count) }
+                users.append(rows.users[i])
+            }
+            items.append(rowOf[rows.items[i]] ?? 0)
+        }
+        offsets.append(items.count)
+        return (users, offsets, items)
+    }
+}
+
+/// Which group of new users.
+public enum Split: String, Sendable, CaseIterable {
+    case valid, test
+}

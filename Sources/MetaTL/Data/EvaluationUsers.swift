@@ -1,0 +1,67 @@
+/// New users of one split: their first K items (the input), the item right after (the
+/// target), and the candidates of the sampled protocol, drawn once from the seed so that
+/// every evaluation of the split (and every baseline) sees the same candidates.
+public struct EvaluationUsers: Sendable {
+    /// Negatives per user in the sampled protocol (the reference's 100).
+    public static let sampledNegatives = 100
+
+    public let K: Int
+    /// External ids of the users.
+    public let userIDs: [Int64]
+    /// Input rows, user i's at inputs[i·K ..< (i+1)·K], oldest first.
+    let inputs: [Int32]
+    /// Target row of each user.
+    let targets: [Int32]
+    /// One negative tail per support pair (K-1 per user), outside the user's K inputs.
+    let supportNegatives: [Int32]
+    /// ``sampledNegatives`` uniform items per user, outside the inputs and the target
+    /// (the reference may draw the target itself; we do not), drawn with replacement.
+    let negatives: [Int32]
+
+    /// Number of users.
+    public var count: Int { userIDs.count }
+
+    struct Builder {
+        let K: Int
+        var userIDs: [Int64] = []
+        var inputs: [Int32] = []
+        var targets: [Int32] = []
+        var count: Int { userIDs.count }
+
+        init(K: Int) { self.K = K }
+
+        mutating func add(user: Int64, sequence: [Int32]) {
+            userIDs.append(user)
+            inputs.append(contentsOf: sequence.prefix(K))
+            targets.append(sequence[K])
+        }
+
+        func build(split: Split, seed: UInt64, rows: Int) -> EvaluationUsers {
+            let S = K - 1, N = EvaluationUsers.sampledNegatives
+            var supportNegatives = [Int32](repeating: 0, count: count * S)
+            var negatives = [Int32](repeating: 0, count: count * N)
+            let items = rows - 1
+            for i in 0..<count {
+                var rng = RandomGenerator(seed: seed, stream: RandomStream.evaluation.rawValue,
+                                          split == .valid ? 1 : 2, UInt64(i))
+                let input = Set(inputs[i * K..<(i + 1) * K])
+                var excluded = input
+                excluded.insert(targets[i])
+                for s in 0..<S { supportNegatives[i * S + s] = Self.draw(&rng, items: items, avoiding: input) }
+                for j in 0..<N { negatives[i * N + j] = Self.draw(&rng, items: items, avoiding: excluded) }
+            }
+            return EvaluationUsers(K: K, userIDs: userIDs, inputs: inputs, targets: targets,
+                                   supportNegatives: supportNegatives, negatives: negatives)
+        }
+
+        /// A uniform item row in 1...items not in `avoiding`; 0 (padding) if there is none.
+        static func draw(_ rng: inout RandomGenerator, items: Int, avoiding: Set<Int32>) -> Int32 {
+            let free = items - avoiding.filter { $0 >= 1 }.count
+            guard free > 0 else { return 0 }
+            while true {
+                let t = Int32(1 + rng.below(items))
+                if !avoiding.contains(t) { return t }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+/// One batch of training tasks as item rows (0 = padding), struct-of-arrays.
+///
+/// Task b has support pairs (supportHead[n] → supportTail[n]) for n = b·S ..< (b+1)·S, each
+/// with a negative pair (supportNegativeHead[n] → supportNegativeTail[n]), and one query pair
+/// (queryHead[b] → queryTail[b]) with its negative (queryNegativeHead[b] → queryNegativeTail[b]).
+final class TaskBatch: @unchecked Sendable {
+    let tasks: Int
+    let positions: Int
+    let supportHead, supportTail, supportNegativeHead, supportNegativeTail: IndexBuffer
+    let queryHead, queryTail, queryNegativeHead, queryNegativeTail: IndexBuffer
+
+    init(tasks: Int, positions S: Int) {
+        self.tasks = tasks
+        positions = S
+        supportHead = IndexBuffer(count: tasks * S); supportTail = IndexBuffer(count: tasks * S)
+        supportNegativeHead = IndexBuffer(count: tasks * S); supportNegativeTail = IndexBuffer(count: tasks * S)
+        queryHead = IndexBuffer(count: tasks); queryTail = IndexBuffer(count: tasks)
+        queryNegativeHead = IndexBuffer(count: tasks); queryNegativeTail = IndexBuffer(count: tasks)
+    }
+
+    /// True when every row is below `rows` (the embedding table's size).
+    func isValid(rows: Int) -> Bool {
+        [supportHead, supportTail, supportNegativeHead, supportNegativeTail,
+         queryHead, queryTail, queryNegativeHead, queryNegativeTail].allSatisfy { $0.allBelow(rows) }
+    }
+}

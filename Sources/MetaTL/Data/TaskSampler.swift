@@ -1,0 +1,137 @@
+/// Cuts training tasks from training users' sequences: the reference's "mixed" sampler.
+///
+/// Per task: a user uniformly among those with at least 2 interactions; then, with
+/// probability 1/2, **window mode**, otherwise **subsequence mode** (K+1 distinct positions
+/// drawn at random, kept in order). From the K+1 items x0..xK: support pairs (x0→x1) …
+/// (x(K-2)→x(K-1)), query pair (x(K-1)→xK). Each pair gets one negative tail drawn uniformly
+/// outside the user's whole training sequence. Users with K or fewer interactions always
+/// use window mode, padded with item 0 (the reference crashes on them).
+///
+/// Window mode picks the target index n uniformly in [K, len) (len-1 for short users):
+/// - `.reference` reads the inputs backwards from `seq[start : n-1]` with the reference's
+///   Python slice, `start = min(0, n-1-K)`. Two slips follow and are kept on purpose:
+///   the item at n-1 is skipped, and when n-1-K < 0 the start is a *negative* Python index
+///   (counted from the end), which makes the slice empty for n = K and for short users, so
+///   those tasks are all padding.
+/// - `.contiguous` takes the K items right before the target, `seq[n-K ..< n]`, padded in
+///   front when the user is short.
+///
+/// Task b of step t draws from its own generator (seed, t, b): batches are the same for any
+/// thread count, and a resumed run draws what the uninterrupted one would have.
+struct TaskSampler: Sendable {
+    let data: Dataset
+    let K: Int
+    let mode: SamplerMode
+    let seed: UInt64
+    let items: Int
+
+    init(data: Dataset, K: Int, mode: SamplerMode, seed: UInt64) {
+        self.data = data
+        self.K = K
+        self.mode = mode
+        self.seed = seed
+        items = data.itemCount
+    }
+
+    /// Fills all tasks of `batch` for training step `step`, split over `threads` workers.
+    func fill(_ batch: TaskBatch, step: Int, threads: Int) {
+        let parts = max(1, min(threads, batch.tasks / 64))
+        parallelChunks(parts, threads: threads) { c in
+            var scratch = Scratch(K: K)
+            for b in splitRange(batch.tasks, parts: parts, index: c) {
+                var rng = RandomGenerator(seed: seed, stream: RandomStream.trainingTask.rawValue, UInt64(step), UInt64(b))
+                sample(task: b, into: batch, rng: &rng, scratch: &scratch)
+            }
+        }
+    }
+
+    /// Per-worker buffers: the K+1 chosen items, their next items and negatives.
+    struct Scratch {
+        var seq: [Int32], pos: [Int32], neg: [Int32], picked: [Int]
+        init(K: Int) {
+            seq = Array(repeating: 0, count: K); pos = seq; neg = seq; picked = []
+        }
+    }
+
+    func sample(task b: Int, into batch: TaskBatch, rng: inout RandomGenerator, scratch: inout Scratch) {
+        let users = data.sampleableUsers
+        let u = Int(users[rng.below(users.count)])
+        let lo = data.trainOffsets[u], len = data.trainOffsets[u + 1] - lo
+        let sequence = data.trainItems[lo..<(lo + len)]
+        for i in 0..<K { scratch.seq[i] = 0; scratch.pos[i] = 0; scratch.neg[i] = 0 }
+
+        // The chosen inputs, oldest first, and the target.
+        var chosen: [Int32]
+        var target: Int32
+        if len > K && rng.uniform() >= 0.5 {
+            // Subsequence mode: K+1 distinct positions, in order.
+            scratch.picked.removeAll(keepingCapacity: true)
+            var positions = Array(0..<len)
+            for i in 0...K {
+                let j = i + rng.below(len - i)
+                positions.swapAt(i, j)
+                scratch.picked.append(positions[i])
+            }
+            scratch.picked.sort()
+            chosen = scratch.picked.prefix(K).map { sequence[lo + $0] }
+            target = sequence[lo + scratch.picked[K]]
+        } else {
+            let n = len > K ? K + rng.below(len - K) : len - 1
+            target = sequence[lo + n]
+            switch mode {
+            case .reference:
+                let stop = n - 1
+                var start = min(0, n - 1 - K)
+                if start < 0 { start = max(0, start + len) }   // Python's negative index
+                chosen = start < stop ? Array(sequence[(lo + start)..<(lo + stop)]) : []
+            case .contiguous:
+                chosen = Array(sequence[(lo + max(0, n - K))..<(lo + n)])
+            }
+        }
+
+        // Walk backwards from the target as the reference does: position idx gets an input,
+        // its next item, and a negative for that next item; missing positions stay padding.
+        var next = target
+        var idx = K - 1
+        for item in chosen.reversed() {
+            scratch.seq[idx] = item
+            scratch.pos[idx] = next
+            if next != 0 { scratch.neg[idx] = negative(&rng, user: u) }
+            next = item
+            idx -= 1
+            if idx < 0 { break }
+        }
+
+        let S = K - 1
+        for s in 0..<S {
+            let n = b * S + s
+            batch.supportHead[n] = scratch.seq[s]
+            batch.supportTail[n] = scratch.pos[s]
+            batch.supportNegativeHead[n] = scratch.seq[s]
+            batch.supportNegativeTail[n] = scratch.neg[s]
+        }
+        batch.queryHead[b] = scratch.seq[K - 1]
+        batch.queryTail[b] = scratch.pos[K - 1]
+        batch.queryNegativeHead[b] = scratch.seq[K - 1]
+        batch.queryNegativeTail[b] = scratch.neg[K - 1]
+    }
+
+    /// A uniform item row outside the user's training items (0 if the user has them all).
+    private func negative(_ rng: inout RandomGenerator, user u: Int) -> Int32 {
+        let lo = data.distinctOffsets[u], hi = data.distinctOffsets[u + 1]
+        guard hi - lo < items else { return 0 }
+        while true {
+            let t = Int32(1 + rng.below(items))
+            if !contains(data.distinctItems, lo, hi, t) { return t }
+        }
+    }
+
+    private func contains(_ a: [Int32], _ lo: Int, _ hi: Int, _ v: Int32) -> Bool {
+        var l = lo, h = hi
+        while l < h {
+            let m = (l + h) / 2
+            if a[m] < v { l = m + 1 } else { h = m }
+        }
+        return l < hi && a[l] == v
+    }
+}

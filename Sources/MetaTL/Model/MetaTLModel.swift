@@ -1,0 +1,111 @@
+import Foundation
+
+/// A MetaTL model: item embeddings, the relation learner, BatchNorm running statistics and
+/// the optimiser's state, for a fixed item catalogue.
+///
+/// Train it with ``train(on:steps:progress:)``, measure it with ``evaluate(on:split:protocol:)``.
+/// A model is not safe to use from several threads at once.
+public final class MetaTLModel: @unchecked Sendable {
+    /// The settings it was built with.
+    public let configuration: Configuration
+    /// Embedding rows: the catalogue's items plus row 0, the padding item.
+    public let rows: Int
+    /// Training steps taken so far.
+    public internal(set) var step: Int = 0
+
+    let arena: ParameterArena
+    let running: RunningStatistics
+    var training: TrainingState?
+
+    /// A freshly initialised model for `items` catalogue items (rows 1...items), with
+    /// initial values drawn from the configuration's seed:
+    /// embeddings Xavier-uniform, Linear weights Xavier-normal, Linear biases
+    /// uniform(±1/√fan_in) (PyTorch's default), BatchNorm weights 1 and biases 0.
+    public init(configuration: Configuration, items: Int) throws(MetaTLError) {
+        try configuration.validate()
+        guard items >= 1 && items < Int(Int32.max) else {
+            throw .invalidArgument("item count must be in 1...\(Int32.max - 1) (got \(items))")
+        }
+        let (tableSize, overflow) = (items + 1).multipliedReportingOverflow(by: configuration.dim)
+        guard !overflow, tableSize <= 1 << 33 else {
+            throw .invalidArgument("embedding table of \(items + 1) x \(configuration.dim) is too large")
+        }
+        self.configuration = configuration
+        rows = items + 1
+        arena = ParameterArena(rows: rows, dim: configuration.dim, hidden1: configuration.hidden1,
+                               hidden2: configuration.hidden2, positions: configuration.supportCount)
+        running = RunningStatistics(positions: configuration.supportCount)
+        initialise()
+    }
+
+    private func initialise() {
+        var rng = RandomGenerator(seed: configuration.seed, stream: RandomStream.initialisation.rawValue)
+        let d = configuration.dim
+        // nn.init.xavier_uniform_ on (rows, d): fan_in = d, fan_out = rows.
+        let bound = Float((6.0 / Double(rows + d)).squareRoot())
+        let e = arena.param(arena.embedding)
+        for i in 0..<arena.embedding.count { e[i] = Float(rng.uniform() * 2 - 1) * bound }
+        for l in 0..<3 {
+            let w = arena.fc[l]
+            let (outDim, inDim) = (w.shape[0], w.shape[1])
+            let std = (2.0 / Double(inDim + outDim)).squareRoot()
+            let wp = arena.param(w)
+            var i = 0
+            while i < w.count {
+                // Box-Muller: two normals per pair of uniforms.
+                let u1 = max(rng.uniform(), Double.leastNormalMagnitude), u2 = rng.uniform()
+                let radius = (-2 * Foundation.log(u1)).squareRoot()
+                wp[i] = Float(radius * cos(2 * Double.pi * u2) * std)
+                if i + 1 < w.count { wp[i + 1] = Float(radius * sin(2 * Double.pi * u2) * std) }
+                i += 2
+            }
+            let bb = 1 / Double(inDim).squareRoot()
+            let bp = arena.param(arena.fcBias[l])
+            for j in 0..<outDim { bp[j] = Float((rng.uniform() * 2 - 1) * bb) }
+            arena.param(arena.bnWeight[l]).update(repeating: 1, count: arena.bnWeight[l].count)
+            arena.param(arena.bnBias[l]).update(repeating: 0, count: arena.bnBias[l].count)
+        }
+    }
+
+    /// Names of every tensor of the reference's `state_dict` this model holds, in its order
+    /// (trainable parameters, then running statistics are addressed by ``tensor(named:)``).
+    public var parameterNames: [String] { arena.slots.map(\.name) }
+
+    /// A copy of a parameter or running statistic by its reference `state_dict` name.
+    public func tensor(named name: String) -> [Float]? {
+        if let slot = arena.slot(named: name) { return arena.values(slot) }
+        for l in 0..<3 {
+            let S = running.positions
+            if name == RunningStatistics.name(layer: l, variance: false) {
+                return Array(UnsafeBufferPointer(start: running.mean(l), count: S))
+            }
+            if name == RunningStatistics.name(layer: l, variance: true) {
+                return Array(UnsafeBufferPointer(start: running.variance(l), count: S))
+            }
+        }
+        return nil
+    }
+
+    /// Overwrites a parameter or running statistic by name; the count must match.
+    public func setTensor(named name: String, to values: [Float]) throws(MetaTLError) {
+        func copy(_ dst: FPtr, _ count: Int) throws(MetaTLError) {
+            guard values.count == count else {
+                throw .invalidArgument("tensor \(name) has \(count) values, got \(values.count)")
+            }
+            values.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { dst.update(from: base, count: count) }
+            }
+        }
+        if let slot = arena.slot(named: name) { return try copy(arena.param(slot), slot.count) }
+        for l in 0..<3 {
+            if name == RunningStatistics.name(layer: l, variance: false) { return try copy(running.mean(l), running.positions) }
+            if name == RunningStatistics.name(layer: l, variance: true) { return try copy(running.variance(l), running.positions) }
+        }
+        throw .invalidArgument("no tensor named \(name)")
+    }
+
+    /// The gradient of the last training step for a parameter, by name (tests).
+    func gradient(named name: String) -> [Float]? {
+        arena.slot(named: name).map { arena.values($0, in: arena.grads) }
+    }
+}

@@ -1,0 +1,88 @@
+/// One trainable tensor's place in the arena.
+struct TensorSlot: Sendable, Equatable {
+    /// The reference's `state_dict` name, e.g. `relation_learner.rel_fc1.fc.weight`.
+    let name: String
+    let shape: [Int]
+    let offset: Int
+    var count: Int { shape.reduce(1, *) }
+}
+
+/// Every trainable parameter of a MetaTL model in one contiguous block, with gradients and
+/// Adam's two moments in blocks of the same layout. Zeroing gradients, the optimiser step,
+/// checkpointing and parity checks are each one loop over `total` floats.
+final class ParameterArena: @unchecked Sendable {
+    let slots: [TensorSlot]
+    let total: Int
+    private let storage: FloatBuffer
+
+    var params: FPtr { storage.pointer }
+    var grads: FPtr { storage.pointer + total }
+    var adamM: FPtr { storage.pointer + 2 * total }
+    var adamV: FPtr { storage.pointer + 3 * total }
+
+    // Named views, in state_dict order.
+    let embedding: TensorSlot
+    let fc: [TensorSlot]       // three Linear weights
+    let fcBias: [TensorSlot]   // three Linear biases
+    let bnWeight: [TensorSlot] // three BatchNorm gammas
+    let bnBias: [TensorSlot]   // three BatchNorm betas
+
+    init(rows: Int, dim: Int, hidden1: Int, hidden2: Int, positions S: Int) {
+        var slots: [TensorSlot] = []
+        var offset = 0
+        func add(_ name: String, _ shape: [Int]) -> TensorSlot {
+            let slot = TensorSlot(name: name, shape: shape, offset: offset)
+            // Keep every tensor 16-float (64-byte) aligned for vector loads.
+            offset += (slot.count + 15) / 16 * 16
+            slots.append(slot)
+            return slot
+        }
+        embedding = add("embedding.embedding.weight", [rows, dim])
+        let widths = [(2 * dim, hidden1), (hidden1, hidden2), (hidden2, dim)]
+        var fc: [TensorSlot] = [], fcb: [TensorSlot] = [], bnw: [TensorSlot] = [], bnb: [TensorSlot] = []
+        for (l, (inDim, outDim)) in widths.enumerated() {
+            let p = "relation_learner.rel_fc\(l + 1)"
+            fc.append(add("\(p).fc.weight", [outDim, inDim]))
+            fcb.append(add("\(p).fc.bias", [outDim]))
+            bnw.append(add("\(p).bn.weight", [S]))
+            bnb.append(add("\(p).bn.bias", [S]))
+        }
+        self.fc = fc; fcBias = fcb; bnWeight = bnw; bnBias = bnb
+        self.slots = slots
+        total = offset
+        storage = FloatBuffer(count: 4 * offset)
+    }
+
+    func param(_ slot: TensorSlot) -> FPtr { params + slot.offset }
+    func grad(_ slot: TensorSlot) -> FPtr { grads + slot.offset }
+
+    func slot(named name: String) -> TensorSlot? { slots.first { $0.name == name } }
+
+    func zeroGrads() { grads.update(repeating: 0, count: total) }
+
+    /// A copy of one tensor's values (tests, checkpoints).
+    func values(_ slot: TensorSlot, in block: FPtr? = nil) -> [Float] {
+        Array(UnsafeBufferPointer(start: (block ?? params) + slot.offset, count: slot.count))
+    }
+}
+
+/// BatchNorm running statistics (buffers in PyTorch's terms: saved, not trained), laid out
+/// as [mean₁, var₁, mean₂, var₂, mean₃, var₃], each with one value per support position.
+final class RunningStatistics: @unchecked Sendable {
+    let positions: Int
+    let storage: FloatBuffer
+
+    init(positions S: Int) {
+        positions = S
+        storage = FloatBuffer(count: 6 * S)
+        for l in 0..<3 { variance(l).update(repeating: 1, count: S) }
+    }
+
+    func mean(_ layer: Int) -> FPtr { storage.pointer + 2 * layer * positions }
+    func variance(_ layer: Int) -> FPtr { storage.pointer + (2 * layer + 1) * positions }
+
+    /// The reference's `state_dict` name of one statistic.
+    static func name(layer: Int, variance: Bool) -> String {
+        "relation_learner.rel_fc\(layer + 1).bn.running_\(variance ? "var" : "mean")"
+    }
+}

@@ -1,0 +1,175 @@
+/// The relation learner: from a task's K-1 support pairs (head, tail) to its relation r.
+///
+///     concat(E[h], E[t]) (2d) → Linear(2d, H1) → BN → LeakyReLU → Dropout
+///                             → Linear(H1, H2) → BN → LeakyReLU → Dropout
+///                             → Linear(H2, d)  → BN → mean over the K-1 positions = r
+///
+/// Activations live in a ``RelationLearnerWorkspace``; parameters in the model's arena.
+struct RelationLearner {
+    static let leakySlope: Float = 0.01
+    static let bnMomentum: Float = 0.1
+    static let bnEps: Float = 1e-5
+
+    let arena: ParameterArena
+    let running: RunningStatistics
+    let dim: Int
+    let widths: [(inDim: Int, outDim: Int)]
+    let positions: Int
+    let dropout: Float
+
+    init(model: MetaTLModel) {
+        arena = model.arena
+        running = model.running
+        let c = model.configuration
+        dim = c.dim
+        widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
+        positions = c.supportCount
+        dropout = c.dropout
+    }
+
+    /// Fills the input rows: row n = concat(E[heads[n]], E[tails[n]]).
+    func gatherInput(_ ws: RelationLearnerWorkspace, heads: UnsafePointer<Int32>, tails: UnsafePointer<Int32>, rows: Int) {
+        let table = arena.param(arena.embedding)
+        let x = ws.x0.pointer
+        for n in 0..<rows {
+            (x + n * 2 * dim).update(from: table + Int(heads[n]) * dim, count: dim)
+            (x + n * 2 * dim + dim).update(from: table + Int(tails[n]) * dim, count: dim)
+        }
+    }
+
+    /// Adds the input gradient back into the embedding gradient rows it came from.
+    func scatterInputGradient(_ ws: RelationLearnerWorkspace, heads: UnsafePointer<Int32>, tails: UnsafePointer<Int32>, rows: Int) {
+        let g = arena.grad(arena.embedding)
+        let dx = ws.dX0.pointer
+        for n in 0..<rows {
+            let dh = g + Int(heads[n]) * dim, dt = g + Int(tails[n]) * dim
+            let src = dx + n * 2 * dim
+            for j in 0..<dim { dh[j] += src[j] }
+            for j in 0..<dim { dt[j] += src[dim + j] }
+        }
+    }
+
+    /// The output of hidden layer `l` as the next layer sees it (after dropout when training).
+    private func layerOutput(_ ws: RelationLearnerWorkspace, _ l: Int, training: Bool) -> FPtr {
+        training && dropout > 0 ? ws.dropped[l].pointer : ws.activation[l].pointer
+    }
+
+    /// Training mode: batch statistics (running statistics updated), dropout drawn from
+    /// (seed, step). Writes the per-row outputs into `ws.activation[2]`.
+    func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64) {
+        for l in 0..<3 {
+            let (inDim, outDim) = widths[l]
+            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(layerOutput(ws, l - 1, training: true))
+            linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
+                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim)
+            batchNormForwardTrain(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer, invstd: ws.invstd[l].pointer,
+                                  gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
+                                  runningMean: running.mean(l), runningVar: running.variance(l),
+                                  rows: rows, positions: positions, features: outDim,
+                                  momentum: Self.bnMomentum, eps: Self.bnEps)
+            if l < 2 {
+                leakyReLUForward(out: ws.activation[l].pointer, inp: ws.activation[l].pointer,
+                                 count: rows * outDim, slope: Self.leakySlope)
+                if dropout > 0 {
+                    dropoutForward(out: ws.dropped[l].pointer, mask: ws.mask[l].pointer, inp: ws.activation[l].pointer,
+                                   rows: rows, features: outDim, p: dropout, seed: seed, step: step, layer: UInt64(l))
+                }
+            }
+        }
+    }
+
+    /// Evaluation mode: running statistics, no dropout. Rows are independent, so any number of
+    /// users can go through at once.
+    func forwardEval(_ ws: RelationLearnerWorkspace, rows: Int) {
+        for l in 0..<3 {
+            let (inDim, outDim) = widths[l]
+            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
+            linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
+                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim)
+            batchNormForwardEval(out: ws.activation[l].pointer, inp: ws.xhat[l].pointer,
+                                 gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
+                                 runningMean: running.mean(l), runningVar: running.variance(l),
+                                 rows: rows, positions: positions, features: outDim, eps: Self.bnEps)
+            if l < 2 {
+                leakyReLUForward(out: ws.activation[l].pointer, inp: ws.activation[l].pointer,
+                                 count: rows * outDim, slope: Self.leakySlope)
+            }
+        }
+    }
+
+    /// r[b, :] = mean over the S positions of the last layer's rows for task b.
+    func relation(_ ws: RelationLearnerWorkspace, tasks: Int, into r: FPtr) {
+        let y = ws.activation[2].pointer
+        let S = positions
+        let inv = 1 / Float(S)
+        for b in 0..<tasks {
+            let rb = r + b * dim
+            rb.update(from: y + b * S * dim, count: dim)
+            for s in 1..<max(S, 1) {
+                let row = y + (b * S + s) * dim
+                for j in 0..<dim { rb[j] += row[j] }
+            }
+            for j in 0..<dim { rb[j] *= inv }
+        }
+    }
+
+    /// Backward of a training-mode forward, given dL/dr[tasks, d]: accumulates every learner
+    /// parameter's gradient and leaves dL/d(input rows) in `ws.dX0`.
+    func backward(_ ws: RelationLearnerWorkspace, tasks: Int, dRelation: CFPtr) {
+        let S = positions
+        let rows = tasks * S
+        // The mean over positions: each row of task b receives dr[b] / S.
+        let top = ws.dOut[2].pointer
+        let inv = 1 / Float(S)
+        for b in 0..<tasks {
+            for s in 0..<S {
+                let row = top + (b * S + s) * dim
+                for j in 0..<dim { row[j] = dRelation[b * dim + j] * inv }
+            }
+        }
+        for l in stride(from: 2, through: 0, by: -1) {
+            let (inDim, outDim) = widths[l]
+            let d = ws.dOut[l].pointer
+            if l < 2 {
+                if dropout > 0 { dropoutBackward(d: d, mask: ws.mask[l].pointer, count: rows * outDim) }
+                leakyReLUBackward(d: d, out: ws.activation[l].pointer, count: rows * outDim, slope: Self.leakySlope)
+            }
+            batchNormBackward(d: d, dgamma: arena.grad(arena.bnWeight[l]), dbeta: arena.grad(arena.bnBias[l]),
+                              xhat: ws.xhat[l].pointer, gamma: arena.param(arena.bnWeight[l]),
+                              invstd: ws.invstd[l].pointer, rows: rows, positions: S, features: outDim)
+            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(layerOutput(ws, l - 1, training: true))
+            let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
+            linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]), dbias: arena.grad(arena.fcBias[l]),
+                           dout: d, inp: inp, weight: arena.param(arena.fc[l]),
+                           rows: rows, inDim: inDim, outDim: outDim)
+        }
+    }
+}
+
+/// The relation learner's activations and their gradients for up to `capacity` rows,
+/// allocated once and reused by every step.
+final class RelationLearnerWorkspace: @unchecked Sendable {
+    let capacity: Int
+    let x0: FloatBuffer
+    let xhat: [FloatBuffer]
+    let activation: [FloatBuffer]
+    let dropped: [FloatBuffer]
+    let mask: [FloatBuffer]
+    let invstd: [FloatBuffer]
+    let dOut: [FloatBuffer]
+    let dX0: FloatBuffer
+
+    init(capacity rows: Int, configuration c: Configuration, training: Bool) {
+        capacity = rows
+        let outs = [c.hidden1, c.hidden2, c.dim]
+        x0 = FloatBuffer(count: rows * 2 * c.dim)
+        xhat = outs.map { FloatBuffer(count: rows * $0) }
+        activation = outs.map { FloatBuffer(count: rows * $0) }
+        let drop = training && c.dropout > 0
+        dropped = outs.prefix(2).map { FloatBuffer(count: drop ? rows * $0 : 0) }
+        mask = outs.prefix(2).map { FloatBuffer(count: drop ? rows * $0 : 0) }
+        invstd = outs.map { _ in FloatBuffer(count: c.supportCount) }
+        dOut = outs.map { FloatBuffer(count: training ? rows * $0 : 0) }
+        dX0 = FloatBuffer(count: training ? rows * 2 * c.dim : 0)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Where a training run is, for progress displays.
+public struct TrainingProgress: Sendable {
+    /// Steps done in this call, and the number asked for.
+    public var done: Int
+    public var total: Int
+    /// The model's step count (counts across calls).
+    public var step: Int
+    /// Query loss of the last step (the reference's reported loss) and support loss.
+    public var queryLoss: Float
+    public var supportLoss: Float
+    /// Seconds since the call started.
+    public var elapsed: Double
+}
+
+/// Buffers and sampler kept between training calls (allocated on the first one).
+final class TrainingState: @unchecked Sendable {
+    let workspace: MetaStepWorkspace
+    let batch: TaskBatch
+    let sampler: TaskSampler
+    let dataset: ObjectIdentifier
+
+    init(model: MetaTLModel, data: Dataset) {
+        let c = model.configuration
+        workspace = MetaStepWorkspace(capacity: c.batchSize, configuration: c)
+        batch = TaskBatch(tasks: c.batchSize, positions: c.supportCount)
+        sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed)
+        dataset = ObjectIdentifier(data)
+    }
+}
+
+extension MetaTLModel {
+    /// A new model sized for `dataset`'s catalogue.
+    public convenience init(configuration: Configuration, dataset: Dataset) throws(MetaTLError) {
+        guard configuration.K == dataset.K else {
+            throw .invalidArgument("the model's K (\(configuration.K)) differs from the dataset's (\(dataset.K))")
+        }
+        try self.init(configuration: configuration, items: dataset.itemCount)
+    }
+
+    /// Trains for `steps` meta steps on tasks sampled from `dataset`'s training users.
+    ///
+    /// `progress` is called after every step; returning `false` from it stops training early.
+    /// - Returns: the mean query loss over the steps taken.
+    @discardableResult
+    public func train(on dataset: Dataset, steps: Int,
+                      progress: ((TrainingProgress) -> Bool)? = nil) throws(MetaTLError) -> Float {
+        guard steps >= 0 else { throw .invalidArgument("steps must be non-negative (got \(steps))") }
+        try checkCompatible(dataset)
+        let state: TrainingState
+        if let existing = training, existing.dataset == ObjectIdentifier(dataset) {
+            state = existing
+        } else {
+            state = TrainingState(model: self, data: dataset)
+            training = state
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var lossSum: Double = 0
+        var done = 0
+        while done < steps {
+            state.sampler.fill(state.batch, step: step, threads: configuration.threads)
+            let result = metaStep(state.batch, workspace: state.workspace)
+            lossSum += Double(result.queryLoss)
+            done += 1
+            if let progress {
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let p = TrainingProgress(done: done, total: steps, step: step, queryLoss: result.queryLoss,
+                                         supportLoss: result.supportLoss, elapsed: elapsed)
+                if !progress(p) { break }
+            }
+        }
+        return done > 0 ? Float(lossSum / Double(done)) : 0
+    }
+
+    func checkCompatible(_ dataset: Dataset) throws(MetaTLError) {
+        guard dataset.itemCount + 1 == rows else {
+            throw .invalidArgument("the dataset has \(dataset.itemCount) items but the model was built for \(rows - 1)")
+        }
+        guard dataset.K == configuration.K else {
+            throw .invalidArgument("the dataset's K (\(dataset.K)) differs from the model's (\(configuration.K))")
+        }
+    }
+}
