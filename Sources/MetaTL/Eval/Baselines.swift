@@ -1,0 +1,80 @@
+/// The simple recommenders MetaTL is reported against, fitted on the training sequences.
+public struct Baselines: Sendable {
+    /// Which baseline.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Items ranked by how often they occur in training.
+        case popularity
+        /// First-order item-to-item transitions: count(last input → candidate) over
+        /// consecutive training pairs, ties broken by popularity.
+        case transition
+    }
+
+    let rows: Int
+    let K: Int
+    /// Occurrences of each item row in training, scaled into [0, 1) so that it only breaks
+    /// ties between transition counts (which are integers).
+    let popularity: [Float]
+    /// Transition counts, CSR by head row: tails and counts of head h at offsets[h] ..< offsets[h+1].
+    let offsets: [Int]
+    let tails: [Int32]
+    let counts: [Float]
+
+    /// Counts the training sequences of `dataset`.
+    public init(dataset: Dataset) {
+        rows = dataset.itemCount + 1
+        K = dataset.K
+        var pop = [Float](repeating: 0, count: rows)
+        for item in dataset.trainItems { pop[Int(item)] += 1 }
+        let top = (pop.max() ?? 0) + 1
+        popularity = pop.map { $0 / top }
+        var pairs: [Int64: Float] = [:]
+        for u in 0..<dataset.trainUserCount {
+            let lo = dataset.trainOffsets[u], hi = dataset.trainOffsets[u + 1]
+            var i = lo
+            while i + 1 < hi {
+                pairs[Int64(dataset.trainItems[i]) << 32 | Int64(dataset.trainItems[i + 1]), default: 0] += 1
+                i += 1
+            }
+        }
+        let sorted = pairs.keys.sorted()
+        var offsets = [Int](repeating: 0, count: rows + 1)
+        var tails: [Int32] = [], counts: [Float] = []
+        tails.reserveCapacity(sorted.count); counts.reserveCapacity(sorted.count)
+        for key in sorted {
+            let h = Int(key >> 32)
+            offsets[h + 1] += 1
+            tails.append(Int32(truncatingIfNeeded: key & 0xFFFF_FFFF))
+            counts.append(pairs[key] ?? 0)
+        }
+        for h in 0..<rows { offsets[h + 1] += offsets[h] }
+        self.offsets = offsets; self.tails = tails; self.counts = counts
+    }
+
+    /// Evaluates one baseline on one split, with the same candidates as MetaTL.
+    public func evaluate(_ kind: Kind, on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> Metrics {
+        let users = dataset.users(split)
+        var ranks = [Int](repeating: 0, count: users.count)
+        var scores = [Float](repeating: 0, count: rows)
+        let N = EvaluationUsers.sampledNegatives
+        for u in 0..<users.count {
+            let last = Int(users.inputs[u * K + K - 1])
+            let target = Int(users.targets[u])
+            // Dense scores: popularity, plus transition counts from the last input.
+            for i in 0..<rows { scores[i] = popularity[i] }
+            if kind == .transition {
+                for k in offsets[last]..<offsets[last + 1] { scores[Int(tails[k])] += counts[k] }
+            }
+            let t = scores[target]
+            var above = 0
+            switch method {
+            case .sampled:
+                for j in 0..<N where scores[Int(users.negatives[u * N + j])] >= t { above += 1 }
+            case .full:
+                let inputs = Set(users.inputs[(u * K)..<(u * K + K)])
+                for i in 1..<rows where i != target && scores[i] >= t && !inputs.contains(Int32(i)) { above += 1 }
+            }
+            ranks[u] = 1 + above
+        }
+        return Metrics(ranks: ranks)
+    }
+}

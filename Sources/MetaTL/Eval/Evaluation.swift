@@ -1,0 +1,137 @@
+extension MetaTLModel {
+    /// Evaluates the model on one split of new users (evaluation mode: BatchNorm running
+    /// statistics, no dropout). Each user is adapted from its first K items (K-1 support
+    /// pairs) with one inner step, then the item after them is ranked.
+    public func evaluate(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) throws(MetaTLError) -> Metrics {
+        try checkCompatible(dataset)
+        let users = dataset.users(split)
+        guard users.count > 0 else { return Metrics() }
+        return Metrics(ranks: ranks(of: users, protocol: method))
+    }
+
+    /// The pessimistic rank of every user's target.
+    func ranks(of users: EvaluationUsers, protocol method: EvaluationProtocol) -> [Int] {
+        let adapted = adaptedRelations(of: users)
+        return adapted.withUnsafeBufferPointer { buf -> [Int] in
+            guard let r = buf.baseAddress else { return [] }
+            switch method {
+            case .sampled: return sampledRanks(users, adapted: r)
+            case .full: return fullRanks(users, adapted: r)
+            }
+        }
+    }
+
+    /// r' of every user (users x d), adapted in chunks.
+    func adaptedRelations(of users: EvaluationUsers) -> [Float] {
+        let c = configuration
+        let K = c.K, S = c.supportCount, d = c.dim, U = users.count
+        BLAS.setThreads(c.threads)
+        let chunk = min(U, 1024)
+        let ws = AdaptationWorkspace(capacity: chunk, configuration: c)
+        let heads = IndexBuffer(count: chunk * S), tails = IndexBuffer(count: chunk * S)
+        let negativeTails = IndexBuffer(count: chunk * S)
+        let relation = FloatBuffer(count: chunk * d)
+        var adapted = [Float](repeating: 0, count: U * d)
+        var start = 0
+        while start < U {
+            let n = min(chunk, U - start)
+            for i in 0..<n {
+                let u = start + i
+                for s in 0..<S {
+                    heads[i * S + s] = users.inputs[u * K + s]
+                    tails[i * S + s] = users.inputs[u * K + s + 1]
+                    negativeTails[i * S + s] = users.supportNegatives[u * S + s]
+                }
+            }
+            adapted.withUnsafeMutableBufferPointer { out in
+                guard let base = out.baseAddress else { return }
+                adapt(users: n, heads: heads.pointer, tails: tails.pointer, negativeHeads: heads.pointer,
+                      negativeTails: negativeTails.pointer, workspace: ws, relation: relation.pointer,
+                      adapted: base + start * d)
+            }
+            start += n
+        }
+        return adapted
+    }
+
+    private func sampledRanks(_ users: EvaluationUsers, adapted: CFPtr) -> [Int] {
+        let K = configuration.K, N = EvaluationUsers.sampledNegatives
+        let scorer = pairScorer(relations: adapted)
+        var ranks = [Int](repeating: 0, count: users.count)
+        let threads = configuration.threads
+        let parts = max(1, min(threads, users.count / 64))
+        ranks.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            let o = SharedPointer(base)
+            parallelChunks(parts, threads: threads) { part in
+                for u in splitRange(users.count, parts: parts, index: part) {
+                    let head = users.inputs[u * K + K - 1]
+                    let target = scorer.score(user: u, head: head, tail: users.targets[u])
+                    var above = 0
+                    for j in 0..<N where scorer.score(user: u, head: head, tail: users.negatives[u * N + j]) >= target {
+                        above += 1
+                    }
+                    o.p[u] = 1 + above
+                }
+            }
+        }
+        return ranks
+    }
+
+    /// Full-catalogue ranking: for a = E[head] + r', ‖a - e_i‖² = ‖a‖² - 2 a·e_i + ‖e_i‖², the
+    /// a·e_i for a block of users at once through one matrix product.
+    private func fullRanks(_ users: EvaluationUsers, adapted: CFPtr) -> [Int] {
+        let c = configuration
+        let K = c.K, d = c.dim, U = users.count
+        let table = arena.param(arena.embedding)
+        let norms = FloatBuffer(count: rows)
+        for i in 0..<rows {
+            var s: Float = 0
+            let e = table + i * d
+            for j in 0..<d { s += e[j] * e[j] }
+            norms[i] = s
+        }
+        let block = min(U, 256)
+        let queries = FloatBuffer(count: block * d)
+        let products = FloatBuffer(count: block * rows)
+        var ranks = [Int](repeating: 0, count: U)
+        let threads = c.threads
+        var start = 0
+        while start < U {
+            let n = min(block, U - start)
+            for i in 0..<n {
+                let u = start + i
+                let h = table + Int(users.inputs[u * K + K - 1]) * d, r = adapted + u * d, q = queries.pointer + i * d
+                for j in 0..<d { q[j] = h[j] + r[j] }
+            }
+            BLAS.gemmNT(n, rows, d, queries.pointer, table, beta: 0, products.pointer)
+            let parts = max(1, min(threads, n / 16))
+            let p = SharedPointer(products.pointer), nm = SharedPointer(norms.pointer)
+            ranks.withUnsafeMutableBufferPointer { out in
+                guard let base = out.baseAddress else { return }
+                let o = SharedPointer(base)
+                parallelChunks(parts, threads: threads) { part in
+                    for i in splitRange(n, parts: parts, index: part) {
+                        let u = start + i
+                        let dots = p.p + i * rows
+                        let target = Int(users.targets[u])
+                        // Distances without the constant ‖a‖²: smaller is better.
+                        let t = nm.p[target] - 2 * dots[target]
+                        var above = 0
+                        for item in 1..<rows where item != target && nm.p[item] - 2 * dots[item] <= t { above += 1 }
+                        for k in 0..<K {
+                            let item = Int(users.inputs[u * K + k])
+                            if item != target && item >= 1 && nm.p[item] - 2 * dots[item] <= t
+                                && !users.inputs[(u * K)..<(u * K + k)].contains(Int32(item)) {
+                                above -= 1   // the user's own inputs are not candidates
+                            }
+                        }
+                        o.p[u] = 1 + above
+                    }
+                }
+            }
+            start += n
+        }
+        return ranks
+    }
+}

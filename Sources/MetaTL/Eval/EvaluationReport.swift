@@ -1,0 +1,77 @@
+/// Every number of a comparison: MetaTL and both baselines, sampled and full-catalogue
+/// ranking, on the validation and test users.
+public struct EvaluationReport: Sendable {
+    /// Rows of the report, in order.
+    public static let systems = ["metatl", "popularity", "transition"]
+
+    /// results[split][system][protocol]
+    public var results: [Split: [String: [EvaluationProtocol: Metrics]]] = [:]
+
+    /// Evaluates `model` (and the baselines fitted on `dataset`) on both splits and protocols.
+    public init(model: MetaTLModel, dataset: Dataset, baselines: Baselines? = nil) throws(MetaTLError) {
+        let base = baselines ?? Baselines(dataset: dataset)
+        for split in Split.allCases {
+            var bySystem: [String: [EvaluationProtocol: Metrics]] = [:]
+            for method in EvaluationProtocol.allCases {
+                bySystem["metatl", default: [:]][method] = try model.evaluate(on: dataset, split: split, protocol: method)
+                for kind in Baselines.Kind.allCases {
+                    bySystem[kind.rawValue, default: [:]][method] = base.evaluate(kind, on: dataset, split: split, protocol: method)
+                }
+            }
+            results[split] = bySystem
+        }
+    }
+
+    public func metrics(_ split: Split, _ system: String, _ method: EvaluationProtocol) -> Metrics? {
+        results[split]?[system]?[method]
+    }
+
+    /// A fixed-width table for a terminal.
+    public func table() -> String {
+        var lines: [String] = []
+        let names = Metrics().named.map(\.name)
+        let header = "split  protocol  system      " + names.map { $0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined(separator: " ")
+        lines.append(header)
+        lines.append(String(repeating: "-", count: header.count))
+        for split in Split.allCases {
+            for method in EvaluationProtocol.allCases {
+                for system in Self.systems {
+                    guard let m = metrics(split, system, method) else { continue }
+                    let cells = m.named.map { formatValue($0.value).padding(toLength: 8, withPad: " ", startingAt: 0) }
+                    lines.append(split.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                                 + method.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+                                 + system.padding(toLength: 12, withPad: " ", startingAt: 0)
+                                 + cells.joined(separator: " "))
+                }
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func formatValue(_ v: Double) -> String {
+        let scaled = (v * 10000).rounded() / 10000
+        var s = String(scaled)
+        if let dot = s.firstIndex(of: ".") {
+            let decimals = s.distance(from: dot, to: s.endIndex) - 1
+            if decimals < 4 { s += String(repeating: "0", count: 4 - decimals) }
+        }
+        return s
+    }
+
+    /// The report as JSON-ready dictionaries: split → system → protocol → metric → value.
+    public func dictionary() -> [String: Any] {
+        var out: [String: Any] = [:]
+        for (split, bySystem) in results {
+            var s: [String: Any] = [:]
+            for (system, byProtocol) in bySystem {
+                var p: [String: Any] = [:]
+                for (method, m) in byProtocol {
+                    p[method.rawValue] = Dictionary(uniqueKeysWithValues: m.named.map { ($0.name, $0.value as Any) })
+                }
+                s[system] = p
+            }
+            out[split.rawValue] = s
+        }
+        return out
+    }
+}
