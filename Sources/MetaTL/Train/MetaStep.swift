@@ -12,6 +12,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let capacity: Int
     let learner: RelationLearnerWorkspace
     let relation: FloatBuffer, adapted: FloatBuffer
+    /// β·g_s as applied in r' = r - β·g_s.
+    let innerStep: FloatBuffer
     let supportGradient: FloatBuffer, queryGradient: FloatBuffer
     let supportPosDirection: FloatBuffer, supportNegDirection: FloatBuffer
     let queryPosDirection: FloatBuffer, queryNegDirection: FloatBuffer
@@ -22,7 +24,7 @@ final class MetaStepWorkspace: @unchecked Sendable {
         capacity = B
         let S = c.supportCount, d = c.dim
         learner = RelationLearnerWorkspace(capacity: B * S, configuration: c, training: true)
-        relation = FloatBuffer(count: B * d); adapted = FloatBuffer(count: B * d)
+        relation = FloatBuffer(count: B * d); adapted = FloatBuffer(count: B * d); innerStep = FloatBuffer(count: B * d)
         supportGradient = FloatBuffer(count: B * d); queryGradient = FloatBuffer(count: B * d)
         supportPosDirection = FloatBuffer(count: B * S * d); supportNegDirection = FloatBuffer(count: B * S * d)
         queryPosDirection = FloatBuffer(count: B * d); queryNegDirection = FloatBuffer(count: B * d)
@@ -44,6 +46,19 @@ extension MetaTLModel {
     ///
     /// `batch` rows must be valid rows of this model (checked by the caller).
     func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace) -> StepResult {
+        let result = metaGradients(batch, workspace: ws)
+        step += 1
+        Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads)
+        return result
+    }
+
+    /// Steps 1-5 of ``metaStep(_:workspace:)``: the losses, and the gradient of L_s + L_q in
+    /// the arena's gradient block. Parameters are not changed (BatchNorm running statistics are).
+    ///
+    /// `frozenInnerStep` (tasks x d), when given, replaces β·g_s in r' = r - β·g_s: gradient
+    /// checks hold it fixed, as the first-order method treats it.
+    func metaGradients(_ batch: TaskBatch, workspace ws: MetaStepWorkspace,
+                       frozenInnerStep: UnsafePointer<Float>? = nil) -> StepResult {
         let c = configuration
         let B = batch.tasks, S = c.supportCount, d = c.dim
         let learner = RelationLearner(model: self)
@@ -107,7 +122,9 @@ extension MetaTLModel {
         // 3. The inner step.
         let innerScale: Float = c.innerStep == .perTask ? c.beta * Float(B) : c.beta
         let rq = ws.adapted.pointer
-        for i in 0..<B * d { rq[i] = r[i] - innerScale * gS[i] }
+        let inner = ws.innerStep.pointer
+        for i in 0..<B * d { inner[i] = frozenInnerStep?[i] ?? innerScale * gS[i] }
+        for i in 0..<B * d { rq[i] = r[i] - inner[i] }
 
         // 4. Query loss and g_q = ∂L_q/∂r'.
         let gQ = ws.queryGradient.pointer
@@ -129,10 +146,6 @@ extension MetaTLModel {
         for i in 0..<B * d { gS[i] += gQ[i] }
         learner.backward(ws.learner, tasks: B, dRelation: gS)
         learner.scatterInputGradient(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)
-
-        // 6. Adam.
-        step += 1
-        Adam(learningRate: c.learningRate).step(arena, t: step, threads: c.threads)
         return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)
     }
 }
