@@ -47,16 +47,20 @@ public struct EvaluationUsers: Sendable {
                 let input = Set(inputs[i * K..<(i + 1) * K])
                 var excluded = input
                 excluded.insert(targets[i])
-                for s in 0..<S { supportNegatives[i * S + s] = Self.draw(&rng, items: items, avoiding: input) }
-                for j in 0..<N { negatives[i * N + j] = Self.draw(&rng, items: items, avoiding: excluded) }
+                let freeForSupport = items - input.filter { $0 >= 1 }.count
+                let freeForQuery = items - excluded.filter { $0 >= 1 }.count
+                for s in 0..<S {
+                    supportNegatives[i * S + s] = Self.draw(&rng, items: items, free: freeForSupport, avoiding: input)
+                }
+                for j in 0..<N { negatives[i * N + j] = Self.draw(&rng, items: items, free: freeForQuery, avoiding: excluded) }
             }
             return EvaluationUsers(K: K, userIDs: userIDs, inputs: inputs, targets: targets,
                                    supportNegatives: supportNegatives, negatives: negatives)
         }
 
-        /// A uniform item row in 1...items not in `avoiding`; 0 (padding) if there is none.
-        static func draw(_ rng: inout RandomGenerator, items: Int, avoiding: Set<Int32>) -> Int32 {
-            let free = items - avoiding.filter { $0 >= 1 }.count
+        /// A uniform item row in 1...items not in `avoiding`; 0 (padding) if there is none
+        /// (`free` items are not avoided).
+        static func draw(_ rng: inout RandomGenerator, items: Int, free: Int, avoiding: Set<Int32>) -> Int32 {
             guard free > 0 else { return 0 }
             while true {
                 let t = Int32(1 + rng.below(items))

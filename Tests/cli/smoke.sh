@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The `metatl` command end to end on tiny generated files: a short training run writes the
+# metrics JSON with every key, and bad input exits non-zero with the message on stderr.
+set -uo pipefail
+bin=${1:?usage: smoke.sh PATH/TO/metatl-cli}
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+passed=0; failed=0
+ok()   { passed=$((passed + 1)); echo "ok: $1"; }
+fail() { failed=$((failed + 1)); echo "FAILED: $1"; }
+
+python3 - "$dir" <<'PY'
+import random, sys
+d = sys.argv[1]; rng = random.Random(3)
+with open(f"{d}/tiny_train.csv", "w") as f:
+    for u in range(1, 61):
+        for t in range(rng.randint(2, 9)): f.write(f"{u}\t{rng.randint(1, 40)}\t{t}\n")
+with open(f"{d}/tiny_test_new_user.csv", "w") as f:
+    for u in range(100, 140):
+        for t in range(rng.randint(4, 6)): f.write(f"{u}\t{rng.randint(1, 40)}\t{t}\n")
+PY
+
+args=(train --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 6 --eval-every 3
+      --batch-size 16 --dim 8 --hidden 16,12 --threads 1 --metrics-json "$dir/m.json")
+if "$bin" "${args[@]}" >"$dir/out.txt" 2>"$dir/err.txt"; then ok "train runs"; else fail "train runs: $(cat "$dir/err.txt")"; fi
+grep -q "test   full      transition" "$dir/out.txt" && ok "table printed" || fail "table printed"
+python3 - "$dir/m.json" <<'PY' && ok "metrics JSON complete" || fail "metrics JSON complete"
+import json, sys
+m = json.load(open(sys.argv[1]))
+names = ["MRR", "NDCG@1", "NDCG@5", "NDCG@10", "Hits@1", "Hits@5", "Hits@10"]
+for split in ("valid", "test"):
+    for system in ("metatl", "popularity", "transition"):
+        for proto in ("sampled", "full"):
+            vals = m[split][system][proto]
+            assert sorted(vals) == sorted(names), vals
+            assert all(0 <= v <= 1 for v in vals.values()), vals
+assert m["steps"] == 6 and m["train_seconds"] >= 0 and m["items"] > 0
+assert set(m["users"]) == {"train", "valid", "test"}
+PY
+"$bin" "${args[@]}" --metrics-json "$dir/m2.json" >/dev/null 2>&1
+python3 - "$dir/m.json" "$dir/m2.json" <<'PY' && ok "same seed, same metrics" || fail "same seed, same metrics"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+for m in (a, b): m.pop("train_seconds")
+assert a == b
+PY
+
+printf '1\t2\t3\n1\tx\t4\n' > "$dir/bad_train.csv"
+if "$bin" train --train "$dir/bad_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 1 >/dev/null 2>"$dir/err.txt"; then
+    fail "bad input exits non-zero"
+else
+    grep -q "bad_train.csv:2: field 'item': expected a non-negative integer id, found 'x'" "$dir/err.txt" \
+        && ok "bad input exits non-zero with its message" || fail "bad input message: $(cat "$dir/err.txt")"
+fi
+if "$bin" train --train "$dir/missing.csv" --test "$dir/tiny_test_new_user.csv" >/dev/null 2>"$dir/err.txt"; then
+    fail "missing file exits non-zero"
+else
+    grep -q "missing.csv: no such file" "$dir/err.txt" && ok "missing file message" || fail "missing file message: $(cat "$dir/err.txt")"
+fi
+echo "cli smoke: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
