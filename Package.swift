@@ -6,6 +6,8 @@ let package = Package(
     products: [
         // The engine, for native Swift use.
         .library(name: "MetaTL", targets: ["MetaTL"]),
+        // The C ABI (include/metatl.h) as libmetatl.so.
+        .library(name: "metatl", type: .dynamic, targets: ["MetaTLCAPI"]),
         // The `metatl` command (SwiftPM product names must be unique, so the binary is `metatl-cli`;
         // the command presents itself as `metatl`).
         .executable(name: "metatl-cli", targets: ["metatl-cli"]),
@@ -24,6 +26,14 @@ let package = Package(
             name: "MetaTL",
             dependencies: ["CBLAS"],
             path: "Sources/MetaTL"
+        ),
+        // The C header, so that the exported functions use its exact types.
+        .systemLibrary(name: "CMetaTL", path: "include"),
+        // Only the exported C functions: validate arguments, call the engine, map errors.
+        .target(
+            name: "MetaTLCAPI",
+            dependencies: ["MetaTL", "CMetaTL"],
+            path: "Sources/MetaTLCAPI"
         ),
         .executableTarget(
             name: "metatl-cli",

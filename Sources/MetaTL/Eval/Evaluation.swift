@@ -3,10 +3,12 @@ extension MetaTLModel {
     /// statistics, no dropout). Each user is adapted from its first K items (K-1 support
     /// pairs) with one inner step, then the item after them is ranked.
     public func evaluate(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) throws(MetaTLError) -> Metrics {
-        try checkCompatible(dataset)
-        let users = dataset.users(split)
-        guard users.count > 0 else { return Metrics() }
-        return Metrics(ranks: ranks(of: users, protocol: method))
+        try access.reading("evaluate") { () throws(MetaTLError) -> Metrics in
+            try checkCompatible(dataset)
+            let users = dataset.users(split)
+            guard users.count > 0 else { return Metrics() }
+            return Metrics(ranks: ranks(of: users, protocol: method))
+        }
     }
 
     /// The pessimistic rank of every user's target.
@@ -25,7 +27,6 @@ extension MetaTLModel {
     func adaptedRelations(of users: EvaluationUsers) -> [Float] {
         let c = configuration
         let K = c.K, S = c.supportCount, d = c.dim, U = users.count
-        BLAS.setThreads(c.threads)
         let chunk = min(U, 1024)
         let ws = AdaptationWorkspace(capacity: chunk, configuration: c)
         let heads = IndexBuffer(count: chunk * S), tails = IndexBuffer(count: chunk * S)

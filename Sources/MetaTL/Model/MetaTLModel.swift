@@ -4,7 +4,9 @@ import Foundation
 /// the optimiser's state, for a fixed item catalogue.
 ///
 /// Train it with ``train(on:steps:progress:)``, measure it with ``evaluate(on:split:protocol:)``.
-/// A model is not safe to use from several threads at once.
+/// Thread safety: adaptation, scoring, recommendation and evaluation may run from many threads
+/// at once; training needs exclusive use, and a call that would conflict fails with a
+/// ``MetaTLError/Kind/busy`` error instead of waiting or racing.
 public final class MetaTLModel: @unchecked Sendable {
     /// The settings it was built with.
     public let configuration: Configuration
@@ -13,16 +15,23 @@ public final class MetaTLModel: @unchecked Sendable {
     /// Training steps taken so far.
     public internal(set) var step: Int = 0
 
+    /// External id of each row (row 0, the padding item, holds -1).
+    public let itemIDs: [Int64]
+    let rowOfItem: [Int64: Int32]
+
     let arena: ParameterArena
     let running: RunningStatistics
     var training: TrainingState?
+    /// Serving and evaluation share the model; training and loading state need it alone.
+    let access = AccessLock()
 
-    /// A freshly initialised model for `items` catalogue items (rows 1...items), with
-    /// initial values drawn from the configuration's seed:
-    /// embeddings Xavier-uniform, Linear weights Xavier-normal, Linear biases
-    /// uniform(±1/√fan_in) (PyTorch's default), BatchNorm weights 1 and biases 0.
-    public init(configuration: Configuration, items: Int) throws(MetaTLError) {
+    /// A freshly initialised model for a catalogue whose items have the external ids
+    /// `itemIDs` (rows 1...n in this order; row 0 is padding). Initial values come from the
+    /// configuration's seed: embeddings Xavier-uniform, Linear weights Xavier-normal, Linear
+    /// biases uniform(±1/√fan_in) (PyTorch's default), BatchNorm weights 1 and biases 0.
+    public init(configuration: Configuration, itemIDs: [Int64]) throws(MetaTLError) {
         try configuration.validate()
+        let items = itemIDs.count
         guard items >= 1 && items < Int(Int32.max) else {
             throw .invalidArgument("item count must be in 1...\(Int32.max - 1) (got \(items))")
         }
@@ -30,12 +39,30 @@ public final class MetaTLModel: @unchecked Sendable {
         guard !overflow, tableSize <= 1 << 33 else {
             throw .invalidArgument("embedding table of \(items + 1) x \(configuration.dim) is too large")
         }
+        var rowOf: [Int64: Int32] = [:]
+        rowOf.reserveCapacity(items)
+        for (i, id) in itemIDs.enumerated() {
+            guard id >= 0 else { throw .invalidArgument("item ids must be non-negative (got \(id))") }
+            guard rowOf.updateValue(Int32(i + 1), forKey: id) == nil else {
+                throw .invalidArgument("item id \(id) occurs twice in the vocabulary")
+            }
+        }
         self.configuration = configuration
+        self.itemIDs = [-1] + itemIDs
+        rowOfItem = rowOf
         rows = items + 1
         arena = ParameterArena(rows: rows, dim: configuration.dim, hidden1: configuration.hidden1,
                                hidden2: configuration.hidden2, positions: configuration.supportCount)
         running = RunningStatistics(positions: configuration.supportCount)
         initialise()
+    }
+
+    /// A freshly initialised model for items with ids 1...items.
+    public convenience init(configuration: Configuration, items: Int) throws(MetaTLError) {
+        guard items >= 1 && items < Int(Int32.max) else {
+            throw .invalidArgument("item count must be in 1...\(Int32.max - 1) (got \(items))")
+        }
+        try self.init(configuration: configuration, itemIDs: Array(1...Int64(items)))
     }
 
     private func initialise() {

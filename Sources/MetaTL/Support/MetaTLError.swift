@@ -14,6 +14,12 @@ public struct MetaTLError: Error, Equatable, CustomStringConvertible, Sendable {
         case io
         /// The object is not in a state that allows the call (for example, no evaluation users).
         case invalidState
+        /// An item id is not in the model's vocabulary.
+        case unknownItem
+        /// Another call holds the model (training needs exclusive use).
+        case busy
+        /// A checkpoint is damaged, truncated or incompatible.
+        case badCheckpoint
     }
 
     public let kind: Kind

@@ -36,7 +36,7 @@ extension MetaTLModel {
         guard configuration.K == dataset.K else {
             throw .invalidArgument("the model's K (\(configuration.K)) differs from the dataset's (\(dataset.K))")
         }
-        try self.init(configuration: configuration, items: dataset.itemCount)
+        try self.init(configuration: configuration, itemIDs: Array(dataset.itemIDs.dropFirst()))
     }
 
     /// Trains for `steps` meta steps on tasks sampled from `dataset`'s training users.
@@ -46,6 +46,13 @@ extension MetaTLModel {
     @discardableResult
     public func train(on dataset: Dataset, steps: Int,
                       progress: ((TrainingProgress) -> Bool)? = nil) throws(MetaTLError) -> Float {
+        try access.writing("train") { () throws(MetaTLError) -> Float in
+            try trainLocked(on: dataset, steps: steps, progress: progress)
+        }
+    }
+
+    private func trainLocked(on dataset: Dataset, steps: Int,
+                             progress: ((TrainingProgress) -> Bool)?) throws(MetaTLError) -> Float {
         guard steps >= 0 else { throw .invalidArgument("steps must be non-negative (got \(steps))") }
         try checkCompatible(dataset)
         let state: TrainingState
@@ -74,8 +81,8 @@ extension MetaTLModel {
     }
 
     func checkCompatible(_ dataset: Dataset) throws(MetaTLError) {
-        guard dataset.itemCount + 1 == rows else {
-            throw .invalidArgument("the dataset has \(dataset.itemCount) items but the model was built for \(rows - 1)")
+        guard dataset.itemIDs == itemIDs else {
+            throw .invalidArgument("the dataset's item vocabulary (\(dataset.itemCount) items) differs from the model's (\(rows - 1) items)")
         }
         guard dataset.K == configuration.K else {
             throw .invalidArgument("the dataset's K (\(dataset.K)) differs from the model's (\(configuration.K))")

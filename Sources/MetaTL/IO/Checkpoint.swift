@@ -1,0 +1,167 @@
+import Foundation
+
+/// Checkpoints: one safetensors file with everything serving and resuming need.
+///
+/// Tensors carry the reference's `state_dict` names (`embedding.embedding.weight`,
+/// `relation_learner.rel_fc1.fc.weight`, …, `….bn.running_mean`, `….bn.num_batches_tracked`), so
+/// `model.load_state_dict({k: v for k, v in f.items() if not k.startswith(("optimizer.", "vocabulary."))})`
+/// moves the weights into the reference model, and back. Besides them: Adam's moments
+/// (`optimizer.exp_avg.NAME`, `optimizer.exp_avg_sq.NAME`), the item vocabulary
+/// (`vocabulary.item_ids`, I64, row 0 = -1 for padding), and metadata: format and version, the
+/// configuration (JSON), the step. Random draws are derived from (seed, step), so seed and step
+/// are the whole generator state: a resumed run continues exactly as an uninterrupted one.
+public enum Checkpoint {
+    public static let format = "metatl-checkpoint"
+    public static let formatVersion = 1
+}
+
+extension MetaTLModel {
+    /// Writes a checkpoint atomically: to a temporary file in the same folder, flushed to disk,
+    /// then renamed over `path`. A crash mid-save leaves any existing file at `path` intact.
+    public func save(to path: String) throws(MetaTLError) {
+        let data = try access.reading("save") { () throws(MetaTLError) -> Data in checkpointData() }
+        try writeAtomically(data, to: path)
+    }
+
+    /// Loads a checkpoint written by ``save(to:)``, validating everything (header, dtypes,
+    /// shapes, offsets, vocabulary, version) before building the model.
+    public static func load(from path: String) throws(MetaTLError) -> MetaTLModel {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MetaTLError(.fileNotFound, "\(path): no such file")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
+            throw MetaTLError(.io, "\(path): cannot read: \(error.localizedDescription)")
+        }
+        return try load(checkpoint: data, name: path)
+    }
+
+    static func load(checkpoint data: Data, name: String) throws(MetaTLError) -> MetaTLModel {
+        func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
+        let file = try SafeTensors.File(data: data, name: name)
+        let meta = file.metadata
+        guard meta["format"] == Checkpoint.format else { throw bad("not a MetaTL checkpoint (metadata format is \(meta["format"] ?? "missing"))") }
+        guard let version = meta["format_version"].flatMap({ Int($0) }) else { throw bad("format_version is missing") }
+        guard version == Checkpoint.formatVersion else {
+            throw bad("format version \(version) is not supported (this library reads version \(Checkpoint.formatVersion))")
+        }
+        guard let configText = meta["configuration"], let configuration = try? JSONDecoder().decode(Configuration.self, from: Data(configText.utf8)) else {
+            throw bad("configuration metadata is missing or malformed")
+        }
+        do { try configuration.validate() } catch { throw bad(error.message) }
+        guard let step = meta["step"].flatMap({ Int($0) }), step >= 0 else { throw bad("step metadata is missing or negative") }
+
+        guard let vocabularyEntry = file.entries["vocabulary.item_ids"], vocabularyEntry.shape.count == 1 else {
+            throw bad("tensor vocabulary.item_ids is missing or not one-dimensional")
+        }
+        let rows = vocabularyEntry.shape[0]
+        guard rows >= 2 else { throw bad("vocabulary holds no items") }
+        let ids = try file.int64s("vocabulary.item_ids", shape: [rows])
+        guard ids[0] == -1 else { throw bad("vocabulary row 0 must be -1 (padding), found \(ids[0])") }
+        let items = Array(ids.dropFirst())
+        guard items.allSatisfy({ $0 >= 0 }), Set(items).count == items.count else {
+            throw bad("vocabulary ids must be distinct and non-negative")
+        }
+        let model: MetaTLModel
+        do { model = try MetaTLModel(configuration: configuration, itemIDs: items) } catch { throw bad(error.message) }
+
+        let arena = model.arena
+        for slot in arena.slots {
+            let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, arena.adamM),
+                                            ("optimizer.exp_avg_sq." + slot.name, arena.adamV)]
+            for (key, block) in blocks {
+                let values = try file.floats(key, shape: slot.shape)
+                guard values.allSatisfy(\.isFinite) else { throw bad("tensor \(key) holds a non-finite value") }
+                (block + slot.offset).update(from: values, count: values.count)
+            }
+        }
+        let S = configuration.supportCount
+        for l in 0..<3 {
+            for variance in [false, true] {
+                let key = RunningStatistics.name(layer: l, variance: variance)
+                let values = try file.floats(key, shape: [S])
+                guard values.allSatisfy({ $0.isFinite && (!variance || $0 >= 0) }) else { throw bad("tensor \(key) holds an invalid value") }
+                (variance ? model.running.variance(l) : model.running.mean(l)).update(from: values, count: S)
+            }
+            _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: [])
+        }
+        model.step = step
+        return model
+    }
+
+    /// The checkpoint's bytes (call with at least shared access).
+    func checkpointData() -> Data {
+        var tensors: [SafeTensors.Tensor] = []
+        let arena = self.arena
+        func add(_ name: String, _ shape: [Int], _ block: FPtr, _ slot: TensorSlot) {
+            tensors.append(.init(name: name, dtype: .f32, shape: shape, bytes: SafeTensors.bytes(arena.values(slot, in: block))))
+        }
+        // state_dict order: each layer's fc weight, bias, bn weight, bias, running stats, count.
+        add(arena.embedding.name, arena.embedding.shape, arena.params, arena.embedding)
+        let S = configuration.supportCount
+        for l in 0..<3 {
+            for slot in [arena.fc[l], arena.fcBias[l], arena.bnWeight[l], arena.bnBias[l]] { add(slot.name, slot.shape, arena.params, slot) }
+            let mean = Array(UnsafeBufferPointer(start: running.mean(l), count: S))
+            let variance = Array(UnsafeBufferPointer(start: running.variance(l), count: S))
+            tensors.append(.init(name: RunningStatistics.name(layer: l, variance: false), dtype: .f32, shape: [S], bytes: SafeTensors.bytes(mean)))
+            tensors.append(.init(name: RunningStatistics.name(layer: l, variance: true), dtype: .f32, shape: [S], bytes: SafeTensors.bytes(variance)))
+            tensors.append(.init(name: "relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", dtype: .i64, shape: [],
+                                 bytes: SafeTensors.bytes([Int64(step)])))
+        }
+        for slot in arena.slots { add("optimizer.exp_avg." + slot.name, slot.shape, arena.adamM, slot) }
+        for slot in arena.slots { add("optimizer.exp_avg_sq." + slot.name, slot.shape, arena.adamV, slot) }
+        tensors.append(.init(name: "vocabulary.item_ids", dtype: .i64, shape: [rows], bytes: SafeTensors.bytes(itemIDs)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let config = (try? encoder.encode(configuration)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+        return SafeTensors.serialize(tensors, metadata: [
+            ("format", Checkpoint.format), ("format_version", String(Checkpoint.formatVersion)),
+            ("configuration", config), ("step", String(step)), ("engine_version", MetaTLVersion.string),
+        ])
+    }
+}
+
+/// The engine's version (the C header's MT_VERSION_* macros must agree).
+public enum MetaTLVersion {
+    public static let major = 0, minor = 1, patch = 0
+    public static var string: String { "\(major).\(minor).\(patch)" }
+}
+
+/// Writes `data` to a temporary file next to `path`, fsyncs it, renames it over `path` and
+/// fsyncs the folder, so that `path` holds either its old content or the new one, never a mix.
+func writeAtomically(_ data: Data, to path: String) throws(MetaTLError) {
+    let url = URL(fileURLWithPath: path)
+    let folder = url.deletingLastPathComponent().path
+    let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+        throw MetaTLError(errno == ENOENT ? .fileNotFound : .io, "\(path): cannot create \(temporary): \(String(cString: strerror(errno)))")
+    }
+    var failure: String?
+    data.withUnsafeBytes { raw in
+        guard var p = raw.baseAddress else { return }
+        var left = raw.count
+        while left > 0 {
+            let n = write(fd, p, left)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = String(cString: strerror(errno)); return
+            }
+            left -= n
+            p += n
+        }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    close(fd)
+    if let failure {
+        unlink(temporary)
+        throw MetaTLError(.io, "\(path): cannot write: \(failure)")
+    }
+    guard rename(temporary, path) == 0 else {
+        let why = String(cString: strerror(errno))
+        unlink(temporary)
+        throw MetaTLError(.io, "\(path): cannot replace: \(why)")
+    }
+    let dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if dfd >= 0 { fsync(dfd); close(dfd) }
+}

@@ -1,0 +1,316 @@
+import CMetaTL
+import Foundation
+import MetaTL
+
+// Every function of include/metatl.h. Each validates its arguments, calls the engine and
+// maps errors to status codes; nothing here traps on bad input.
+
+// MARK: Version and errors
+
+@_cdecl("mt_version")
+public func mt_version() -> UnsafePointer<CChar> {
+    cString("0.1.0")
+}
+
+@_cdecl("mt_version_number")
+public func mt_version_number() -> Int32 {
+    Int32(MetaTLVersion.major * 10000 + MetaTLVersion.minor * 100 + MetaTLVersion.patch)
+}
+
+@_cdecl("mt_last_error_message")
+public func mt_last_error_message() -> UnsafePointer<CChar> {
+    lastErrorPointer() ?? cString("")
+}
+
+@_cdecl("mt_status_name")
+public func mt_status_name(_ status: mt_status) -> UnsafePointer<CChar> {
+    switch status {
+    case MT_OK: return cString("MT_OK")
+    case MT_ERR_INVALID_ARGUMENT: return cString("MT_ERR_INVALID_ARGUMENT")
+    case MT_ERR_INVALID_DATA: return cString("MT_ERR_INVALID_DATA")
+    case MT_ERR_NOT_FOUND: return cString("MT_ERR_NOT_FOUND")
+    case MT_ERR_IO: return cString("MT_ERR_IO")
+    case MT_ERR_BUFFER_TOO_SMALL: return cString("MT_ERR_BUFFER_TOO_SMALL")
+    case MT_ERR_UNKNOWN_ITEM: return cString("MT_ERR_UNKNOWN_ITEM")
+    case MT_ERR_BUSY: return cString("MT_ERR_BUSY")
+    case MT_ERR_BAD_CHECKPOINT: return cString("MT_ERR_BAD_CHECKPOINT")
+    case MT_ERR_INVALID_STATE: return cString("MT_ERR_INVALID_STATE")
+    case MT_ERR_INTERNAL: return cString("MT_ERR_INTERNAL")
+    default: return cString("MT_UNKNOWN_STATUS")
+    }
+}
+
+/// A static, NUL-terminated C string.
+private func cString(_ s: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+// MARK: Configuration
+
+@_cdecl("mt_config_default")
+public func mt_config_default() -> mt_config {
+    cConfig(Configuration())
+}
+
+func cConfig(_ c: Configuration) -> mt_config {
+    var out = mt_config()
+    out.struct_size = UInt32(MemoryLayout<mt_config>.size)
+    out.K = Int32(c.K); out.dim = Int32(c.dim); out.hidden1 = Int32(c.hidden1); out.hidden2 = Int32(c.hidden2)
+    out.batch_size = Int32(c.batchSize); out.learning_rate = c.learningRate; out.beta = c.beta
+    out.margin = c.margin; out.dropout = c.dropout; out.seed = c.seed
+    out.sampler = c.sampler == .reference ? MT_SAMPLER_REFERENCE : MT_SAMPLER_CONTIGUOUS
+    out.inner_step = c.innerStep == .reference ? MT_INNER_STEP_REFERENCE : MT_INNER_STEP_PER_TASK
+    out.threads = Int32(c.threads)
+    return out
+}
+
+func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
+    guard let p else { throw BoundaryError.argument("config is NULL") }
+    let c = p.pointee
+    guard c.struct_size >= UInt32(MemoryLayout<mt_config>.size) else {
+        throw BoundaryError.argument("config->struct_size is \(c.struct_size); initialise it with mt_config_default()")
+    }
+    var out = Configuration()
+    out.K = Int(c.K); out.dim = Int(c.dim); out.hidden1 = Int(c.hidden1); out.hidden2 = Int(c.hidden2)
+    out.batchSize = Int(c.batch_size); out.learningRate = c.learning_rate; out.beta = c.beta
+    out.margin = c.margin; out.dropout = c.dropout; out.seed = c.seed; out.threads = Int(c.threads)
+    switch c.sampler {
+    case MT_SAMPLER_REFERENCE: out.sampler = .reference
+    case MT_SAMPLER_CONTIGUOUS: out.sampler = .contiguous
+    default: throw BoundaryError.argument("config->sampler must be MT_SAMPLER_REFERENCE or MT_SAMPLER_CONTIGUOUS (got \(c.sampler))")
+    }
+    switch c.inner_step {
+    case MT_INNER_STEP_REFERENCE: out.innerStep = .reference
+    case MT_INNER_STEP_PER_TASK: out.innerStep = .perTask
+    default: throw BoundaryError.argument("config->inner_step must be MT_INNER_STEP_REFERENCE or MT_INNER_STEP_PER_TASK (got \(c.inner_step))")
+    }
+    try out.validate()
+    return out
+}
+
+// MARK: Datasets
+
+@_cdecl("mt_dataset_from_files")
+public func mt_dataset_from_files(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, _ K: Int32, _ seed: UInt64,
+                                  _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_dataset_from_files") {
+        let out = try clear(out)
+        let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed)
+        out.pointee = retain(DatasetHandle(d))
+    }
+}
+
+@_cdecl("mt_dataset_from_arrays")
+public func mt_dataset_from_arrays(_ trainUsers: UnsafePointer<Int64>?, _ trainItems: UnsafePointer<Int64>?,
+                                   _ trainTimestamps: UnsafePointer<Double>?, _ trainCount: Int,
+                                   _ testUsers: UnsafePointer<Int64>?, _ testItems: UnsafePointer<Int64>?,
+                                   _ testTimestamps: UnsafePointer<Double>?, _ testCount: Int,
+                                   _ K: Int32, _ seed: UInt64, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_dataset_from_arrays") {
+        let out = try clear(out)
+        let nTrain = try count(trainCount, "train_count", min: 1), nTest = try count(testCount, "test_count", min: 1)
+        let train = Interactions(users: try array(trainUsers, nTrain, "train_users"), items: try array(trainItems, nTrain, "train_items"),
+                                 timestamps: try array(trainTimestamps, nTrain, "train_timestamps"))
+        let test = Interactions(users: try array(testUsers, nTest, "test_users"), items: try array(testItems, nTest, "test_items"),
+                                timestamps: try array(testTimestamps, nTest, "test_timestamps"))
+        let d = try Dataset(train: train, test: test, K: Int(K), seed: seed, trainName: "training arrays", testName: "new-user arrays")
+        out.pointee = retain(DatasetHandle(d))
+    }
+}
+
+@_cdecl("mt_dataset_info_default")
+public func mt_dataset_info_default() -> mt_dataset_info {
+    var info = mt_dataset_info()
+    info.struct_size = UInt32(MemoryLayout<mt_dataset_info>.size)
+    return info
+}
+
+@_cdecl("mt_dataset_info_get")
+public func mt_dataset_info_get(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<mt_dataset_info>?) -> mt_status {
+    guarded("mt_dataset_info_get") {
+        let d = try dataset(p)
+        guard let out else { throw BoundaryError.argument("out is NULL") }
+        guard out.pointee.struct_size >= UInt32(MemoryLayout<mt_dataset_info>.size) else {
+            throw BoundaryError.argument("out->struct_size is \(out.pointee.struct_size); initialise it with mt_dataset_info_default()")
+        }
+        out.pointee.items = Int64(d.itemCount)
+        out.pointee.items_not_in_training = Int64(d.itemsNotInTraining)
+        out.pointee.train_users = Int64(d.trainUserCount)
+        out.pointee.train_interactions = Int64(d.trainInteractionCount)
+        out.pointee.valid_users = Int64(d.valid.count)
+        out.pointee.test_users = Int64(d.test.count)
+        out.pointee.K = Int32(d.K)
+    }
+}
+
+@_cdecl("mt_dataset_free")
+public func mt_dataset_free(_ p: OpaquePointer?) {
+    if let p { release(p, as: DatasetHandle.self) }
+}
+
+// MARK: Models
+
+@_cdecl("mt_model_create")
+public func mt_model_create(_ config: UnsafePointer<mt_config>?, _ data: OpaquePointer?,
+                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_model_create") {
+        let out = try clear(out)
+        let c = try swiftConfig(config)
+        let m = try MetaTLModel(configuration: c, dataset: try dataset(data))
+        out.pointee = retain(ModelHandle(m))
+    }
+}
+
+@_cdecl("mt_model_free")
+public func mt_model_free(_ p: OpaquePointer?) {
+    if let p { release(p, as: ModelHandle.self) }
+}
+
+@_cdecl("mt_model_config")
+public func mt_model_config(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<mt_config>?) -> mt_status {
+    guarded("mt_model_config") {
+        let m = try model(p)
+        guard let out else { throw BoundaryError.argument("out is NULL") }
+        guard out.pointee.struct_size >= UInt32(MemoryLayout<mt_config>.size) else {
+            throw BoundaryError.argument("out->struct_size is \(out.pointee.struct_size); initialise it with mt_config_default()")
+        }
+        out.pointee = cConfig(m.configuration)
+    }
+}
+
+@_cdecl("mt_model_info")
+public func mt_model_info(_ p: OpaquePointer?, _ items: UnsafeMutablePointer<Int64>?, _ dim: UnsafeMutablePointer<Int32>?,
+                          _ step: UnsafeMutablePointer<Int64>?) -> mt_status {
+    guarded("mt_model_info") {
+        let m = try model(p)
+        items?.pointee = Int64(m.rows - 1)
+        dim?.pointee = Int32(m.configuration.dim)
+        step?.pointee = Int64(m.step)
+    }
+}
+
+@_cdecl("mt_model_train")
+public func mt_model_train(_ p: OpaquePointer?, _ data: OpaquePointer?, _ steps: Int64,
+                           _ meanLoss: UnsafeMutablePointer<Float>?) -> mt_status {
+    guarded("mt_model_train") {
+        let m = try model(p)
+        let d = try dataset(data)
+        guard steps >= 1 && steps <= Int64(Int32.max) else { throw BoundaryError.argument("steps must be in 1...\(Int32.max) (got \(steps))") }
+        let loss = try m.train(on: d, steps: Int(steps))
+        meanLoss?.pointee = loss
+    }
+}
+
+// MARK: Evaluation
+
+@_cdecl("mt_metrics_default")
+public func mt_metrics_default() -> mt_metrics {
+    var m = mt_metrics()
+    m.struct_size = UInt32(MemoryLayout<mt_metrics>.size)
+    return m
+}
+
+@_cdecl("mt_model_evaluate")
+public func mt_model_evaluate(_ p: OpaquePointer?, _ data: OpaquePointer?, _ split: Int32, _ proto: Int32,
+                              _ out: UnsafeMutablePointer<mt_metrics>?) -> mt_status {
+    guarded("mt_model_evaluate") {
+        let m = try model(p)
+        let d = try dataset(data)
+        guard let out else { throw BoundaryError.argument("out is NULL") }
+        guard out.pointee.struct_size >= UInt32(MemoryLayout<mt_metrics>.size) else {
+            throw BoundaryError.argument("out->struct_size is \(out.pointee.struct_size); initialise it with mt_metrics_default()")
+        }
+        let s: Split
+        switch split {
+        case MT_SPLIT_VALID: s = .valid
+        case MT_SPLIT_TEST: s = .test
+        default: throw BoundaryError.argument("split must be MT_SPLIT_VALID or MT_SPLIT_TEST (got \(split))")
+        }
+        let method: EvaluationProtocol
+        switch proto {
+        case MT_PROTOCOL_SAMPLED: method = .sampled
+        case MT_PROTOCOL_FULL: method = .full
+        default: throw BoundaryError.argument("protocol must be MT_PROTOCOL_SAMPLED or MT_PROTOCOL_FULL (got \(proto))")
+        }
+        let r = try m.evaluate(on: d, split: s, protocol: method)
+        out.pointee.mrr = r.mrr; out.pointee.ndcg1 = r.ndcg1; out.pointee.ndcg5 = r.ndcg5; out.pointee.ndcg10 = r.ndcg10
+        out.pointee.hits1 = r.hits1; out.pointee.hits5 = r.hits5; out.pointee.hits10 = r.hits10
+        out.pointee.users = Int64(r.users)
+    }
+}
+
+// MARK: Serving
+
+/// Longest history accepted (only the last K items are used).
+private let maxHistory = 1 << 20
+
+@_cdecl("mt_model_adapt")
+public func mt_model_adapt(_ p: OpaquePointer?, _ history: UnsafePointer<Int64>?, _ historyLen: Int,
+                           _ relation: UnsafeMutablePointer<Float>?, _ relationLen: Int) -> mt_status {
+    guarded("mt_model_adapt") {
+        let m = try model(p)
+        let h = try array(history, try count(historyLen, "history_len", min: 2, limit: maxHistory), "history")
+        guard let relation else { throw BoundaryError.argument("relation is NULL") }
+        let d = m.configuration.dim
+        guard relationLen >= d else {
+            throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "relation has room for \(relationLen) floats; the model needs \(d)")
+        }
+        let r = try m.adapt(history: h)
+        relation.update(from: r, count: d)
+    }
+}
+
+@_cdecl("mt_model_score")
+public func mt_model_score(_ p: OpaquePointer?, _ relation: UnsafePointer<Float>?, _ relationLen: Int, _ lastItem: Int64,
+                           _ candidates: UnsafePointer<Int64>?, _ candidateCount: Int,
+                           _ scores: UnsafeMutablePointer<Float>?) -> mt_status {
+    guarded("mt_model_score") {
+        let m = try model(p)
+        let d = m.configuration.dim
+        guard relationLen == d else { throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(relationLen))") }
+        let r = try array(relation, d, "relation")
+        let c = try array(candidates, try count(candidateCount, "candidate_count", min: 1), "candidates")
+        guard let scores else { throw BoundaryError.argument("scores is NULL") }
+        let s = try m.score(relation: r, lastItem: lastItem, candidates: c)
+        scores.update(from: s, count: s.count)
+    }
+}
+
+@_cdecl("mt_model_recommend")
+public func mt_model_recommend(_ p: OpaquePointer?, _ history: UnsafePointer<Int64>?, _ historyLen: Int, _ topN: Int,
+                               _ flags: UInt32, _ items: UnsafeMutablePointer<Int64>?, _ scores: UnsafeMutablePointer<Float>?,
+                               _ written: UnsafeMutablePointer<Int>?) -> mt_status {
+    guarded("mt_model_recommend") {
+        written?.pointee = 0
+        let m = try model(p)
+        let h = try array(history, try count(historyLen, "history_len", min: 2, limit: maxHistory), "history")
+        let n = try count(topN, "top_n", min: 1)
+        guard let items else { throw BoundaryError.argument("items is NULL") }
+        guard flags & ~MT_RECOMMEND_INCLUDE_HISTORY == 0 else { throw BoundaryError.argument("unknown flags 0x\(String(flags, radix: 16))") }
+        let best = try m.recommend(history: h, count: n, excludeHistory: flags & MT_RECOMMEND_INCLUDE_HISTORY == 0)
+        for (i, e) in best.enumerated() {
+            items[i] = e.item
+            scores?[i] = e.score
+        }
+        written?.pointee = best.count
+    }
+}
+
+// MARK: Checkpoints
+
+@_cdecl("mt_model_save")
+public func mt_model_save(_ p: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> mt_status {
+    guarded("mt_model_save") {
+        let m = try model(p)
+        try m.save(to: try string(path, "path"))
+    }
+}
+
+@_cdecl("mt_model_load")
+public func mt_model_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_model_load") {
+        let out = try clear(out)
+        let m = try MetaTLModel.load(from: try string(path, "path"))
+        out.pointee = retain(ModelHandle(m))
+    }
+}

@@ -1,0 +1,58 @@
+import CMetaTL
+import MetaTL
+
+// Opaque handles: a retained Swift object behind each C pointer.
+
+final class DatasetHandle {
+    let dataset: Dataset
+    init(_ d: Dataset) { dataset = d }
+}
+
+final class ModelHandle {
+    let model: MetaTLModel
+    init(_ m: MetaTLModel) { model = m }
+}
+
+func retain<T: AnyObject>(_ object: T) -> OpaquePointer {
+    OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+}
+
+func release<T: AnyObject>(_ pointer: OpaquePointer, as: T.Type) {
+    Unmanaged<T>.fromOpaque(UnsafeRawPointer(pointer)).release()
+}
+
+func dataset(_ p: OpaquePointer?, _ name: String = "dataset") throws -> Dataset {
+    guard let p else { throw BoundaryError.argument("\(name) is NULL") }
+    return Unmanaged<DatasetHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue().dataset
+}
+
+func model(_ p: OpaquePointer?) throws -> MetaTLModel {
+    guard let p else { throw BoundaryError.argument("model is NULL") }
+    return Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue().model
+}
+
+/// Sets *out to NULL first, so that it is NULL on every failure path.
+func clear(_ out: UnsafeMutablePointer<OpaquePointer?>?) throws -> UnsafeMutablePointer<OpaquePointer?> {
+    guard let out else { throw BoundaryError.argument("out is NULL") }
+    out.pointee = nil
+    return out
+}
+
+/// A count from C as an Int within `limit`.
+func count(_ n: Int, _ name: String, min: Int = 0, limit: Int = 1 << 31) throws -> Int {
+    guard n >= min else { throw BoundaryError.argument("\(name) must be at least \(min) (got \(n))") }
+    guard n <= limit else { throw BoundaryError.argument("\(name) = \(n) exceeds the limit of \(limit)") }
+    return n
+}
+
+/// A C array as a Swift array; `pointer` may be NULL only when `n` is 0.
+func array<T>(_ pointer: UnsafePointer<T>?, _ n: Int, _ name: String) throws -> [T] {
+    if n == 0 { return [] }
+    guard let pointer else { throw BoundaryError.argument("\(name) is NULL but its count is \(n)") }
+    return Array(UnsafeBufferPointer(start: pointer, count: n))
+}
+
+func string(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
+    guard let p else { throw BoundaryError.argument("\(name) is NULL") }
+    return String(cString: p)
+}

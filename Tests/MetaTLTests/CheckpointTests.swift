@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+@testable import MetaTL
+
+@Suite("Checkpoints")
+struct CheckpointTests {
+    static func trainedModel(steps: Int = 6) throws -> (MetaTLModel, Dataset) {
+        let data = try TrainingAndEvaluationTests.synthetic()
+        let m = try MetaTLModel(configuration: TrainingAndEvaluationTests.configuration(), dataset: data)
+        try m.train(on: data, steps: steps)
+        return (m, data)
+    }
+
+    func path(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metatl-ckpt-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
+    }
+
+    @Test func roundTripGivesIdenticalScores() throws {
+        let (m, data) = try Self.trainedModel()
+        let file = path("m.safetensors")
+        try m.save(to: file)
+        let loaded = try MetaTLModel.load(from: file)
+        #expect(loaded.configuration == m.configuration)
+        #expect(loaded.itemIDs == m.itemIDs)
+        #expect(loaded.step == m.step)
+        for name in m.parameterNames + [RunningStatistics.name(layer: 1, variance: true)] {
+            #expect(loaded.tensor(named: name)?.map(\.bitPattern) == m.tensor(named: name)?.map(\.bitPattern), "\(name)")
+        }
+        for method in EvaluationProtocol.allCases {
+            #expect(try loaded.evaluate(on: data, split: .test, protocol: method) == m.evaluate(on: data, split: .test, protocol: method))
+        }
+        let history = Array(data.itemIDs[5...7])
+        #expect(try loaded.recommend(history: history, count: 10).map(\.item) == m.recommend(history: history, count: 10).map(\.item))
+        #expect(try loaded.adapt(history: history) == m.adapt(history: history))
+    }
+
+    @Test func resumingContinuesExactlyAsIfNeverInterrupted() throws {
+        let (straight, data) = try Self.trainedModel(steps: 8)
+        let (first, _) = try Self.trainedModel(steps: 5)
+        let file = path("resume.safetensors")
+        try first.save(to: file)
+        let resumed = try MetaTLModel.load(from: file)
+        try resumed.train(on: data, steps: 3)
+        #expect(resumed.step == 8)
+        for name in straight.parameterNames {
+            #expect(resumed.tensor(named: name)?.map(\.bitPattern) == straight.tensor(named: name)?.map(\.bitPattern), "\(name)")
+        }
+    }
+
+    @Test func everyTruncationIsAClearError() throws {
+        var c = Configuration(); c.dim = 3; c.hidden1 = 4; c.hidden2 = 3; c.batchSize = 4
+        let m = try MetaTLModel(configuration: c, items: 5)
+        let data = m.checkpointData()
+        _ = try MetaTLModel.load(checkpoint: data, name: "whole")
+        for n in 0..<data.count {
+            do {
+                _ = try MetaTLModel.load(checkpoint: data.prefix(n), name: "cut")
+                Issue.record("a checkpoint cut to \(n) of \(data.count) bytes loaded")
+            } catch {
+                #expect(error.kind == .badCheckpoint, "\(n): \(error.message)")
+                #expect(error.message.hasPrefix("cut: "))
+            }
+        }
+    }
+
+    @Test func everyFlippedHeaderByteIsAClearError() throws {
+        var c = Configuration(); c.dim = 3; c.hidden1 = 4; c.hidden2 = 3
+        let m = try MetaTLModel(configuration: c, items: 5)
+        let data = m.checkpointData()
+        let headerEnd = 8 + Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        for i in 0..<headerEnd {
+            var broken = data
+            broken[i] ^= 0xFF
+            #expect(throws: MetaTLError.self, "byte \(i)") { _ = try MetaTLModel.load(checkpoint: broken, name: "flipped") }
+        }
+    }
+
+    @Test func specificDamageHasSpecificMessages() throws {
+        var c = Configuration(); c.dim = 3; c.hidden1 = 4; c.hidden2 = 3
+        let m = try MetaTLModel(configuration: c, items: 5)
+        let good = m.checkpointData()
+        /// Loads the checkpoint with one same-length text replaced in its header.
+        func load(replacing old: String, with new: String) -> String {
+            var data = good
+            guard let r = data.range(of: Data(old.utf8)) else { return "not found" }
+            data.replaceSubrange(r, with: Data(new.utf8))
+            do { _ = try MetaTLModel.load(checkpoint: data, name: "c"); return "loaded" } catch { return error.message }
+        }
+        #expect(load(replacing: "\"format_version\":\"1\"", with: "\"format_version\":\"9\"") ==
+                "c: format version 9 is not supported (this library reads version 1)")
+        #expect(load(replacing: "metatl-checkpoint", with: "metaxx-checkpoint").contains("not a MetaTL checkpoint"))
+        #expect(load(replacing: "\"dtype\":\"F32\"", with: "\"dtype\":\"F16\"").contains("dtype F16 is not supported"))
+        #expect(load(replacing: "embedding.embedding.weight", with: "embedding.embedding.wEight") ==
+                "c: tensor embedding.embedding.weight is missing")
+        // A header claiming a 1 TB tensor is refused from the header alone.
+        var huge = Data(count: 8)
+        let header = Data("{\"x\":{\"dtype\":\"F32\",\"shape\":[262144,1048576],\"data_offsets\":[0,1099511627776]}}".utf8)
+        huge[0] = UInt8(header.count)
+        huge.append(header)
+        do { _ = try MetaTLModel.load(checkpoint: huge, name: "huge"); Issue.record("loaded") } catch {
+            #expect(error.message.contains("fall outside"))
+        }
+        do { _ = try MetaTLModel.load(from: "/nonexistent/x.safetensors"); Issue.record("loaded") } catch {
+            #expect(error.kind == .fileNotFound)
+        }
+    }
+
+    @Test func savingIsAtomicAndLeavesNoTemporaryFiles() throws {
+        let (m, _) = try Self.trainedModel(steps: 1)
+        let file = path("a.safetensors")
+        try m.save(to: file)
+        try m.save(to: file)
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["a.safetensors"])
+        do { try m.save(to: "/nonexistent-folder/m.safetensors"); Issue.record("saved") } catch {
+            #expect(error.kind == .fileNotFound || error.kind == .io)
+        }
+    }
+}
+
+@Suite("Serving")
+struct ServingTests {
+    @Test func historySemantics() throws {
+        let (m, data) = try CheckpointTests.trainedModel(steps: 2)
+        let ids = Array(data.itemIDs.dropFirst())
+        // Only the most recent K items count.
+        #expect(try m.adapt(history: [ids[9], ids[1], ids[2], ids[3]]) == m.adapt(history: [ids[1], ids[2], ids[3]]))
+        // Same history, same answer; two items are enough (padded like training's short users).
+        #expect(try m.adapt(history: [ids[1], ids[2]]) == m.adapt(history: [ids[1], ids[2]]))
+        #expect(try m.adapt(history: [ids[1], ids[2]]).count == m.configuration.dim)
+        do { _ = try m.adapt(history: [ids[1]]); Issue.record("adapted from one item") } catch {
+            #expect(error.kind == .invalidArgument)
+            #expect(error.message == "a history needs at least 2 items to adapt from (got 1)")
+        }
+        do { _ = try m.recommend(history: [ids[1], 987_654_321], count: 3); Issue.record("unknown id accepted") } catch {
+            #expect(error.kind == .unknownItem)
+            #expect(error.message.contains("unknown item id 987654321"))
+        }
+    }
+
+    @Test func recommendRanksTheCatalogueByScore() throws {
+        let (m, data) = try CheckpointTests.trainedModel(steps: 2)
+        let history = Array(data.itemIDs[3...5])
+        let top = try m.recommend(history: history, count: 20)
+        #expect(top.count == 20)
+        #expect(Set(top.map(\.item)).isDisjoint(with: history))
+        #expect(zip(top, top.dropFirst()).allSatisfy { $0.score >= $1.score })
+        // Scores agree with score() for the same relation.
+        let r = try m.adapt(history: history)
+        let direct = try m.score(relation: r, lastItem: history[2], candidates: top.map(\.item))
+        #expect(direct == top.map(\.score))
+        // Nothing outside the top scores higher than the last one kept.
+        let all = try m.score(relation: r, lastItem: history[2], candidates: Array(data.itemIDs.dropFirst()))
+        let kept = Set(top.map(\.item))
+        let cut = top.last?.score ?? -.infinity
+        for (id, s) in zip(data.itemIDs.dropFirst(), all) where !kept.contains(id) && !history.contains(id) { #expect(s <= cut) }
+        let withHistory = try m.recommend(history: history, count: m.rows + 5, excludeHistory: false)
+        #expect(withHistory.count == m.rows - 1)
+    }
+
+    @Test func trainingWhileServingIsBusyNotARace() throws {
+        let (m, data) = try CheckpointTests.trainedModel(steps: 1)
+        let history = Array(data.itemIDs[3...5])
+        let started = DispatchSemaphore(value: 0)
+        var busyTrain = 0
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            // Hold shared access through a progress callback-free path: many recommendations.
+            started.signal()
+            for _ in 0..<200 { _ = try? m.recommend(history: history, count: 5) }
+        }
+        started.wait()
+        for _ in 0..<200 {
+            do { try m.train(on: data, steps: 1) } catch { if error.kind == .busy { busyTrain += 1 } }
+        }
+        group.wait()
+        // Every call either succeeded or was refused as busy; the model still serves.
+        #expect(try m.recommend(history: history, count: 5).count == 5)
+    }
+}

@@ -1,0 +1,204 @@
+/*
+ * metatl.h — the C interface of the MetaTL engine (libmetatl).
+ *
+ * MetaTL recommends the next item for cold-start users from two or three interactions
+ * (Wang, Ding & Caverlee, SIGIR 2021). This header is the whole, stable ABI.
+ *
+ * Conventions
+ *   - Functions are mt_<object>_<verb>; types mt_*; macros and enum values MT_*.
+ *   - Objects are opaque handles created and freed in pairs; every *_free accepts NULL.
+ *   - Fallible calls return mt_status: MT_OK (0) or a negative code. On failure,
+ *     mt_last_error_message() describes it, and any handle out-parameter is set to NULL.
+ *     The status, not the message, says whether a call failed.
+ *   - The caller owns every buffer it passes, and passes its length. Ids are int64_t
+ *     external item ids as they appear in the data.
+ *   - Structs with a struct_size field are versioned: obtain them from their *_default()
+ *     function (or set struct_size = sizeof(T)); they only ever grow at the end.
+ *   - No call aborts the process on bad input: NULL pointers, bad counts, unknown ids and
+ *     too-small buffers are reported as status codes.
+ *
+ * Thread safety
+ *   - mt_last_error_message() is per thread.
+ *   - mt_dataset: immutable after creation; may be shared by any number of threads.
+ *   - mt_model: mt_model_adapt, mt_model_score, mt_model_recommend, mt_model_evaluate and
+ *     mt_model_save may run concurrently from many threads. mt_model_train needs exclusive
+ *     use: while it runs, other calls on the same model return MT_ERR_BUSY (and a training
+ *     call made while other calls run returns MT_ERR_BUSY). Nothing blocks, nothing races.
+ *   - Freeing a handle while another thread uses it is the caller's error.
+ */
+#ifndef METATL_H
+#define METATL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Version ------------------------------------------------------------------------ */
+
+#define MT_VERSION_MAJOR 0
+#define MT_VERSION_MINOR 1
+#define MT_VERSION_PATCH 0
+#define MT_VERSION_STRING "0.1.0"
+/* major * 10000 + minor * 100 + patch, as returned by mt_version_number(). */
+#define MT_VERSION_NUMBER (MT_VERSION_MAJOR * 10000 + MT_VERSION_MINOR * 100 + MT_VERSION_PATCH)
+
+/* The library's version string ("0.1.0"), static. */
+const char *mt_version(void);
+/* The library's version number; compare with MT_VERSION_NUMBER to detect a mismatch. */
+int32_t mt_version_number(void);
+
+/* ---- Status and errors ---------------------------------------------------------------- */
+
+typedef int32_t mt_status;
+#define MT_OK                     0
+#define MT_ERR_INVALID_ARGUMENT  -1  /* NULL pointer, bad count or setting */
+#define MT_ERR_INVALID_DATA      -2  /* a data file or array is malformed */
+#define MT_ERR_NOT_FOUND         -3  /* a file does not exist */
+#define MT_ERR_IO                -4  /* reading or writing a file failed */
+#define MT_ERR_BUFFER_TOO_SMALL  -5  /* an output buffer is shorter than needed */
+#define MT_ERR_UNKNOWN_ITEM      -6  /* an item id is not in the model's vocabulary */
+#define MT_ERR_BUSY              -7  /* the model is in use by a conflicting call */
+#define MT_ERR_BAD_CHECKPOINT    -8  /* a checkpoint is damaged, truncated or incompatible */
+#define MT_ERR_INVALID_STATE     -9  /* the call is not possible in the object's state */
+#define MT_ERR_INTERNAL        -100  /* a bug: please report it with the message */
+
+/* A message for the last failed call on this thread ("" if none). Library-owned; valid
+ * until the next mt_* call on this thread. */
+const char *mt_last_error_message(void);
+/* The name of a status code ("MT_ERR_BUSY"), static. */
+const char *mt_status_name(mt_status status);
+
+/* ---- Configuration --------------------------------------------------------------------- */
+
+#define MT_SAMPLER_REFERENCE   0  /* the reference notebook's mixed sampler, slips included */
+#define MT_SAMPLER_CONTIGUOUS  1  /* window mode without the skipped item */
+#define MT_INNER_STEP_REFERENCE 0 /* inner step scaled by the batch mean, as the reference */
+#define MT_INNER_STEP_PER_TASK  1 /* inner step scaled per task, as at evaluation */
+
+typedef struct mt_config {
+    uint32_t struct_size;   /* sizeof(mt_config) */
+    int32_t  K;             /* initial interactions per new user (3) */
+    int32_t  dim;           /* item embedding size (100) */
+    int32_t  hidden1;       /* relation learner widths (500, 200) */
+    int32_t  hidden2;
+    int32_t  batch_size;    /* tasks per training step (1024) */
+    float    learning_rate; /* Adam (0.001) */
+    float    beta;          /* inner step size (5) */
+    float    margin;        /* ranking margin (1) */
+    float    dropout;       /* dropout probability (0.5) */
+    uint64_t seed;          /* every random choice (1) */
+    int32_t  sampler;       /* MT_SAMPLER_* (reference) */
+    int32_t  inner_step;    /* MT_INNER_STEP_* (reference) */
+    int32_t  threads;       /* worker threads (1); results reproducible per count */
+} mt_config;
+
+/* The reference notebook's settings. */
+mt_config mt_config_default(void);
+
+/* ---- Datasets ---------------------------------------------------------------------------- */
+
+typedef struct mt_dataset mt_dataset;
+
+typedef struct mt_dataset_info {
+    uint32_t struct_size;         /* sizeof(mt_dataset_info) */
+    int64_t  items;               /* catalogue size */
+    int64_t  items_not_in_training;
+    int64_t  train_users;
+    int64_t  train_interactions;
+    int64_t  valid_users;
+    int64_t  test_users;
+    int32_t  K;
+} mt_dataset_info;
+
+/* Reads the reference's two files (`user<TAB>item<TAB>timestamp`, commas and a header line
+ * accepted): training users and new users. New users with more than K interactions are split
+ * 0.3/0.7 into validation/test with `seed`. */
+mt_status mt_dataset_from_files(const char *train_path, const char *test_path, int32_t K, uint64_t seed,
+                                mt_dataset **out);
+
+/* The same from arrays: `train_count` rows of (user, item, timestamp) for training users and
+ * `test_count` rows for new users. Arrays are copied. */
+mt_status mt_dataset_from_arrays(const int64_t *train_users, const int64_t *train_items,
+                                 const double *train_timestamps, size_t train_count,
+                                 const int64_t *test_users, const int64_t *test_items,
+                                 const double *test_timestamps, size_t test_count,
+                                 int32_t K, uint64_t seed, mt_dataset **out);
+
+/* Counts; `out->struct_size` must be set (mt_dataset_info_default). */
+mt_dataset_info mt_dataset_info_default(void);
+mt_status mt_dataset_info_get(const mt_dataset *dataset, mt_dataset_info *out);
+
+void mt_dataset_free(mt_dataset *dataset);
+
+/* ---- Models ------------------------------------------------------------------------------- */
+
+typedef struct mt_model mt_model;
+
+/* A fresh model for the dataset's item catalogue, initialised from config->seed. */
+mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
+void mt_model_free(mt_model *model);
+
+/* The model's settings (struct_size must be set) and sizes. */
+mt_status mt_model_config(const mt_model *model, mt_config *out);
+mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
+
+/* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
+ * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss. */
+mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
+
+/* ---- Evaluation ------------------------------------------------------------------------------ */
+
+#define MT_SPLIT_VALID 0
+#define MT_SPLIT_TEST  1
+#define MT_PROTOCOL_SAMPLED 0  /* target vs 100 sampled negatives (the reference's) */
+#define MT_PROTOCOL_FULL    1  /* target vs the whole catalogue except the user's inputs */
+
+typedef struct mt_metrics {
+    uint32_t struct_size;   /* sizeof(mt_metrics) */
+    double mrr, ndcg1, ndcg5, ndcg10, hits1, hits5, hits10;
+    int64_t users;
+} mt_metrics;
+
+mt_metrics mt_metrics_default(void);
+mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
+                            mt_metrics *out);
+
+/* ---- Serving a new user ------------------------------------------------------------------------ */
+/* A history is the user's item ids, oldest first. The most recent K are used; fewer than 2 is
+ * MT_ERR_INVALID_ARGUMENT; with 2..K-1 the support is front-padded as training pads short users.
+ * An id outside the vocabulary is MT_ERR_UNKNOWN_ITEM, and the message names it. The same
+ * history always gives the same result. */
+
+/* The adapted relation r' (dim floats) into `relation` of length `relation_len` (>= dim). */
+mt_status mt_model_adapt(const mt_model *model, const int64_t *history, size_t history_len,
+                         float *relation, size_t relation_len);
+
+/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better. */
+mt_status mt_model_score(const mt_model *model, const float *relation, size_t relation_len, int64_t last_item,
+                         const int64_t *candidates, size_t candidate_count, float *scores);
+
+#define MT_RECOMMEND_INCLUDE_HISTORY 1u  /* let the history's items be recommended */
+
+/* The best `top_n` items over the whole catalogue, best first: ids into `items`, scores into
+ * `scores` (may be NULL), both with room for `top_n`. `*count` (may be NULL) receives how many
+ * were written (fewer when the catalogue is smaller). History items are excluded unless
+ * MT_RECOMMEND_INCLUDE_HISTORY is set in `flags`. */
+mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size_t history_len, size_t top_n,
+                             uint32_t flags, int64_t *items, float *scores, size_t *count);
+
+/* ---- Checkpoints --------------------------------------------------------------------------------- */
+/* One safetensors file: config, vocabulary, parameters (the reference's state_dict names),
+ * BatchNorm running statistics, Adam state, step. Saving is atomic (temporary file + rename);
+ * loading validates everything and fails with MT_ERR_BAD_CHECKPOINT on damage. */
+
+mt_status mt_model_save(const mt_model *model, const char *path);
+mt_status mt_model_load(const char *path, mt_model **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* METATL_H */
