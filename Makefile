@@ -1,23 +1,44 @@
 # The README's commands. `make demo` runs the main job on built-in synthetic data;
 # `make test` runs every test. Both install missing system packages first.
 SWIFT ?= swift
-BIN := .build/release/metatl-cli
+CC ?= cc
+RELEASE := .build/release
+DEBUG := .build/debug
+CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build demo test clean
+.PHONY: deps build demo test test-swift test-c test-cli clean
 
 deps:
 	@scripts/install-deps.sh
 
 build: deps
 	$(SWIFT) build -c release --product metatl-cli
+	$(SWIFT) build -c release --product metatl
 
-demo: build
-	$(BIN) demo
+demo: deps
+	$(SWIFT) build -c release --product metatl-cli
+	$(RELEASE)/metatl-cli demo
 
 test: deps
 	$(SWIFT) build --build-tests
+	$(SWIFT) build --product metatl
+	$(SWIFT) build --product metatl-swift-example
+	$(MAKE) test-swift test-c test-cli
+
+test-swift:
 	$(SWIFT) test --skip-build
-	Tests/cli/smoke.sh .build/debug/metatl-cli
+
+# The C ABI contract suite and the C example, compiled with plain cc against include/metatl.h.
+test-c:
+	$(CC) $(CFLAGS) Tests/c/contract_test.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -lpthread -o $(DEBUG)/contract-test
+	$(DEBUG)/contract-test
+	$(CC) $(CFLAGS) examples/c/example.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -o $(DEBUG)/c-example
+	cd $(DEBUG) && ./c-example
+
+# The command end to end, and the Swift example.
+test-cli:
+	Tests/cli/smoke.sh $(DEBUG)/metatl-cli
+	$(DEBUG)/metatl-swift-example
 
 clean:
 	rm -rf .build

@@ -43,6 +43,12 @@ let package = Package(
             ],
             path: "Sources/metatl-cli"
         ),
+        // examples/swift: the Swift API end to end (built and run by `make test`).
+        .executableTarget(
+            name: "metatl-swift-example",
+            dependencies: ["MetaTL"],
+            path: "examples/swift"
+        ),
         .testTarget(
             name: "MetaTLTests",
             dependencies: ["MetaTL"],

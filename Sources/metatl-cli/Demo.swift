@@ -21,6 +21,6 @@ struct Demo: ParsableCommand {
         let data = try Dataset(train: train, test: test, K: c.K, seed: c.seed,
                                trainName: "synthetic training users", testName: "synthetic new users")
         try TrainingRun(dataset: data, configuration: c, steps: options.steps, evalEvery: options.evalEvery,
-                        metricsJSON: options.metricsJSON).run()
+                        metricsJSON: options.metricsJSON, out: options.out).run()
     }
 }

@@ -5,6 +5,6 @@ struct MetaTLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metatl",
         abstract: "MetaTL: sequential recommendation for cold-start users by meta transitional learning.",
-        subcommands: [Train.self, Demo.self]
+        subcommands: [Train.self, Evaluate.self, Recommend.self, Demo.self]
     )
 }

@@ -21,6 +21,6 @@ struct Train: ParsableCommand {
         let c = try options.configuration()
         let data = try Dataset(trainFile: train, testFile: test, K: c.K, seed: c.seed)
         try TrainingRun(dataset: data, configuration: c, steps: options.steps, evalEvery: options.evalEvery,
-                        metricsJSON: options.metricsJSON).run()
+                        metricsJSON: options.metricsJSON, out: options.out).run()
     }
 }

@@ -34,6 +34,8 @@ struct TrainingOptions: ParsableArguments {
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
     var metricsJSON: String?
+    @Option(help: "Save the trained model to this checkpoint (safetensors).")
+    var out: String?
 
     func configuration() throws -> Configuration {
         var c = Configuration()

@@ -9,6 +9,7 @@ struct TrainingRun {
     let steps: Int
     let evalEvery: Int
     let metricsJSON: String?
+    var out: String? = nil
 
     func run() throws {
         let d = dataset
@@ -37,6 +38,10 @@ struct TrainingRun {
         let trainSeconds = Date().timeIntervalSince(start)
         log(String(format: "trained %d steps in %.1f s (%.1f steps/s)", steps, trainSeconds, Double(steps) / max(trainSeconds, 1e-9)))
 
+        if let out {
+            try model.save(to: out)
+            log("model saved to \(out)")
+        }
         let report = try EvaluationReport(model: model, dataset: dataset)
         print(report.table())
         if let path = metricsJSON {
@@ -55,13 +60,18 @@ struct TrainingRun {
                 "sampler": configuration.sampler.rawValue, "inner_step": configuration.innerStep.rawValue,
                 "threads": configuration.threads,
             ] as [String: Any]
-            let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-            do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-                throw CLIError("cannot write \(path): \(error.localizedDescription)")
-            }
-            log("metrics written to \(path)")
+            try writeJSON(json, to: path)
         }
     }
+}
+
+/// Writes a JSON object to `path` (sorted keys, indented).
+func writeJSON(_ json: [String: Any], to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw CLIError("cannot write \(path): \(error.localizedDescription)")
+    }
+    log("metrics written to \(path)")
 }
 
 struct CLIError: Error, CustomStringConvertible {

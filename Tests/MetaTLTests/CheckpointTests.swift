@@ -180,3 +180,29 @@ struct ServingTests {
         #expect(try m.recommend(history: history, count: 5).count == 5)
     }
 }
+
+@Suite("Reference weights")
+struct ReferenceWeightsTests {
+    @Test func aReferenceStateDictLoads() throws {
+        let (m, data) = try CheckpointTests.trainedModel(steps: 2)
+        // What `safetensors.torch.save_file(model.state_dict(), path)` writes: the state_dict
+        // tensors only, no metadata. Ids 1...N are the reference's rows.
+        var tensors: [SafeTensors.Tensor] = []
+        for name in m.parameterNames {
+            let slot = try #require(m.arena.slot(named: name))
+            tensors.append(.init(name: name, dtype: .f32, shape: slot.shape, bytes: SafeTensors.bytes(m.tensor(named: name) ?? [])))
+        }
+        for l in 0..<3 {
+            for v in [false, true] {
+                let name = RunningStatistics.name(layer: l, variance: v)
+                tensors.append(.init(name: name, dtype: .f32, shape: [2], bytes: SafeTensors.bytes(m.tensor(named: name) ?? [])))
+            }
+            tensors.append(.init(name: "relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", dtype: .i64, shape: [], bytes: SafeTensors.bytes([Int64(2)])))
+        }
+        let loaded = try MetaTLModel.load(checkpoint: SafeTensors.serialize(tensors, metadata: []), name: "reference")
+        #expect(loaded.configuration.dim == 16 && loaded.configuration.hidden1 == 32 && loaded.configuration.hidden2 == 24)
+        #expect(loaded.itemIDs == [-1] + Array(1...Int64(data.itemCount)))
+        for name in m.parameterNames { #expect(loaded.tensor(named: name) == m.tensor(named: name)) }
+        #expect(loaded.tensor(named: "relation_learner.rel_fc3.bn.running_var") == m.tensor(named: "relation_learner.rel_fc3.bn.running_var"))
+    }
+}

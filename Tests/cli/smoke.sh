@@ -45,6 +45,25 @@ for m in (a, b): m.pop("train_seconds")
 assert a == b
 PY
 
+# Save, evaluate and recommend from the checkpoint.
+if "$bin" "${args[@]}" --out "$dir/model.safetensors" >/dev/null 2>&1 && [ -s "$dir/model.safetensors" ]; then
+    ok "train --out writes a checkpoint"; else fail "train --out writes a checkpoint"; fi
+"$bin" evaluate --model "$dir/model.safetensors" --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" \
+    --metrics-json "$dir/e.json" >/dev/null 2>&1
+python3 - "$dir/m.json" "$dir/e.json" <<'PY' && ok "evaluate reproduces the trained model's metrics" || fail "evaluate reproduces the trained model's metrics"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["test"] == b["test"] and a["valid"] == b["valid"], (a["test"], b["test"])
+PY
+rec=$("$bin" recommend --model "$dir/model.safetensors" --history 3,5,7 --top 4 2>&1)
+[ "$(echo "$rec" | wc -l)" -eq 4 ] && echo "$rec" | head -1 | grep -qE '^1	[0-9]+	-?[0-9.]+$' \
+    && ok "recommend prints the top items" || fail "recommend prints the top items: $rec"
+if "$bin" recommend --model "$dir/model.safetensors" --history 3,999999 >/dev/null 2>"$dir/err.txt"; then
+    fail "unknown id exits non-zero"
+else
+    grep -q "unknown item id 999999" "$dir/err.txt" && ok "unknown id message" || fail "unknown id message: $(cat "$dir/err.txt")"
+fi
+
 printf '1\t2\t3\n1\tx\t4\n' > "$dir/bad_train.csv"
 if "$bin" train --train "$dir/bad_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 1 >/dev/null 2>"$dir/err.txt"; then
     fail "bad input exits non-zero"

@@ -40,6 +40,9 @@ extension MetaTLModel {
         func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
         let file = try SafeTensors.File(data: data, name: name)
         let meta = file.metadata
+        if meta["format"] == nil && file.entries["embedding.embedding.weight"] != nil && file.entries["vocabulary.item_ids"] == nil {
+            return try loadReferenceStateDict(file, name: name)
+        }
         guard meta["format"] == Checkpoint.format else { throw bad("not a MetaTL checkpoint (metadata format is \(meta["format"] ?? "missing"))") }
         guard let version = meta["format_version"].flatMap({ Int($0) }) else { throw bad("format_version is missing") }
         guard version == Checkpoint.formatVersion else {
@@ -86,6 +89,43 @@ extension MetaTLModel {
             _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: [])
         }
         model.step = step
+        return model
+    }
+
+    /// A model from the reference's own `state_dict` saved with safetensors
+    /// (`safetensors.torch.save_file(model.state_dict(), path)`): sizes come from the tensor
+    /// shapes, the vocabulary is the reference's item ids 1...N (its rows), the other settings are
+    /// the defaults, and Adam's state starts at zero.
+    static func loadReferenceStateDict(_ file: SafeTensors.File, name: String) throws(MetaTLError) -> MetaTLModel {
+        func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
+        func shape(_ key: String) throws(MetaTLError) -> [Int] {
+            guard let e = file.entries[key] else { throw bad("tensor \(key) is missing (neither a MetaTL checkpoint nor a reference state_dict)") }
+            return e.shape
+        }
+        let embedding = try shape("embedding.embedding.weight")
+        let fc1 = try shape("relation_learner.rel_fc1.fc.weight"), fc2 = try shape("relation_learner.rel_fc2.fc.weight")
+        let bn = try shape("relation_learner.rel_fc1.bn.weight")
+        guard embedding.count == 2, fc1.count == 2, fc2.count == 2, bn.count == 1, embedding[0] >= 2 else {
+            throw bad("reference state_dict tensors have unexpected ranks")
+        }
+        var c = Configuration()
+        c.dim = embedding[1]; c.hidden1 = fc1[0]; c.hidden2 = fc2[0]; c.K = bn[0] + 1
+        do { try c.validate() } catch { throw bad(error.message) }
+        let model: MetaTLModel
+        do { model = try MetaTLModel(configuration: c, items: embedding[0] - 1) } catch { throw bad(error.message) }
+        for slot in model.arena.slots {
+            let values = try file.floats(slot.name, shape: slot.shape)
+            guard values.allSatisfy(\.isFinite) else { throw bad("tensor \(slot.name) holds a non-finite value") }
+            (model.arena.params + slot.offset).update(from: values, count: values.count)
+        }
+        for l in 0..<3 {
+            for variance in [false, true] {
+                let key = RunningStatistics.name(layer: l, variance: variance)
+                let values = try file.floats(key, shape: [c.supportCount])
+                guard values.allSatisfy({ $0.isFinite && (!variance || $0 >= 0) }) else { throw bad("tensor \(key) holds an invalid value") }
+                (variance ? model.running.variance(l) : model.running.mean(l)).update(from: values, count: c.supportCount)
+            }
+        }
         return model
     }
 

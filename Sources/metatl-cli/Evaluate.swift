@@ -1,0 +1,38 @@
+import ArgumentParser
+import MetaTL
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a saved model and the baselines on the reference's files.",
+        discussion: """
+        The files must give the model's item vocabulary (the union of both files' items), as the
+        files it was trained on do. The validation/test split uses the model's seed unless --seed
+        is given.
+        """
+    )
+
+    @Option(help: "A checkpoint written by `metatl train --out`.")
+    var model: String
+    @Option(help: "Training users' interactions.")
+    var train: String
+    @Option(help: "New users' interactions.")
+    var test: String
+    @Option(help: "Seed of the validation/test split (default: the model's).")
+    var seed: UInt64?
+    @Option(help: "Write every reported number to this JSON file.")
+    var metricsJSON: String?
+
+    func run() throws {
+        let m = try MetaTLModel.load(from: model)
+        let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed)
+        let report = try EvaluationReport(model: m, dataset: data)
+        print(report.table())
+        if let metricsJSON {
+            var json = report.dictionary()
+            json["steps"] = m.step
+            json["users"] = ["train": data.trainUserCount, "valid": data.valid.count, "test": data.test.count]
+            json["items"] = data.itemCount
+            try writeJSON(json, to: metricsJSON)
+        }
+    }
+}

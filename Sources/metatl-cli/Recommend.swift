@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import MetaTL
+
+struct Recommend: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recommend next items for a new user from a few interactions, with a saved model.",
+        discussion: """
+        The history is the user's item ids, oldest first; the most recent K are used and at least 2
+        are needed. Prints one line per item: rank, item id, score (higher is better).
+        """
+    )
+
+    @Option(help: "A checkpoint written by `metatl train --out`.")
+    var model: String
+    @Option(help: "Comma-separated item ids, oldest first, e.g. 12,55,7.")
+    var history: String
+    @Option(help: "How many items to recommend.")
+    var top = 10
+    @Flag(help: "Allow items of the history to be recommended.")
+    var includeHistory = false
+
+    func run() throws {
+        var ids: [Int64] = []
+        for field in history.split(separator: ",", omittingEmptySubsequences: false) {
+            let text = field.trimmingCharacters(in: .whitespaces)
+            guard let id = Int64(text), id >= 0 else {
+                throw ValidationError("--history: expected comma-separated non-negative item ids, found '\(text)'")
+            }
+            ids.append(id)
+        }
+        guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
+        let m = try MetaTLModel.load(from: model)
+        for (rank, entry) in try m.recommend(history: ids, count: top, excludeHistory: !includeHistory).enumerated() {
+            print(String(format: "%d\t%lld\t%.6f", rank + 1, entry.item, entry.score))
+        }
+    }
+}

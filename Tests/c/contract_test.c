@@ -1,0 +1,291 @@
+/*
+ * Contract tests of the C ABI: every exported function, on its success path and on misuse
+ * (NULL pointers, zero or negative counts, ids out of range, too-small buffers, free of NULL,
+ * calls on a handle whose create failed, concurrent training). Each misuse must return its
+ * status and leave a message; none may crash.
+ */
+#include <metatl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int passed, failed;
+
+#define EXPECT(cond)                                                                  \
+    do {                                                                              \
+        if (cond) passed++;                                                           \
+        else { failed++; fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); } \
+    } while (0)
+
+/* A call must return `want` and, when failing, leave a message containing `needle`. */
+#define EXPECT_STATUS(call, want, needle)                                             \
+    do {                                                                              \
+        mt_status got_ = (call);                                                      \
+        if (got_ == (want) && (got_ == MT_OK || strstr(mt_last_error_message(), (needle)))) passed++; \
+        else {                                                                        \
+            failed++;                                                                 \
+            fprintf(stderr, "FAILED %s:%d: %s -> %s (want %s), message: %s\n", __FILE__, __LINE__, #call, \
+                    mt_status_name(got_), mt_status_name(want), mt_last_error_message()); \
+        }                                                                             \
+    } while (0)
+
+static char tmpdir[256];
+
+static const char *write_file(const char *name, const char *text) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static mt_dataset *small_dataset(void) {
+    enum { U = 60, L = 8, N = 30, M = 5, ITEMS = 40 };
+    static int64_t tu[U * L], ti[U * L], nu[N * M], ni[N * M];
+    static double tt[U * L], nt[N * M];
+    for (int u = 0, k = 0; u < U; u++)
+        for (int t = 0; t < L; t++, k++) { tu[k] = u; ti[k] = 100 + (u + t * (1 + u % 3)) % ITEMS; tt[k] = t; }
+    for (int u = 0, k = 0; u < N; u++)
+        for (int t = 0; t < M; t++, k++) { nu[k] = 1000 + u; ni[k] = 100 + (3 * u + t * (1 + u % 3)) % ITEMS; nt[k] = t; }
+    mt_dataset *d = NULL;
+    mt_status s = mt_dataset_from_arrays(tu, ti, tt, U * L, nu, ni, nt, N * M, 3, 7, &d);
+    if (s != MT_OK) { fprintf(stderr, "dataset: %s\n", mt_last_error_message()); exit(2); }
+    return d;
+}
+
+static mt_config small_config(void) {
+    mt_config c = mt_config_default();
+    c.dim = 8; c.hidden1 = 16; c.hidden2 = 12; c.batch_size = 64; c.threads = 1;
+    return c;
+}
+
+static void test_version_and_errors(void) {
+    EXPECT(mt_version_number() == MT_VERSION_NUMBER);
+    EXPECT(strcmp(mt_version(), MT_VERSION_STRING) == 0);
+    EXPECT(strcmp(mt_status_name(MT_ERR_BUSY), "MT_ERR_BUSY") == 0);
+    EXPECT(strcmp(mt_status_name(12345), "MT_UNKNOWN_STATUS") == 0);
+    EXPECT(mt_last_error_message() != NULL);
+}
+
+static void test_config(void) {
+    mt_config c = mt_config_default();
+    EXPECT(c.struct_size == sizeof(mt_config));
+    EXPECT(c.K == 3 && c.dim == 100 && c.hidden1 == 500 && c.hidden2 == 200 && c.batch_size == 1024);
+    EXPECT(c.learning_rate == 0.001f && c.beta == 5 && c.margin == 1 && c.dropout == 0.5f);
+    EXPECT(c.sampler == MT_SAMPLER_REFERENCE && c.inner_step == MT_INNER_STEP_REFERENCE);
+}
+
+static void test_datasets(void) {
+    mt_dataset *d = (mt_dataset *)0x1;
+    const char *train = write_file("c_train.csv", "1\t10\t1\n1\t11\t2\n1\t12\t3\n2\t10\t1\n2\t12\t2\n");
+    char train_path[512];
+    strcpy(train_path, train);
+    char test[512];
+    strcpy(test, write_file("c_test.csv", "5\t10\t1\n5\t11\t2\n5\t12\t3\n5\t10\t4\n"));
+    EXPECT_STATUS(mt_dataset_from_files(train_path, test, 3, 1, &d), MT_OK, "");
+    mt_dataset_info info = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_info_get(d, &info), MT_OK, "");
+    EXPECT(info.items == 3 && info.train_users == 2 && info.valid_users + info.test_users == 1 && info.K == 3);
+    mt_dataset_free(d);
+
+    EXPECT_STATUS(mt_dataset_from_files(NULL, test, 3, 1, &d), MT_ERR_INVALID_ARGUMENT, "train_path is NULL");
+    EXPECT(d == NULL);
+    EXPECT_STATUS(mt_dataset_from_files(train_path, test, 3, 1, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    EXPECT_STATUS(mt_dataset_from_files("/nonexistent/a.csv", test, 3, 1, &d), MT_ERR_NOT_FOUND, "no such file");
+    const char *bad = write_file("c_bad.csv", "1\t10\t1\n1\tten\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(bad, test, 3, 1, &d), MT_ERR_INVALID_DATA, "c_bad.csv:2: field 'item'");
+    EXPECT(d == NULL);
+    EXPECT_STATUS(mt_dataset_from_files(train_path, test, 1, 1, &d), MT_ERR_INVALID_ARGUMENT, "K must be in 2...64");
+
+    int64_t users[2] = {1, 1}, items[2] = {3, 4}, nusers[4] = {9, 9, 9, 9}, nitems[4] = {3, 4, 3, 4};
+    double ts[4] = {0, 1, 2, 3};
+    EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_OK, "");
+    mt_dataset_free(d);
+    EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, 0, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_ARGUMENT,
+                  "train_count must be at least 1");
+    EXPECT_STATUS(mt_dataset_from_arrays(users, NULL, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_ARGUMENT,
+                  "train_items is NULL");
+    EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, (size_t)-1, nusers, nitems, ts, 4, 3, 1, &d),
+                  MT_ERR_INVALID_ARGUMENT, "train_count");
+    int64_t negative[2] = {1, -5};
+    EXPECT_STATUS(mt_dataset_from_arrays(users, negative, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_DATA,
+                  "expected a non-negative integer id, found -5");
+    EXPECT(d == NULL);
+
+    mt_dataset_free(NULL);
+    EXPECT_STATUS(mt_dataset_info_get(NULL, &info), MT_ERR_INVALID_ARGUMENT, "dataset is NULL");
+    mt_dataset_info zero = {0};
+    d = small_dataset();
+    EXPECT_STATUS(mt_dataset_info_get(d, &zero), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    EXPECT_STATUS(mt_dataset_info_get(d, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    mt_dataset_free(d);
+}
+
+static void test_models(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = (mt_model *)0x1;
+
+    /* Create failures leave *out NULL; calls on that NULL handle are errors, not crashes. */
+    mt_config badc = c; badc.dim = 0;
+    EXPECT_STATUS(mt_model_create(&badc, d, &m), MT_ERR_INVALID_ARGUMENT, "dim must be in");
+    EXPECT(m == NULL);
+    badc = c; badc.struct_size = 4;
+    EXPECT_STATUS(mt_model_create(&badc, d, &m), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    badc = c; badc.sampler = 9;
+    EXPECT_STATUS(mt_model_create(&badc, d, &m), MT_ERR_INVALID_ARGUMENT, "sampler");
+    badc = c; badc.K = 4;
+    EXPECT_STATUS(mt_model_create(&badc, d, &m), MT_ERR_INVALID_ARGUMENT, "differs from the dataset");
+    EXPECT_STATUS(mt_model_create(NULL, d, &m), MT_ERR_INVALID_ARGUMENT, "config is NULL");
+    EXPECT_STATUS(mt_model_create(&c, NULL, &m), MT_ERR_INVALID_ARGUMENT, "dataset is NULL");
+    EXPECT_STATUS(mt_model_train(m, d, 1, NULL), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    int64_t h[3] = {100, 101, 102};
+    float r[8];
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, r, 8), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    mt_model_free(NULL);
+
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    mt_config back = mt_config_default();
+    EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
+    EXPECT(back.dim == 8 && back.hidden1 == 16 && back.batch_size == 64);
+    int64_t items = 0, step = -1; int32_t dim = 0;
+    EXPECT_STATUS(mt_model_info(m, &items, &dim, &step), MT_OK, "");
+    EXPECT(items == 40 && dim == 8 && step == 0);
+
+    float loss = -1;
+    EXPECT_STATUS(mt_model_train(m, d, 5, &loss), MT_OK, "");
+    EXPECT(loss > 0);
+    EXPECT_STATUS(mt_model_train(m, d, 0, &loss), MT_ERR_INVALID_ARGUMENT, "steps must be in");
+    EXPECT_STATUS(mt_model_train(m, d, -3, &loss), MT_ERR_INVALID_ARGUMENT, "steps must be in");
+    EXPECT_STATUS(mt_model_train(m, NULL, 1, &loss), MT_ERR_INVALID_ARGUMENT, "dataset is NULL");
+
+    mt_metrics met = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_SAMPLED, &met), MT_OK, "");
+    EXPECT(met.users > 0 && met.mrr > 0 && met.mrr <= 1 && met.hits10 >= met.hits1);
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_VALID, MT_PROTOCOL_FULL, &met), MT_OK, "");
+    EXPECT_STATUS(mt_model_evaluate(m, d, 7, MT_PROTOCOL_FULL, &met), MT_ERR_INVALID_ARGUMENT, "split must be");
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, 3, &met), MT_ERR_INVALID_ARGUMENT, "protocol must be");
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+
+    /* A dataset with another vocabulary cannot train or evaluate this model. */
+    int64_t users[2] = {1, 1}, its[2] = {3, 4}, nusers[4] = {9, 9, 9, 9}, nitems[4] = {3, 4, 3, 4};
+    double ts[4] = {0, 1, 2, 3};
+    mt_dataset *other = NULL;
+    EXPECT_STATUS(mt_dataset_from_arrays(users, its, ts, 2, nusers, nitems, ts, 4, 3, 1, &other), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, other, 1, NULL), MT_ERR_INVALID_ARGUMENT, "vocabulary");
+    mt_dataset_free(other);
+
+    /* Serving. */
+    float rel[8], small[4], scores[3];
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, rel, 8), MT_OK, "");
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, small, 4), MT_ERR_BUFFER_TOO_SMALL, "room for 4 floats");
+    EXPECT_STATUS(mt_model_adapt(m, h, 1, rel, 8), MT_ERR_INVALID_ARGUMENT, "history_len must be at least 2");
+    EXPECT_STATUS(mt_model_adapt(m, h, 0, rel, 8), MT_ERR_INVALID_ARGUMENT, "history_len must be at least 2");
+    EXPECT_STATUS(mt_model_adapt(m, NULL, 3, rel, 8), MT_ERR_INVALID_ARGUMENT, "history is NULL");
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, NULL, 8), MT_ERR_INVALID_ARGUMENT, "relation is NULL");
+    int64_t unknown[3] = {100, 555555, 102};
+    EXPECT_STATUS(mt_model_adapt(m, unknown, 3, rel, 8), MT_ERR_UNKNOWN_ITEM, "unknown item id 555555");
+    int64_t cands[3] = {103, 104, 105};
+    EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 3, scores), MT_OK, "");
+    EXPECT(scores[0] <= 0 && scores[1] <= 0 && scores[2] <= 0);
+    EXPECT_STATUS(mt_model_score(m, rel, 7, 102, cands, 3, scores), MT_ERR_INVALID_ARGUMENT, "relation_len must be");
+    EXPECT_STATUS(mt_model_score(m, rel, 8, -1, cands, 3, scores), MT_ERR_UNKNOWN_ITEM, "unknown item id -1");
+    EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 0, scores), MT_ERR_INVALID_ARGUMENT, "candidate_count");
+    EXPECT_STATUS(mt_model_score(m, rel, 8, 102, NULL, 3, scores), MT_ERR_INVALID_ARGUMENT, "candidates is NULL");
+    EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 3, NULL), MT_ERR_INVALID_ARGUMENT, "scores is NULL");
+    int64_t top[50]; float topScores[50]; size_t n = 99;
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0, top, topScores, &n), MT_OK, "");
+    EXPECT(n == 5 && topScores[0] >= topScores[4]);
+    for (size_t i = 0; i < n; i++) EXPECT(top[i] != 100 && top[i] != 101 && top[i] != 102);
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 50, MT_RECOMMEND_INCLUDE_HISTORY, top, NULL, &n), MT_OK, "");
+    EXPECT(n == 40);
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 0, 0, top, topScores, &n), MT_ERR_INVALID_ARGUMENT, "top_n must be at least 1");
+    EXPECT(n == 0);
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0x80, top, topScores, &n), MT_ERR_INVALID_ARGUMENT, "unknown flags");
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0, NULL, topScores, &n), MT_ERR_INVALID_ARGUMENT, "items is NULL");
+    EXPECT_STATUS(mt_model_recommend(m, unknown, 3, 5, 0, top, topScores, &n), MT_ERR_UNKNOWN_ITEM, "555555");
+
+    /* Checkpoints: round trip gives identical scores. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.safetensors", tmpdir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_OK, "");
+    EXPECT_STATUS(mt_model_save(m, NULL), MT_ERR_INVALID_ARGUMENT, "path is NULL");
+    EXPECT_STATUS(mt_model_save(NULL, path), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT_STATUS(mt_model_save(m, "/nonexistent-dir/m.safetensors"), MT_ERR_NOT_FOUND, "cannot create");
+    mt_model *loaded = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_load(path, &loaded), MT_OK, "");
+    float again[3], rel2[8];
+    EXPECT_STATUS(mt_model_adapt(loaded, h, 3, rel2, 8), MT_OK, "");
+    EXPECT(memcmp(rel, rel2, sizeof rel) == 0);
+    EXPECT_STATUS(mt_model_score(loaded, rel, 8, 102, cands, 3, again), MT_OK, "");
+    EXPECT(memcmp(scores, again, sizeof scores) == 0);
+    mt_model_free(loaded);
+    loaded = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_load("/nonexistent/m.safetensors", &loaded), MT_ERR_NOT_FOUND, "no such file");
+    EXPECT(loaded == NULL);
+    const char *junk = write_file("junk.safetensors", "this is not a checkpoint");
+    EXPECT_STATUS(mt_model_load(junk, &loaded), MT_ERR_BAD_CHECKPOINT, "junk.safetensors");
+    EXPECT_STATUS(mt_model_load(NULL, &loaded), MT_ERR_INVALID_ARGUMENT, "path is NULL");
+    EXPECT_STATUS(mt_model_load(path, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
+/* ---- Concurrency: training is exclusive; serving is shared ---- */
+
+struct shared { mt_model *model; mt_dataset *data; volatile int training; mt_status train_status; };
+
+static void *train_thread(void *arg) {
+    struct shared *s = arg;
+    s->training = 1;
+    s->train_status = mt_model_train(s->model, s->data, 400, NULL);
+    s->training = 0;
+    return NULL;
+}
+
+static void test_busy(void) {
+    struct shared s = {0};
+    s.data = small_dataset();
+    mt_config c = small_config();
+    EXPECT_STATUS(mt_model_create(&c, s.data, &s.model), MT_OK, "");
+    pthread_t t;
+    pthread_create(&t, NULL, train_thread, &s);
+    while (!s.training) usleep(100);
+    int busy_serve = 0, busy_train = 0, other = 0;
+    int64_t h[3] = {100, 101, 102}, items[5];
+    for (int i = 0; i < 20000 && s.training; i++) {
+        mt_status r = mt_model_recommend(s.model, h, 3, 5, 0, items, NULL, NULL);
+        if (r == MT_ERR_BUSY) busy_serve++; else if (r != MT_OK) other++;
+        mt_status tr = mt_model_train(s.model, s.data, 1, NULL);
+        if (tr == MT_ERR_BUSY) busy_train++; else if (tr != MT_OK) other++;
+    }
+    pthread_join(t, NULL);
+    EXPECT(s.train_status == MT_OK || s.train_status == MT_ERR_BUSY);
+    EXPECT(busy_serve > 0);
+    EXPECT(busy_train > 0);
+    EXPECT(other == 0);
+    EXPECT(strstr(mt_last_error_message(), "in use") || strstr(mt_last_error_message(), "being trained"));
+    /* Afterwards the model serves normally. */
+    EXPECT_STATUS(mt_model_recommend(s.model, h, 3, 5, 0, items, NULL, NULL), MT_OK, "");
+    mt_model_free(s.model);
+    mt_dataset_free(s.data);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
+    test_version_and_errors();
+    test_config();
+    test_datasets();
+    test_models();
+    test_busy();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    printf("C ABI contract: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
