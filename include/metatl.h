@@ -127,6 +127,12 @@ mt_status mt_dataset_from_arrays(const int64_t *train_users, const int64_t *trai
                                  const double *test_timestamps, size_t test_count,
                                  int32_t K, uint64_t seed, mt_dataset **out);
 
+/* The built-in synthetic cold-start data (what `metatl demo` trains on): items are the cells of a
+ * side x side grid, each user follows one of eight planted directions (10% random jumps).
+ * side in 3...1000, users >= 1; K = 3. */
+mt_status mt_dataset_synthetic(int32_t side, int32_t train_users, int32_t new_users, uint64_t seed,
+                               mt_dataset **out);
+
 /* Counts; `out->struct_size` must be set (mt_dataset_info_default). */
 mt_dataset_info mt_dataset_info_default(void);
 mt_status mt_dataset_info_get(const mt_dataset *dataset, mt_dataset_info *out);
@@ -144,6 +150,11 @@ void mt_model_free(mt_model *model);
 /* The model's settings (struct_size must be set) and sizes. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
 mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
+
+/* The catalogue: `ids` receives the items' external ids (room for `items`, see mt_model_info),
+ * `embeddings` (may be NULL) their embedding rows, items x dim floats, in the same order. */
+mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, float *embeddings,
+                         size_t embeddings_len);
 
 /* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
  * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss. */

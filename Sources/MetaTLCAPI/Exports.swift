@@ -118,6 +118,23 @@ public func mt_dataset_from_arrays(_ trainUsers: UnsafePointer<Int64>?, _ trainI
     }
 }
 
+@_cdecl("mt_dataset_synthetic")
+public func mt_dataset_synthetic(_ side: Int32, _ trainUsers: Int32, _ newUsers: Int32, _ seed: UInt64,
+                                 _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_dataset_synthetic") {
+        let out = try clear(out)
+        var g = SyntheticData()
+        g.side = try count(Int(side), "side", min: 3, limit: 1000)
+        g.trainUsers = try count(Int(trainUsers), "train_users", min: 1, limit: 10_000_000)
+        g.newUsers = try count(Int(newUsers), "new_users", min: 1, limit: 10_000_000)
+        g.seed = seed
+        let (train, test) = g.generate()
+        let d = try Dataset(train: train, test: test, K: 3, seed: seed, trainName: "synthetic training users",
+                            testName: "synthetic new users")
+        out.pointee = retain(DatasetHandle(d))
+    }
+}
+
 @_cdecl("mt_dataset_info_default")
 public func mt_dataset_info_default() -> mt_dataset_info {
     var info = mt_dataset_info()
@@ -186,6 +203,28 @@ public func mt_model_info(_ p: OpaquePointer?, _ items: UnsafeMutablePointer<Int
         items?.pointee = Int64(m.rows - 1)
         dim?.pointee = Int32(m.configuration.dim)
         step?.pointee = Int64(m.step)
+    }
+}
+
+@_cdecl("mt_model_items")
+public func mt_model_items(_ p: OpaquePointer?, _ ids: UnsafeMutablePointer<Int64>?, _ idsLen: Int,
+                           _ embeddings: UnsafeMutablePointer<Float>?, _ embeddingsLen: Int) -> mt_status {
+    guarded("mt_model_items") {
+        let m = try model(p)
+        let items = m.rows - 1, d = m.configuration.dim
+        guard let ids else { throw BoundaryError.argument("ids is NULL") }
+        guard idsLen >= items else {
+            throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "ids has room for \(idsLen) values; the model has \(items) items")
+        }
+        if let embeddings {
+            guard embeddingsLen >= items * d else {
+                throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL,
+                                    message: "embeddings has room for \(embeddingsLen) floats; \(items) x \(d) are needed")
+            }
+            let table = try m.itemEmbeddings()
+            embeddings.update(from: table, count: items * d)
+        }
+        for i in 0..<items { ids[i] = m.itemIDs[i + 1] }
     }
 }
 

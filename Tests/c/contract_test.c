@@ -115,6 +115,14 @@ static void test_datasets(void) {
                   "expected a non-negative integer id, found -5");
     EXPECT(d == NULL);
 
+    EXPECT_STATUS(mt_dataset_synthetic(6, 50, 30, 3, &d), MT_OK, "");
+    EXPECT_STATUS(mt_dataset_info_get(d, &info), MT_OK, "");
+    EXPECT(info.items == 36 && info.train_users == 50 && info.K == 3);
+    mt_dataset_free(d);
+    EXPECT_STATUS(mt_dataset_synthetic(2, 50, 30, 3, &d), MT_ERR_INVALID_ARGUMENT, "side must be at least 3");
+    EXPECT_STATUS(mt_dataset_synthetic(6, -1, 30, 3, &d), MT_ERR_INVALID_ARGUMENT, "train_users");
+    EXPECT(d == NULL);
+
     mt_dataset_free(NULL);
     EXPECT_STATUS(mt_dataset_info_get(NULL, &info), MT_ERR_INVALID_ARGUMENT, "dataset is NULL");
     mt_dataset_info zero = {0};
@@ -154,6 +162,14 @@ static void test_models(void) {
     int64_t items = 0, step = -1; int32_t dim = 0;
     EXPECT_STATUS(mt_model_info(m, &items, &dim, &step), MT_OK, "");
     EXPECT(items == 40 && dim == 8 && step == 0);
+
+    int64_t ids[40]; float emb[40 * 8];
+    EXPECT_STATUS(mt_model_items(m, ids, 40, emb, 40 * 8), MT_OK, "");
+    EXPECT(ids[0] == 100 && ids[39] == 139);
+    EXPECT_STATUS(mt_model_items(m, ids, 40, NULL, 0), MT_OK, "");
+    EXPECT_STATUS(mt_model_items(m, ids, 39, NULL, 0), MT_ERR_BUFFER_TOO_SMALL, "room for 39 values");
+    EXPECT_STATUS(mt_model_items(m, ids, 40, emb, 40 * 8 - 1), MT_ERR_BUFFER_TOO_SMALL, "40 x 8 are needed");
+    EXPECT_STATUS(mt_model_items(m, NULL, 40, emb, 320), MT_ERR_INVALID_ARGUMENT, "ids is NULL");
 
     float loss = -1;
     EXPECT_STATUS(mt_model_train(m, d, 5, &loss), MT_OK, "");

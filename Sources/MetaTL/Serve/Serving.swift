@@ -65,6 +65,14 @@ extension MetaTLModel {
         }
     }
 
+    /// The catalogue's embedding rows (items x dim, in ``itemIDs`` order without the padding row).
+    public func itemEmbeddings() throws(MetaTLError) -> [Float] {
+        try access.reading("read embeddings") { () throws(MetaTLError) -> [Float] in
+            let d = configuration.dim
+            return Array(UnsafeBufferPointer(start: arena.param(arena.embedding) + d, count: (rows - 1) * d))
+        }
+    }
+
     /// The row of an external id, or `.unknownItem`.
     func row(of id: Int64) throws(MetaTLError) -> Int32 {
         guard let r = rowOfItem[id] else {
