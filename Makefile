@@ -6,7 +6,9 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build demo test test-swift test-c test-cli clean
+.PHONY: deps build demo test test-swift test-c test-cli test-python clean
+PYTHON ?= python3
+VENV := .build/python-venv
 
 deps:
 	@scripts/install-deps.sh
@@ -23,7 +25,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product metatl
 	$(SWIFT) build --product metatl-swift-example
-	$(MAKE) test-swift test-c test-cli
+	$(MAKE) test-swift test-c test-cli test-python
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -39,6 +41,13 @@ test-c:
 test-cli:
 	Tests/cli/smoke.sh $(DEBUG)/metatl-cli
 	$(DEBUG)/metatl-swift-example
+
+# The Python package, installed with pip into a private virtual environment (building the
+# release libmetatl on the way), its pytest suite and the quickstart notebook.
+test-python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check "./bindings/python[test,progress]"
+	cd $(VENV) && bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
 
 clean:
 	rm -rf .build

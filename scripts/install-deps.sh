@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs what building MetaTL needs on Debian/Ubuntu, if it is missing: OpenBLAS (CBLAS
-# headers and library). Swift itself (6.x) is expected on PATH.
+# Installs what building and testing MetaTL needs on Debian/Ubuntu, if it is missing: OpenBLAS
+# (CBLAS headers and library) and what the Python bindings build with. Swift itself (6.x) is
+# expected on PATH.
 set -euo pipefail
 missing=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+# The Python bindings: headers for pybind11 modules (pip brings pybind11 itself when building).
+dpkg -s libpython3-dev >/dev/null 2>&1 || missing+=(libpython3-dev)
+dpkg -s pybind11-dev >/dev/null 2>&1 || missing+=(pybind11-dev)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
     sudo=""
