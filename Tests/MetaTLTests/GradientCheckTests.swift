@@ -36,7 +36,7 @@ struct GradientCheckTests {
                 return Double(r.supportLoss) + Double(r.queryLoss)
             }
         }
-        let h: Float = 2e-3
+        let h: Float = 5e-4
         var checked = 0
         for slot in model.arena.slots {
             var worst = 0.0

@@ -32,128 +32,233 @@ func linearBackward(dinp: FPtr?, dweight: FPtr, dbias: FPtr,
     if let dinp { BLAS.gemmNN(rows, inDim, outDim, dout, weight, beta: 0, dinp) }
 }
 
-// MARK: BatchNorm1d over support positions
+// MARK: BatchNorm1d over support positions → LeakyReLU → Dropout (training)
 
-/// Training-mode BatchNorm1d(S) on rows x features. Normalises `x` in place into x̂ (kept for
-/// the backward), writes y = gamma[s]·x̂ + beta[s] into `out`, saves 1/sqrt(var+eps) per
-/// position into `invstd`, and updates the running statistics (momentum, unbiased variance).
-func batchNormForwardTrain(out: FPtr, xhat x: FPtr, invstd: FPtr,
-                           gamma: CFPtr, beta: CFPtr,
-                           runningMean: FPtr, runningVar: FPtr,
-                           rows: Int, positions S: Int, features F: Int,
-                           momentum: Float, eps: Float) {
-    let tasks = rows / S
-    let count = Double(tasks * F)
-    for s in 0..<S {
-        // Two passes in double precision: the mean, then the centred sum of squares.
-        var sum = 0.0
-        for b in 0..<tasks {
-            let row = x + (b * S + s) * F
-            var part: Float = 0
-            for j in 0..<F { part += row[j] }
-            sum += Double(part)
-        }
-        let mean = sum / count
-        var sq = 0.0
-        let meanF = Float(mean)
-        for b in 0..<tasks {
-            let row = x + (b * S + s) * F
-            var part: Float = 0
-            for j in 0..<F { let c = row[j] - meanF; part += c * c }
-            sq += Double(part)
-        }
-        let variance = sq / count
-        let inv = Float(1.0 / (variance + Double(eps)).squareRoot())
-        invstd[s] = inv
-        let g = gamma[s], bt = beta[s]
-        for b in 0..<tasks {
-            let n = b * S + s
-            let xr = x + n * F, yr = out + n * F
-            for j in 0..<F {
-                let h = (xr[j] - meanF) * inv
-                xr[j] = h
-                yr[j] = g * h + bt
+/// Training-mode BatchNorm1d(S) over `tasks`·S rows of F features, optionally followed by
+/// LeakyReLU and Dropout, in two passes:
+/// 1. per-position sums of x and x² (statistics over the batch AND the features);
+/// 2. per row: x̂ = (x - mean)·invstd written over `x` (kept for the backward),
+///    y = gamma[s]·x̂ + beta[s], then LeakyReLU, then y·mask with mask ∈ {0, 1/(1-p)}.
+/// Running statistics take the momentum step (unbiased variance). Rows are processed in a
+/// fixed number of chunks whose partial sums are added in chunk order, so results do not
+/// depend on the number of threads. The dropout mask of row n comes from its own generator
+/// (seed, step, layer, n); each draw uses 16 random bits, so p is applied to within 2⁻¹⁶.
+func normBlockForward(out: FPtr, xhat x: FPtr, mask: FPtr?, invstd: FPtr,
+                      gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
+                      tasks: Int, positions S: Int, features F: Int, activation: Bool,
+                      dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int) {
+    let chunks = min(16, max(tasks, 1))
+    var partial = [Double](repeating: 0, count: chunks * S * 2)
+    partial.withUnsafeMutableBufferPointer { buf in
+        guard let base = buf.baseAddress else { return }
+        let part = SharedPointer(base), xs = SharedPointer(x)
+        parallelChunks(chunks, threads: threads) { c in
+            for b in splitRange(tasks, parts: chunks, index: c) {
+                for s in 0..<S {
+                    let (sum, sq) = rowSums(xs.p + (b * S + s) * F, F)
+                    part.p[(c * S + s) * 2] += Double(sum)
+                    part.p[(c * S + s) * 2 + 1] += Double(sq)
+                }
             }
         }
+    }
+    let count = Double(tasks * F)
+    var mean = [Float](repeating: 0, count: S)
+    for s in 0..<S {
+        var sum = 0.0, sq = 0.0
+        for c in 0..<chunks { sum += partial[(c * S + s) * 2]; sq += partial[(c * S + s) * 2 + 1] }
+        let m = sum / count
+        let variance = max(0, sq / count - m * m)
+        mean[s] = Float(m)
+        invstd[s] = Float(1 / (variance + Double(RelationLearner.bnEps)).squareRoot())
         let unbiased = count > 1 ? variance * count / (count - 1) : variance
-        runningMean[s] = (1 - momentum) * runningMean[s] + momentum * Float(mean)
+        let momentum = RelationLearner.bnMomentum
+        runningMean[s] = (1 - momentum) * runningMean[s] + momentum * Float(m)
         runningVar[s] = (1 - momentum) * runningVar[s] + momentum * Float(unbiased)
     }
-}
-
-/// Evaluation-mode BatchNorm1d(S): out = gamma[s]·(x - runningMean[s])/sqrt(runningVar[s]+eps) + beta[s].
-func batchNormForwardEval(out: FPtr, inp: CFPtr, gamma: CFPtr, beta: CFPtr,
-                          runningMean: CFPtr, runningVar: CFPtr,
-                          rows: Int, positions S: Int, features F: Int, eps: Float) {
-    for n in 0..<rows {
-        let s = n % S
-        let scale = gamma[s] / (runningVar[s] + eps).squareRoot()
-        let shift = beta[s] - runningMean[s] * scale
-        let xr = inp + n * F, yr = out + n * F
-        for j in 0..<F { yr[j] = xr[j] * scale + shift }
+    let slope = RelationLearner.leakySlope
+    let threshold = UInt64((Double(p) * 65536).rounded())
+    let keep = 1 / (1 - p)
+    let xs = SharedPointer(x), ys = SharedPointer(out), ms = mask.map(SharedPointer.init)
+    let inv = SharedPointer(invstd)
+    mean.withUnsafeBufferPointer { meanBuf in
+        guard let meanBase = meanBuf.baseAddress else { return }
+        let mp = SharedPointer(UnsafeMutablePointer(mutating: meanBase))
+        parallelChunks(chunks, threads: threads) { c in
+            for b in splitRange(tasks, parts: chunks, index: c) {
+                for s in 0..<S {
+                    let n = b * S + s
+                    let xr = xs.p + n * F, yr = ys.p + n * F
+                    let m = mp.p[s], iv = inv.p[s], g = gamma[s], bt = beta[s]
+                    // The mask first (scalar: one generator per row), then one vector pass.
+                    let mr: FPtr? = p > 0 ? ms.map { $0.p + n * F } : nil
+                    if let mr {
+                        var rng = RandomGenerator(seed: seed, stream: RandomStream.dropout.rawValue, step &* 8 &+ layer, UInt64(n))
+                        var j = 0
+                        while j < F {
+                            var bits = rng.next()
+                            for _ in 0..<min(4, F - j) {
+                                mr[j] = bits & 0xFFFF < threshold ? 0 : keep
+                                bits >>= 16
+                                j += 1
+                            }
+                        }
+                    }
+                    var j = 0
+                    while j + 16 <= F {
+                        let h = (load16(xr + j) - m) * iv
+                        store16(h, xr + j)
+                        var y = g * h + bt
+                        if activation { y.replace(with: y * slope, where: y .<= 0) }
+                        if let mr { y *= load16(mr + j) }
+                        store16(y, yr + j)
+                        j += 16
+                    }
+                    while j < F {
+                        let h = (xr[j] - m) * iv
+                        xr[j] = h
+                        var y = g * h + bt
+                        if activation && !(y > 0) { y *= slope }
+                        if let mr { y *= mr[j] }
+                        yr[j] = y
+                        j += 1
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Backward of the training-mode BatchNorm1d(S), in place: `d` holds dL/dy on entry and
-/// dL/dx on exit. dgamma[S] and dbeta[S] accumulate.
-func batchNormBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr,
-                       xhat: CFPtr, gamma: CFPtr, invstd: CFPtr,
-                       rows: Int, positions S: Int, features F: Int) {
-    let tasks = rows / S
+/// Backward of ``normBlockForward``, in place: `d` holds dL/d(block output) on entry and
+/// dL/dx (the Linear output) on exit; dgamma[S] and dbeta[S] accumulate. The activation's slope
+/// is recovered from y = gamma·x̂ + beta, so the forward's activations need not be kept.
+func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, xhat: CFPtr, mask: CFPtr?,
+                       gamma: CFPtr, beta: CFPtr, invstd: CFPtr,
+                       tasks: Int, positions S: Int, features F: Int, activation: Bool, threads: Int) {
+    let chunks = min(16, max(tasks, 1))
+    let slope = RelationLearner.leakySlope
+    var partial = [Double](repeating: 0, count: chunks * S * 2)
+    let ds = SharedPointer(d), xs = SharedPointer(UnsafeMutablePointer(mutating: xhat))
+    let ms = mask.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+    partial.withUnsafeMutableBufferPointer { buf in
+        guard let base = buf.baseAddress else { return }
+        let part = SharedPointer(base)
+        parallelChunks(chunks, threads: threads) { c in
+            for b in splitRange(tasks, parts: chunks, index: c) {
+                for s in 0..<S {
+                    let n = b * S + s
+                    let dr = ds.p + n * F, xr = xs.p + n * F
+                    let g = gamma[s], bt = beta[s]
+                    var sum16 = SIMD16<Float>(), dot16 = SIMD16<Float>()
+                    var sum: Float = 0, dot: Float = 0
+                    var j = 0
+                    while j + 16 <= F {
+                        var v = load16(dr + j)
+                        let h = load16(xr + j)
+                        if activation {
+                            if let ms { v *= load16(ms.p + n * F + j) }
+                            let y = g * h + bt
+                            v.replace(with: v * slope, where: y .<= 0)
+                            store16(v, dr + j)
+                        }
+                        sum16 += v
+                        dot16 += v * h
+                        j += 16
+                    }
+                    while j < F {
+                        var v = dr[j]
+                        if activation {
+                            if let ms { v *= ms.p[n * F + j] }
+                            if !(g * xr[j] + bt > 0) { v *= slope }
+                            dr[j] = v
+                        }
+                        sum += v
+                        dot += v * xr[j]
+                        j += 1
+                    }
+                    part.p[(c * S + s) * 2] += Double(sum16.sum() + sum)
+                    part.p[(c * S + s) * 2 + 1] += Double(dot16.sum() + dot)
+                }
+            }
+        }
+    }
     let count = Float(tasks * F)
+    var coefficients = [Float](repeating: 0, count: S * 3)
     for s in 0..<S {
         var sumDy = 0.0, sumDyX = 0.0
-        for b in 0..<tasks {
-            let n = b * S + s
-            let dr = d + n * F, xr = xhat + n * F
-            var p1: Float = 0, p2: Float = 0
-            for j in 0..<F { p1 += dr[j]; p2 += dr[j] * xr[j] }
-            sumDy += Double(p1); sumDyX += Double(p2)
-        }
+        for c in 0..<chunks { sumDy += partial[(c * S + s) * 2]; sumDyX += partial[(c * S + s) * 2 + 1] }
         dgamma[s] += Float(sumDyX)
         dbeta[s] += Float(sumDy)
-        let k = gamma[s] * invstd[s] / count
-        let mDy = Float(sumDy), mDyX = Float(sumDyX)
-        for b in 0..<tasks {
-            let n = b * S + s
-            let dr = d + n * F, xr = xhat + n * F
-            for j in 0..<F { dr[j] = k * (count * dr[j] - mDy - xr[j] * mDyX) }
+        coefficients[3 * s] = gamma[s] * invstd[s] / count
+        coefficients[3 * s + 1] = Float(sumDy)
+        coefficients[3 * s + 2] = Float(sumDyX)
+    }
+    coefficients.withUnsafeBufferPointer { cb in
+        guard let cbase = cb.baseAddress else { return }
+        let co = SharedPointer(UnsafeMutablePointer(mutating: cbase))
+        parallelChunks(chunks, threads: threads) { c in
+            for b in splitRange(tasks, parts: chunks, index: c) {
+                for s in 0..<S {
+                    let n = b * S + s
+                    let dr = ds.p + n * F, xr = xs.p + n * F
+                    let k = co.p[3 * s], mDy = co.p[3 * s + 1], mDyX = co.p[3 * s + 2]
+                    var j = 0
+                    while j + 16 <= F {
+                        store16(k * (count * load16(dr + j) - mDy - load16(xr + j) * mDyX), dr + j)
+                        j += 16
+                    }
+                    while j < F { dr[j] = k * (count * dr[j] - mDy - xr[j] * mDyX); j += 1 }
+                }
+            }
         }
     }
 }
 
-// MARK: LeakyReLU
+// MARK: Evaluation mode
 
-/// out = x > 0 ? x : slope·x  (may run in place)
-func leakyReLUForward(out: FPtr, inp: CFPtr, count: Int, slope: Float) {
-    for i in 0..<count { let v = inp[i]; out[i] = v > 0 ? v : slope * v }
-}
-
-/// d *= (y > 0 ? 1 : slope), in place; `out` is the forward's output (same sign as its input).
-func leakyReLUBackward(d: FPtr, out: CFPtr, count: Int, slope: Float) {
-    for i in 0..<count where !(out[i] > 0) { d[i] *= slope }
-}
-
-// MARK: Dropout
-
-/// Draws a dropout mask (0 or 1/(1-p)) for rows x features and applies it: out = inp · mask.
-/// Row n's draws come from its own generator (seed, step, n), so masks do not depend on threads.
-func dropoutForward(out: FPtr, mask: FPtr, inp: CFPtr, rows: Int, features F: Int,
-                    p: Float, seed: UInt64, step: UInt64, layer: UInt64) {
-    let keep = 1 / (1 - p)
+/// Evaluation-mode BatchNorm1d(S), optionally followed by LeakyReLU:
+/// out = gamma[s]·(x - runningMean[s])/sqrt(runningVar[s]+eps) + beta[s].
+func batchNormForwardEval(out: FPtr, inp: CFPtr, gamma: CFPtr, beta: CFPtr,
+                          runningMean: CFPtr, runningVar: CFPtr,
+                          rows: Int, positions S: Int, features F: Int, eps: Float, activation: Bool) {
+    let slope = RelationLearner.leakySlope
     for n in 0..<rows {
-        var rng = RandomGenerator(seed: seed, stream: RandomStream.dropout.rawValue,
-                                  step &* 8 &+ layer, UInt64(n))
-        let mr = mask + n * F, xr = inp + n * F, yr = out + n * F
+        let s = n % S
+        let inv = 1 / (runningVar[s] + eps).squareRoot()
+        let m = runningMean[s], g = gamma[s], bt = beta[s]
+        let xr = inp + n * F, yr = out + n * F
         for j in 0..<F {
-            let m: Float = rng.uniformFloat() < p ? 0 : keep
-            mr[j] = m
-            yr[j] = xr[j] * m
+            let y = g * ((xr[j] - m) * inv) + bt
+            yr[j] = activation && !(y > 0) ? y * slope : y
         }
     }
 }
 
-/// d *= mask, in place.
-func dropoutBackward(d: FPtr, mask: CFPtr, count: Int) {
-    for i in 0..<count { d[i] *= mask[i] }
+// MARK: SIMD helpers
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// (Σ x, Σ x²) over one row of `count` floats, in 16 lanes.
+@inline(__always) func rowSums(_ row: UnsafeMutablePointer<Float>, _ count: Int) -> (Float, Float) {
+    var s16 = SIMD16<Float>(), q16 = SIMD16<Float>()
+    var s: Float = 0, q: Float = 0
+    var j = 0
+    while j + 16 <= count {
+        let v = load16(row + j)
+        s16 += v
+        q16 += v * v
+        j += 16
+    }
+    while j < count { s += row[j]; q += row[j] * row[j]; j += 1 }
+    return (s16.sum() + s, q16.sum() + q)
 }

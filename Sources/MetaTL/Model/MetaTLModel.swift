@@ -22,6 +22,8 @@ public final class MetaTLModel: @unchecked Sendable {
     let arena: ParameterArena
     let running: RunningStatistics
     var training: TrainingState?
+    /// Set while ``profileTraining(on:steps:)`` runs.
+    var phaseTimer: PhaseTimer?
     /// Serving and evaluation share the model; training and loading state need it alone.
     let access = AccessLock()
 

@@ -16,6 +16,7 @@ struct RelationLearner {
     let widths: [(inDim: Int, outDim: Int)]
     let positions: Int
     let dropout: Float
+    let threads: Int
 
     init(model: MetaTLModel) {
         arena = model.arena
@@ -25,6 +26,7 @@ struct RelationLearner {
         widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
         positions = c.supportCount
         dropout = c.dropout
+        threads = c.threads
     }
 
     /// Fills the input rows: row n = concat(E[heads[n]], E[tails[n]]).
@@ -49,32 +51,24 @@ struct RelationLearner {
         }
     }
 
-    /// The output of hidden layer `l` as the next layer sees it (after dropout when training).
-    private func layerOutput(_ ws: RelationLearnerWorkspace, _ l: Int, training: Bool) -> FPtr {
-        training && dropout > 0 ? ws.dropped[l].pointer : ws.activation[l].pointer
-    }
-
     /// Training mode: batch statistics (running statistics updated), dropout drawn from
-    /// (seed, step). Writes the per-row outputs into `ws.activation[2]`.
-    func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64) {
+    /// (seed, step). Layer l's output (after dropout) is in `ws.activation[l]`; the last layer's
+    /// rows are the per-position relations.
+    func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64, timer: PhaseTimer? = nil) {
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
-            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(layerOutput(ws, l - 1, training: true))
+            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
                           bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim)
-            batchNormForwardTrain(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer, invstd: ws.invstd[l].pointer,
-                                  gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
-                                  runningMean: running.mean(l), runningVar: running.variance(l),
-                                  rows: rows, positions: positions, features: outDim,
-                                  momentum: Self.bnMomentum, eps: Self.bnEps)
-            if l < 2 {
-                leakyReLUForward(out: ws.activation[l].pointer, inp: ws.activation[l].pointer,
-                                 count: rows * outDim, slope: Self.leakySlope)
-                if dropout > 0 {
-                    dropoutForward(out: ws.dropped[l].pointer, mask: ws.mask[l].pointer, inp: ws.activation[l].pointer,
-                                   rows: rows, features: outDim, p: dropout, seed: seed, step: step, layer: UInt64(l))
-                }
-            }
+            timer?.mark("forward gemm")
+            let hidden = l < 2
+            normBlockForward(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer,
+                             mask: hidden && dropout > 0 ? ws.mask[l].pointer : nil, invstd: ws.invstd[l].pointer,
+                             gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
+                             runningMean: running.mean(l), runningVar: running.variance(l),
+                             tasks: rows / positions, positions: positions, features: outDim, activation: hidden,
+                             dropout: hidden ? dropout : 0, seed: seed, step: step, layer: UInt64(l), threads: threads)
+            timer?.mark("forward elementwise")
         }
     }
 
@@ -89,11 +83,7 @@ struct RelationLearner {
             batchNormForwardEval(out: ws.activation[l].pointer, inp: ws.xhat[l].pointer,
                                  gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                                  runningMean: running.mean(l), runningVar: running.variance(l),
-                                 rows: rows, positions: positions, features: outDim, eps: Self.bnEps)
-            if l < 2 {
-                leakyReLUForward(out: ws.activation[l].pointer, inp: ws.activation[l].pointer,
-                                 count: rows * outDim, slope: Self.leakySlope)
-            }
+                                 rows: rows, positions: positions, features: outDim, eps: Self.bnEps, activation: l < 2)
         }
     }
 
@@ -115,7 +105,7 @@ struct RelationLearner {
 
     /// Backward of a training-mode forward, given dL/dr[tasks, d]: accumulates every learner
     /// parameter's gradient and leaves dL/d(input rows) in `ws.dX0`.
-    func backward(_ ws: RelationLearnerWorkspace, tasks: Int, dRelation: CFPtr) {
+    func backward(_ ws: RelationLearnerWorkspace, tasks: Int, dRelation: CFPtr, timer: PhaseTimer? = nil) {
         let S = positions
         let rows = tasks * S
         // The mean over positions: each row of task b receives dr[b] / S.
@@ -130,18 +120,19 @@ struct RelationLearner {
         for l in stride(from: 2, through: 0, by: -1) {
             let (inDim, outDim) = widths[l]
             let d = ws.dOut[l].pointer
-            if l < 2 {
-                if dropout > 0 { dropoutBackward(d: d, mask: ws.mask[l].pointer, count: rows * outDim) }
-                leakyReLUBackward(d: d, out: ws.activation[l].pointer, count: rows * outDim, slope: Self.leakySlope)
-            }
-            batchNormBackward(d: d, dgamma: arena.grad(arena.bnWeight[l]), dbeta: arena.grad(arena.bnBias[l]),
-                              xhat: ws.xhat[l].pointer, gamma: arena.param(arena.bnWeight[l]),
-                              invstd: ws.invstd[l].pointer, rows: rows, positions: S, features: outDim)
-            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(layerOutput(ws, l - 1, training: true))
+            let hidden = l < 2
+            normBlockBackward(d: d, dgamma: arena.grad(arena.bnWeight[l]), dbeta: arena.grad(arena.bnBias[l]),
+                              xhat: ws.xhat[l].pointer, mask: hidden && dropout > 0 ? CFPtr(ws.mask[l].pointer) : nil,
+                              gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
+                              invstd: ws.invstd[l].pointer, tasks: tasks, positions: S, features: outDim,
+                              activation: hidden, threads: threads)
+            timer?.mark("backward elementwise")
+            let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
             linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]), dbias: arena.grad(arena.fcBias[l]),
                            dout: d, inp: inp, weight: arena.param(arena.fc[l]),
                            rows: rows, inDim: inDim, outDim: outDim)
+            timer?.mark("backward gemm")
         }
     }
 }
@@ -152,8 +143,8 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
     let capacity: Int
     let x0: FloatBuffer
     let xhat: [FloatBuffer]
+    /// Each layer's output as the next layer reads it (after activation and dropout).
     let activation: [FloatBuffer]
-    let dropped: [FloatBuffer]
     let mask: [FloatBuffer]
     let invstd: [FloatBuffer]
     let dOut: [FloatBuffer]
@@ -166,7 +157,6 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
         xhat = outs.map { FloatBuffer(count: rows * $0) }
         activation = outs.map { FloatBuffer(count: rows * $0) }
         let drop = training && c.dropout > 0
-        dropped = outs.prefix(2).map { FloatBuffer(count: drop ? rows * $0 : 0) }
         mask = outs.prefix(2).map { FloatBuffer(count: drop ? rows * $0 : 0) }
         invstd = outs.map { _ in FloatBuffer(count: c.supportCount) }
         dOut = outs.map { FloatBuffer(count: training ? rows * $0 : 0) }

@@ -49,6 +49,7 @@ extension MetaTLModel {
         let result = metaGradients(batch, workspace: ws)
         step += 1
         Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads)
+        phaseTimer?.mark("adam")
         return result
     }
 
@@ -64,10 +65,12 @@ extension MetaTLModel {
         let learner = RelationLearner(model: self)
         BLAS.setThreads(c.threads)
         arena.zeroGrads()
+        phaseTimer?.mark("zero gradients")
 
         // 1. The relation learner on the support pairs.
         learner.gatherInput(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)
-        learner.forwardTrain(ws.learner, rows: B * S, seed: c.seed, step: UInt64(step))
+        phaseTimer?.mark("gather")
+        learner.forwardTrain(ws.learner, rows: B * S, seed: c.seed, step: UInt64(step), timer: phaseTimer)
         let r = ws.relation.pointer
         learner.relation(ws.learner, tasks: B, into: r)
 
@@ -100,6 +103,7 @@ extension MetaTLModel {
             return term
         }
 
+        phaseTimer?.mark("relation mean")
         // 2. Support loss and g_s = ∂L_s/∂r.
         let gS = ws.supportGradient.pointer
         gS.update(repeating: 0, count: B * d)
@@ -144,8 +148,10 @@ extension MetaTLModel {
 
         // 5. One fused backward through the learner with upstream g_s + g_q.
         for i in 0..<B * d { gS[i] += gQ[i] }
-        learner.backward(ws.learner, tasks: B, dRelation: gS)
+        phaseTimer?.mark("scores and losses")
+        learner.backward(ws.learner, tasks: B, dRelation: gS, timer: phaseTimer)
         learner.scatterInputGradient(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)
+        phaseTimer?.mark("scatter")
         return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)
     }
 }

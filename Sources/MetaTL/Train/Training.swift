@@ -66,7 +66,9 @@ extension MetaTLModel {
         var lossSum: Double = 0
         var done = 0
         while done < steps {
+            phaseTimer?.start()
             state.sampler.fill(state.batch, step: step, threads: configuration.threads)
+            phaseTimer?.mark("sample")
             let result = metaStep(state.batch, workspace: state.workspace)
             lossSum += Double(result.queryLoss)
             done += 1

@@ -1,0 +1,37 @@
+import Foundation
+
+/// The benchmark's yardstick: the relation learner's matrix products for one training step
+/// (forward and one backward through the three Linear layers, B·(K-1) rows), alone, through the
+/// same OpenBLAS calls the engine makes. A step cannot be faster than this.
+public enum GEMMFloor {
+    /// Seconds per repetition of the step's matrix products, `repetitions` times.
+    public static func measure(configuration c: Configuration, repetitions: Int) -> [Double] {
+        let rows = c.batchSize * c.supportCount
+        let widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
+        var rng = RandomGenerator(seed: 99)
+        func buffer(_ n: Int) -> FloatBuffer {
+            let b = FloatBuffer(count: n)
+            for i in 0..<n { b[i] = Float(rng.uniform() - 0.5) }
+            return b
+        }
+        let inputs = widths.map { buffer(rows * $0.0) }
+        let outputs = widths.map { buffer(rows * $0.1) }
+        let weights = widths.map { buffer($0.0 * $0.1) }
+        let grads = widths.map { buffer($0.0 * $0.1) }
+        let dinputs = widths.map { buffer(rows * $0.0) }
+        BLAS.setThreads(c.threads)
+        var times: [Double] = []
+        for _ in 0..<max(1, repetitions) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for (l, (inDim, outDim)) in widths.enumerated() {
+                BLAS.gemmNT(rows, outDim, inDim, inputs[l].pointer, weights[l].pointer, beta: 0, outputs[l].pointer)
+            }
+            for (l, (inDim, outDim)) in widths.enumerated().reversed() {
+                BLAS.gemmTN(outDim, inDim, rows, outputs[l].pointer, inputs[l].pointer, beta: 1, grads[l].pointer)
+                BLAS.gemmNN(rows, inDim, outDim, outputs[l].pointer, weights[l].pointer, beta: 0, dinputs[l].pointer)
+            }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import MetaTL
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training step time against the GEMM floor, evaluation throughput and peak memory (JSON).",
+        discussion: """
+        Generates an Electronics-sized dataset (21,000 training users, 22,000 items, Zipf-like
+        popularity; 8,000 new users), then measures in one process: the median training step
+        (B = 1024, K = 3, d = 100 unless changed), the median time of the same step's matrix
+        products alone through OpenBLAS (the floor), their ratio, evaluation users/s for the
+        sampled and the full-catalogue protocols, and the peak resident memory.
+        """
+    )
+
+    @Option(help: "Training steps to time (after 3 warm-up steps).")
+    var steps = 30
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+    @Option(help: "Training users of the generated data.")
+    var users = 21_000
+    @Option(help: "Items of the generated data.")
+    var items = 22_000
+    @Option(help: "New users of the generated data.")
+    var newUsers = 8_000
+    @Option(help: "Tasks per step.")
+    var batchSize = 1024
+    @Option(help: "Seed of the data and the run.")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let t0 = Date()
+        let (train, test) = electronicsLike()
+        let data = try Dataset(train: train, test: test, K: 3, seed: seed, trainName: "bench training users", testName: "bench new users")
+        let loadSeconds = Date().timeIntervalSince(t0)
+        var c = Configuration()
+        c.threads = threadCount
+        c.batchSize = batchSize
+        c.seed = seed
+        let model = try MetaTLModel(configuration: c, dataset: data)
+
+        try model.train(on: data, steps: 3)   // warm-up: buffers, thread pools, caches
+        var stepTimes: [Double] = []
+        var last = 0.0
+        try model.train(on: data, steps: steps) { p in
+            stepTimes.append(p.elapsed - last)
+            last = p.elapsed
+            return true
+        }
+        let phases = try model.profileTraining(on: data, steps: max(5, steps / 3))
+        let floor = GEMMFloor.measure(configuration: c, repetitions: steps)
+        let stepMs = median(stepTimes) * 1000, floorMs = median(floor) * 1000
+
+        func usersPerSecond(_ method: EvaluationProtocol) throws -> (Double, Double) {
+            let start = Date()
+            let m = try model.evaluate(on: data, split: .test, protocol: method)
+            return (Double(m.users) / Date().timeIntervalSince(start), m.mrr)
+        }
+        _ = try model.evaluate(on: data, split: .valid, protocol: .sampled)   // warm-up
+        let (sampledRate, _) = try usersPerSecond(.sampled)
+        let (fullRate, _) = try usersPerSecond(.full)
+
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let json: [String: Any] = [
+            "threads": threadCount,
+            "blas_kernel": BLASKernel.current,
+            "batch_size": batchSize, "K": c.K, "dim": c.dim, "hidden": [c.hidden1, c.hidden2],
+            "data": ["train_users": data.trainUserCount, "train_interactions": data.trainInteractionCount,
+                     "items": data.itemCount, "test_users": data.test.count, "load_seconds": round3(loadSeconds)],
+            "step_ms_median": round3(stepMs),
+            "step_ms_min": round3((stepTimes.min() ?? 0) * 1000),
+            "gemm_floor_ms_median": round3(floorMs),
+            "step_over_gemm_floor": round3(stepMs / floorMs),
+            "steps_timed": stepTimes.count,
+            "step_phases_ms": Dictionary(uniqueKeysWithValues: phases.map { ($0.phase, round3($0.ms)) }),
+            "eval_sampled_users_per_s": Int(sampledRate),
+            "eval_full_users_per_s": Int(fullRate),
+            "peak_rss_mb": round3(Double(usage.ru_maxrss) / 1024),
+        ]
+        let out = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: out, as: UTF8.self))
+    }
+
+    /// Electronics-sized interactions: user lengths 2..40 (mean ≈ 8), items drawn from a Zipf-like
+    /// popularity with some per-user locality, increasing timestamps.
+    func electronicsLike() -> (Interactions, Interactions) {
+        var rng = SeededGenerator(seed: seed)
+        // Zipf(1) popularity via a cumulative table.
+        var cumulative = [Double](repeating: 0, count: items)
+        var total = 0.0
+        for i in 0..<items { total += 1 / Double(i + 10); cumulative[i] = total }
+        func popular() -> Int64 {
+            let u = Double.random(in: 0..<total, using: &rng)
+            var lo = 0, hi = items - 1
+            while lo < hi { let m = (lo + hi) / 2; if cumulative[m] < u { lo = m + 1 } else { hi = m } }
+            return Int64(lo + 1)
+        }
+        func users(_ n: Int, first: Int64, lengths: ClosedRange<Int>) -> Interactions {
+            var out = Interactions()
+            for u in 0..<n {
+                let length = Int.random(in: lengths, using: &rng)
+                var item = popular()
+                for t in 0..<length {
+                    out.users.append(first + Int64(u)); out.items.append(item); out.timestamps.append(Double(t))
+                    item = Double.random(in: 0..<1, using: &rng) < 0.3 ? (item % Int64(items)) + 1 : popular()
+                }
+            }
+            return out
+        }
+        return (users(self.users, first: 1, lengths: 2...14), users(newUsers, first: Int64(self.users) + 1, lengths: 4...10))
+    }
+}
+
+/// SplitMix64 for the benchmark's data (the engine's own generator is internal to the library).
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
