@@ -42,15 +42,19 @@ struct Bench: ParsableCommand {
         let model = try MetaTLModel(configuration: c, dataset: data)
 
         try model.train(on: data, steps: 3)   // warm-up: buffers, thread pools, caches
-        var stepTimes: [Double] = []
-        var last = 0.0
-        try model.train(on: data, steps: steps) { p in
-            stepTimes.append(p.elapsed - last)
-            last = p.elapsed
-            return true
+        // Steps and the floor alternate in rounds of five, so that both see the same machine
+        // (these machines are shared: load comes and goes).
+        var stepTimes: [Double] = [], floor: [Double] = []
+        for _ in 0..<max(1, steps / 5) {
+            var last = 0.0
+            try model.train(on: data, steps: 5) { p in
+                stepTimes.append(p.elapsed - last)
+                last = p.elapsed
+                return true
+            }
+            floor += GEMMFloor.measure(configuration: c, repetitions: 5)
         }
         let phases = try model.profileTraining(on: data, steps: max(5, steps / 3))
-        let floor = GEMMFloor.measure(configuration: c, repetitions: steps)
         let stepMs = median(stepTimes) * 1000, floorMs = median(floor) * 1000
 
         func usersPerSecond(_ method: EvaluationProtocol) throws -> (Double, Double) {

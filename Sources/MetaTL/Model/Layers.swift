@@ -90,27 +90,24 @@ func normBlockForward(out: FPtr, xhat x: FPtr, mask: FPtr?, invstd: FPtr,
                     let n = b * S + s
                     let xr = xs.p + n * F, yr = ys.p + n * F
                     let m = mp.p[s], iv = inv.p[s], g = gamma[s], bt = beta[s]
-                    // The mask first (scalar: one generator per row), then one vector pass.
+                    // One vector pass; with dropout, each 16 units draw four 64-bit words from the
+                    // row's own generator, read as sixteen 16-bit uniforms.
                     let mr: FPtr? = p > 0 ? ms.map { $0.p + n * F } : nil
-                    if let mr {
-                        var rng = RandomGenerator(seed: seed, stream: RandomStream.dropout.rawValue, step &* 8 &+ layer, UInt64(n))
-                        var j = 0
-                        while j < F {
-                            var bits = rng.next()
-                            for _ in 0..<min(4, F - j) {
-                                mr[j] = bits & 0xFFFF < threshold ? 0 : keep
-                                bits >>= 16
-                                j += 1
-                            }
-                        }
-                    }
+                    var rng = RandomGenerator(seed: seed, stream: RandomStream.dropout.rawValue, step &* 8 &+ layer, UInt64(n))
+                    let keep16 = SIMD16<Float>(repeating: keep), cut16 = SIMD16<Float>(repeating: Float(threshold))
                     var j = 0
                     while j + 16 <= F {
                         let h = (load16(xr + j) - m) * iv
                         store16(h, xr + j)
                         var y = g * h + bt
                         if activation { y.replace(with: y * slope, where: y .<= 0) }
-                        if let mr { y *= load16(mr + j) }
+                        if let mr {
+                            let words = SIMD4<UInt64>(rng.next(), rng.next(), rng.next(), rng.next())
+                            let uniform = SIMD16<Float>(unsafeBitCast(words, to: SIMD16<UInt16>.self))
+                            let mask = keep16.replacing(with: 0, where: uniform .< cut16)
+                            store16(mask, mr + j)
+                            y *= mask
+                        }
                         store16(y, yr + j)
                         j += 16
                     }
@@ -119,7 +116,10 @@ func normBlockForward(out: FPtr, xhat x: FPtr, mask: FPtr?, invstd: FPtr,
                         xr[j] = h
                         var y = g * h + bt
                         if activation && !(y > 0) { y *= slope }
-                        if let mr { y *= mr[j] }
+                        if let mr {
+                            mr[j] = rng.next() & 0xFFFF < threshold ? 0 : keep
+                            y *= mr[j]
+                        }
                         yr[j] = y
                         j += 1
                     }

@@ -51,14 +51,51 @@ final class ParameterArena: @unchecked Sendable {
         self.slots = slots
         total = offset
         storage = FloatBuffer(count: 4 * offset)
+        touched = .allocate(capacity: rows)
+        touched.initialize(repeating: 0, count: rows)
     }
+
+    deinit { touched.deallocate() }
 
     func param(_ slot: TensorSlot) -> FPtr { params + slot.offset }
     func grad(_ slot: TensorSlot) -> FPtr { grads + slot.offset }
 
     func slot(named name: String) -> TensorSlot? { slots.first { $0.name == name } }
 
-    func zeroGrads() { grads.update(repeating: 0, count: total) }
+    /// Embedding rows whose gradient may be non-zero since the last ``zeroGrads()``, as a mark per
+    /// row and a list; nil list = unknown (all rows).
+    let touched: UnsafeMutablePointer<UInt8>
+    private var touchedRows: [Int32]? = nil
+
+    /// Zeroes every gradient: the marked embedding rows and the relation learner's block.
+    func zeroGrads() {
+        let d = embedding.shape[1]
+        if let rows = touchedRows {
+            for r in rows {
+                (grads + Int(r) * d).update(repeating: 0, count: d)
+                touched[Int(r)] = 0
+            }
+            (grads + embedding.count).update(repeating: 0, count: total - embedding.count)
+        } else {
+            grads.update(repeating: 0, count: total)
+            touched.update(repeating: 0, count: embedding.shape[0])
+        }
+        touchedRows = []
+    }
+
+    /// Marks embedding rows that this step's gradient may reach (valid rows only).
+    func markTouched(_ rows: UnsafePointer<Int32>, count: Int) {
+        for i in 0..<count {
+            let r = Int(rows[i])
+            if touched[r] == 0 {
+                touched[r] = 1
+                touchedRows?.append(Int32(r))
+            }
+        }
+    }
+
+    /// Gradients were written outside the tracked path: the next zeroing clears everything.
+    func forgetTouched() { touchedRows = nil }
 
     /// A copy of one tensor's values (tests, checkpoints).
     func values(_ slot: TensorSlot, in block: FPtr? = nil) -> [Float] {

@@ -19,6 +19,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let queryPosDirection: FloatBuffer, queryNegDirection: FloatBuffer
     let supportPosScore: FloatBuffer, supportNegScore: FloatBuffer
     let queryPosScore: FloatBuffer, queryNegScore: FloatBuffer
+    /// 1 where a pair's margin term was active (it has a gradient).
+    let supportActive: IndexBuffer, queryActive: IndexBuffer
 
     init(capacity B: Int, configuration c: Configuration) {
         capacity = B
@@ -30,6 +32,7 @@ final class MetaStepWorkspace: @unchecked Sendable {
         queryPosDirection = FloatBuffer(count: B * d); queryNegDirection = FloatBuffer(count: B * d)
         supportPosScore = FloatBuffer(count: B * S); supportNegScore = FloatBuffer(count: B * S)
         queryPosScore = FloatBuffer(count: B); queryNegScore = FloatBuffer(count: B)
+        supportActive = IndexBuffer(count: B * S); queryActive = IndexBuffer(count: B)
     }
 }
 
@@ -48,7 +51,8 @@ extension MetaTLModel {
     func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace) -> StepResult {
         let result = metaGradients(batch, workspace: ws)
         step += 1
-        Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads)
+        Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads,
+                                                            touched: arena.touched)
         phaseTimer?.mark("adam")
         return result
     }
@@ -65,6 +69,10 @@ extension MetaTLModel {
         let learner = RelationLearner(model: self)
         BLAS.setThreads(c.threads)
         arena.zeroGrads()
+        for rows in [batch.supportHead, batch.supportTail, batch.supportNegativeHead, batch.supportNegativeTail,
+                     batch.queryHead, batch.queryTail, batch.queryNegativeHead, batch.queryNegativeTail] {
+            arena.markTouched(rows.pointer, count: rows.count)
+        }
         phaseTimer?.mark("zero gradients")
 
         // 1. The relation learner on the support pairs.
@@ -75,76 +83,86 @@ extension MetaTLModel {
         learner.relation(ws.learner, tasks: B, into: r)
 
         let table = arena.param(arena.embedding)
-        let tableGrad = arena.grad(arena.embedding)
-
-        /// Scores one positive and one negative pair under relation `rel`, and when the margin
-        /// is violated adds `scale`·∂(margin term) to the relation gradient `gRel` and to the
-        /// four embedding rows involved. Returns the margin term.
-        func pair(_ ph: Int32, _ pt: Int32, _ nh: Int32, _ nt: Int32, rel: CFPtr, gRel: FPtr,
-                  posDir: FPtr, negDir: FPtr, scale: Float, posScore: FPtr, negScore: FPtr) -> Float {
-            let hp = table + Int(ph) * d, tp = table + Int(pt) * d
-            let hn = table + Int(nh) * d, tn = table + Int(nt) * d
-            let pos = TransE.score(h: hp, r: rel, t: tp, dim: d, direction: posDir)
-            let neg = TransE.score(h: hn, r: rel, t: tn, dim: d, direction: negDir)
-            posScore.pointee = pos
-            negScore.pointee = neg
-            let term = TransE.marginTerm(positive: pos, negative: neg, margin: c.margin)
-            if term > 0 {
-                // ∂term/∂pos = -1 and pos = -‖u‖, so ∂term/∂u_pos = +u/‖u‖; likewise -u/‖u‖ for neg.
-                let ghp = tableGrad + Int(ph) * d, gtp = tableGrad + Int(pt) * d
-                let ghn = tableGrad + Int(nh) * d, gtn = tableGrad + Int(nt) * d
-                for j in 0..<d {
-                    let gp = scale * posDir[j], gn = scale * negDir[j]
-                    gRel[j] += gp - gn
-                    ghp[j] += gp; gtp[j] -= gp
-                    ghn[j] -= gn; gtn[j] += gn
-                }
-            }
-            return term
-        }
-
-        phaseTimer?.mark("relation mean")
-        // 2. Support loss and g_s = ∂L_s/∂r.
-        let gS = ws.supportGradient.pointer
-        gS.update(repeating: 0, count: B * d)
-        let supportScale = 1 / Float(B * S)
-        var supportLoss: Float = 0
-        for b in 0..<B {
-            for s in 0..<S {
-                let n = b * S + s
-                supportLoss += pair(batch.supportHead[n], batch.supportTail[n],
-                                    batch.supportNegativeHead[n], batch.supportNegativeTail[n],
-                                    rel: r + b * d, gRel: gS + b * d,
-                                    posDir: ws.supportPosDirection.pointer + n * d,
-                                    negDir: ws.supportNegDirection.pointer + n * d,
-                                    scale: supportScale,
-                                    posScore: ws.supportPosScore.pointer + n, negScore: ws.supportNegScore.pointer + n)
-            }
-        }
-        supportLoss *= supportScale
-
-        // 3. The inner step.
+        let supportScale = 1 / Float(B * S), queryScale = 1 / Float(B)
         let innerScale: Float = c.innerStep == .perTask ? c.beta * Float(B) : c.beta
-        let rq = ws.adapted.pointer
-        let inner = ws.innerStep.pointer
-        for i in 0..<B * d { inner[i] = frozenInnerStep?[i] ?? innerScale * gS[i] }
-        for i in 0..<B * d { rq[i] = r[i] - inner[i] }
+        let margin = c.margin
 
-        // 4. Query loss and g_q = ∂L_q/∂r'.
-        let gQ = ws.queryGradient.pointer
-        gQ.update(repeating: 0, count: B * d)
-        let queryScale = 1 / Float(B)
-        var queryLoss: Float = 0
-        for b in 0..<B {
-            queryLoss += pair(batch.queryHead[b], batch.queryTail[b],
-                              batch.queryNegativeHead[b], batch.queryNegativeTail[b],
-                              rel: rq + b * d, gRel: gQ + b * d,
-                              posDir: ws.queryPosDirection.pointer + b * d,
-                              negDir: ws.queryNegDirection.pointer + b * d,
-                              scale: queryScale,
-                              posScore: ws.queryPosScore.pointer + b, negScore: ws.queryNegScore.pointer + b)
+        // 2-4, per task and in parallel (tasks are independent until the embedding gradient):
+        // support scores and g_s, the inner step r' = r - β·g_s, query scores and g_q. Each pair
+        // keeps its unit direction and whether its margin term was active; the embedding
+        // gradient is scattered afterwards in pair order, so the result never depends on threads.
+        let chunks = min(16, B)
+        var losses = [Float](repeating: 0, count: 2 * chunks)
+        let gS = ws.supportGradient.pointer, gQ = ws.queryGradient.pointer
+        let w = SharedWorkspacePointers(ws)
+        losses.withUnsafeMutableBufferPointer { lossBuf in
+            guard let lossBase = lossBuf.baseAddress else { return }
+            let lp = SharedPointer(lossBase)
+            let frozen = frozenInnerStep.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+            parallelChunks(chunks, threads: c.threads) { chunk in
+                var supportLoss: Float = 0, queryLoss: Float = 0
+                for b in splitRange(B, parts: chunks, index: chunk) {
+                    let gsb = w.gS + b * d, rb = w.r + b * d
+                    gsb.update(repeating: 0, count: d)
+                    for s in 0..<S {
+                        let n = b * S + s
+                        let pos = TransE.score(h: table + Int(batch.supportHead[n]) * d, r: rb,
+                                               t: table + Int(batch.supportTail[n]) * d, dim: d, direction: w.sPos + n * d)
+                        let neg = TransE.score(h: table + Int(batch.supportNegativeHead[n]) * d, r: rb,
+                                               t: table + Int(batch.supportNegativeTail[n]) * d, dim: d, direction: w.sNeg + n * d)
+                        w.sPosScore[n] = pos; w.sNegScore[n] = neg
+                        let term = TransE.marginTerm(positive: pos, negative: neg, margin: margin)
+                        w.sActive[n] = term > 0 ? 1 : 0
+                        if term > 0 {
+                            // ∂term/∂u_pos = +u/‖u‖, ∂term/∂u_neg = -u/‖u‖ (pos = -‖u_pos‖).
+                            supportLoss += term
+                            addScaledDifference(gsb, supportScale, w.sPos + n * d, w.sNeg + n * d, d)
+                        }
+                    }
+                    let ib = w.inner + b * d, rqb = w.rq + b * d
+                    for j in 0..<d {
+                        ib[j] = frozen.map { $0.p[b * d + j] } ?? innerScale * gsb[j]
+                        rqb[j] = rb[j] - ib[j]
+                    }
+                    let gqb = w.gQ + b * d
+                    gqb.update(repeating: 0, count: d)
+                    let pos = TransE.score(h: table + Int(batch.queryHead[b]) * d, r: rqb,
+                                           t: table + Int(batch.queryTail[b]) * d, dim: d, direction: w.qPos + b * d)
+                    let neg = TransE.score(h: table + Int(batch.queryNegativeHead[b]) * d, r: rqb,
+                                           t: table + Int(batch.queryNegativeTail[b]) * d, dim: d, direction: w.qNeg + b * d)
+                    w.qPosScore[b] = pos; w.qNegScore[b] = neg
+                    let term = TransE.marginTerm(positive: pos, negative: neg, margin: margin)
+                    w.qActive[b] = term > 0 ? 1 : 0
+                    if term > 0 {
+                        queryLoss += term
+                        addScaledDifference(gqb, queryScale, w.qPos + b * d, w.qNeg + b * d, d)
+                    }
+                }
+                lp.p[2 * chunk] = supportLoss
+                lp.p[2 * chunk + 1] = queryLoss
+            }
         }
+        var supportLoss: Float = 0, queryLoss: Float = 0
+        for chunk in 0..<chunks { supportLoss += losses[2 * chunk]; queryLoss += losses[2 * chunk + 1] }
+        supportLoss *= supportScale
         queryLoss *= queryScale
+
+        // The embedding rows of every active pair, in pair order.
+        let tableGrad = arena.grad(arena.embedding)
+        func scatter(_ ph: Int32, _ pt: Int32, _ nh: Int32, _ nt: Int32, _ scale: Float, _ posDir: CFPtr, _ negDir: CFPtr) {
+            addScaled(tableGrad + Int(ph) * d, scale, posDir, d)
+            addScaled(tableGrad + Int(pt) * d, -scale, posDir, d)
+            addScaled(tableGrad + Int(nh) * d, -scale, negDir, d)
+            addScaled(tableGrad + Int(nt) * d, scale, negDir, d)
+        }
+        for n in 0..<B * S where ws.supportActive[n] != 0 {
+            scatter(batch.supportHead[n], batch.supportTail[n], batch.supportNegativeHead[n], batch.supportNegativeTail[n],
+                    supportScale, ws.supportPosDirection.pointer + n * d, ws.supportNegDirection.pointer + n * d)
+        }
+        for b in 0..<B where ws.queryActive[b] != 0 {
+            scatter(batch.queryHead[b], batch.queryTail[b], batch.queryNegativeHead[b], batch.queryNegativeTail[b],
+                    queryScale, ws.queryPosDirection.pointer + b * d, ws.queryNegDirection.pointer + b * d)
+        }
 
         // 5. One fused backward through the learner with upstream g_s + g_q.
         for i in 0..<B * d { gS[i] += gQ[i] }
@@ -154,4 +172,36 @@ extension MetaTLModel {
         phaseTimer?.mark("scatter")
         return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)
     }
+}
+
+/// The workspace's buffers as pointers that parallel workers may capture.
+struct SharedWorkspacePointers: @unchecked Sendable {
+    let r, rq, inner, gS, gQ, sPos, sNeg, qPos, qNeg, sPosScore, sNegScore, qPosScore, qNegScore: FPtr
+    let sActive, qActive: UnsafeMutablePointer<Int32>
+
+    init(_ ws: MetaStepWorkspace) {
+        r = ws.relation.pointer; rq = ws.adapted.pointer; inner = ws.innerStep.pointer
+        gS = ws.supportGradient.pointer; gQ = ws.queryGradient.pointer
+        sPos = ws.supportPosDirection.pointer; sNeg = ws.supportNegDirection.pointer
+        qPos = ws.queryPosDirection.pointer; qNeg = ws.queryNegDirection.pointer
+        sPosScore = ws.supportPosScore.pointer; sNegScore = ws.supportNegScore.pointer
+        qPosScore = ws.queryPosScore.pointer; qNegScore = ws.queryNegScore.pointer
+        sActive = ws.supportActive.pointer; qActive = ws.queryActive.pointer
+    }
+}
+
+/// y += a·(p - q) over `n` floats.
+@inline(__always)
+func addScaledDifference(_ y: FPtr, _ a: Float, _ p: CFPtr, _ q: CFPtr, _ n: Int) {
+    var j = 0
+    while j + 16 <= n { store16(load16(y + j) + a * (load16(p + j) - load16(q + j)), y + j); j += 16 }
+    while j < n { y[j] += a * (p[j] - q[j]); j += 1 }
+}
+
+/// y += a·x over `n` floats.
+@inline(__always)
+func addScaled(_ y: FPtr, _ a: Float, _ x: CFPtr, _ n: Int) {
+    var j = 0
+    while j + 16 <= n { store16(load16(y + j) + a * load16(x + j), y + j); j += 16 }
+    while j < n { y[j] += a * x[j]; j += 1 }
 }
