@@ -19,15 +19,15 @@ func linearForward(out: FPtr, inp: CFPtr, weight: CFPtr, bias: CFPtr,
     BLAS.gemmNT(rows, outDim, inDim, inp, weight, beta: 1, out)
 }
 
-/// dweight[outDim, inDim] += doutᵀ · inp;  dbias[outDim] += Σ_rows dout;
-/// dinp[rows, inDim] = dout · weight  (overwritten; skipped when nil).
-func linearBackward(dinp: FPtr?, dweight: FPtr, dbias: FPtr,
+/// dweight[outDim, inDim] += doutᵀ · inp;  dbias[outDim] += Σ_rows dout (skipped when nil:
+/// ``normBlockBackward`` sums it on its way);  dinp[rows, inDim] = dout · weight
+/// (overwritten; skipped when nil).
+func linearBackward(dinp: FPtr?, dweight: FPtr, dbias: FPtr?,
                     dout: CFPtr, inp: CFPtr, weight: CFPtr,
                     rows: Int, inDim: Int, outDim: Int) {
     BLAS.gemmTN(outDim, inDim, rows, dout, inp, beta: 1, dweight)
-    for n in 0..<rows {
-        let row = dout + n * outDim
-        for j in 0..<outDim { dbias[j] += row[j] }
+    if let dbias {
+        for n in 0..<rows { addScaled(dbias, 1, dout + n * outDim, outDim) }
     }
     if let dinp { BLAS.gemmNN(rows, inDim, outDim, dout, weight, beta: 0, dinp) }
 }
@@ -132,7 +132,10 @@ func normBlockForward(out: FPtr, xhat x: FPtr, mask: FPtr?, invstd: FPtr,
 /// Backward of ``normBlockForward``, in place: `d` holds dL/d(block output) on entry and
 /// dL/dx (the Linear output) on exit; dgamma[S] and dbeta[S] accumulate. The activation's slope
 /// is recovered from y = gamma·x̂ + beta, so the forward's activations need not be kept.
-func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, xhat: CFPtr, mask: CFPtr?,
+///
+/// `dbias` (F values, may be nil) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear
+/// layer before the block, summed here while dL/dx is written (per chunk, added in chunk order).
+func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr?, xhat: CFPtr, mask: CFPtr?,
                        gamma: CFPtr, beta: CFPtr, invstd: CFPtr,
                        tasks: Int, positions S: Int, features F: Int, activation: Bool, threads: Int) {
     let chunks = min(16, max(tasks, 1))
@@ -193,10 +196,13 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, xhat: CFPtr, mask: CF
         coefficients[3 * s + 1] = Float(sumDy)
         coefficients[3 * s + 2] = Float(sumDyX)
     }
+    let columnSums = FloatBuffer(count: dbias == nil ? 0 : chunks * F)
+    let cs = SharedPointer(columnSums.pointer)
     coefficients.withUnsafeBufferPointer { cb in
         guard let cbase = cb.baseAddress else { return }
         let co = SharedPointer(UnsafeMutablePointer(mutating: cbase))
         parallelChunks(chunks, threads: threads) { c in
+            let sums = cs.p + c * F
             for b in splitRange(tasks, parts: chunks, index: c) {
                 for s in 0..<S {
                     let n = b * S + s
@@ -204,13 +210,23 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, xhat: CFPtr, mask: CF
                     let k = co.p[3 * s], mDy = co.p[3 * s + 1], mDyX = co.p[3 * s + 2]
                     var j = 0
                     while j + 16 <= F {
-                        store16(k * (count * load16(dr + j) - mDy - load16(xr + j) * mDyX), dr + j)
+                        let v = k * (count * load16(dr + j) - mDy - load16(xr + j) * mDyX)
+                        store16(v, dr + j)
+                        if dbias != nil { store16(load16(sums + j) + v, sums + j) }
                         j += 16
                     }
-                    while j < F { dr[j] = k * (count * dr[j] - mDy - xr[j] * mDyX); j += 1 }
+                    while j < F {
+                        let v = k * (count * dr[j] - mDy - xr[j] * mDyX)
+                        dr[j] = v
+                        if dbias != nil { sums[j] += v }
+                        j += 1
+                    }
                 }
             }
         }
+    }
+    if let dbias {
+        for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
     }
 }
 
@@ -232,33 +248,4 @@ func batchNormForwardEval(out: FPtr, inp: CFPtr, gamma: CFPtr, beta: CFPtr,
             yr[j] = activation && !(y > 0) ? y * slope : y
         }
     }
-}
-
-// MARK: SIMD helpers
-
-@inline(__always) func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always) func load16(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-}
-
-@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
-}
-
-/// (Σ x, Σ x²) over one row of `count` floats, in 16 lanes.
-@inline(__always) func rowSums(_ row: UnsafeMutablePointer<Float>, _ count: Int) -> (Float, Float) {
-    var s16 = SIMD16<Float>(), q16 = SIMD16<Float>()
-    var s: Float = 0, q: Float = 0
-    var j = 0
-    while j + 16 <= count {
-        let v = load16(row + j)
-        s16 += v
-        q16 += v * v
-        j += 16
-    }
-    while j < count { s += row[j]; q += row[j] * row[j]; j += 1 }
-    return (s16.sum() + s, q16.sum() + q)
 }

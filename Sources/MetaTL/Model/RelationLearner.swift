@@ -39,18 +39,6 @@ struct RelationLearner {
         }
     }
 
-    /// Adds the input gradient back into the embedding gradient rows it came from.
-    func scatterInputGradient(_ ws: RelationLearnerWorkspace, heads: UnsafePointer<Int32>, tails: UnsafePointer<Int32>, rows: Int) {
-        let g = arena.grad(arena.embedding)
-        let dx = ws.dX0.pointer
-        for n in 0..<rows {
-            let dh = g + Int(heads[n]) * dim, dt = g + Int(tails[n]) * dim
-            let src = dx + n * 2 * dim
-            for j in 0..<dim { dh[j] += src[j] }
-            for j in 0..<dim { dt[j] += src[dim + j] }
-        }
-    }
-
     /// Training mode: batch statistics (running statistics updated), dropout drawn from
     /// (seed, step). Layer l's output (after dropout) is in `ws.activation[l]`; the last layer's
     /// rows are the per-position relations.
@@ -122,14 +110,14 @@ struct RelationLearner {
             let d = ws.dOut[l].pointer
             let hidden = l < 2
             normBlockBackward(d: d, dgamma: arena.grad(arena.bnWeight[l]), dbeta: arena.grad(arena.bnBias[l]),
-                              xhat: ws.xhat[l].pointer, mask: hidden && dropout > 0 ? CFPtr(ws.mask[l].pointer) : nil,
+                              dbias: arena.grad(arena.fcBias[l]), xhat: ws.xhat[l].pointer, mask: hidden && dropout > 0 ? CFPtr(ws.mask[l].pointer) : nil,
                               gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                               invstd: ws.invstd[l].pointer, tasks: tasks, positions: S, features: outDim,
                               activation: hidden, threads: threads)
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
-            linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]), dbias: arena.grad(arena.fcBias[l]),
+            linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]), dbias: nil,
                            dout: d, inp: inp, weight: arena.param(arena.fc[l]),
                            rows: rows, inDim: inDim, outDim: outDim)
             timer?.mark("backward gemm")

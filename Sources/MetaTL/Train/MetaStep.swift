@@ -147,30 +147,54 @@ extension MetaTLModel {
         supportLoss *= supportScale
         queryLoss *= queryScale
 
-        // The embedding rows of every active pair, in pair order.
-        let tableGrad = arena.grad(arena.embedding)
-        func scatter(_ ph: Int32, _ pt: Int32, _ nh: Int32, _ nt: Int32, _ scale: Float, _ posDir: CFPtr, _ negDir: CFPtr) {
-            addScaled(tableGrad + Int(ph) * d, scale, posDir, d)
-            addScaled(tableGrad + Int(pt) * d, -scale, posDir, d)
-            addScaled(tableGrad + Int(nh) * d, -scale, negDir, d)
-            addScaled(tableGrad + Int(nt) * d, scale, negDir, d)
-        }
-        for n in 0..<B * S where ws.supportActive[n] != 0 {
-            scatter(batch.supportHead[n], batch.supportTail[n], batch.supportNegativeHead[n], batch.supportNegativeTail[n],
-                    supportScale, ws.supportPosDirection.pointer + n * d, ws.supportNegDirection.pointer + n * d)
-        }
-        for b in 0..<B where ws.queryActive[b] != 0 {
-            scatter(batch.queryHead[b], batch.queryTail[b], batch.queryNegativeHead[b], batch.queryNegativeTail[b],
-                    queryScale, ws.queryPosDirection.pointer + b * d, ws.queryNegDirection.pointer + b * d)
-        }
-
         // 5. One fused backward through the learner with upstream g_s + g_q.
         for i in 0..<B * d { gS[i] += gQ[i] }
         phaseTimer?.mark("scores and losses")
         learner.backward(ws.learner, tasks: B, dRelation: gS, timer: phaseTimer)
-        learner.scatterInputGradient(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)
+        scatterEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
         phaseTimer?.mark("scatter")
         return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)
+    }
+}
+
+extension MetaTLModel {
+    /// Adds every contribution to the embedding gradient: the active support pairs' four rows
+    /// (h, t, negative h, negative t), then the query pairs', then the relation learner's input
+    /// gradient (head and tail halves of each support row). Workers own disjoint ranges of rows
+    /// and each applies, in the order above, only the additions to its rows, so every row sums
+    /// its terms in the same order whatever the thread count.
+    func scatterEmbeddingGradient(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, supportScale: Float, queryScale: Float) {
+        let d = configuration.dim, S = configuration.supportCount, B = batch.tasks
+        let grad = SharedPointer(arena.grad(arena.embedding))
+        let w = SharedWorkspacePointers(ws)
+        let dx = SharedPointer(ws.learner.dX0.pointer)
+        let rowCount = rows
+        // Ownership decides only who adds, not the order of a row's terms: any split gives the
+        // same sums, so split by thread count.
+        let parts = max(1, min(configuration.threads, rowCount / 64))
+        parallelChunks(parts, threads: configuration.threads) { c in
+            let mine = splitRange(rowCount, parts: parts, index: c)
+            @inline(__always) func add(_ row: Int32, _ a: Float, _ x: CFPtr) {
+                let r = Int(row)
+                if mine.contains(r) { addScaled(grad.p + r * d, a, x, d) }
+            }
+            for n in 0..<B * S where w.sActive[n] != 0 {
+                add(batch.supportHead[n], supportScale, w.sPos + n * d)
+                add(batch.supportTail[n], -supportScale, w.sPos + n * d)
+                add(batch.supportNegativeHead[n], -supportScale, w.sNeg + n * d)
+                add(batch.supportNegativeTail[n], supportScale, w.sNeg + n * d)
+            }
+            for b in 0..<B where w.qActive[b] != 0 {
+                add(batch.queryHead[b], queryScale, w.qPos + b * d)
+                add(batch.queryTail[b], -queryScale, w.qPos + b * d)
+                add(batch.queryNegativeHead[b], -queryScale, w.qNeg + b * d)
+                add(batch.queryNegativeTail[b], queryScale, w.qNeg + b * d)
+            }
+            for n in 0..<B * S {
+                add(batch.supportHead[n], 1, dx.p + n * 2 * d)
+                add(batch.supportTail[n], 1, dx.p + n * 2 * d + d)
+            }
+        }
     }
 }
 
@@ -188,20 +212,4 @@ struct SharedWorkspacePointers: @unchecked Sendable {
         qPosScore = ws.queryPosScore.pointer; qNegScore = ws.queryNegScore.pointer
         sActive = ws.supportActive.pointer; qActive = ws.queryActive.pointer
     }
-}
-
-/// y += a·(p - q) over `n` floats.
-@inline(__always)
-func addScaledDifference(_ y: FPtr, _ a: Float, _ p: CFPtr, _ q: CFPtr, _ n: Int) {
-    var j = 0
-    while j + 16 <= n { store16(load16(y + j) + a * (load16(p + j) - load16(q + j)), y + j); j += 16 }
-    while j < n { y[j] += a * (p[j] - q[j]); j += 1 }
-}
-
-/// y += a·x over `n` floats.
-@inline(__always)
-func addScaled(_ y: FPtr, _ a: Float, _ x: CFPtr, _ n: Int) {
-    var j = 0
-    while j + 16 <= n { store16(load16(y + j) + a * load16(x + j), y + j); j += 16 }
-    while j < n { y[j] += a * x[j]; j += 1 }
 }
