@@ -44,7 +44,7 @@ struct Bench: ParsableCommand {
         try model.train(on: data, steps: 3)   // warm-up: buffers, thread pools, caches
         // Steps and the floor alternate in rounds of five, so that both see the same machine
         // (these machines are shared: load comes and goes).
-        var stepTimes: [Double] = [], floor: [Double] = []
+        var stepTimes: [Double] = [], floor: [Double] = [], splitFloor: [Double] = []
         for _ in 0..<max(1, steps / 5) {
             var last = 0.0
             try model.train(on: data, steps: 5) { p in
@@ -52,10 +52,13 @@ struct Bench: ParsableCommand {
                 last = p.elapsed
                 return true
             }
-            floor += GEMMFloor.measure(configuration: c, repetitions: 5)
+            floor += GEMMFloor.measure(configuration: c, repetitions: 5, split: false)
+            splitFloor += GEMMFloor.measure(configuration: c, repetitions: 5, split: true)
         }
         let phases = try model.profileTraining(on: data, steps: max(5, steps / 3))
-        let stepMs = median(stepTimes) * 1000, floorMs = median(floor) * 1000
+        // The floor is the faster of OpenBLAS's own threading and the engine's split.
+        let openblasMs = median(floor) * 1000, splitMs = median(splitFloor) * 1000
+        let stepMs = median(stepTimes) * 1000, floorMs = min(openblasMs, splitMs)
 
         func usersPerSecond(_ method: EvaluationProtocol) throws -> (Double, Double) {
             let start = Date()
@@ -77,6 +80,8 @@ struct Bench: ParsableCommand {
             "step_ms_median": round3(stepMs),
             "step_ms_min": round3((stepTimes.min() ?? 0) * 1000),
             "gemm_floor_ms_median": round3(floorMs),
+            "gemm_openblas_threads_ms_median": round3(openblasMs),
+            "gemm_split_ms_median": round3(splitMs),
             "step_over_gemm_floor": round3(stepMs / floorMs),
             "steps_timed": stepTimes.count,
             "step_phases_ms": Dictionary(uniqueKeysWithValues: phases.map { ($0.phase, round3($0.ms)) }),

@@ -105,7 +105,7 @@ extension MetaTLModel {
                 let h = table + Int(users.inputs[u * K + K - 1]) * d, r = adapted + u * d, q = queries.pointer + i * d
                 for j in 0..<d { q[j] = h[j] + r[j] }
             }
-            BLAS.gemmNT(n, rows, d, queries.pointer, table, beta: 0, products.pointer)
+            BLAS.gemmNT(n, rows, d, queries.pointer, table, beta: 0, products.pointer, threads: threads)
             let parts = max(1, min(threads, n / 16))
             let p = SharedPointer(products.pointer), nm = SharedPointer(norms.pointer)
             ranks.withUnsafeMutableBufferPointer { out in

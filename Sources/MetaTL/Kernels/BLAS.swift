@@ -1,38 +1,54 @@
 import CBLAS
 
 /// Matrix products through OpenBLAS. Row-major throughout; shapes are in the names.
+///
+/// With `threads` > 1 a product is split into row blocks of C that workers compute at once, each
+/// with a single-threaded sgemm, instead of using OpenBLAS's own thread pool: its idle workers
+/// spin (sched_yield) right after each product, exactly when the engine's element-wise loops
+/// want both cores. Each element of C comes from one sgemm call over its whole inner dimension,
+/// so results depend only on the split, i.e. on the thread count.
 enum BLAS {
-    /// c[m, n] = alpha * a[m, k] · b[n, k]ᵀ + beta * c   (b stored as PyTorch stores a Linear weight)
-    @inline(__always)
+    /// c[m, n] = alpha · a[m, k] · b[n, k]ᵀ + beta · c   (b stored as PyTorch stores a Linear weight)
     static func gemmNT(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                       beta: Float, _ c: UnsafeMutablePointer<Float>) {
-        if m == 0 || n == 0 { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(k), b, Int32(k), beta, c, Int32(n))
+                       beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        split(m, threads) { lo, rows in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
+                        alpha, a + lo * k, Int32(k), b, Int32(k), beta, c + lo * n, Int32(n))
+        }
     }
 
-    /// c[m, n] = alpha * a[m, k] · b[k, n] + beta * c
-    @inline(__always)
+    /// c[m, n] = alpha · a[m, k] · b[k, n] + beta · c
     static func gemmNN(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                       beta: Float, _ c: UnsafeMutablePointer<Float>) {
-        if m == 0 || n == 0 { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(k), b, Int32(n), beta, c, Int32(n))
+                       beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        split(m, threads) { lo, rows in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
+                        alpha, a + lo * k, Int32(k), b, Int32(n), beta, c + lo * n, Int32(n))
+        }
     }
 
-    /// c[m, n] = alpha * a[k, m]ᵀ · b[k, n] + beta * c   (weight gradients: doutᵀ · inp)
-    @inline(__always)
+    /// c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta · c   (weight gradients: doutᵀ · inp)
     static func gemmTN(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                       beta: Float, _ c: UnsafeMutablePointer<Float>) {
-        if m == 0 || n == 0 { return }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(m), b, Int32(n), beta, c, Int32(n))
+                       beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        split(m, threads) { lo, rows in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
+                        alpha, a + lo, Int32(m), b, Int32(n), beta, c + lo * n, Int32(n))
+        }
     }
 
-    /// Sets the number of OpenBLAS threads (process-wide: OpenBLAS has no per-call setting).
+    /// Runs `body(firstRow, rowCount)` over `threads` blocks of `m` rows (blocks of at least 64).
+    private static func split(_ m: Int, _ threads: Int, _ body: (Int, Int) -> Void) {
+        if m == 0 { return }
+        let parts = max(1, min(threads, m / 64))
+        parallelChunks(parts, threads: parts) { p in
+            let r = splitRange(m, parts: parts, index: p)
+            if !r.isEmpty { body(r.lowerBound, r.count) }
+        }
+    }
+
+    /// Sets the number of OpenBLAS's own threads (process-wide: OpenBLAS has no per-call setting).
     static func setThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
     }

@@ -4,8 +4,10 @@ import Foundation
 /// (forward and one backward through the three Linear layers, B·(K-1) rows), alone, through the
 /// same OpenBLAS calls the engine makes. A step cannot be faster than this.
 public enum GEMMFloor {
-    /// Seconds per repetition of the step's matrix products, `repetitions` times.
-    public static func measure(configuration c: Configuration, repetitions: Int) -> [Double] {
+    /// Seconds per repetition of the step's matrix products, `repetitions` times, with
+    /// OpenBLAS's own threads (`split` false) or split over the engine's workers as training
+    /// runs them (`split` true).
+    public static func measure(configuration c: Configuration, repetitions: Int, split: Bool) -> [Double] {
         let rows = c.batchSize * c.supportCount
         let widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
         var rng = RandomGenerator(seed: 99)
@@ -19,19 +21,21 @@ public enum GEMMFloor {
         let weights = widths.map { buffer($0.0 * $0.1) }
         let grads = widths.map { buffer($0.0 * $0.1) }
         let dinputs = widths.map { buffer(rows * $0.0) }
-        BLAS.setThreads(c.threads)
+        BLAS.setThreads(split ? 1 : c.threads)
+        let workers = split ? c.threads : 1
         var times: [Double] = []
         for _ in 0..<max(1, repetitions) {
             let start = DispatchTime.now().uptimeNanoseconds
             for (l, (inDim, outDim)) in widths.enumerated() {
-                BLAS.gemmNT(rows, outDim, inDim, inputs[l].pointer, weights[l].pointer, beta: 0, outputs[l].pointer)
+                BLAS.gemmNT(rows, outDim, inDim, inputs[l].pointer, weights[l].pointer, beta: 0, outputs[l].pointer, threads: workers)
             }
             for (l, (inDim, outDim)) in widths.enumerated().reversed() {
-                BLAS.gemmTN(outDim, inDim, rows, outputs[l].pointer, inputs[l].pointer, beta: 1, grads[l].pointer)
-                BLAS.gemmNN(rows, inDim, outDim, outputs[l].pointer, weights[l].pointer, beta: 0, dinputs[l].pointer)
+                BLAS.gemmTN(outDim, inDim, rows, outputs[l].pointer, inputs[l].pointer, beta: 1, grads[l].pointer, threads: workers)
+                BLAS.gemmNN(rows, inDim, outDim, outputs[l].pointer, weights[l].pointer, beta: 0, dinputs[l].pointer, threads: workers)
             }
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        BLAS.setThreads(1)
         return times
     }
 }

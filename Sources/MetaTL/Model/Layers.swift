@@ -12,11 +12,11 @@ typealias CFPtr = UnsafePointer<Float>
 
 /// out[rows, outDim] = inp[rows, inDim] · weight[outDim, inDim]ᵀ + bias[outDim]
 func linearForward(out: FPtr, inp: CFPtr, weight: CFPtr, bias: CFPtr,
-                   rows: Int, inDim: Int, outDim: Int) {
+                   rows: Int, inDim: Int, outDim: Int, threads: Int) {
     for n in 0..<rows {
         (out + n * outDim).update(from: bias, count: outDim)
     }
-    BLAS.gemmNT(rows, outDim, inDim, inp, weight, beta: 1, out)
+    BLAS.gemmNT(rows, outDim, inDim, inp, weight, beta: 1, out, threads: threads)
 }
 
 /// dweight[outDim, inDim] += doutᵀ · inp;  dbias[outDim] += Σ_rows dout (skipped when nil:
@@ -24,12 +24,12 @@ func linearForward(out: FPtr, inp: CFPtr, weight: CFPtr, bias: CFPtr,
 /// (overwritten; skipped when nil).
 func linearBackward(dinp: FPtr?, dweight: FPtr, dbias: FPtr?,
                     dout: CFPtr, inp: CFPtr, weight: CFPtr,
-                    rows: Int, inDim: Int, outDim: Int) {
-    BLAS.gemmTN(outDim, inDim, rows, dout, inp, beta: 1, dweight)
+                    rows: Int, inDim: Int, outDim: Int, threads: Int) {
+    BLAS.gemmTN(outDim, inDim, rows, dout, inp, beta: 1, dweight, threads: threads)
     if let dbias {
         for n in 0..<rows { addScaled(dbias, 1, dout + n * outDim, outDim) }
     }
-    if let dinp { BLAS.gemmNN(rows, inDim, outDim, dout, weight, beta: 0, dinp) }
+    if let dinp { BLAS.gemmNN(rows, inDim, outDim, dout, weight, beta: 0, dinp, threads: threads) }
 }
 
 // MARK: BatchNorm1d over support positions → LeakyReLU → Dropout (training)

@@ -47,7 +47,7 @@ struct RelationLearner {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
-                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim)
+                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             timer?.mark("forward gemm")
             let hidden = l < 2
             normBlockForward(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer,
@@ -67,7 +67,7 @@ struct RelationLearner {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
-                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim)
+                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             batchNormForwardEval(out: ws.activation[l].pointer, inp: ws.xhat[l].pointer,
                                  gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                                  runningMean: running.mean(l), runningVar: running.variance(l),
@@ -119,7 +119,7 @@ struct RelationLearner {
             let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
             linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]), dbias: nil,
                            dout: d, inp: inp, weight: arena.param(arena.fc[l]),
-                           rows: rows, inDim: inDim, outDim: outDim)
+                           rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             timer?.mark("backward gemm")
         }
     }

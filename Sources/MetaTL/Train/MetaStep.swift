@@ -67,7 +67,7 @@ extension MetaTLModel {
         let c = configuration
         let B = batch.tasks, S = c.supportCount, d = c.dim
         let learner = RelationLearner(model: self)
-        BLAS.setThreads(c.threads)
+        BLAS.setThreads(1)   // the engine splits products over its own workers (see BLAS)
         arena.zeroGrads()
         for rows in [batch.supportHead, batch.supportTail, batch.supportNegativeHead, batch.supportNegativeTail,
                      batch.queryHead, batch.queryTail, batch.queryNegativeHead, batch.queryNegativeTail] {
