@@ -11,12 +11,13 @@ typealias CFPtr = UnsafePointer<Float>
 // MARK: Linear
 
 /// out[rows, outDim] = inp[rows, inDim] · weight[outDim, inDim]ᵀ + bias[outDim]
-func linearForward(out: FPtr, inp: CFPtr, weight: CFPtr, bias: CFPtr,
+/// (bias nil: left for the caller to add, as ``normBlockForward`` does).
+func linearForward(out: FPtr, inp: CFPtr, weight: CFPtr, bias: CFPtr?,
                    rows: Int, inDim: Int, outDim: Int, threads: Int) {
-    for n in 0..<rows {
-        (out + n * outDim).update(from: bias, count: outDim)
+    if let bias {
+        for n in 0..<rows { (out + n * outDim).update(from: bias, count: outDim) }
     }
-    BLAS.gemmNT(rows, outDim, inDim, inp, weight, beta: 1, out, threads: threads)
+    BLAS.gemmNT(rows, outDim, inDim, inp, weight, beta: bias == nil ? 0 : 1, out, threads: threads)
 }
 
 /// dweight[outDim, inDim] += doutᵀ · inp;  dbias[outDim] += Σ_rows dout (skipped when nil:
@@ -36,14 +37,15 @@ func linearBackward(dinp: FPtr?, dweight: FPtr, dbias: FPtr?,
 
 /// Training-mode BatchNorm1d(S) over `tasks`·S rows of F features, optionally followed by
 /// LeakyReLU and Dropout, in two passes:
-/// 1. per-position sums of x and x² (statistics over the batch AND the features);
+/// 1. x += bias (the preceding Linear's, so that its product runs with beta = 0), and
+///    per-position sums of x and x² (statistics over the batch AND the features);
 /// 2. per row: x̂ = (x - mean)·invstd written over `x` (kept for the backward),
 ///    y = gamma[s]·x̂ + beta[s], then LeakyReLU, then y·mask with mask ∈ {0, 1/(1-p)}.
 /// Running statistics take the momentum step (unbiased variance). Rows are processed in a
 /// fixed number of chunks whose partial sums are added in chunk order, so results do not
 /// depend on the number of threads. The dropout mask of row n comes from its own generator
 /// (seed, step, layer, n); each draw uses 16 random bits, so p is applied to within 2⁻¹⁶.
-func normBlockForward(out: FPtr, xhat x: FPtr, mask: FPtr?, invstd: FPtr,
+func normBlockForward(out: FPtr, xhat x: FPtr, bias: CFPtr, mask: FPtr?, invstd: FPtr,
                       gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
                       tasks: Int, positions S: Int, features F: Int, activation: Bool,
                       dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int) {
@@ -55,7 +57,7 @@ func normBlockForward(out: FPtr, xhat x: FPtr, mask: FPtr?, invstd: FPtr,
         parallelChunks(chunks, threads: threads) { c in
             for b in splitRange(tasks, parts: chunks, index: c) {
                 for s in 0..<S {
-                    let (sum, sq) = rowSums(xs.p + (b * S + s) * F, F)
+                    let (sum, sq) = addBiasAndSum(xs.p + (b * S + s) * F, bias, F)
                     part.p[(c * S + s) * 2] += Double(sum)
                     part.p[(c * S + s) * 2 + 1] += Double(sq)
                 }

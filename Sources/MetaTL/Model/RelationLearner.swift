@@ -47,10 +47,10 @@ struct RelationLearner {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
-                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim, threads: threads)
+                          bias: nil, rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             timer?.mark("forward gemm")
             let hidden = l < 2
-            normBlockForward(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer,
+            normBlockForward(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer, bias: arena.param(arena.fcBias[l]),
                              mask: hidden && dropout > 0 ? ws.mask[l].pointer : nil, invstd: ws.invstd[l].pointer,
                              gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                              runningMean: running.mean(l), runningVar: running.variance(l),
