@@ -45,6 +45,34 @@ struct TrainingAndEvaluationTests {
         #expect(once.step == 4 && twice.step == 4)
     }
 
+    @Test func lazyAdamEqualsDenseAdamBitForBit() throws {
+        var g = SyntheticData()
+        g.side = 30; g.trainUsers = 300; g.newUsers = 60
+        let (train, test) = g.generate()
+        let data = try Dataset(train: train, test: test, K: 3, seed: 1)
+        let lazy = try MetaTLModel(configuration: Self.configuration(threads: 2), dataset: data)
+        try lazy.train(on: data, steps: 7)
+        let dense = try MetaTLModel(configuration: Self.configuration(threads: 2), dataset: data)
+        let state = TrainingState(model: dense, data: data)
+        for _ in 0..<7 {
+            state.sampler.fill(state.batch, step: dense.step, threads: 2)
+            _ = dense.metaStep(state.batch, workspace: state.workspace, lazy: false)
+        }
+        let n = lazy.arena.total
+        for (name, a, b) in [("params", lazy.arena.params, dense.arena.params), ("m", lazy.arena.adamM, dense.arena.adamM),
+                             ("v", lazy.arena.adamV, dense.arena.adamV)] {
+            let same = (0..<n).allSatisfy { a[$0].bitPattern == b[$0].bitPattern }
+            #expect(same, "\(name) differ between lazy and dense Adam")
+        }
+        // The lazy path really defers: after one lazy step most of the 900 rows are pending.
+        let probe = try MetaTLModel(configuration: Self.configuration(), dataset: data)
+        let probeState = TrainingState(model: probe, data: data)
+        probeState.sampler.fill(probeState.batch, step: 0, threads: 1)
+        _ = probe.metaStep(probeState.batch, workspace: probeState.workspace, lazy: true)
+        let pending = (0..<probe.rows).filter { probe.arena.rowStep[$0] < probe.step }.count
+        #expect(pending > probe.rows / 2)
+    }
+
     @Test func fullRankingEqualsBruteForce() throws {
         let data = try Self.synthetic()
         let m = try MetaTLModel(configuration: Self.configuration(), dataset: data)

@@ -89,6 +89,7 @@ extension MetaTLModel {
             _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: [])
         }
         model.step = step
+        model.arena.rowStep.update(repeating: step, count: model.rows)
         return model
     }
 

@@ -22,6 +22,8 @@ public final class MetaTLModel: @unchecked Sendable {
     let arena: ParameterArena
     let running: RunningStatistics
     var training: TrainingState?
+    /// Adam's per-step constants, kept for replaying idle rows' updates.
+    lazy var adamSchedule = Adam.Schedule(Adam(learningRate: configuration.learningRate))
     /// Set while ``profileTraining(on:steps:)`` runs.
     var phaseTimer: PhaseTimer?
     /// Serving and evaluation share the model; training and loading state need it alone.

@@ -53,9 +53,14 @@ final class ParameterArena: @unchecked Sendable {
         storage = FloatBuffer(count: 4 * offset)
         touched = .allocate(capacity: rows)
         touched.initialize(repeating: 0, count: rows)
+        rowStep = .allocate(capacity: rows)
+        rowStep.initialize(repeating: 0, count: rows)
     }
 
-    deinit { touched.deallocate() }
+    deinit {
+        touched.deallocate()
+        rowStep.deallocate()
+    }
 
     func param(_ slot: TensorSlot) -> FPtr { params + slot.offset }
     func grad(_ slot: TensorSlot) -> FPtr { grads + slot.offset }
@@ -65,7 +70,9 @@ final class ParameterArena: @unchecked Sendable {
     /// Embedding rows whose gradient may be non-zero since the last ``zeroGrads()``, as a mark per
     /// row and a list; nil list = unknown (all rows).
     let touched: UnsafeMutablePointer<UInt8>
-    private var touchedRows: [Int32]? = nil
+    private(set) var touchedRows: [Int32]? = nil
+    /// The Adam step each embedding row is up to date with (see ``Adam``).
+    let rowStep: UnsafeMutablePointer<Int>
 
     /// Zeroes every gradient: the marked embedding rows and the relation learner's block.
     func zeroGrads() {

@@ -1,51 +1,101 @@
 import Foundation
 
-/// Adam over the whole parameter arena, dense over every row (as PyTorch's `torch.optim.Adam`
-/// with dense gradients: an embedding row with zero gradient still moves while its moments
-/// are non-zero).
+/// Adam over the whole parameter arena, dense over every row, as PyTorch's `torch.optim.Adam`
+/// with dense gradients: an embedding row with zero gradient still moves while its moments are
+/// non-zero.
 ///
-/// Embedding rows that no pair of the batch touched have a zero gradient; their update is the
-/// same formula with g = 0 (bit for bit), without reading the gradient.
+/// During training the embedding rows that no pair of a batch touches are updated *lazily*: a row
+/// remembers the last step it was updated for (`ParameterArena.rowStep`) and, before anything
+/// reads it (the next batch that uses it, or the end of the training call), replays the missed
+/// steps with g = 0, one step at a time with that step's constants. The floating-point operations
+/// per element are exactly those of the dense update, in the same order, so the parameters are
+/// the same bit for bit; only the memory traffic for idle rows is saved.
 struct Adam {
     var learningRate: Float
     var beta1: Float = 0.9
     var beta2: Float = 0.999
     var eps: Float = 1e-8
 
-    /// One update with step count `t` (1 on the first call), split over `threads` workers.
-    /// `touched[row]` is non-zero for the embedding rows whose gradient may be non-zero.
-    func step(_ arena: ParameterArena, t: Int, threads: Int, touched: UnsafePointer<UInt8>?) {
+    struct Constants { let stepSize, bc2Sqrt, b1, b2, eps: Float }
+
+    /// Every step's constants, computed once (they are replayed for idle rows).
+    final class Schedule: @unchecked Sendable {
+        private var table: [Constants] = []
+        private let adam: Adam
+        init(_ adam: Adam) { self.adam = adam }
+        /// Makes steps 1...t available.
+        func extend(through t: Int) {
+            while table.count < t { table.append(adam.constants(table.count + 1)) }
+        }
+        subscript(t: Int) -> Constants { table[t - 1] }
+    }
+
+    /// The constants of step `t` (1-based), computed the same way every time.
+    func constants(_ t: Int) -> Constants {
         let bc1 = 1 - Float(pow(Double(beta1), Double(t)))
         let bc2 = 1 - Float(pow(Double(beta2), Double(t)))
-        let k = Constants(stepSize: learningRate / bc1, bc2Sqrt: bc2.squareRoot(), b1: beta1, b2: beta2, eps: eps)
+        return Constants(stepSize: learningRate / bc1, bc2Sqrt: bc2.squareRoot(), b1: beta1, b2: beta2, eps: eps)
+    }
+
+    /// Step `t`: every touched embedding row (which must be up to date through t-1) and the relation
+    /// learner take the update with their gradient; untouched rows are brought through t as well
+    /// unless `lazy`, in which case they wait for ``catchUp(_:rows:through:threads:)``.
+    func step(_ arena: ParameterArena, t: Int, threads: Int, lazy: Bool, schedule: Schedule) {
+        let k = constants(t)
         let p = SharedPointer(arena.params), g = SharedPointer(arena.grads)
         let m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
+        let rowStep = SharedPointer(arena.rowStep), touched = SharedPointer(arena.touched)
         let table = arena.embedding
         let rows = table.shape[0], d = table.shape[1]
         let rest = table.count..<arena.total
-        let touchedRows = touched.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
         let parts = max(1, min(16, arena.total / 65536))
         parallelChunks(parts, threads: threads) { c in
             for row in splitRange(rows, parts: parts, index: c) {
                 let o = row * d
-                if touchedRows.map({ $0.p[row] != 0 }) ?? true {
-                    update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
-                } else {
-                    update(p.p + o, m.p + o, v.p + o, grad: nil, count: d, k)
+                if touched.p[row] != 0 {
+                    Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
+                    rowStep.p[row] = t
+                } else if !lazy {
+                    for tau in (rowStep.p[row] + 1)...t {
+                        Adam.update(p.p + o, m.p + o, v.p + o, grad: nil, count: d, schedule[tau])
+                    }
+                    rowStep.p[row] = t
                 }
             }
             let r = splitRange(rest.count, parts: parts, index: c)
             let o = rest.lowerBound + r.lowerBound
-            update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: r.count, k)
+            Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: r.count, k)
         }
     }
 
-    struct Constants { let stepSize, bc2Sqrt, b1, b2, eps: Float }
+    /// Replays the zero-gradient updates that `rows` (all rows when nil) missed, through step `t`.
+    func catchUp(_ arena: ParameterArena, rows list: UnsafePointer<Int32>?, count: Int, through t: Int, threads: Int,
+                 schedule: Schedule) {
+        let d = arena.embedding.shape[1]
+        let p = SharedPointer(arena.params), m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
+        let rowStep = SharedPointer(arena.rowStep)
+        let all = list == nil
+        let n = all ? arena.embedding.shape[0] : count
+        let source = list.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        let parts = max(1, min(16, n / 256))
+        parallelChunks(parts, threads: threads) { c in
+            for i in splitRange(n, parts: parts, index: c) {
+                let row = all ? i : Int(source.map { $0.p[i] } ?? 0)
+                let from = rowStep.p[row]
+                guard from < t else { continue }
+                let o = row * d
+                for tau in (from + 1)...t {
+                    Adam.update(p.p + o, m.p + o, v.p + o, grad: nil, count: d, schedule[tau])
+                }
+                rowStep.p[row] = t
+            }
+        }
+    }
 
     /// PyTorch's update: m ← m + (1-β₁)(g - m); v ← β₂v + (1-β₂)g²;
     /// p ← p - stepSize·m / (√v / √bc₂ + ε). `grad` nil means g = 0.
     @inline(__always)
-    private func update(_ p: FPtr, _ m: FPtr, _ v: FPtr, grad: FPtr?, count: Int, _ k: Constants) {
+    static func update(_ p: FPtr, _ m: FPtr, _ v: FPtr, grad: FPtr?, count: Int, _ k: Constants) {
         var j = 0
         while j + 16 <= count {
             let gi = grad.map { load16($0 + j) } ?? SIMD16<Float>()

@@ -48,13 +48,24 @@ extension MetaTLModel {
     /// 6. one Adam step over every parameter.
     ///
     /// `batch` rows must be valid rows of this model (checked by the caller).
-    func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace) -> StepResult {
+    ///
+    /// With `lazy`, embedding rows the batch did not touch keep their Adam update pending (see
+    /// ``Adam``); the caller must call ``catchUpAllRows()`` before anything else reads them.
+    func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, lazy: Bool = false) -> StepResult {
         let result = metaGradients(batch, workspace: ws)
         step += 1
-        Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads,
-                                                            touched: arena.touched)
+        adamSchedule.extend(through: step)
+        Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads, lazy: lazy,
+                                                            schedule: adamSchedule)
         phaseTimer?.mark("adam")
         return result
+    }
+
+    /// Brings every embedding row's pending Adam updates up to the current step.
+    func catchUpAllRows() {
+        adamSchedule.extend(through: step)
+        Adam(learningRate: configuration.learningRate).catchUp(arena, rows: nil, count: 0, through: step,
+                                                               threads: configuration.threads, schedule: adamSchedule)
     }
 
     /// Steps 1-5 of ``metaStep(_:workspace:)``: the losses, and the gradient of L_s + L_q in
@@ -74,6 +85,17 @@ extension MetaTLModel {
             arena.markTouched(rows.pointer, count: rows.count)
         }
         phaseTimer?.mark("zero gradients")
+        // The rows this batch reads must have every update through the last step.
+        let adam = Adam(learningRate: c.learningRate)
+        adamSchedule.extend(through: step)
+        if let list = arena.touchedRows {
+            list.withUnsafeBufferPointer {
+                adam.catchUp(arena, rows: $0.baseAddress, count: $0.count, through: step, threads: c.threads, schedule: adamSchedule)
+            }
+        } else {
+            adam.catchUp(arena, rows: nil, count: 0, through: step, threads: c.threads, schedule: adamSchedule)
+        }
+        phaseTimer?.mark("catch up rows")
 
         // 1. The relation learner on the support pairs.
         learner.gatherInput(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)

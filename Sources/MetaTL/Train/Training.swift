@@ -69,7 +69,7 @@ extension MetaTLModel {
             phaseTimer?.start()
             state.sampler.fill(state.batch, step: step, threads: configuration.threads)
             phaseTimer?.mark("sample")
-            let result = metaStep(state.batch, workspace: state.workspace)
+            let result = metaStep(state.batch, workspace: state.workspace, lazy: true)
             lossSum += Double(result.queryLoss)
             done += 1
             if let progress {
@@ -79,6 +79,7 @@ extension MetaTLModel {
                 if !progress(p) { break }
             }
         }
+        catchUpAllRows()
         return done > 0 ? Float(lossSum / Double(done)) : 0
     }
 
