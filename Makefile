@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build demo test test-swift test-c test-cli test-python clean
+.PHONY: deps build demo bench test test-swift test-c test-cli test-python clean
 PYTHON ?= python3
 VENV := .build/python-venv
 
@@ -21,6 +21,11 @@ demo: deps
 	$(SWIFT) build -c release --product metatl-cli
 	$(RELEASE)/metatl-cli demo
 
+# Speed and memory on generated Electronics-sized data, as JSON (not a test: numbers vary with load).
+bench: deps
+	$(SWIFT) build -c release --product metatl-cli
+	$(RELEASE)/metatl-cli bench
+
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product metatl
@@ -29,6 +34,10 @@ test: deps
 
 test-swift:
 	$(SWIFT) test --skip-build
+	@# Again with the OpenBLAS kernel the command would switch to (only when none is set).
+	@kernel=$$($(DEBUG)/metatl-cli blas --recommended); \
+	if [ -n "$$kernel" ]; then echo "again with OPENBLAS_CORETYPE=$$kernel"; \
+	OPENBLAS_CORETYPE=$$kernel $(SWIFT) test --skip-build --filter "BLASTests|ReferenceParityTests|GradientCheckTests|TrainingAndEvaluationTests"; fi
 
 # The C ABI contract suite and the C example, compiled with plain cc against include/metatl.h.
 test-c:

@@ -18,9 +18,32 @@ import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 
-from . import _metatl
+
+def _prefer_fast_blas_kernel() -> None:
+    """Debian's OpenBLAS 0.3.21 falls back to slow generic kernels on CPUs it does not know.
+    OpenBLAS reads OPENBLAS_CORETYPE once, when it loads (with the extension below), so name the
+    best kernel this CPU supports unless the variable is already set (or METATL_KEEP_BLAS_KERNEL
+    is). The `metatl` command does the same by restarting itself."""
+    if "OPENBLAS_CORETYPE" in os.environ or "METATL_KEEP_BLAS_KERNEL" in os.environ:
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return
+    flags = set(flags)
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    elif {"avx2", "fma"} <= flags:
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+
+
+_prefer_fast_blas_kernel()
+
+import numpy as np  # noqa: E402
+
+from . import _metatl  # noqa: E402
 
 __all__ = ["Dataset", "Model", "version"]
 __version__ = "0.1.0"
