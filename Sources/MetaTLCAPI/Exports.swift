@@ -67,9 +67,7 @@ func cConfig(_ c: Configuration) -> mt_config {
 func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
     guard let p else { throw BoundaryError.argument("config is NULL") }
     let c = p.pointee
-    guard c.struct_size >= UInt32(MemoryLayout<mt_config>.size) else {
-        throw BoundaryError.argument("config->struct_size is \(c.struct_size); initialise it with mt_config_default()")
-    }
+    try checkSize(c.struct_size, of: mt_config.self, "config", "mt_config_default")
     var out = Configuration()
     out.K = Int(c.K); out.dim = Int(c.dim); out.hidden1 = Int(c.hidden1); out.hidden2 = Int(c.hidden2)
     out.batchSize = Int(c.batch_size); out.learningRate = c.learning_rate; out.beta = c.beta
@@ -147,9 +145,7 @@ public func mt_dataset_info_get(_ p: OpaquePointer?, _ out: UnsafeMutablePointer
     guarded("mt_dataset_info_get") {
         let d = try dataset(p)
         guard let out else { throw BoundaryError.argument("out is NULL") }
-        guard out.pointee.struct_size >= UInt32(MemoryLayout<mt_dataset_info>.size) else {
-            throw BoundaryError.argument("out->struct_size is \(out.pointee.struct_size); initialise it with mt_dataset_info_default()")
-        }
+        try checkSize(out.pointee.struct_size, of: mt_dataset_info.self, "out", "mt_dataset_info_default")
         out.pointee.items = Int64(d.itemCount)
         out.pointee.items_not_in_training = Int64(d.itemsNotInTraining)
         out.pointee.train_users = Int64(d.trainUserCount)
@@ -188,9 +184,7 @@ public func mt_model_config(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<mt_
     guarded("mt_model_config") {
         let m = try model(p)
         guard let out else { throw BoundaryError.argument("out is NULL") }
-        guard out.pointee.struct_size >= UInt32(MemoryLayout<mt_config>.size) else {
-            throw BoundaryError.argument("out->struct_size is \(out.pointee.struct_size); initialise it with mt_config_default()")
-        }
+        try checkSize(out.pointee.struct_size, of: mt_config.self, "out", "mt_config_default")
         out.pointee = cConfig(m.configuration)
     }
 }
@@ -256,9 +250,7 @@ public func mt_model_evaluate(_ p: OpaquePointer?, _ data: OpaquePointer?, _ spl
         let m = try model(p)
         let d = try dataset(data)
         guard let out else { throw BoundaryError.argument("out is NULL") }
-        guard out.pointee.struct_size >= UInt32(MemoryLayout<mt_metrics>.size) else {
-            throw BoundaryError.argument("out->struct_size is \(out.pointee.struct_size); initialise it with mt_metrics_default()")
-        }
+        try checkSize(out.pointee.struct_size, of: mt_metrics.self, "out", "mt_metrics_default")
         let s: Split
         switch split {
         case MT_SPLIT_VALID: s = .valid

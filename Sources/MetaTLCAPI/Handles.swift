@@ -56,3 +56,10 @@ func string(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
     guard let p else { throw BoundaryError.argument("\(name) is NULL") }
     return String(cString: p)
 }
+
+/// A versioned struct must say it is at least as large as this library's version of it.
+func checkSize<T>(_ size: UInt32, of: T.Type, _ name: String, _ initialiser: String) throws {
+    guard size >= UInt32(MemoryLayout<T>.size) else {
+        throw BoundaryError.argument("\(name)->struct_size is \(size); initialise it with \(initialiser)()")
+    }
+}

@@ -128,18 +128,12 @@ extension MetaTLModel {
                     gsb.update(repeating: 0, count: d)
                     for s in 0..<S {
                         let n = b * S + s
-                        let pos = TransE.score(h: table + Int(batch.supportHead[n]) * d, r: rb,
-                                               t: table + Int(batch.supportTail[n]) * d, dim: d, direction: w.sPos + n * d)
-                        let neg = TransE.score(h: table + Int(batch.supportNegativeHead[n]) * d, r: rb,
-                                               t: table + Int(batch.supportNegativeTail[n]) * d, dim: d, direction: w.sNeg + n * d)
-                        w.sPosScore[n] = pos; w.sNegScore[n] = neg
-                        let term = TransE.marginTerm(positive: pos, negative: neg, margin: margin)
-                        w.sActive[n] = term > 0 ? 1 : 0
-                        if term > 0 {
-                            // ∂term/∂u_pos = +u/‖u‖, ∂term/∂u_neg = -u/‖u‖ (pos = -‖u_pos‖).
-                            supportLoss += term
-                            addScaledDifference(gsb, supportScale, w.sPos + n * d, w.sNeg + n * d, d)
-                        }
+                        supportLoss += scorePair(table: table, d: d, margin: margin,
+                                                 positive: (batch.supportHead[n], batch.supportTail[n]),
+                                                 negative: (batch.supportNegativeHead[n], batch.supportNegativeTail[n]),
+                                                 relation: rb, gradient: gsb, scale: supportScale,
+                                                 directions: (w.sPos + n * d, w.sNeg + n * d),
+                                                 scores: (w.sPosScore + n, w.sNegScore + n), active: w.sActive + n)
                     }
                     let ib = w.inner + b * d, rqb = w.rq + b * d
                     for j in 0..<d {
@@ -148,17 +142,12 @@ extension MetaTLModel {
                     }
                     let gqb = w.gQ + b * d
                     gqb.update(repeating: 0, count: d)
-                    let pos = TransE.score(h: table + Int(batch.queryHead[b]) * d, r: rqb,
-                                           t: table + Int(batch.queryTail[b]) * d, dim: d, direction: w.qPos + b * d)
-                    let neg = TransE.score(h: table + Int(batch.queryNegativeHead[b]) * d, r: rqb,
-                                           t: table + Int(batch.queryNegativeTail[b]) * d, dim: d, direction: w.qNeg + b * d)
-                    w.qPosScore[b] = pos; w.qNegScore[b] = neg
-                    let term = TransE.marginTerm(positive: pos, negative: neg, margin: margin)
-                    w.qActive[b] = term > 0 ? 1 : 0
-                    if term > 0 {
-                        queryLoss += term
-                        addScaledDifference(gqb, queryScale, w.qPos + b * d, w.qNeg + b * d, d)
-                    }
+                    queryLoss += scorePair(table: table, d: d, margin: margin,
+                                           positive: (batch.queryHead[b], batch.queryTail[b]),
+                                           negative: (batch.queryNegativeHead[b], batch.queryNegativeTail[b]),
+                                           relation: rqb, gradient: gqb, scale: queryScale,
+                                           directions: (w.qPos + b * d, w.qNeg + b * d),
+                                           scores: (w.qPosScore + b, w.qNegScore + b), active: w.qActive + b)
                 }
                 lp.p[2 * chunk] = supportLoss
                 lp.p[2 * chunk + 1] = queryLoss
@@ -218,6 +207,26 @@ extension MetaTLModel {
             }
         }
     }
+}
+
+/// Scores a positive and a negative pair under `relation`, records both scores, both unit
+/// directions and whether the margin term is active, and when it is adds its gradient with
+/// respect to the relation, scale·(u_pos/‖u_pos‖ - u_neg/‖u_neg‖), into `gradient`
+/// (∂term/∂pos = -1 and pos = -‖u_pos‖; likewise for the negative). Returns the margin term.
+@inline(__always)
+func scorePair(table: CFPtr, d: Int, margin: Float, positive: (Int32, Int32), negative: (Int32, Int32),
+               relation: CFPtr, gradient: FPtr, scale: Float, directions: (FPtr, FPtr),
+               scores: (FPtr, FPtr), active: UnsafeMutablePointer<Int32>) -> Float {
+    let pos = TransE.score(h: table + Int(positive.0) * d, r: relation, t: table + Int(positive.1) * d,
+                           dim: d, direction: directions.0)
+    let neg = TransE.score(h: table + Int(negative.0) * d, r: relation, t: table + Int(negative.1) * d,
+                           dim: d, direction: directions.1)
+    scores.0.pointee = pos
+    scores.1.pointee = neg
+    let term = TransE.marginTerm(positive: pos, negative: neg, margin: margin)
+    active.pointee = term > 0 ? 1 : 0
+    if term > 0 { addScaledDifference(gradient, scale, directions.0, directions.1, d) }
+    return term
 }
 
 /// The workspace's buffers as pointers that parallel workers may capture.
