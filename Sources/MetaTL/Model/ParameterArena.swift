@@ -70,7 +70,7 @@ final class ParameterArena: @unchecked Sendable {
     /// Embedding rows whose gradient may be non-zero since the last ``zeroGrads()``, as a mark per
     /// row and a list; nil list = unknown (all rows).
     let touched: UnsafeMutablePointer<UInt8>
-    private(set) var touchedRows: [Int32]? = nil
+    private var touchedRows: [Int32]? = nil
     /// The Adam step each embedding row is up to date with (see ``Adam``).
     let rowStep: UnsafeMutablePointer<Int>
 
@@ -100,9 +100,6 @@ final class ParameterArena: @unchecked Sendable {
             }
         }
     }
-
-    /// Gradients were written outside the tracked path: the next zeroing clears everything.
-    func forgetTouched() { touchedRows = nil }
 
     /// A copy of one tensor's values (tests, checkpoints).
     func values(_ slot: TensorSlot, in block: FPtr? = nil) -> [Float] {

@@ -28,6 +28,10 @@ struct Adam {
             while table.count < t { table.append(adam.constants(table.count + 1)) }
         }
         subscript(t: Int) -> Constants { table[t - 1] }
+        /// Steps 1...count as contiguous memory (valid until the next `extend`).
+        func withSteps<R>(_ body: (UnsafeBufferPointer<Constants>) -> R) -> R {
+            table.withUnsafeBufferPointer(body)
+        }
     }
 
     /// The constants of step `t` (1-based), computed the same way every time.
@@ -68,27 +72,55 @@ struct Adam {
         }
     }
 
-    /// Replays the zero-gradient updates that `rows` (all rows when nil) missed, through step `t`.
-    func catchUp(_ arena: ParameterArena, rows list: UnsafePointer<Int32>?, count: Int, through t: Int, threads: Int,
-                 schedule: Schedule) {
-        let d = arena.embedding.shape[1]
+    /// Replays the zero-gradient updates that embedding rows missed, through step `t`: the rows
+    /// marked in `arena.touched` when `onlyTouched`, else every row. Rows are visited in ascending
+    /// order, so memory is read nearly sequentially.
+    func catchUp(_ arena: ParameterArena, onlyTouched: Bool, through t: Int, threads: Int, schedule: Schedule) {
+        let d = arena.embedding.shape[1], rows = arena.embedding.shape[0]
         let p = SharedPointer(arena.params), m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
-        let rowStep = SharedPointer(arena.rowStep)
-        let all = list == nil
-        let n = all ? arena.embedding.shape[0] : count
-        let source = list.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
-        let parts = max(1, min(16, n / 256))
-        parallelChunks(parts, threads: threads) { c in
-            for i in splitRange(n, parts: parts, index: c) {
-                let row = all ? i : Int(source.map { $0.p[i] } ?? 0)
-                let from = rowStep.p[row]
-                guard from < t else { continue }
-                let o = row * d
-                for tau in (from + 1)...t {
-                    Adam.update(p.p + o, m.p + o, v.p + o, grad: nil, count: d, schedule[tau])
+        let rowStep = SharedPointer(arena.rowStep), touched = SharedPointer(arena.touched)
+        let parts = max(1, min(16, rows / 256))
+        schedule.withSteps { steps in
+            guard let base = steps.baseAddress, steps.count >= t else { return }   // no step yet: nothing to replay
+            let k = SharedPointer(UnsafeMutablePointer(mutating: base))
+            parallelChunks(parts, threads: threads) { c in
+                for row in splitRange(rows, parts: parts, index: c) where !onlyTouched || touched.p[row] != 0 {
+                    let from = rowStep.p[row]
+                    guard from < t else { continue }
+                    let o = row * d
+                    Adam.replay(p.p + o, m.p + o, v.p + o, count: d, steps: k.p + from, n: t - from)
+                    rowStep.p[row] = t
                 }
-                rowStep.p[row] = t
             }
+        }
+    }
+
+    /// `n` zero-gradient updates with constants steps[0..<n], each value kept in registers across
+    /// them: the same operations, in the same order, as `n` calls of ``update`` with g = 0.
+    @inline(__always)
+    static func replay(_ p: FPtr, _ m: FPtr, _ v: FPtr, count: Int, steps: UnsafePointer<Constants>, n: Int) {
+        var j = 0
+        while j + 16 <= count {
+            var pj = load16(p + j), mj = load16(m + j), vj = load16(v + j)
+            for s in 0..<n {
+                let k = steps[s]
+                mj = mj + (1 - k.b1) * (SIMD16<Float>() - mj)
+                vj = vj * k.b2 + (1 - k.b2) * SIMD16<Float>() * SIMD16<Float>()
+                pj = pj - k.stepSize * mj / (vj.squareRoot() / k.bc2Sqrt + k.eps)
+            }
+            store16(pj, p + j); store16(mj, m + j); store16(vj, v + j)
+            j += 16
+        }
+        while j < count {
+            var pj = p[j], mj = m[j], vj = v[j]
+            for s in 0..<n {
+                let k = steps[s]
+                mj = mj + (1 - k.b1) * (0 - mj)
+                vj = vj * k.b2 + (1 - k.b2) * 0 * 0
+                pj -= k.stepSize * mj / (vj.squareRoot() / k.bc2Sqrt + k.eps)
+            }
+            p[j] = pj; m[j] = mj; v[j] = vj
+            j += 1
         }
     }
 

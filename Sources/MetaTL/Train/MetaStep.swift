@@ -64,7 +64,7 @@ extension MetaTLModel {
     /// Brings every embedding row's pending Adam updates up to the current step.
     func catchUpAllRows() {
         adamSchedule.extend(through: step)
-        Adam(learningRate: configuration.learningRate).catchUp(arena, rows: nil, count: 0, through: step,
+        Adam(learningRate: configuration.learningRate).catchUp(arena, onlyTouched: false, through: step,
                                                                threads: configuration.threads, schedule: adamSchedule)
     }
 
@@ -88,13 +88,7 @@ extension MetaTLModel {
         // The rows this batch reads must have every update through the last step.
         let adam = Adam(learningRate: c.learningRate)
         adamSchedule.extend(through: step)
-        if let list = arena.touchedRows {
-            list.withUnsafeBufferPointer {
-                adam.catchUp(arena, rows: $0.baseAddress, count: $0.count, through: step, threads: c.threads, schedule: adamSchedule)
-            }
-        } else {
-            adam.catchUp(arena, rows: nil, count: 0, through: step, threads: c.threads, schedule: adamSchedule)
-        }
+        adam.catchUp(arena, onlyTouched: true, through: step, threads: c.threads, schedule: adamSchedule)
         phaseTimer?.mark("catch up rows")
 
         // 1. The relation learner on the support pairs.
