@@ -17,10 +17,4 @@ final class TaskBatch: @unchecked Sendable {
         queryHead = IndexBuffer(count: tasks); queryTail = IndexBuffer(count: tasks)
         queryNegativeHead = IndexBuffer(count: tasks); queryNegativeTail = IndexBuffer(count: tasks)
     }
-
-    /// True when every row is below `rows` (the embedding table's size).
-    func isValid(rows: Int) -> Bool {
-        [supportHead, supportTail, supportNegativeHead, supportNegativeTail,
-         queryHead, queryTail, queryNegativeHead, queryNegativeTail].allSatisfy { $0.allBelow(rows) }
-    }
 }

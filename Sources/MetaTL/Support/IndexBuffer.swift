@@ -25,9 +25,4 @@ final class IndexBuffer: @unchecked Sendable {
 
     var array: [Int32] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
-    /// True when every value is a valid row of a table with `rows` rows.
-    func allBelow(_ rows: Int) -> Bool {
-        for i in 0..<count where pointer[i] < 0 || Int(pointer[i]) >= rows { return false }
-        return true
-    }
 }

@@ -19,15 +19,6 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         if s0 | s1 | s2 | s3 == 0 { s0 = 1 }
     }
 
-    /// The raw state, for checkpoints.
-    public var state: [UInt64] { [s0, s1, s2, s3] }
-
-    /// Restores a generator from `state` (four words, not all zero).
-    public init?(state: [UInt64]) {
-        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
-        s0 = state[0]; s1 = state[1]; s2 = state[2]; s3 = state[3]
-    }
-
     @inline(__always)
     public mutating func next() -> UInt64 {
         let result = rotl(s1 &* 5, 7) &* 9
