@@ -12,11 +12,14 @@ import Foundation
 /// the same bit for bit; only the memory traffic for idle rows is saved.
 struct Adam {
     var learningRate: Float
-    var beta1: Float = 0.9
-    var beta2: Float = 0.999
+    var beta1: Double = 0.9
+    var beta2: Double = 0.999
     var eps: Float = 1e-8
 
-    struct Constants { let stepSize, bc2Sqrt, b1, b2, eps: Float }
+    /// One step's constants as float32, derived in double precision the way PyTorch derives them
+    /// from Python floats: stepSize = lr / (1 - β₁ᵗ), bc2Sqrt = √(1 - β₂ᵗ), oneMinusB1 = 1 - β₁
+    /// (lerp's weight), oneMinusB2 = 1 - β₂ (addcmul's value), b2 = β₂ (mul_'s factor).
+    struct Constants { let stepSize, bc2Sqrt, oneMinusB1, b2, oneMinusB2, eps: Float }
 
     /// Every step's constants, computed once (they are replayed for idle rows).
     final class Schedule: @unchecked Sendable {
@@ -36,9 +39,10 @@ struct Adam {
 
     /// The constants of step `t` (1-based), computed the same way every time.
     func constants(_ t: Int) -> Constants {
-        let bc1 = 1 - Float(pow(Double(beta1), Double(t)))
-        let bc2 = 1 - Float(pow(Double(beta2), Double(t)))
-        return Constants(stepSize: learningRate / bc1, bc2Sqrt: bc2.squareRoot(), b1: beta1, b2: beta2, eps: eps)
+        let bc1 = 1 - pow(beta1, Double(t))
+        let bc2 = 1 - pow(beta2, Double(t))
+        return Constants(stepSize: Float(Double(learningRate) / bc1), bc2Sqrt: Float(bc2.squareRoot()),
+                         oneMinusB1: Float(1 - beta1), b2: Float(beta2), oneMinusB2: Float(1 - beta2), eps: eps)
     }
 
     /// Step `t`: every touched embedding row (which must be up to date through t-1) and the relation
@@ -104,8 +108,8 @@ struct Adam {
             var pj = load16(p + j), mj = load16(m + j), vj = load16(v + j)
             for s in 0..<n {
                 let k = steps[s]
-                mj = mj + (1 - k.b1) * (SIMD16<Float>() - mj)
-                vj = vj * k.b2 + (1 - k.b2) * SIMD16<Float>() * SIMD16<Float>()
+                mj = mj + k.oneMinusB1 * (SIMD16<Float>() - mj)
+                vj = vj * k.b2 + k.oneMinusB2 * SIMD16<Float>() * SIMD16<Float>()
                 pj = pj - k.stepSize * mj / (vj.squareRoot() / k.bc2Sqrt + k.eps)
             }
             store16(pj, p + j); store16(mj, m + j); store16(vj, v + j)
@@ -115,8 +119,8 @@ struct Adam {
             var pj = p[j], mj = m[j], vj = v[j]
             for s in 0..<n {
                 let k = steps[s]
-                mj = mj + (1 - k.b1) * (0 - mj)
-                vj = vj * k.b2 + (1 - k.b2) * 0 * 0
+                mj = mj + k.oneMinusB1 * (0 - mj)
+                vj = vj * k.b2 + k.oneMinusB2 * 0 * 0
                 pj -= k.stepSize * mj / (vj.squareRoot() / k.bc2Sqrt + k.eps)
             }
             p[j] = pj; m[j] = mj; v[j] = vj
@@ -131,8 +135,8 @@ struct Adam {
         var j = 0
         while j + 16 <= count {
             let gi = grad.map { load16($0 + j) } ?? SIMD16<Float>()
-            let mi = load16(m + j) + (1 - k.b1) * (gi - load16(m + j))
-            let vi = load16(v + j) * k.b2 + (1 - k.b2) * gi * gi
+            let mi = load16(m + j) + k.oneMinusB1 * (gi - load16(m + j))
+            let vi = load16(v + j) * k.b2 + k.oneMinusB2 * gi * gi
             store16(mi, m + j)
             store16(vi, v + j)
             store16(load16(p + j) - k.stepSize * mi / (vi.squareRoot() / k.bc2Sqrt + k.eps), p + j)
@@ -140,8 +144,8 @@ struct Adam {
         }
         while j < count {
             let gi = grad?[j] ?? 0
-            let mi = m[j] + (1 - k.b1) * (gi - m[j])
-            let vi = v[j] * k.b2 + (1 - k.b2) * gi * gi
+            let mi = m[j] + k.oneMinusB1 * (gi - m[j])
+            let vi = v[j] * k.b2 + k.oneMinusB2 * gi * gi
             m[j] = mi
             v[j] = vi
             p[j] -= k.stepSize * mi / (vi.squareRoot() / k.bc2Sqrt + k.eps)
