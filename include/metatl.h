@@ -147,7 +147,8 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
-/* The model's settings (struct_size must be set) and sizes. */
+/* The model's settings (struct_size must be set) and sizes; asking for `step` while the model
+ * trains returns MT_ERR_BUSY. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
 mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
 

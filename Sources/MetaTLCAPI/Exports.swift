@@ -196,7 +196,7 @@ public func mt_model_info(_ p: OpaquePointer?, _ items: UnsafeMutablePointer<Int
         let m = try model(p)
         items?.pointee = Int64(m.rows - 1)
         dim?.pointee = Int32(m.configuration.dim)
-        step?.pointee = Int64(m.step)
+        if let step { step.pointee = Int64(try m.stepCount()) }
     }
 }
 

@@ -12,8 +12,13 @@ public final class MetaTLModel: @unchecked Sendable {
     public let configuration: Configuration
     /// Embedding rows: the catalogue's items plus row 0, the padding item.
     public let rows: Int
-    /// Training steps taken so far.
+    /// Training steps taken so far (read it from other threads with ``stepCount()``).
     public internal(set) var step: Int = 0
+
+    /// Training steps taken so far, read under shared access: `.busy` while training runs.
+    public func stepCount() throws(MetaTLError) -> Int {
+        try access.reading("read the step count") { () throws(MetaTLError) -> Int in step }
+    }
 
     /// External id of each row (row 0, the padding item, holds -1).
     public let itemIDs: [Int64]

@@ -274,7 +274,7 @@ class Model:
 
     @property
     def step(self) -> int:
-        """Training steps taken."""
+        """Training steps taken (RuntimeError while another thread trains this model)."""
         return 0 if self._handle is None else int(self._handle.step())
 
     # -- checkpoints --------------------------------------------------------------------------

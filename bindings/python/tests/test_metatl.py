@@ -159,10 +159,23 @@ def test_fit_errors(data, tmp_path):
 
 def test_ctrl_c_stops_training_cleanly(data):
     model = small_model()
-    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+
+    def interrupt_once_training():
+        # Training has started once the model exists and reading its step is refused as busy.
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if model._handle is not None:
+                try:
+                    model._handle.step()
+                except RuntimeError:
+                    break
+            time.sleep(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_once_training)
+    sender.start()
     history = model.fit(data, 100000, progress=False)
-    timer.cancel()
+    sender.join()
     assert 0 < model.step < 100000
     assert model.recommend(data_ids(model)[:3], k=3)[0].shape == (3,)
     assert isinstance(history, list)
