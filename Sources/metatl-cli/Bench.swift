@@ -6,11 +6,13 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training step time against the GEMM floor, evaluation throughput and peak memory (JSON).",
         discussion: """
-        Generates an Electronics-sized dataset (21,000 training users, 22,000 items, Zipf-like
-        popularity; 8,000 new users), then measures in one process: the median training step
-        (B = 1024, K = 3, d = 100 unless changed), the median time of the same step's matrix
-        products alone through OpenBLAS (the floor), their ratio, evaluation users/s for the
-        sampled and the full-catalogue protocols, and the peak resident memory.
+        Generates an Electronics-sized dataset (21,000 training users drawing from 22,000 items \
+        with Zipf-like popularity; 8,000 new users), then measures in one process: training steps \
+        (B = 1024, K = 3, d = 100 unless changed) timed inside one training call, and every five \
+        steps the same step's matrix products alone (the GEMM floor: the faster of OpenBLAS's own \
+        threads and the engine's split); the step/floor ratio of each round and their median; \
+        per-phase step times; evaluation users/s for the sampled and the full-catalogue protocols; \
+        the peak resident memory.
         """
     )
 

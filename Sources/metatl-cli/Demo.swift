@@ -5,8 +5,8 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The main job on built-in synthetic data: generate, train, compare with the baselines.",
         discussion: """
-        Generates a seeded cold-start dataset whose users each follow one planted transition
-        pattern (a direction on a grid of items, see SyntheticData), trains MetaTL on it with the
+        Generates a seeded cold-start dataset whose users each follow one planted transition \
+        pattern (a direction on a grid of items, see SyntheticData), trains MetaTL on it with the \
         given settings and prints the comparison table. The seed drives the data and the run.
         """
     )

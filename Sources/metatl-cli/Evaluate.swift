@@ -5,8 +5,8 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a saved model and the baselines on the reference's files.",
         discussion: """
-        The files must give the model's item vocabulary (the union of both files' items), as the
-        files it was trained on do. The validation/test split uses the model's seed unless --seed
+        The files must give the model's item vocabulary (the union of both files' items), as the \
+        files it was trained on do. The validation/test split uses the model's seed unless --seed \
         is given.
         """
     )

@@ -6,7 +6,7 @@ struct Recommend: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recommend next items for a new user from a few interactions, with a saved model.",
         discussion: """
-        The history is the user's item ids, oldest first; the most recent K are used and at least 2
+        The history is the user's item ids, oldest first; the most recent K are used and at least 2 \
         are needed. Prints one line per item: rank, item id, score (higher is better).
         """
     )

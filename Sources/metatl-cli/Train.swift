@@ -5,8 +5,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train on the reference's files and report MetaTL against the baselines.",
         discussion: """
-        Files hold `user<TAB>item<TAB>timestamp` rows (commas and one header line are accepted).
-        TRAIN holds the users active before the cut time, TEST the new users; new users with more
+        Files hold `user<TAB>item<TAB>timestamp` rows (commas and one header line are accepted). \
+        TRAIN holds the users active before the cut time, TEST the new users; new users with more \
         than K interactions are split 0.3 / 0.7 into validation and test with the seed.
         """
     )
