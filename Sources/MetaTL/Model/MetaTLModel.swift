@@ -107,7 +107,8 @@ public final class MetaTLModel: @unchecked Sendable {
     /// (trainable parameters, then running statistics are addressed by ``tensor(named:)``).
     public var parameterNames: [String] { arena.slots.map(\.name) }
 
-    /// A copy of a parameter or running statistic by its reference `state_dict` name.
+    /// A copy of a parameter or running statistic by its reference `state_dict` name. Not
+    /// synchronised: do not call it while another thread trains this model.
     public func tensor(named name: String) -> [Float]? {
         if let slot = arena.slot(named: name) { return arena.values(slot) }
         for l in 0..<3 {
@@ -122,8 +123,13 @@ public final class MetaTLModel: @unchecked Sendable {
         return nil
     }
 
-    /// Overwrites a parameter or running statistic by name; the count must match.
+    /// Overwrites a parameter or running statistic by name; the count must match. Needs the model
+    /// alone (`.busy` otherwise).
     public func setTensor(named name: String, to values: [Float]) throws(MetaTLError) {
+        try access.writing("set a tensor") { () throws(MetaTLError) in try setTensorLocked(named: name, to: values) }
+    }
+
+    private func setTensorLocked(named name: String, to values: [Float]) throws(MetaTLError) {
         func copy(_ dst: FPtr, _ count: Int) throws(MetaTLError) {
             guard values.count == count else {
                 throw .invalidArgument("tensor \(name) has \(count) values, got \(values.count)")
