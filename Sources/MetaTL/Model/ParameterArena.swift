@@ -67,37 +67,27 @@ final class ParameterArena: @unchecked Sendable {
 
     func slot(named name: String) -> TensorSlot? { slots.first { $0.name == name } }
 
-    /// Embedding rows whose gradient may be non-zero since the last ``zeroGrads()``, as a mark per
-    /// row and a list; nil list = unknown (all rows).
+    /// Embedding rows whose gradient may be non-zero since the last ``zeroGrads()``, a mark per row.
     let touched: UnsafeMutablePointer<UInt8>
-    private var touchedRows: [Int32]? = nil
     /// The Adam step each embedding row is up to date with (see ``Adam``).
     let rowStep: UnsafeMutablePointer<Int>
 
-    /// Zeroes every gradient: the marked embedding rows and the relation learner's block.
+    /// Zeroes every gradient: the marked embedding rows (the others are zero already) and the
+    /// relation learner's block.
     func zeroGrads() {
         let d = embedding.shape[1]
-        if let rows = touchedRows {
-            for r in rows {
-                (grads + Int(r) * d).update(repeating: 0, count: d)
-                touched[Int(r)] = 0
-            }
-            (grads + embedding.count).update(repeating: 0, count: total - embedding.count)
-        } else {
-            grads.update(repeating: 0, count: total)
-            touched.update(repeating: 0, count: embedding.shape[0])
+        for r in 0..<embedding.shape[0] where touched[r] != 0 {
+            (grads + r * d).update(repeating: 0, count: d)
+            touched[r] = 0
         }
-        touchedRows = []
+        (grads + embedding.count).update(repeating: 0, count: total - embedding.count)
     }
 
     /// Marks embedding rows that this step's gradient may reach (valid rows only).
     func markTouched(_ rows: UnsafePointer<Int32>, count: Int) {
         for i in 0..<count {
             let r = Int(rows[i])
-            if touched[r] == 0 {
-                touched[r] = 1
-                touchedRows?.append(Int32(r))
-            }
+            touched[r] = 1
         }
     }
 

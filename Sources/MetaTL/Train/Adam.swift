@@ -47,9 +47,10 @@ struct Adam {
 
     /// Step `t`: every touched embedding row (which must be up to date through t-1) and the relation
     /// learner take the update with their gradient; untouched rows are brought through t as well
-    /// unless `lazy`, in which case they wait for ``catchUp(_:rows:through:threads:)``.
+    /// unless `lazy`, in which case they wait for ``catchUp(_:onlyTouched:through:threads:schedule:)``.
+    /// `schedule` must hold step t.
     func step(_ arena: ParameterArena, t: Int, threads: Int, lazy: Bool, schedule: Schedule) {
-        let k = constants(t)
+        let k = schedule[t]
         let p = SharedPointer(arena.params), g = SharedPointer(arena.grads)
         let m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
         let rowStep = SharedPointer(arena.rowStep), touched = SharedPointer(arena.touched)
@@ -63,17 +64,13 @@ struct Adam {
                 if touched.p[row] != 0 {
                     Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
                     rowStep.p[row] = t
-                } else if !lazy {
-                    for tau in (rowStep.p[row] + 1)...t {
-                        Adam.update(p.p + o, m.p + o, v.p + o, grad: nil, count: d, schedule[tau])
-                    }
-                    rowStep.p[row] = t
                 }
             }
             let r = splitRange(rest.count, parts: parts, index: c)
             let o = rest.lowerBound + r.lowerBound
             Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: r.count, k)
         }
+        if !lazy { catchUp(arena, onlyTouched: false, through: t, threads: threads, schedule: schedule) }
     }
 
     /// Replays the zero-gradient updates that embedding rows missed, through step `t`: the rows
