@@ -20,16 +20,13 @@ func linearForward(out: FPtr, inp: CFPtr, weight: CFPtr, bias: CFPtr?,
     BLAS.gemmNT(rows, outDim, inDim, inp, weight, beta: bias == nil ? 0 : 1, out, threads: threads)
 }
 
-/// dweight[outDim, inDim] += doutᵀ · inp;  dbias[outDim] += Σ_rows dout (skipped when nil:
-/// ``normBlockBackward`` sums it on its way);  dinp[rows, inDim] = dout · weight
-/// (overwritten; skipped when nil).
-func linearBackward(dinp: FPtr?, dweight: FPtr, dbias: FPtr?,
+/// dweight[outDim, inDim] += doutᵀ · inp;  dinp[rows, inDim] = dout · weight (overwritten;
+/// skipped when nil). The bias gradient Σ_rows dout is summed by ``normBlockBackward``, which
+/// writes dout.
+func linearBackward(dinp: FPtr?, dweight: FPtr,
                     dout: CFPtr, inp: CFPtr, weight: CFPtr,
                     rows: Int, inDim: Int, outDim: Int, threads: Int) {
     BLAS.gemmTN(outDim, inDim, rows, dout, inp, beta: 1, dweight, threads: threads)
-    if let dbias {
-        for n in 0..<rows { addScaled(dbias, 1, dout + n * outDim, outDim) }
-    }
     if let dinp { BLAS.gemmNN(rows, inDim, outDim, dout, weight, beta: 0, dinp, threads: threads) }
 }
 
@@ -135,9 +132,9 @@ func normBlockForward(out: FPtr, xhat x: FPtr, bias: CFPtr, mask: FPtr?, invstd:
 /// dL/dx (the Linear output) on exit; dgamma[S] and dbeta[S] accumulate. The activation's slope
 /// is recovered from y = gamma·x̂ + beta, so the forward's activations need not be kept.
 ///
-/// `dbias` (F values, may be nil) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear
-/// layer before the block, summed here while dL/dx is written (per chunk, added in chunk order).
-func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr?, xhat: CFPtr, mask: CFPtr?,
+/// `dbias` (F values) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear layer
+/// before the block, summed here while dL/dx is written (per chunk, added in chunk order).
+func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, xhat: CFPtr, mask: CFPtr?,
                        gamma: CFPtr, beta: CFPtr, invstd: CFPtr,
                        tasks: Int, positions S: Int, features F: Int, activation: Bool, threads: Int) {
     let chunks = min(16, max(tasks, 1))
@@ -198,7 +195,7 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr?, xhat: C
         coefficients[3 * s + 1] = Float(sumDy)
         coefficients[3 * s + 2] = Float(sumDyX)
     }
-    let columnSums = FloatBuffer(count: dbias == nil ? 0 : chunks * F)
+    let columnSums = FloatBuffer(count: chunks * F)
     let cs = SharedPointer(columnSums.pointer)
     coefficients.withUnsafeBufferPointer { cb in
         guard let cbase = cb.baseAddress else { return }
@@ -214,22 +211,20 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr?, xhat: C
                     while j + 16 <= F {
                         let v = k * (count * load16(dr + j) - mDy - load16(xr + j) * mDyX)
                         store16(v, dr + j)
-                        if dbias != nil { store16(load16(sums + j) + v, sums + j) }
+                        store16(load16(sums + j) + v, sums + j)
                         j += 16
                     }
                     while j < F {
                         let v = k * (count * dr[j] - mDy - xr[j] * mDyX)
                         dr[j] = v
-                        if dbias != nil { sums[j] += v }
+                        sums[j] += v
                         j += 1
                     }
                 }
             }
         }
     }
-    if let dbias {
-        for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
-    }
+    for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
 }
 
 // MARK: Evaluation mode

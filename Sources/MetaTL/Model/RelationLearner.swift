@@ -117,7 +117,7 @@ struct RelationLearner {
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
-            linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]), dbias: nil,
+            linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]),
                            dout: d, inp: inp, weight: arena.param(arena.fc[l]),
                            rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             timer?.mark("backward gemm")
