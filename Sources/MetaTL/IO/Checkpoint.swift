@@ -78,16 +78,8 @@ extension MetaTLModel {
                 (block + slot.offset).update(from: values, count: values.count)
             }
         }
-        let S = configuration.supportCount
-        for l in 0..<3 {
-            for variance in [false, true] {
-                let key = RunningStatistics.name(layer: l, variance: variance)
-                let values = try file.floats(key, shape: [S])
-                guard values.allSatisfy({ $0.isFinite && (!variance || $0 >= 0) }) else { throw bad("tensor \(key) holds an invalid value") }
-                (variance ? model.running.variance(l) : model.running.mean(l)).update(from: values, count: S)
-            }
-            _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: [])
-        }
+        try model.loadRunningStatistics(from: file, name: name)
+        for l in 0..<3 { _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: []) }
         model.step = step
         model.arena.rowStep.update(repeating: step, count: model.rows)
         return model
@@ -119,15 +111,23 @@ extension MetaTLModel {
             guard values.allSatisfy(\.isFinite) else { throw bad("tensor \(slot.name) holds a non-finite value") }
             (model.arena.params + slot.offset).update(from: values, count: values.count)
         }
+        try model.loadRunningStatistics(from: file, name: name)
+        return model
+    }
+
+    /// The three layers' BatchNorm running means and variances (finite; variances non-negative).
+    private func loadRunningStatistics(from file: SafeTensors.File, name: String) throws(MetaTLError) {
+        let S = configuration.supportCount
         for l in 0..<3 {
             for variance in [false, true] {
                 let key = RunningStatistics.name(layer: l, variance: variance)
-                let values = try file.floats(key, shape: [c.supportCount])
-                guard values.allSatisfy({ $0.isFinite && (!variance || $0 >= 0) }) else { throw bad("tensor \(key) holds an invalid value") }
-                (variance ? model.running.variance(l) : model.running.mean(l)).update(from: values, count: c.supportCount)
+                let values = try file.floats(key, shape: [S])
+                guard values.allSatisfy({ $0.isFinite && (!variance || $0 >= 0) }) else {
+                    throw MetaTLError(.badCheckpoint, "\(name): tensor \(key) holds an invalid value")
+                }
+                (variance ? running.variance(l) : running.mean(l)).update(from: values, count: S)
             }
         }
-        return model
     }
 
     /// The checkpoint's bytes (call with at least shared access).
