@@ -22,9 +22,14 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // The element-wise inner loops, compiled per instruction set and chosen at run time.
+        .target(
+            name: "MetaTLKernels",
+            path: "Sources/MetaTLKernels"
+        ),
         .target(
             name: "MetaTL",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "MetaTLKernels"],
             path: "Sources/MetaTL"
         ),
         // The C header, so that the exported functions use its exact types.
@@ -51,7 +56,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MetaTLTests",
-            dependencies: ["MetaTL"],
+            dependencies: ["MetaTL", "MetaTLKernels"],
             path: "Tests/MetaTLTests",
             resources: [.copy("Fixtures")]
         ),

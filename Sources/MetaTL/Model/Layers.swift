@@ -1,3 +1,5 @@
+import MetaTLKernels
+
 // The relation learner's layers, each forward next to its backward (llm.c style).
 // Shapes are in the signatures; backward functions ACCUMULATE into parameter gradients.
 //
@@ -33,28 +35,36 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 // MARK: BatchNorm1d over support positions → LeakyReLU → Dropout (training)
 
 /// Training-mode BatchNorm1d(S) over `tasks`·S rows of F features, optionally followed by
-/// LeakyReLU and Dropout, in two passes:
-/// 1. x += bias (the preceding Linear's, so that its product runs with beta = 0), and
-///    per-position sums of x and x² (statistics over the batch AND the features);
-/// 2. per row: x̂ = (x - mean)·invstd written over `x` (kept for the backward),
-///    y = gamma[s]·x̂ + beta[s], then LeakyReLU, then y·mask with mask ∈ {0, 1/(1-p)}.
-/// Running statistics take the momentum step (unbiased variance). Rows are processed in a
-/// fixed number of chunks whose partial sums are added in chunk order, so results do not
-/// depend on the number of threads. The dropout mask of row n comes from its own generator
-/// (seed, step, layer, n); each draw uses 16 random bits, so p is applied to within 2⁻¹⁶.
-func normBlockForward(out: FPtr, xhat x: FPtr, bias: CFPtr, mask: FPtr?, invstd: FPtr,
+/// LeakyReLU and Dropout. `z` is the preceding Linear's product without its bias (so that the
+/// product runs with beta = 0); the block reads it twice and never writes it:
+/// 1. per-position sums of x = z + bias and x² (statistics over the batch AND the features),
+///    giving `mean[S]` and `invstd[S]` (kept for the backward);
+/// 2. per row: x̂ = (x - mean)·invstd, y = gamma[s]·x̂ + beta[s], LeakyReLU, dropout (kept units
+///    scaled by 1/(1-p)).
+/// x̂ is not stored: the backward recomputes it from z with the same operations, which costs
+/// less than the memory traffic of keeping it. Running statistics take the momentum step
+/// (unbiased variance). Rows are processed in a fixed number of chunks whose partial sums are
+/// added in chunk order, so results do not depend on the number of threads.
+///
+/// Dropout draws are a hash of (row key, unit), 24 bits each, with the row key derived from
+/// (seed, step, layer, row) (see ``DropoutKeys``). With `activation`, `bits` (rows ×
+/// ``MaskBuffer/wordsPerRow(_:)`` words) records which units were dropped and which took the
+/// LeakyReLU slope, for the backward.
+func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr,
                       gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
                       tasks: Int, positions S: Int, features F: Int, activation: Bool,
                       dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int) {
     let chunks = min(16, max(tasks, 1))
     var partial = [Double](repeating: 0, count: chunks * S * 2)
+    let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
     partial.withUnsafeMutableBufferPointer { buf in
         guard let base = buf.baseAddress else { return }
-        let part = SharedPointer(base), xs = SharedPointer(x)
+        let part = SharedPointer(base)
         parallelChunks(chunks, threads: threads) { c in
             for b in splitRange(tasks, parts: chunks, index: c) {
                 for s in 0..<S {
-                    let (sum, sq) = addBiasAndSum(xs.p + (b * S + s) * F, bias, F)
+                    var sum: Float = 0, sq: Float = 0
+                    mtl_k_bias_sum(zs.p + (b * S + s) * F, bias, F, &sum, &sq)
                     part.p[(c * S + s) * 2] += Double(sum)
                     part.p[(c * S + s) * 2 + 1] += Double(sq)
                 }
@@ -62,7 +72,6 @@ func normBlockForward(out: FPtr, xhat x: FPtr, bias: CFPtr, mask: FPtr?, invstd:
         }
     }
     let count = Double(tasks * F)
-    var mean = [Float](repeating: 0, count: S)
     for s in 0..<S {
         var sum = 0.0, sq = 0.0
         for c in 0..<chunks { sum += partial[(c * S + s) * 2]; sq += partial[(c * S + s) * 2 + 1] }
@@ -75,73 +84,38 @@ func normBlockForward(out: FPtr, xhat x: FPtr, bias: CFPtr, mask: FPtr?, invstd:
         runningMean[s] = (1 - momentum) * runningMean[s] + momentum * Float(m)
         runningVar[s] = (1 - momentum) * runningVar[s] + momentum * Float(unbiased)
     }
-    let slope = RelationLearner.leakySlope
-    let threshold = UInt64((Double(p) * 65536).rounded())
-    let keep = 1 / (1 - p)
-    let xs = SharedPointer(x), ys = SharedPointer(out), ms = mask.map(SharedPointer.init)
-    let inv = SharedPointer(invstd)
-    mean.withUnsafeBufferPointer { meanBuf in
-        guard let meanBase = meanBuf.baseAddress else { return }
-        let mp = SharedPointer(UnsafeMutablePointer(mutating: meanBase))
-        parallelChunks(chunks, threads: threads) { c in
-            for b in splitRange(tasks, parts: chunks, index: c) {
-                for s in 0..<S {
-                    let n = b * S + s
-                    let xr = xs.p + n * F, yr = ys.p + n * F
-                    let m = mp.p[s], iv = inv.p[s], g = gamma[s], bt = beta[s]
-                    // One vector pass; with dropout, each 16 units draw four 64-bit words from the
-                    // row's own generator, read as sixteen 16-bit uniforms.
-                    let mr: FPtr? = p > 0 ? ms.map { $0.p + n * F } : nil
-                    var rng = RandomGenerator(seed: seed, stream: RandomStream.dropout.rawValue, step &* 8 &+ layer, UInt64(n))
-                    let keep16 = SIMD16<Float>(repeating: keep), cut16 = SIMD16<Float>(repeating: Float(threshold))
-                    var j = 0
-                    while j + 16 <= F {
-                        let h = (load16(xr + j) - m) * iv
-                        store16(h, xr + j)
-                        var y = g * h + bt
-                        if activation { y.replace(with: y * slope, where: y .<= 0) }
-                        if let mr {
-                            let words = SIMD4<UInt64>(rng.next(), rng.next(), rng.next(), rng.next())
-                            let uniform = SIMD16<Float>(unsafeBitCast(words, to: SIMD16<UInt16>.self))
-                            let mask = keep16.replacing(with: 0, where: uniform .< cut16)
-                            store16(mask, mr + j)
-                            y *= mask
-                        }
-                        store16(y, yr + j)
-                        j += 16
-                    }
-                    while j < F {
-                        let h = (xr[j] - m) * iv
-                        xr[j] = h
-                        var y = g * h + bt
-                        if activation && !(y > 0) { y *= slope }
-                        if let mr {
-                            mr[j] = rng.next() & 0xFFFF < threshold ? 0 : keep
-                            y *= mr[j]
-                        }
-                        yr[j] = y
-                        j += 1
-                    }
-                }
+    let drop = Dropout(p), keys = DropoutKeys(seed: seed, step: step, layer: layer)
+    let ys = SharedPointer(out), ms = SharedPointer(mean), inv = SharedPointer(invstd)
+    let bs = bits.map(SharedPointer.init), words = MaskBuffer.wordsPerRow(F)
+    parallelChunks(chunks, threads: threads) { c in
+        for b in splitRange(tasks, parts: chunks, index: c) {
+            for s in 0..<S {
+                let n = b * S + s
+                mtl_k_norm_forward_row(zs.p + n * F, bias, ys.p + n * F, bs.map { $0.p + n * words }, F, ms.p[s], inv.p[s], gamma[s], beta[s],
+                                       activation ? 1 : 0, RelationLearner.leakySlope, drop.threshold, drop.keep,
+                                       keys.row(n))
             }
         }
     }
 }
 
-/// Backward of ``normBlockForward``, in place: `d` holds dL/d(block output) on entry and
-/// dL/dx (the Linear output) on exit; dgamma[S] and dbeta[S] accumulate. The activation's slope
-/// is recovered from y = gamma·x̂ + beta, so the forward's activations need not be kept.
+/// Backward of ``normBlockForward``, given its inputs and its `mean` and `invstd`: `d` holds
+/// dL/d(block output) on entry and dL/dx (x = z + bias, the Linear output) on exit; dgamma[S]
+/// and dbeta[S] accumulate. x̂ is recomputed; the dropout mask and the activation's slope come
+/// from the forward's `bits` (needed with `activation`).
 ///
 /// `dbias` (F values) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear layer
 /// before the block, summed here while dL/dx is written (per chunk, added in chunk order).
-func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, xhat: CFPtr, mask: CFPtr?,
-                       gamma: CFPtr, beta: CFPtr, invstd: CFPtr,
-                       tasks: Int, positions S: Int, features F: Int, activation: Bool, threads: Int) {
+func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: UnsafePointer<UInt16>?,
+                       linear z: CFPtr, bias: CFPtr, mean: CFPtr, invstd: CFPtr, gamma: CFPtr,
+                       tasks: Int, positions S: Int, features F: Int, activation: Bool, dropout p: Float,
+                       threads: Int) {
     let chunks = min(16, max(tasks, 1))
-    let slope = RelationLearner.leakySlope
+    let drop = Dropout(activation ? p : 0)
+    let act: Int32 = activation && bits != nil ? 1 : 0, slope = RelationLearner.leakySlope
+    let bs = bits.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }, words = MaskBuffer.wordsPerRow(F)
     var partial = [Double](repeating: 0, count: chunks * S * 2)
-    let ds = SharedPointer(d), xs = SharedPointer(UnsafeMutablePointer(mutating: xhat))
-    let ms = mask.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+    let ds = SharedPointer(d), zs = SharedPointer(UnsafeMutablePointer(mutating: z))
     partial.withUnsafeMutableBufferPointer { buf in
         guard let base = buf.baseAddress else { return }
         let part = SharedPointer(base)
@@ -149,37 +123,11 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, xhat: CF
             for b in splitRange(tasks, parts: chunks, index: c) {
                 for s in 0..<S {
                     let n = b * S + s
-                    let dr = ds.p + n * F, xr = xs.p + n * F
-                    let g = gamma[s], bt = beta[s]
-                    var sum16 = SIMD16<Float>(), dot16 = SIMD16<Float>()
                     var sum: Float = 0, dot: Float = 0
-                    var j = 0
-                    while j + 16 <= F {
-                        var v = load16(dr + j)
-                        let h = load16(xr + j)
-                        if activation {
-                            if let ms { v *= load16(ms.p + n * F + j) }
-                            let y = g * h + bt
-                            v.replace(with: v * slope, where: y .<= 0)
-                            store16(v, dr + j)
-                        }
-                        sum16 += v
-                        dot16 += v * h
-                        j += 16
-                    }
-                    while j < F {
-                        var v = dr[j]
-                        if activation {
-                            if let ms { v *= ms.p[n * F + j] }
-                            if !(g * xr[j] + bt > 0) { v *= slope }
-                            dr[j] = v
-                        }
-                        sum += v
-                        dot += v * xr[j]
-                        j += 1
-                    }
-                    part.p[(c * S + s) * 2] += Double(sum16.sum() + sum)
-                    part.p[(c * S + s) * 2 + 1] += Double(dot16.sum() + dot)
+                    mtl_k_norm_backward_row_stats(ds.p + n * F, zs.p + n * F, bias, bs.map { UnsafePointer($0.p + n * words) }, F,
+                                                  mean[s], invstd[s], act, slope, drop.threshold, drop.keep, &sum, &dot)
+                    part.p[(c * S + s) * 2] += Double(sum)
+                    part.p[(c * S + s) * 2 + 1] += Double(dot)
                 }
             }
         }
@@ -205,26 +153,37 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, xhat: CF
             for b in splitRange(tasks, parts: chunks, index: c) {
                 for s in 0..<S {
                     let n = b * S + s
-                    let dr = ds.p + n * F, xr = xs.p + n * F
-                    let k = co.p[3 * s], mDy = co.p[3 * s + 1], mDyX = co.p[3 * s + 2]
-                    var j = 0
-                    while j + 16 <= F {
-                        let v = k * (count * load16(dr + j) - mDy - load16(xr + j) * mDyX)
-                        store16(v, dr + j)
-                        store16(load16(sums + j) + v, sums + j)
-                        j += 16
-                    }
-                    while j < F {
-                        let v = k * (count * dr[j] - mDy - xr[j] * mDyX)
-                        dr[j] = v
-                        sums[j] += v
-                        j += 1
-                    }
+                    mtl_k_norm_backward_row_apply(ds.p + n * F, zs.p + n * F, bias, bs.map { UnsafePointer($0.p + n * words) },
+                                                  sums, F, mean[s], invstd[s], act, slope, drop.threshold, drop.keep,
+                                                  co.p[3 * s], count, co.p[3 * s + 1], co.p[3 * s + 2])
                 }
             }
         }
     }
     for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
+}
+
+/// Dropout with probability p as the kernels apply it: a unit is dropped when its 24-bit draw
+/// is below `threshold` = round(p·2²⁴) (0: no dropout); kept units are scaled by `keep` = 1/(1-p).
+struct Dropout {
+    let threshold: UInt32
+    let keep: Float
+    init(_ p: Float) {
+        threshold = p > 0 ? UInt32((min(Double(p), 1) * 16_777_216).rounded()) : 0
+        keep = p > 0 && p < 1 ? 1 / (1 - p) : 1
+    }
+}
+
+/// The dropout keys of one layer at one step: one draw of that position's own generator, then a
+/// SplitMix64 hash per row, so that masks differ between rows, layers, steps and seeds.
+struct DropoutKeys {
+    let base: UInt64
+    init(seed: UInt64, step: UInt64, layer: UInt64) {
+        var rng = RandomGenerator(seed: seed, stream: RandomStream.dropout.rawValue, step, layer)
+        base = rng.next()
+    }
+    @inline(__always)
+    func row(_ n: Int) -> UInt64 { SplitMix64.hash(base &+ UInt64(n) &* 0x9E37_79B9_7F4A_7C15) }
 }
 
 // MARK: Evaluation mode

@@ -32,10 +32,13 @@ struct RelationLearner {
     /// Fills the input rows: row n = concat(E[heads[n]], E[tails[n]]).
     func gatherInput(_ ws: RelationLearnerWorkspace, heads: UnsafePointer<Int32>, tails: UnsafePointer<Int32>, rows: Int) {
         let table = arena.param(arena.embedding)
-        let x = ws.x0.pointer
-        for n in 0..<rows {
-            (x + n * 2 * dim).update(from: table + Int(heads[n]) * dim, count: dim)
-            (x + n * 2 * dim + dim).update(from: table + Int(tails[n]) * dim, count: dim)
+        let x = SharedPointer(ws.x0.pointer), d = dim
+        let parts = max(1, min(threads, rows / 256))
+        parallelChunks(parts, threads: threads) { c in
+            for n in splitRange(rows, parts: parts, index: c) {
+                (x.p + n * 2 * d).update(from: table + Int(heads[n]) * d, count: d)
+                (x.p + n * 2 * d + d).update(from: table + Int(tails[n]) * d, count: d)
+            }
         }
     }
 
@@ -46,12 +49,12 @@ struct RelationLearner {
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
+            linearForward(out: ws.linear[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
                           bias: nil, rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             timer?.mark("forward gemm")
             let hidden = l < 2
-            normBlockForward(out: ws.activation[l].pointer, xhat: ws.xhat[l].pointer, bias: arena.param(arena.fcBias[l]),
-                             mask: hidden && dropout > 0 ? ws.mask[l].pointer : nil, invstd: ws.invstd[l].pointer,
+            normBlockForward(out: ws.activation[l].pointer, bits: hidden ? ws.bits[l].pointer : nil, linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]),
+                             mean: ws.mean[l].pointer, invstd: ws.invstd[l].pointer,
                              gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                              runningMean: running.mean(l), runningVar: running.variance(l),
                              tasks: rows / positions, positions: positions, features: outDim, activation: hidden,
@@ -66,9 +69,9 @@ struct RelationLearner {
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            linearForward(out: ws.xhat[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
+            linearForward(out: ws.linear[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
                           bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim, threads: threads)
-            batchNormForwardEval(out: ws.activation[l].pointer, inp: ws.xhat[l].pointer,
+            batchNormForwardEval(out: ws.activation[l].pointer, inp: ws.linear[l].pointer,
                                  gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                                  runningMean: running.mean(l), runningVar: running.variance(l),
                                  rows: rows, positions: positions, features: outDim, eps: Self.bnEps, activation: l < 2)
@@ -110,10 +113,10 @@ struct RelationLearner {
             let d = ws.dOut[l].pointer
             let hidden = l < 2
             normBlockBackward(d: d, dgamma: arena.grad(arena.bnWeight[l]), dbeta: arena.grad(arena.bnBias[l]),
-                              dbias: arena.grad(arena.fcBias[l]), xhat: ws.xhat[l].pointer, mask: hidden && dropout > 0 ? CFPtr(ws.mask[l].pointer) : nil,
-                              gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
-                              invstd: ws.invstd[l].pointer, tasks: tasks, positions: S, features: outDim,
-                              activation: hidden, threads: threads)
+                              dbias: arena.grad(arena.fcBias[l]), bits: hidden ? UnsafePointer(ws.bits[l].pointer) : nil,
+                              linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]), mean: ws.mean[l].pointer,
+                              invstd: ws.invstd[l].pointer, gamma: arena.param(arena.bnWeight[l]), tasks: tasks, positions: S, features: outDim,
+                              activation: hidden, dropout: hidden ? dropout : 0, threads: threads)
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
@@ -130,11 +133,15 @@ struct RelationLearner {
 final class RelationLearnerWorkspace: @unchecked Sendable {
     let capacity: Int
     let x0: FloatBuffer
-    let xhat: [FloatBuffer]
+    /// Each Linear's product: without its bias in training (the norm block adds it), with it
+    /// in evaluation.
+    let linear: [FloatBuffer]
     /// Each layer's output as the next layer reads it (after activation and dropout).
     let activation: [FloatBuffer]
-    let mask: [FloatBuffer]
-    let invstd: [FloatBuffer]
+    /// The hidden norm blocks' dropout and activation bits (training).
+    let bits: [MaskBuffer]
+    /// Each norm block's batch mean and 1/√(var + eps) per support position (training).
+    let mean: [FloatBuffer], invstd: [FloatBuffer]
     let dOut: [FloatBuffer]
     let dX0: FloatBuffer
 
@@ -142,10 +149,10 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
         capacity = rows
         let outs = [c.hidden1, c.hidden2, c.dim]
         x0 = FloatBuffer(count: rows * 2 * c.dim)
-        xhat = outs.map { FloatBuffer(count: rows * $0) }
+        linear = outs.map { FloatBuffer(count: rows * $0) }
         activation = outs.map { FloatBuffer(count: rows * $0) }
-        let drop = training && c.dropout > 0
-        mask = outs.prefix(2).map { FloatBuffer(count: drop ? rows * $0 : 0) }
+        bits = outs.prefix(2).map { MaskBuffer(count: training ? rows * MaskBuffer.wordsPerRow($0) : 0) }
+        mean = outs.map { _ in FloatBuffer(count: c.supportCount) }
         invstd = outs.map { _ in FloatBuffer(count: c.supportCount) }
         dOut = outs.map { FloatBuffer(count: training ? rows * $0 : 0) }
         dX0 = FloatBuffer(count: training ? rows * 2 * c.dim : 0)

@@ -1,4 +1,5 @@
 import Foundation
+import MetaTLKernels
 
 /// Adam over the whole parameter arena, dense over every row, as PyTorch's `torch.optim.Adam`
 /// with dense gradients: an embedding row with zero gradient still moves while its moments are
@@ -17,9 +18,9 @@ struct Adam {
     var eps: Float = 1e-8
 
     /// One step's constants as float32, derived in double precision the way PyTorch derives them
-    /// from Python floats: stepSize = lr / (1 - β₁ᵗ), bc2Sqrt = √(1 - β₂ᵗ), oneMinusB1 = 1 - β₁
-    /// (lerp's weight), oneMinusB2 = 1 - β₂ (addcmul's value), b2 = β₂ (mul_'s factor).
-    struct Constants { let stepSize, bc2Sqrt, oneMinusB1, b2, oneMinusB2, eps: Float }
+    /// from Python floats: step_size = lr / (1 - β₁ᵗ), bc2_sqrt = √(1 - β₂ᵗ), one_minus_b1 = 1 - β₁
+    /// (lerp's weight), one_minus_b2 = 1 - β₂ (addcmul's value), b2 = β₂ (mul_'s factor).
+    typealias Constants = mtl_adam_constants
 
     /// Every step's constants, computed once (they are replayed for idle rows).
     final class Schedule: @unchecked Sendable {
@@ -41,8 +42,8 @@ struct Adam {
     func constants(_ t: Int) -> Constants {
         let bc1 = 1 - pow(beta1, Double(t))
         let bc2 = 1 - pow(beta2, Double(t))
-        return Constants(stepSize: Float(Double(learningRate) / bc1), bc2Sqrt: Float(bc2.squareRoot()),
-                         oneMinusB1: Float(1 - beta1), b2: Float(beta2), oneMinusB2: Float(1 - beta2), eps: eps)
+        return Constants(step_size: Float(Double(learningRate) / bc1), bc2_sqrt: Float(bc2.squareRoot()),
+                         one_minus_b1: Float(1 - beta1), b2: Float(beta2), one_minus_b2: Float(1 - beta2), eps: eps)
     }
 
     /// Step `t`: every touched embedding row (which must be up to date through t-1) and the relation
@@ -100,53 +101,14 @@ struct Adam {
     /// them: the same operations, in the same order, as `n` calls of ``update`` with g = 0.
     @inline(__always)
     static func replay(_ p: FPtr, _ m: FPtr, _ v: FPtr, count: Int, steps: UnsafePointer<Constants>, n: Int) {
-        var j = 0
-        while j + 16 <= count {
-            var pj = load16(p + j), mj = load16(m + j), vj = load16(v + j)
-            for s in 0..<n {
-                let k = steps[s]
-                mj = mj + k.oneMinusB1 * (SIMD16<Float>() - mj)
-                vj = vj * k.b2 + k.oneMinusB2 * SIMD16<Float>() * SIMD16<Float>()
-                pj = pj - k.stepSize * mj / (vj.squareRoot() / k.bc2Sqrt + k.eps)
-            }
-            store16(pj, p + j); store16(mj, m + j); store16(vj, v + j)
-            j += 16
-        }
-        while j < count {
-            var pj = p[j], mj = m[j], vj = v[j]
-            for s in 0..<n {
-                let k = steps[s]
-                mj = mj + k.oneMinusB1 * (0 - mj)
-                vj = vj * k.b2 + k.oneMinusB2 * 0 * 0
-                pj -= k.stepSize * mj / (vj.squareRoot() / k.bc2Sqrt + k.eps)
-            }
-            p[j] = pj; m[j] = mj; v[j] = vj
-            j += 1
-        }
+        mtl_k_adam_replay(p, m, v, count, steps, n)
     }
 
     /// PyTorch's update: m ← m + (1-β₁)(g - m); v ← β₂v + (1-β₂)g²;
     /// p ← p - stepSize·m / (√v / √bc₂ + ε). `grad` nil means g = 0.
     @inline(__always)
     static func update(_ p: FPtr, _ m: FPtr, _ v: FPtr, grad: FPtr?, count: Int, _ k: Constants) {
-        var j = 0
-        while j + 16 <= count {
-            let gi = grad.map { load16($0 + j) } ?? SIMD16<Float>()
-            let mi = load16(m + j) + k.oneMinusB1 * (gi - load16(m + j))
-            let vi = load16(v + j) * k.b2 + k.oneMinusB2 * gi * gi
-            store16(mi, m + j)
-            store16(vi, v + j)
-            store16(load16(p + j) - k.stepSize * mi / (vi.squareRoot() / k.bc2Sqrt + k.eps), p + j)
-            j += 16
-        }
-        while j < count {
-            let gi = grad?[j] ?? 0
-            let mi = m[j] + k.oneMinusB1 * (gi - m[j])
-            let vi = v[j] * k.b2 + k.oneMinusB2 * gi * gi
-            m[j] = mi
-            v[j] = vi
-            p[j] -= k.stepSize * mi / (vi.squareRoot() / k.bc2Sqrt + k.eps)
-            j += 1
-        }
+        var k = k
+        mtl_k_adam_update(p, m, v, grad, count, &k)
     }
 }

@@ -1,0 +1,152 @@
+// Compiles kernels_body.h once per instruction set and routes each mtl_k_* call to the variant
+// chosen at load time (METATL_SIMD, else the best the CPU runs).
+//
+// Why not -march=native: the library must run on any x86-64 (and other) machine it is copied
+// to, and must give the same bits on each. So the baseline build stays generic, and the wider
+// variants are compiled alongside with per-function target attributes. FMA contraction is off
+// everywhere: a fused multiply-add rounds once instead of twice and would make the AVX2 variant
+// differ from the generic one.
+#pragma clang fp contract(off)
+
+#include "metatl_kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+typedef uint32_t vu __attribute__((vector_size(64)));
+typedef _Bool vb __attribute__((ext_vector_type(16)));
+
+#define MTL_STRINGIFY2(x) #x
+#define MTL_STRINGIFY(x) MTL_STRINGIFY2(x)
+
+struct mtl_kernel_table {
+    const char *name;
+    void (*bias_sum)(const float *, const float *, long, float *, float *);
+    void (*norm_forward_row)(const float *, const float *, float *, uint16_t *, long, float, float, float, float, int,
+                             float, uint32_t, float, uint64_t);
+    void (*norm_backward_row_stats)(const float *, const float *, const float *, const uint16_t *, long, float, float,
+                                    int, float, uint32_t, float, float *, float *);
+    void (*norm_backward_row_apply)(float *, const float *, const float *, const uint16_t *, float *, long, float,
+                                    float, int, float, uint32_t, float, float, float, float, float);
+    void (*adam_update)(float *, float *, float *, const float *, long, const mtl_adam_constants *);
+    void (*adam_replay)(float *, float *, float *, long, const mtl_adam_constants *, long);
+    float (*transe_score_direction)(const float *, const float *, const float *, long, float *);
+    float (*transe_score)(const float *, const float *, const float *, long);
+    void (*add_scaled)(float *, float, const float *, long);
+    void (*add_scaled_difference)(float *, float, const float *, const float *, long);
+};
+
+// lowbias32 (Chris Wellons' integer hash): dropout draws are a pure function of (key, j), so
+// the backward regenerates the mask instead of storing it, and 16 lanes hash at once.
+static inline uint32_t mtl_mix32(uint32_t x) {
+    x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; x ^= x >> 16;
+    return x;
+}
+static inline int mtl_dropped_scalar(long j, uint32_t threshold, uint64_t key) {
+    uint32_t bits = mtl_mix32(mtl_mix32((uint32_t)j + (uint32_t)(key >> 32)) ^ (uint32_t)key);
+    return (bits >> 8) < threshold;
+}
+
+#define ISA generic
+#include "kernels_body.h"
+#undef ISA
+
+#if defined(__x86_64__)
+#define ISA avx2
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#include "kernels_body.h"
+#pragma clang attribute pop
+#undef ISA
+
+#define ISA avx512
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2"))), apply_to = function)
+#include "kernels_body.h"
+#pragma clang attribute pop
+#undef ISA
+#endif
+
+static const struct mtl_kernel_table *mtl_active;
+
+static int mtl_supported(const struct mtl_kernel_table *t) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (t == &table_avx512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    if (t == &table_avx2) return __builtin_cpu_supports("avx2");
+#endif
+    return t == &table_generic;
+}
+
+static const struct mtl_kernel_table *mtl_find(const char *name) {
+    const struct mtl_kernel_table *all[] = {
+#if defined(__x86_64__)
+        &table_avx512, &table_avx2,
+#endif
+        &table_generic,
+    };
+    size_t count = sizeof all / sizeof all[0];
+    int automatic = name == NULL || strcmp(name, "auto") == 0;
+    for (size_t i = 0; i < count; i++) {
+        if ((automatic || strcmp(name, all[i]->name) == 0) && mtl_supported(all[i])) return all[i];
+    }
+    return NULL;
+}
+
+static const struct mtl_kernel_table *mtl_table(void) {
+    const struct mtl_kernel_table *t = __atomic_load_n(&mtl_active, __ATOMIC_ACQUIRE);
+    if (t) return t;
+    t = mtl_find(getenv("METATL_SIMD"));
+    if (!t) t = mtl_find(NULL);
+    __atomic_store_n(&mtl_active, t, __ATOMIC_RELEASE);
+    return t;
+}
+
+int mtl_k_select(const char *name) {
+    const struct mtl_kernel_table *t = mtl_find(name);
+    if (!t) return -1;
+    __atomic_store_n(&mtl_active, t, __ATOMIC_RELEASE);
+    return 0;
+}
+
+const char *mtl_k_selected(void) { return mtl_table()->name; }
+
+void mtl_k_bias_sum(const float *row, const float *bias, long n, float *sum, float *sq) {
+    mtl_table()->bias_sum(row, bias, n, sum, sq);
+}
+void mtl_k_norm_forward_row(const float *z, const float *bias, float *y, uint16_t *bits, long n, float mean,
+                            float invstd, float gamma, float beta, int activation, float slope, uint32_t threshold,
+                            float keep, uint64_t key) {
+    mtl_table()->norm_forward_row(z, bias, y, bits, n, mean, invstd, gamma, beta, activation, slope, threshold, keep,
+                                  key);
+}
+void mtl_k_norm_backward_row_stats(const float *d, const float *z, const float *bias, const uint16_t *bits, long n,
+                                   float mean, float invstd, int activation, float slope, uint32_t threshold,
+                                   float keep, float *sum, float *dot) {
+    mtl_table()->norm_backward_row_stats(d, z, bias, bits, n, mean, invstd, activation, slope, threshold, keep, sum,
+                                         dot);
+}
+void mtl_k_norm_backward_row_apply(float *d, const float *z, const float *bias, const uint16_t *bits, float *colsum,
+                                   long n, float mean, float invstd, int activation, float slope, uint32_t threshold,
+                                   float keep, float k, float count, float sum_dy, float sum_dy_xhat) {
+    mtl_table()->norm_backward_row_apply(d, z, bias, bits, colsum, n, mean, invstd, activation, slope, threshold, keep,
+                                         k, count, sum_dy, sum_dy_xhat);
+}
+void mtl_k_adam_update(float *p, float *m, float *v, const float *grad, long n, const mtl_adam_constants *k) {
+    mtl_table()->adam_update(p, m, v, grad, n, k);
+}
+void mtl_k_adam_replay(float *p, float *m, float *v, long n, const mtl_adam_constants *steps, long steps_count) {
+    mtl_table()->adam_replay(p, m, v, n, steps, steps_count);
+}
+float mtl_k_transe_score_direction(const float *h, const float *r, const float *t, long n, float *direction) {
+    return mtl_table()->transe_score_direction(h, r, t, n, direction);
+}
+float mtl_k_transe_score(const float *h, const float *r, const float *t, long n) {
+    return mtl_table()->transe_score(h, r, t, n);
+}
+void mtl_k_add_scaled(float *y, float a, const float *x, long n) { mtl_table()->add_scaled(y, a, x, n); }
+void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float *q, long n) {
+    mtl_table()->add_scaled_difference(y, a, p, q, n);
+}

@@ -1,0 +1,247 @@
+// The kernels' bodies, written once and compiled once per instruction set: dispatch.c includes
+// this file with ISA defined (avx512, avx2, generic) inside a `#pragma clang attribute` region
+// that sets the target. Vectors are clang's generic 16-lane types, which each target lowers to
+// one zmm, two ymm or four xmm registers with the same per-lane results.
+
+#define MTL_CAT2(a, b) a##_##b
+#define MTL_CAT(a, b) MTL_CAT2(a, b)
+#define K(name) MTL_CAT(name, ISA)
+
+// Helpers are macros, not functions: a 64-byte vector passed by value would change the calling
+// convention between variants (clang warns, -Wpsabi), and these must inline anyway.
+#define LD(p) ({ vf _v; __builtin_memcpy(&_v, (p), sizeof _v); _v; })
+#define ST(p, v) do { vf _v = (v); __builtin_memcpy((p), &_v, sizeof _v); } while (0)
+#define SPLAT(x) ((vf){0} + (float)(x))
+#define SELECT(mask, a, b) ({ vi _m = (mask); (vf)(((vi)(a) & _m) | ((vi)(b) & ~_m)); })
+#define REDUCE(v) ({ vf _v = (v); float _s = 0; for (int _l = 0; _l < 16; _l++) _s += _v[_l]; _s; })
+#define MIX(x) ({ vu _x = (x); _x ^= _x >> 16; _x *= 0x7feb352dU; _x ^= _x >> 15; _x *= 0x846ca68bU; \
+                  _x ^= _x >> 16; _x; })
+#define DROPPED(j, threshold, key) ({ \
+    const vu _lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; \
+    vu _bits = MIX(MIX(_lanes + (uint32_t)(j) + (uint32_t)((key) >> 32)) ^ (uint32_t)(key)); \
+    (vi)((_bits >> 8) < (threshold)); })
+
+void K(bias_sum)(const float *row, const float *bias, long n, float *sum, float *sq) {
+    vf s = {0}, q = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf v = LD(row + j) + LD(bias + j);
+        s += v;
+        q += v * v;
+    }
+    float st = 0, qt = 0;
+    for (; j < n; j++) { float v = row[j] + bias[j]; st += v; qt += v * v; }
+    *sum = REDUCE(s) + st;
+    *sq = REDUCE(q) + qt;
+}
+
+// x̂ = (z + bias - mean)·invstd, computed the same way by the forward and both backward passes.
+#define XHAT(z, bias) ((((z) + (bias)) - mean) * invstd)
+
+// Per 16 elements the forward keeps two 16-bit words for the backward: which elements dropout
+// dropped, and which had a non-positive pre-activation (LeakyReLU's slope applies).
+// Through clang's bool vectors, which AVX-512 keeps in mask registers (vptestmd, kmov).
+#define TO_BITS(mask) ({ vb _b = __builtin_convertvector((mask) != 0, vb); uint16_t _w; \
+                         __builtin_memcpy(&_w, &_b, sizeof _w); _w; })
+#define FROM_BITS(word) ({ uint16_t _w = (word); vb _b; __builtin_memcpy(&_b, &_w, sizeof _w); \
+                           -__builtin_convertvector(_b, vi); })
+
+void K(norm_forward_row)(const float *z, const float *bias, float *y, uint16_t *bits, long n, float mean,
+                         float invstd, float gamma, float beta, int activation, float slope, uint32_t threshold,
+                         float keep, uint64_t key) {
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf out = gamma * XHAT(LD(z + j), LD(bias + j)) + beta;
+        if (activation) {
+            vi negative = ~(out > 0);
+            out = SELECT(negative, out * slope, out);
+            vi dropped = threshold ? DROPPED(j, threshold, key) : (vi){0};
+            if (threshold) out = SELECT(dropped, SPLAT(0), out * keep);
+            bits[j / 8] = TO_BITS(dropped);
+            bits[j / 8 + 1] = TO_BITS(negative);
+        }
+        ST(y + j, out);
+    }
+    if (j < n && activation) { bits[j / 8] = 0; bits[j / 8 + 1] = 0; }
+    for (long i = j; i < n; i++) {
+        float out = gamma * XHAT(z[i], bias[i]) + beta;
+        if (activation) {
+            if (!(out > 0)) { out = out * slope; bits[j / 8 + 1] |= (uint16_t)(1u << (i - j)); }
+            if (threshold && mtl_dropped_scalar(i, threshold, key)) { out = 0; bits[j / 8] |= (uint16_t)(1u << (i - j)); }
+            else if (threshold) out = out * keep;
+        }
+        y[i] = out;
+    }
+}
+
+// dL/dy → dL/d(gamma·x̂ + beta): through dropout and the LeakyReLU, from the forward's bits.
+#define THROUGH_ACTIVATION(v, j) ({ \
+    vf _g = (v); \
+    if (activation) { \
+        if (threshold) _g = SELECT(FROM_BITS(bits[(j) / 8]), SPLAT(0), _g * keep); \
+        _g = SELECT(FROM_BITS(bits[(j) / 8 + 1]), _g * slope, _g); \
+    } \
+    _g; })
+#define THROUGH_ACTIVATION_SCALAR(v, i, j) ({ \
+    float _g = (v); \
+    if (activation) { \
+        if (threshold) _g = (bits[(j) / 8] >> ((i) - (j))) & 1 ? 0 : _g * keep; \
+        if ((bits[(j) / 8 + 1] >> ((i) - (j))) & 1) _g = _g * slope; \
+    } \
+    _g; })
+
+void K(norm_backward_row_stats)(const float *d, const float *z, const float *bias, const uint16_t *bits, long n,
+                                float mean, float invstd, int activation, float slope, uint32_t threshold,
+                                float keep, float *sum, float *dot) {
+    vf s = {0}, q = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf h = XHAT(LD(z + j), LD(bias + j));
+        vf v = THROUGH_ACTIVATION(LD(d + j), j);
+        s += v;
+        q += v * h;
+    }
+    float st = 0, qt = 0;
+    for (long i = j; i < n; i++) {
+        float h = XHAT(z[i], bias[i]);
+        float v = THROUGH_ACTIVATION_SCALAR(d[i], i, j);
+        st += v;
+        qt += v * h;
+    }
+    *sum = REDUCE(s) + st;
+    *dot = REDUCE(q) + qt;
+}
+
+void K(norm_backward_row_apply)(float *d, const float *z, const float *bias, const uint16_t *bits, float *colsum,
+                                long n, float mean, float invstd, int activation, float slope, uint32_t threshold,
+                                float keep, float k, float count, float sum_dy, float sum_dy_xhat) {
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf h = XHAT(LD(z + j), LD(bias + j));
+        vf v = THROUGH_ACTIVATION(LD(d + j), j);
+        v = k * (count * v - sum_dy - h * sum_dy_xhat);
+        ST(d + j, v);
+        ST(colsum + j, LD(colsum + j) + v);
+    }
+    for (long i = j; i < n; i++) {
+        float h = XHAT(z[i], bias[i]);
+        float v = THROUGH_ACTIVATION_SCALAR(d[i], i, j);
+        v = k * (count * v - sum_dy - h * sum_dy_xhat);
+        d[i] = v;
+        colsum[i] += v;
+    }
+}
+
+#undef XHAT
+#undef THROUGH_ACTIVATION
+#undef THROUGH_ACTIVATION_SCALAR
+#undef TO_BITS
+#undef FROM_BITS
+
+// m ← m + (1-β₁)(g - m); v ← β₂v + (1-β₂)g²; p ← p - stepSize·m / (√v / √bc₂ + ε)
+void K(adam_update)(float *p, float *m, float *v, const float *grad, long n, const mtl_adam_constants *k) {
+    const float ss = k->step_size, bc = k->bc2_sqrt, b1 = k->one_minus_b1, b2 = k->b2, ob2 = k->one_minus_b2, eps = k->eps;
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf g = grad ? LD(grad + j) : SPLAT(0);
+        vf mj = LD(m + j), vj = LD(v + j);
+        mj = mj + b1 * (g - mj);
+        vj = vj * b2 + ob2 * g * g;
+        ST(m + j, mj);
+        ST(v + j, vj);
+        ST(p + j, LD(p + j) - ss * mj / (__builtin_elementwise_sqrt(vj) / bc + eps));
+    }
+    for (; j < n; j++) {
+        float g = grad ? grad[j] : 0;
+        float mj = m[j] + b1 * (g - m[j]);
+        float vj = v[j] * b2 + ob2 * g * g;
+        m[j] = mj;
+        v[j] = vj;
+        p[j] = p[j] - ss * mj / (__builtin_sqrtf(vj) / bc + eps);
+    }
+}
+
+void K(adam_replay)(float *p, float *m, float *v, long n, const mtl_adam_constants *steps, long steps_count) {
+    const vf zero = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf pj = LD(p + j), mj = LD(m + j), vj = LD(v + j);
+        for (long s = 0; s < steps_count; s++) {
+            const mtl_adam_constants *k = steps + s;
+            mj = mj + k->one_minus_b1 * (zero - mj);
+            vj = vj * k->b2 + k->one_minus_b2 * zero * zero;
+            pj = pj - k->step_size * mj / (__builtin_elementwise_sqrt(vj) / k->bc2_sqrt + k->eps);
+        }
+        ST(p + j, pj); ST(m + j, mj); ST(v + j, vj);
+    }
+    for (; j < n; j++) {
+        float pj = p[j], mj = m[j], vj = v[j];
+        for (long s = 0; s < steps_count; s++) {
+            const mtl_adam_constants *k = steps + s;
+            float g = 0;
+            mj = mj + k->one_minus_b1 * (g - mj);
+            vj = vj * k->b2 + k->one_minus_b2 * g * g;
+            pj = pj - k->step_size * mj / (__builtin_sqrtf(vj) / k->bc2_sqrt + k->eps);
+        }
+        p[j] = pj; m[j] = mj; v[j] = vj;
+    }
+}
+
+float K(transe_score_direction)(const float *h, const float *r, const float *t, long n, float *direction) {
+    vf q = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf u = LD(h + j) + LD(r + j) - LD(t + j);
+        ST(direction + j, u);
+        q += u * u;
+    }
+    float qt = 0;
+    for (; j < n; j++) { float u = h[j] + r[j] - t[j]; direction[j] = u; qt += u * u; }
+    float norm = __builtin_sqrtf(REDUCE(q) + qt);
+    float inv = norm > 0 ? 1 / norm : 0;
+    for (j = 0; j + 16 <= n; j += 16) ST(direction + j, LD(direction + j) * inv);
+    for (; j < n; j++) direction[j] *= inv;
+    return -norm;
+}
+
+float K(transe_score)(const float *h, const float *r, const float *t, long n) {
+    vf q = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf u = LD(h + j) + LD(r + j) - LD(t + j);
+        q += u * u;
+    }
+    float qt = 0;
+    for (; j < n; j++) { float u = h[j] + r[j] - t[j]; qt += u * u; }
+    return -__builtin_sqrtf(REDUCE(q) + qt);
+}
+
+void K(add_scaled)(float *y, float a, const float *x, long n) {
+    long j = 0;
+    for (; j + 16 <= n; j += 16) ST(y + j, LD(y + j) + a * LD(x + j));
+    for (; j < n; j++) y[j] += a * x[j];
+}
+
+void K(add_scaled_difference)(float *y, float a, const float *p, const float *q, long n) {
+    long j = 0;
+    for (; j + 16 <= n; j += 16) ST(y + j, LD(y + j) + a * (LD(p + j) - LD(q + j)));
+    for (; j < n; j++) y[j] += a * (p[j] - q[j]);
+}
+
+static const struct mtl_kernel_table K(table) = {
+    MTL_STRINGIFY(ISA),
+    K(bias_sum), K(norm_forward_row), K(norm_backward_row_stats), K(norm_backward_row_apply),
+    K(adam_update), K(adam_replay), K(transe_score_direction), K(transe_score),
+    K(add_scaled), K(add_scaled_difference),
+};
+
+#undef K
+#undef LD
+#undef ST
+#undef SPLAT
+#undef SELECT
+#undef REDUCE
+#undef MIX
+#undef DROPPED
+#undef MTL_CAT
+#undef MTL_CAT2

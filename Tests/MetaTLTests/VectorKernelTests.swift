@@ -1,0 +1,63 @@
+import Testing
+import MetaTLKernels
+@testable import MetaTL
+
+/// The element-wise kernels are compiled for several instruction sets (Sources/MetaTLKernels);
+/// every variant this CPU runs must give the same bits.
+@Suite("Vector kernels", .serialized)
+struct VectorKernelTests {
+    static let variants = ["generic", "avx2", "avx512"]
+
+    /// Sizes with partial 16-lane groups everywhere (20, 37, 24 are not all multiples of 16).
+    static func trainAndEvaluate(_ data: Dataset) throws -> ([UInt32], Metrics) {
+        var c = Configuration()
+        c.dim = 20; c.hidden1 = 37; c.hidden2 = 24; c.batchSize = 48; c.threads = 2; c.dropout = 0.3
+        let m = try MetaTLModel(configuration: c, dataset: data)
+        try m.train(on: data, steps: 6)
+        var bits: [UInt32] = []
+        for name in m.parameterNames { bits += (m.tensor(named: name) ?? []).map(\.bitPattern) }
+        return (bits, try m.evaluate(on: data, split: .test, protocol: .sampled))
+    }
+
+    @Test func everyVariantTrainsTheSameModelBitForBit() throws {
+        let data = try TrainingAndEvaluationTests.synthetic()
+        let original = VectorKernels.selected
+        defer { VectorKernels.select(original) }
+        #expect(VectorKernels.select("generic"))
+        let (reference, referenceMetrics) = try Self.trainAndEvaluate(data)
+        var compared = 0
+        for variant in Self.variants.dropFirst() where VectorKernels.select(variant) {
+            let (bits, metrics) = try Self.trainAndEvaluate(data)
+            let differing = zip(bits, reference).filter { $0 != $1 }.count
+            #expect(bits.count == reference.count && differing == 0, "\(variant): \(differing) parameters differ from generic")
+            #expect(metrics == referenceMetrics, "\(variant) differs from generic")
+            compared += 1
+        }
+        #expect(!VectorKernels.select("no-such-variant"))
+        print("vector kernel variants compared with generic: \(compared)")
+    }
+
+    /// Dropout keeps each unit with probability 1-p, scaled by 1/(1-p), and records what it did.
+    @Test(arguments: [Float(0.1), 0.3, 0.5])
+    func dropoutDropsTheRequestedShare(p: Float) {
+        let n = 1000, rows = 40
+        let z = [Float](repeating: 0, count: n), bias = [Float](repeating: 0, count: n)
+        var y = [Float](repeating: -1, count: n)
+        var bits = [UInt16](repeating: 0, count: MaskBuffer.wordsPerRow(n))
+        let drop = Dropout(p)
+        var dropped = 0
+        for row in 0..<rows {
+            // x̂ = 0, so y = gamma·0 + beta = 1 before dropout.
+            mtl_k_norm_forward_row(z, bias, &y, &bits, n, 0, 1, 1, 1, 1, 0.01, drop.threshold, drop.keep,
+                                   DropoutKeys(seed: 7, step: 1, layer: 0).row(row))
+            for j in 0..<n {
+                let recorded = (bits[2 * (j / 16)] >> (j % 16)) & 1 == 1
+                #expect(y[j] == (recorded ? 0 : drop.keep))
+                if recorded { dropped += 1 }
+            }
+        }
+        let share = Double(dropped) / Double(n * rows)
+        // 40,000 draws: the standard error is at most 0.0025.
+        #expect(abs(share - Double(p)) < 0.015, "dropped \(share), expected \(p)")
+    }
+}
