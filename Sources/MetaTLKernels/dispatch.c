@@ -17,6 +17,7 @@ typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
 typedef uint32_t vu __attribute__((vector_size(64)));
 typedef _Bool vb __attribute__((ext_vector_type(16)));
+typedef float vf4 __attribute__((vector_size(16)));
 
 #define MTL_STRINGIFY2(x) #x
 #define MTL_STRINGIFY(x) MTL_STRINGIFY2(x)
@@ -102,6 +103,24 @@ static const struct mtl_kernel_table *mtl_table(void) {
     if (!t) t = mtl_find(NULL);
     __atomic_store_n(&mtl_active, t, __ATOMIC_RELEASE);
     return t;
+}
+
+unsigned mtl_k_flush_denormals(void) {
+#if defined(__x86_64__)
+    unsigned state = __builtin_ia32_stmxcsr();
+    __builtin_ia32_ldmxcsr(state | 0x8040u);   // FTZ (bit 15) and DAZ (bit 6)
+    return state;
+#else
+    return 0;
+#endif
+}
+
+void mtl_k_restore_denormals(unsigned state) {
+#if defined(__x86_64__)
+    __builtin_ia32_ldmxcsr(state);
+#else
+    (void)state;
+#endif
 }
 
 int mtl_k_select(const char *name) {

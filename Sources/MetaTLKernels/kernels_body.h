@@ -10,6 +10,10 @@
 // Helpers are macros, not functions: a 64-byte vector passed by value would change the calling
 // convention between variants (clang warns, -Wpsabi), and these must inline anyway.
 #define LD(p) ({ vf _v; __builtin_memcpy(&_v, (p), sizeof _v); _v; })
+#define LD4(p) ({ vf4 _v; __builtin_memcpy(&_v, (p), sizeof _v); _v; })
+#define ST4(p, v) do { vf4 _v = (v); __builtin_memcpy((p), &_v, sizeof _v); } while (0)
+#define SCALAR_ST(p, v) (*(p) = (v))
+#define SPLAT4(x) ((vf4){0} + (float)(x))
 #define ST(p, v) do { vf _v = (v); __builtin_memcpy((p), &_v, sizeof _v); } while (0)
 #define SPLAT(x) ((vf){0} + (float)(x))
 #define SELECT(mask, a, b) ({ vi _m = (mask); (vf)(((vi)(a) & _m) | ((vi)(b) & ~_m)); })
@@ -135,57 +139,52 @@ void K(norm_backward_row_apply)(float *d, const float *z, const float *bias, con
 #undef XHAT
 #undef THROUGH_ACTIVATION
 #undef THROUGH_ACTIVATION_SCALAR
-#undef TO_BITS
-#undef FROM_BITS
+
+// Adam runs 16 lanes at a time, then 4 (a row of 100 ends in 4 values), then one: division and
+// square root dominate, so the tail is worth a short vector too. The same operations per value.
+#define ADAM_UPDATE(T, LDT, STT, SPLATT, SQRT, step) do { \
+    T g = grad ? LDT(grad + j) : SPLATT(0); \
+    T mj = LDT(m + j), vj = LDT(v + j); \
+    mj = mj + b1 * (g - mj); \
+    vj = vj * b2 + ob2 * g * g; \
+    STT(m + j, mj); \
+    STT(v + j, vj); \
+    STT(p + j, LDT(p + j) - ss * mj / (SQRT(vj) / bc + eps)); \
+    j += (step); } while (0)
 
 // m ← m + (1-β₁)(g - m); v ← β₂v + (1-β₂)g²; p ← p - stepSize·m / (√v / √bc₂ + ε)
 void K(adam_update)(float *p, float *m, float *v, const float *grad, long n, const mtl_adam_constants *k) {
     const float ss = k->step_size, bc = k->bc2_sqrt, b1 = k->one_minus_b1, b2 = k->b2, ob2 = k->one_minus_b2, eps = k->eps;
     long j = 0;
-    for (; j + 16 <= n; j += 16) {
-        vf g = grad ? LD(grad + j) : SPLAT(0);
-        vf mj = LD(m + j), vj = LD(v + j);
-        mj = mj + b1 * (g - mj);
-        vj = vj * b2 + ob2 * g * g;
-        ST(m + j, mj);
-        ST(v + j, vj);
-        ST(p + j, LD(p + j) - ss * mj / (__builtin_elementwise_sqrt(vj) / bc + eps));
-    }
-    for (; j < n; j++) {
-        float g = grad ? grad[j] : 0;
-        float mj = m[j] + b1 * (g - m[j]);
-        float vj = v[j] * b2 + ob2 * g * g;
-        m[j] = mj;
-        v[j] = vj;
-        p[j] = p[j] - ss * mj / (__builtin_sqrtf(vj) / bc + eps);
-    }
+    while (j + 16 <= n) ADAM_UPDATE(vf, LD, ST, SPLAT, __builtin_elementwise_sqrt, 16);
+    while (j + 4 <= n) ADAM_UPDATE(vf4, LD4, ST4, SPLAT4, __builtin_elementwise_sqrt, 4);
+    while (j < n) ADAM_UPDATE(float, *, SCALAR_ST, (float), __builtin_sqrtf, 1);
 }
+
+// The same operations as adam_update with g = 0, steps_count times, each value kept in
+// registers.
+#define ADAM_REPLAY(T, LDT, STT, ZERO, SQRT, step) do { \
+    T pj = LDT(p + j), mj = LDT(m + j), vj = LDT(v + j); \
+    for (long s = 0; s < steps_count; s++) { \
+        const mtl_adam_constants *k = steps + s; \
+        mj = mj + k->one_minus_b1 * (ZERO - mj); \
+        vj = vj * k->b2 + k->one_minus_b2 * ZERO * ZERO; \
+        pj = pj - k->step_size * mj / (SQRT(vj) / k->bc2_sqrt + k->eps); \
+    } \
+    STT(p + j, pj); STT(m + j, mj); STT(v + j, vj); \
+    j += (step); } while (0)
 
 void K(adam_replay)(float *p, float *m, float *v, long n, const mtl_adam_constants *steps, long steps_count) {
     const vf zero = {0};
+    const vf4 zero4 = {0};
     long j = 0;
-    for (; j + 16 <= n; j += 16) {
-        vf pj = LD(p + j), mj = LD(m + j), vj = LD(v + j);
-        for (long s = 0; s < steps_count; s++) {
-            const mtl_adam_constants *k = steps + s;
-            mj = mj + k->one_minus_b1 * (zero - mj);
-            vj = vj * k->b2 + k->one_minus_b2 * zero * zero;
-            pj = pj - k->step_size * mj / (__builtin_elementwise_sqrt(vj) / k->bc2_sqrt + k->eps);
-        }
-        ST(p + j, pj); ST(m + j, mj); ST(v + j, vj);
-    }
-    for (; j < n; j++) {
-        float pj = p[j], mj = m[j], vj = v[j];
-        for (long s = 0; s < steps_count; s++) {
-            const mtl_adam_constants *k = steps + s;
-            float g = 0;
-            mj = mj + k->one_minus_b1 * (g - mj);
-            vj = vj * k->b2 + k->one_minus_b2 * g * g;
-            pj = pj - k->step_size * mj / (__builtin_sqrtf(vj) / k->bc2_sqrt + k->eps);
-        }
-        p[j] = pj; m[j] = mj; v[j] = vj;
-    }
+    while (j + 16 <= n) ADAM_REPLAY(vf, LD, ST, zero, __builtin_elementwise_sqrt, 16);
+    while (j + 4 <= n) ADAM_REPLAY(vf4, LD4, ST4, zero4, __builtin_elementwise_sqrt, 4);
+    while (j < n) ADAM_REPLAY(float, *, SCALAR_ST, 0.0f, __builtin_sqrtf, 1);
 }
+
+#undef ADAM_UPDATE
+#undef ADAM_REPLAY
 
 float K(transe_score_direction)(const float *h, const float *r, const float *t, long n, float *direction) {
     vf q = {0};
@@ -237,6 +236,10 @@ static const struct mtl_kernel_table K(table) = {
 
 #undef K
 #undef LD
+#undef LD4
+#undef ST4
+#undef SCALAR_ST
+#undef SPLAT4
 #undef ST
 #undef SPLAT
 #undef SELECT
@@ -245,3 +248,5 @@ static const struct mtl_kernel_table K(table) = {
 #undef DROPPED
 #undef MTL_CAT
 #undef MTL_CAT2
+#undef TO_BITS
+#undef FROM_BITS

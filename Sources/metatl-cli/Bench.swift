@@ -16,8 +16,10 @@ struct Bench: ParsableCommand {
         """
     )
 
-    @Option(help: "Training steps to time (after 3 warm-up steps).")
+    @Option(help: "Training steps to time (after the warm-up steps).")
     var steps = 30
+    @Option(help: "Untimed training steps before timing.")
+    var warmUp = 200
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
     @Option(help: "Training users of the generated data.")
@@ -43,7 +45,10 @@ struct Bench: ParsableCommand {
         c.seed = seed
         let model = try MetaTLModel(configuration: c, dataset: data)
 
-        try model.train(on: data, steps: 3)   // warm-up: buffers, thread pools, caches
+        // Warm-up: buffers, thread pools, caches, and a model past its first steps. Deferred Adam
+        // updates of idle embedding rows cost more once rows have been idle for a while, so
+        // steps are timed in that regime rather than right after initialisation.
+        try model.train(on: data, steps: warmUp)
         // Steps and the floor alternate in rounds of five, so that both see the same machine
         // (these machines are shared: load comes and goes).
         // One training call (so idle embedding rows' deferred Adam updates are paid inside the
@@ -58,6 +63,13 @@ struct Bench: ParsableCommand {
             round.append(Double(now - resume) / 1e9)
             if round.count == 5 {
                 let threaded = GEMMFloor.measure(configuration: c, repetitions: 5, split: false)
+                // OpenBLAS's own workers keep spinning (sched_yield) for about 0.1 s after their
+                // last product before they sleep; on 2 cores that would take a core from whatever
+                // is measured next. Training never wakes them (it runs OpenBLAS single-threaded),
+                // so let them go idle before measuring anything else. (Busy-wait, not sleep: an
+                // idle virtual CPU comes back slower.)
+                let until = DispatchTime.now().uptimeNanoseconds + 250_000_000
+                while DispatchTime.now().uptimeNanoseconds < until {}
                 let split = GEMMFloor.measure(configuration: c, repetitions: 5, split: true)
                 ratios.append(median(round) / min(median(threaded), median(split)))
                 stepTimes += round; floor += threaded; splitFloor += split

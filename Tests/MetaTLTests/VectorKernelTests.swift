@@ -60,4 +60,36 @@ struct VectorKernelTests {
         // 40,000 draws: the standard error is at most 0.0025.
         #expect(abs(share - Double(p)) < 0.015, "dropped \(share), expected \(p)")
     }
+
+    /// Replaying n idle Adam steps at once equals n zero-gradient updates bit for bit, for every
+    /// variant, long enough for the first moments to reach the flushed-denormal regime; including
+    /// zeros of either sign.
+    @Test func replayEqualsRepeatedZeroGradientUpdates() {
+        let original = VectorKernels.selected
+        defer { VectorKernels.select(original) }
+        let adam = Adam(learningRate: 0.001)
+        let schedule = Adam.Schedule(adam)
+        let steps = 1200   // 0.9^1200 takes m = 1e-3 far below the smallest normal float
+        schedule.extend(through: steps)
+        let n = 37   // two 16-lane groups, one 4-lane group, one single value
+        var p0 = (0..<n).map { Float($0 % 9) * 0.01 - 0.03 }
+        var m0 = (0..<n).map { Float($0 % 5) * 1e-3 - 2e-3 }
+        let v0 = (0..<n).map { Float($0 % 4) * 1e-6 }
+        p0[3] = -0.0; m0[3] = -0.0; p0[5] = 0; m0[5] = 0; m0[20] = -0.0
+        for variant in Self.variants where VectorKernels.select(variant) {
+            var p1 = p0, m1 = m0, v1 = v0, p2 = p0, m2 = m0, v2 = v0
+            let state = mtl_k_flush_denormals()
+            schedule.withSteps { k in
+                guard let base = k.baseAddress else { return }
+                for t in 0..<steps { Adam.update(&p1, &m1, &v1, grad: nil, count: n, base[t]) }
+                Adam.replay(&p2, &m2, &v2, count: n, steps: base, n: steps)
+            }
+            mtl_k_restore_denormals(state)
+            #expect(p1.map(\.bitPattern) == p2.map(\.bitPattern), "\(variant): parameters")
+            #expect(m1.map(\.bitPattern) == m2.map(\.bitPattern), "\(variant): first moments")
+            #expect(v1.map(\.bitPattern) == v2.map(\.bitPattern), "\(variant): second moments")
+            #expect(m2.allSatisfy { abs($0) < 2e-37 }, "\(variant): m should have decayed to the smallest normals")
+            #expect(p2 != p0, "\(variant): the parameters should have moved")
+        }
+    }
 }

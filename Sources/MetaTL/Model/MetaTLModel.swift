@@ -146,7 +146,8 @@ public final class MetaTLModel: @unchecked Sendable {
         throw .invalidArgument("no tensor named \(name)")
     }
 
-    /// The gradient of the last training step for a parameter, by name (tests).
+    /// A parameter's gradient as ``metaGradients(_:workspace:frozenInnerStep:)`` left it, by name
+    /// (tests; the Adam step clears the embedding rows' gradients).
     func gradient(named name: String) -> [Float]? {
         arena.slot(named: name).map { arena.values($0, in: arena.grads) }
     }

@@ -11,6 +11,10 @@ import MetaTLKernels
 /// steps with g = 0, one step at a time with that step's constants. The floating-point operations
 /// per element are exactly those of the dense update, in the same order, so the parameters are
 /// the same bit for bit; only the memory traffic for idle rows is saved.
+///
+/// Both run with denormals flushed to zero (see `mtl_k_flush_denormals`): a long-idle row's
+/// first moment would otherwise sink into the denormal range and stay there, at ~100x the cost
+/// per operation, for parameter steps far below a parameter's resolution.
 struct Adam {
     var learningRate: Float
     var beta1: Double = 0.9
@@ -47,7 +51,8 @@ struct Adam {
     }
 
     /// Step `t`: every touched embedding row (which must be up to date through t-1) and the relation
-    /// learner take the update with their gradient; untouched rows are brought through t as well
+    /// learner take the update with their gradient (the touched rows' gradients are then zeroed
+    /// and their marks cleared); untouched rows are brought through t as well
     /// unless `lazy`, in which case they wait for ``catchUp(_:onlyTouched:through:threads:schedule:)``.
     /// `schedule` must hold step t.
     func step(_ arena: ParameterArena, t: Int, threads: Int, lazy: Bool, schedule: Schedule) {
@@ -60,11 +65,17 @@ struct Adam {
         let rest = table.count..<arena.total
         let parts = max(1, min(16, arena.total / 65536))
         parallelChunks(parts, threads: threads) { c in
+            let denormals = mtl_k_flush_denormals()
+            defer { mtl_k_restore_denormals(denormals) }
             for row in splitRange(rows, parts: parts, index: c) {
                 let o = row * d
                 if touched.p[row] != 0 {
                     Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
                     rowStep.p[row] = t
+                    // The gradient is spent: zero it while it is in cache, so the next step's
+                    // ``ParameterArena/zeroGrads()`` need not visit the row.
+                    (g.p + o).update(repeating: 0, count: d)
+                    touched.p[row] = 0
                 }
             }
             let r = splitRange(rest.count, parts: parts, index: c)
@@ -86,6 +97,8 @@ struct Adam {
             guard let base = steps.baseAddress, steps.count >= t else { return }   // no step yet: nothing to replay
             let k = SharedPointer(UnsafeMutablePointer(mutating: base))
             parallelChunks(parts, threads: threads) { c in
+                let denormals = mtl_k_flush_denormals()
+                defer { mtl_k_restore_denormals(denormals) }
                 for row in splitRange(rows, parts: parts, index: c) where !onlyTouched || touched.p[row] != 0 {
                     let from = rowStep.p[row]
                     guard from < t else { continue }

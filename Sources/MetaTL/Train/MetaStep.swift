@@ -53,12 +53,18 @@ extension MetaTLModel {
     /// ``Adam``); the caller must call ``catchUpAllRows()`` before anything else reads them.
     func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, lazy: Bool = false) -> StepResult {
         let result = metaGradients(batch, workspace: ws)
+        adamStep(lazy: lazy)
+        return result
+    }
+
+    /// Step 6 of ``metaStep(_:workspace:lazy:)``: one Adam step with the arena's gradients, which
+    /// it then clears (see ``Adam/step(_:t:threads:lazy:schedule:)``).
+    func adamStep(lazy: Bool) {
         step += 1
         adamSchedule.extend(through: step)
         Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads, lazy: lazy,
                                                             schedule: adamSchedule)
         phaseTimer?.mark("adam")
-        return result
     }
 
     /// Brings every embedding row's pending Adam updates up to the current step.

@@ -72,6 +72,17 @@ void mtl_k_add_scaled(float *y, float a, const float *x, long n);
 /// y += a·(p - q).
 void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float *q, long n);
 
+/// Makes this thread flush denormal floats to zero (x86: MXCSR's FTZ and DAZ bits; elsewhere
+/// nothing) and returns the previous state for mtl_k_restore_denormals. Adam wraps its work in
+/// these: a long-idle row's first moment decays by β₁ each replayed step into the denormal range
+/// (where it stays: 0.1·m rounds to nothing), and there every operation costs ~100x. Flushed, it
+/// stays at the smallest normal numbers instead; either way the parameter steps it makes are far
+/// below a parameter's resolution.
+unsigned mtl_k_flush_denormals(void);
+
+/// Restores the state mtl_k_flush_denormals returned.
+void mtl_k_restore_denormals(unsigned state);
+
 /// Chooses the variant: "avx512", "avx2", "generic", or NULL / "auto" for the best this CPU
 /// runs. Returns 0, or -1 (nothing changed) when the name is unknown or the CPU lacks it.
 /// The default at load time is METATL_SIMD from the environment when valid, else "auto".
