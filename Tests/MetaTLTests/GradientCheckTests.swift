@@ -6,8 +6,9 @@ import Testing
 /// the unperturbed point, as the first-order method treats it.
 @Suite("Gradient checks")
 struct GradientCheckTests {
-    static func tinyModel(dropout: Float, inner: InnerStepScaling) throws -> (MetaTLModel, TaskBatch) {
+    static func tinyModel(dropout: Float, inner: InnerStepScaling, evalModeAfter: Int? = nil) throws -> (MetaTLModel, TaskBatch) {
         var c = Configuration()
+        c.evalModeAfter = evalModeAfter
         c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
         c.batchSize = 3; c.dropout = dropout; c.innerStep = inner
         c.margin = 4   // every margin term active: the loss is smooth around the point
@@ -22,9 +23,17 @@ struct GradientCheckTests {
         return (model, batch)
     }
 
-    @Test(arguments: [(Float(0), InnerStepScaling.reference), (Float(0.3), InnerStepScaling.perTask)])
-    func everyParameterMatchesFiniteDifferences(dropout: Float, inner: InnerStepScaling) throws {
-        let (model, batch) = try Self.tinyModel(dropout: dropout, inner: inner)
+    /// The third case trains in evaluation mode (the reference's accidental regime): BatchNorm
+    /// with fixed statistics, dropout off.
+    @Test(arguments: [(Float(0), InnerStepScaling.reference, Int?.none), (Float(0.3), .perTask, nil), (Float(0.3), .reference, 0)])
+    func everyParameterMatchesFiniteDifferences(dropout: Float, inner: InnerStepScaling, evalModeAfter: Int?) throws {
+        let (model, batch) = try Self.tinyModel(dropout: dropout, inner: inner, evalModeAfter: evalModeAfter)
+        if evalModeAfter != nil {
+            // Running statistics away from (0, 1), so that using them is visible.
+            for l in 0..<3 {
+                for s in 0..<2 { model.running.mean(l)[s] = 0.1 * Float(l + s); model.running.variance(l)[s] = 0.5 + Float(s) }
+            }
+        }
         let ws = MetaStepWorkspace(capacity: 3, configuration: model.configuration)
         _ = model.metaGradients(batch, workspace: ws)
         let frozen = ws.innerStep.array

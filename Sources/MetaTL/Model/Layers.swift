@@ -50,11 +50,43 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 /// (seed, step, layer, row) (see ``DropoutKeys``). With `activation`, `bits` (rows ×
 /// ``MaskBuffer/wordsPerRow(_:)`` words) records which units were dropped and which took the
 /// LeakyReLU slope, for the backward.
+///
+/// `frozen` (training in evaluation mode): normalise with the running statistics instead, which
+/// are left unchanged; the caller passes dropout 0.
 func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr,
                       gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
-                      tasks: Int, positions S: Int, features F: Int, activation: Bool,
+                      tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool,
                       dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int) {
     let chunks = min(16, max(tasks, 1))
+    if frozen {
+        for s in 0..<S {
+            mean[s] = runningMean[s]
+            invstd[s] = 1 / (runningVar[s] + RelationLearner.bnEps).squareRoot()
+        }
+    } else {
+        batchStatistics(linear: z, bias: bias, mean: mean, invstd: invstd, runningMean: runningMean, runningVar: runningVar,
+                        tasks: tasks, positions: S, features: F, chunks: chunks, threads: threads)
+    }
+    let drop = Dropout(p), keys = DropoutKeys(seed: seed, step: step, layer: layer)
+    let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
+    let ys = SharedPointer(out), ms = SharedPointer(mean), inv = SharedPointer(invstd)
+    let bs = bits.map(SharedPointer.init), words = MaskBuffer.wordsPerRow(F)
+    parallelChunks(chunks, threads: threads) { c in
+        for b in splitRange(tasks, parts: chunks, index: c) {
+            for s in 0..<S {
+                let n = b * S + s
+                mtl_k_norm_forward_row(zs.p + n * F, bias, ys.p + n * F, bs.map { $0.p + n * words }, F, ms.p[s], inv.p[s],
+                                       gamma[s], beta[s], activation ? 1 : 0, RelationLearner.leakySlope, drop.threshold,
+                                       drop.keep, keys.row(n))
+            }
+        }
+    }
+}
+
+/// The first pass of ``normBlockForward``: per-position batch mean and 1/√(var + eps) of
+/// x = z + bias, and the running statistics' momentum step (unbiased variance).
+private func batchStatistics(linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr, runningMean: FPtr, runningVar: FPtr,
+                             tasks: Int, positions S: Int, features F: Int, chunks: Int, threads: Int) {
     var partial = [Double](repeating: 0, count: chunks * S * 2)
     let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
     partial.withUnsafeMutableBufferPointer { buf in
@@ -84,19 +116,6 @@ func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: 
         runningMean[s] = (1 - momentum) * runningMean[s] + momentum * Float(m)
         runningVar[s] = (1 - momentum) * runningVar[s] + momentum * Float(unbiased)
     }
-    let drop = Dropout(p), keys = DropoutKeys(seed: seed, step: step, layer: layer)
-    let ys = SharedPointer(out), ms = SharedPointer(mean), inv = SharedPointer(invstd)
-    let bs = bits.map(SharedPointer.init), words = MaskBuffer.wordsPerRow(F)
-    parallelChunks(chunks, threads: threads) { c in
-        for b in splitRange(tasks, parts: chunks, index: c) {
-            for s in 0..<S {
-                let n = b * S + s
-                mtl_k_norm_forward_row(zs.p + n * F, bias, ys.p + n * F, bs.map { $0.p + n * words }, F, ms.p[s], inv.p[s], gamma[s], beta[s],
-                                       activation ? 1 : 0, RelationLearner.leakySlope, drop.threshold, drop.keep,
-                                       keys.row(n))
-            }
-        }
-    }
 }
 
 /// Backward of ``normBlockForward``, given its inputs and its `mean` and `invstd`: `d` holds
@@ -106,9 +125,12 @@ func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: 
 ///
 /// `dbias` (F values) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear layer
 /// before the block, summed here while dL/dx is written (per chunk, added in chunk order).
+///
+/// `frozen`: the forward normalised with fixed (running) statistics, so dL/dx = gamma·invstd·g
+/// without the batch-statistics terms.
 func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: UnsafePointer<UInt16>?,
                        linear z: CFPtr, bias: CFPtr, mean: CFPtr, invstd: CFPtr, gamma: CFPtr,
-                       tasks: Int, positions S: Int, features F: Int, activation: Bool, dropout p: Float,
+                       tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool, dropout p: Float,
                        threads: Int) {
     let chunks = min(16, max(tasks, 1))
     let drop = Dropout(activation ? p : 0)
@@ -132,7 +154,9 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
             }
         }
     }
-    let count = Float(tasks * F)
+    // dL/dx = k·(count·g - Σg - x̂·Σg·x̂) with k = gamma·invstd/count; with frozen statistics
+    // the sums drop out: k = gamma·invstd, count 1, sums 0.
+    let count: Float = frozen ? 1 : Float(tasks * F)
     var coefficients = [Float](repeating: 0, count: S * 3)
     for s in 0..<S {
         var sumDy = 0.0, sumDyX = 0.0
@@ -140,8 +164,8 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
         dgamma[s] += Float(sumDyX)
         dbeta[s] += Float(sumDy)
         coefficients[3 * s] = gamma[s] * invstd[s] / count
-        coefficients[3 * s + 1] = Float(sumDy)
-        coefficients[3 * s + 2] = Float(sumDyX)
+        coefficients[3 * s + 1] = frozen ? 0 : Float(sumDy)
+        coefficients[3 * s + 2] = frozen ? 0 : Float(sumDyX)
     }
     let columnSums = FloatBuffer(count: chunks * F)
     let cs = SharedPointer(columnSums.pointer)

@@ -45,7 +45,11 @@ struct RelationLearner {
     /// Training mode: batch statistics (running statistics updated), dropout drawn from
     /// (seed, step). Layer l's output (after dropout) is in `ws.activation[l]`; the last layer's
     /// rows are the per-position relations.
-    func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64, timer: PhaseTimer? = nil) {
+    ///
+    /// `frozen`: evaluation-mode normalisation (running statistics, left unchanged) and no
+    /// dropout, but everything kept for ``backward(_:tasks:dRelation:frozen:timer:)``.
+    func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64, frozen: Bool = false,
+                      timer: PhaseTimer? = nil) {
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
@@ -58,7 +62,8 @@ struct RelationLearner {
                              gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                              runningMean: running.mean(l), runningVar: running.variance(l),
                              tasks: rows / positions, positions: positions, features: outDim, activation: hidden,
-                             dropout: hidden ? dropout : 0, seed: seed, step: step, layer: UInt64(l), threads: threads)
+                             frozen: frozen, dropout: hidden && !frozen ? dropout : 0, seed: seed, step: step,
+                             layer: UInt64(l), threads: threads)
             timer?.mark("forward elementwise")
         }
     }
@@ -96,7 +101,8 @@ struct RelationLearner {
 
     /// Backward of a training-mode forward, given dL/dr[tasks, d]: accumulates every learner
     /// parameter's gradient and leaves dL/d(input rows) in `ws.dX0`.
-    func backward(_ ws: RelationLearnerWorkspace, tasks: Int, dRelation: CFPtr, timer: PhaseTimer? = nil) {
+    func backward(_ ws: RelationLearnerWorkspace, tasks: Int, dRelation: CFPtr, frozen: Bool = false,
+                  timer: PhaseTimer? = nil) {
         let S = positions
         let rows = tasks * S
         // The mean over positions: each row of task b receives dr[b] / S.
@@ -116,7 +122,8 @@ struct RelationLearner {
                               dbias: arena.grad(arena.fcBias[l]), bits: hidden ? UnsafePointer(ws.bits[l].pointer) : nil,
                               linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]), mean: ws.mean[l].pointer,
                               invstd: ws.invstd[l].pointer, gamma: arena.param(arena.bnWeight[l]), tasks: tasks, positions: S, features: outDim,
-                              activation: hidden, dropout: hidden ? dropout : 0, threads: threads)
+                              activation: hidden, frozen: frozen, dropout: hidden && !frozen ? dropout : 0,
+                              threads: threads)
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer

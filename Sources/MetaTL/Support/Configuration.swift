@@ -43,6 +43,10 @@ public struct Configuration: Sendable, Equatable, Codable {
     public var innerStep: InnerStepScaling = .reference
     /// Worker threads for sampling, evaluation and BLAS (results are reproducible per thread count).
     public var threads: Int = 1
+    /// From this many steps on, train in evaluation mode: BatchNorm normalises with its running
+    /// statistics (which stop moving) and dropout is off. The reference notebook does this by
+    /// accident after its first evaluation (it never switches back to training mode); nil: never.
+    public var evalModeAfter: Int? = nil
 
     public init() {}
 
@@ -64,5 +68,6 @@ public struct Configuration: Sendable, Equatable, Codable {
         try check(margin.isFinite && margin >= 0, "margin must be non-negative (got \(margin))")
         try check(dropout.isFinite && dropout >= 0 && dropout < 1, "dropout must be in [0, 1) (got \(dropout))")
         try check(threads >= 1 && threads <= 256, "threads must be in 1...256 (got \(threads))")
+        try check(evalModeAfter.map { $0 >= 0 } ?? true, "evalModeAfter must be non-negative (got \(evalModeAfter ?? 0))")
     }
 }

@@ -100,7 +100,9 @@ extension MetaTLModel {
         // 1. The relation learner on the support pairs.
         learner.gatherInput(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)
         phaseTimer?.mark("gather")
-        learner.forwardTrain(ws.learner, rows: B * S, seed: c.seed, step: UInt64(step), timer: phaseTimer)
+        // The reference's accidental regime: evaluation-mode BatchNorm and no dropout from then on.
+        let frozen = c.evalModeAfter.map { step >= $0 } ?? false
+        learner.forwardTrain(ws.learner, rows: B * S, seed: c.seed, step: UInt64(step), frozen: frozen, timer: phaseTimer)
         let r = ws.relation.pointer
         learner.relation(ws.learner, tasks: B, into: r)
 
@@ -161,7 +163,7 @@ extension MetaTLModel {
         // 5. One fused backward through the learner with upstream g_s + g_q.
         for i in 0..<B * d { gS[i] += gQ[i] }
         phaseTimer?.mark("scores and losses")
-        learner.backward(ws.learner, tasks: B, dRelation: gS, timer: phaseTimer)
+        learner.backward(ws.learner, tasks: B, dRelation: gS, frozen: frozen, timer: phaseTimer)
         scatterEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
         phaseTimer?.mark("scatter")
         return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)

@@ -1,0 +1,182 @@
+import Foundation
+
+/// The validation number that picks the best model during ``MetaTLModel/fit(on:options:progress:evaluated:)``.
+public enum SelectionMetric: String, Sendable, CaseIterable, Codable {
+    /// MRR over each user's target and 100 sampled negatives (the reference's protocol).
+    case sampledMRR = "sampled_mrr"
+    /// MRR of the target among every catalogue item.
+    case fullMRR = "full_mrr"
+}
+
+/// How ``MetaTLModel/fit(on:options:progress:evaluated:)`` trains and chooses.
+public struct FitOptions: Sendable, Equatable {
+    /// At most this many training steps.
+    public var maxSteps = 20_000
+    /// Evaluate on the validation users every this many steps (and after the last one).
+    public var evalEvery = 250
+    /// Stop after this many evaluations in a row without a new best (0: never stop early).
+    public var patience = 8
+    /// The validation number to maximise.
+    public var selectBy: SelectionMetric = .sampledMRR
+
+    public init() {}
+
+    func validate() throws(MetaTLError) {
+        guard maxSteps >= 0 else { throw .invalidArgument("maxSteps must be non-negative (got \(maxSteps))") }
+        guard evalEvery >= 1 else { throw .invalidArgument("evalEvery must be at least 1 (got \(evalEvery))") }
+        guard patience >= 0 else { throw .invalidArgument("patience must be non-negative (got \(patience))") }
+    }
+}
+
+/// One validation of a fit: the model after `step` steps.
+public struct ValidationPoint: Sendable, Equatable, Codable {
+    /// The model's step count when evaluated.
+    public var step: Int
+    /// Mean query loss over the training steps since the previous point (nil for the point
+    /// taken before training).
+    public var trainLoss: Double?
+    /// Validation users, sampled protocol.
+    public var sampled: Metrics
+    /// Validation users, full-catalogue ranking.
+    public var full: Metrics
+    /// Training speed since the previous point (evaluation excluded).
+    public var stepsPerSecond: Double
+    /// Seconds since the fit started (evaluation included).
+    public var elapsed: Double
+
+    /// The number ``FitOptions/selectBy`` maximises.
+    public func score(_ metric: SelectionMetric) -> Double {
+        switch metric {
+        case .sampledMRR: sampled.mrr
+        case .fullMRR: full.mrr
+        }
+    }
+}
+
+/// What ``MetaTLModel/fit(on:options:progress:evaluated:)`` did and chose.
+public struct FitResult: Sendable, Equatable {
+    /// The step whose model was kept (the model is left exactly as it was then).
+    public var bestStep: Int
+    /// Its validation score (``FitOptions/selectBy``).
+    public var bestScore: Double
+    /// Training steps taken in this fit.
+    public var stepsTaken: Int
+    /// True when patience ran out before `maxSteps`.
+    public var stoppedEarly: Bool
+    /// Every validation, in order.
+    public var curve: [ValidationPoint]
+}
+
+extension MetaTLModel {
+    /// Trains with validation-driven model selection: every `evalEvery` steps the model is
+    /// evaluated on `dataset`'s validation users (both protocols); the best by
+    /// `options.selectBy` is remembered (parameters, Adam state, BatchNorm statistics, step), and
+    /// training stops after `options.patience` evaluations without a new best, or at
+    /// `maxSteps`. The model is then restored to the best one seen, bit for bit, so test metrics
+    /// measured afterwards are those of the chosen model. The model as it was before the fit
+    /// (step 0 of the fit, evaluated first) competes too.
+    ///
+    /// `progress` is called after every training step (return `false` to stop: the best so far
+    /// is kept); `evaluated` after every validation. Training and snapshots take the model alone
+    /// as ``train(on:steps:progress:)`` does; do not train it from another thread meanwhile.
+    @discardableResult
+    public func fit(on dataset: Dataset, options: FitOptions = FitOptions(),
+                    progress: ((TrainingProgress) -> Bool)? = nil,
+                    evaluated: ((ValidationPoint) -> Void)? = nil) throws(MetaTLError) -> FitResult {
+        try options.validate()
+        try checkCompatible(dataset)
+        guard dataset.valid.count > 0 else {
+            throw .invalidArgument("fit needs validation users to choose a model; the dataset has none")
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
+        func validate(trainLoss: Double?, speed: Double) throws(MetaTLError) -> ValidationPoint {
+            ValidationPoint(step: step, trainLoss: trainLoss,
+                            sampled: try evaluate(on: dataset, split: .valid, protocol: .sampled),
+                            full: try evaluate(on: dataset, split: .valid, protocol: .full),
+                            stepsPerSecond: speed, elapsed: seconds(since: start))
+        }
+
+        var curve = [try validate(trainLoss: nil, speed: 0)]
+        evaluated?(curve[0])
+        var best = curve[0], snapshot = try self.snapshot()
+        var sinceBest = 0, done = 0, stopped = false, stoppedEarly = false
+        while done < options.maxSteps && !stopped {
+            let chunk = min(options.evalEvery, options.maxSteps - done)
+            let chunkStart = DispatchTime.now().uptimeNanoseconds
+            var taken = 0
+            let loss = try train(on: dataset, steps: chunk) { p in
+                taken = p.done
+                let more = progress?(TrainingProgress(done: done + p.done, total: options.maxSteps, step: p.step,
+                                                      queryLoss: p.queryLoss, supportLoss: p.supportLoss,
+                                                      elapsed: seconds(since: start))) ?? true
+                if !more { stopped = true }
+                return more
+            }
+            done += taken
+            guard taken > 0 else { break }
+            let point = try validate(trainLoss: Double(loss), speed: Double(taken) / max(seconds(since: chunkStart), 1e-9))
+            curve.append(point)
+            evaluated?(point)
+            if point.score(options.selectBy) > best.score(options.selectBy) {
+                best = point
+                snapshot = try self.snapshot()
+                sinceBest = 0
+            } else {
+                sinceBest += 1
+                if options.patience > 0 && sinceBest >= options.patience && done < options.maxSteps {
+                    stoppedEarly = true
+                    break
+                }
+            }
+        }
+        try restore(snapshot)
+        return FitResult(bestStep: best.step, bestScore: best.score(options.selectBy), stepsTaken: done,
+                         stoppedEarly: stoppedEarly, curve: curve)
+    }
+
+    /// Everything training changes: parameters, Adam's moments, BatchNorm running statistics and
+    /// the step count (every embedding row is up to date after a training call).
+    struct Snapshot {
+        let step: Int
+        let arena: [Float]
+        let running: [Float]
+    }
+
+    func snapshot() throws(MetaTLError) -> Snapshot {
+        try access.writing("snapshot the model") { () throws(MetaTLError) -> Snapshot in
+            // Gradients are not state: copy parameters and both moments (blocks 0, 2 and 3).
+            let total = arena.total
+            var copy = [Float](repeating: 0, count: 3 * total)
+            copy.withUnsafeMutableBufferPointer { dst in
+                guard let d = dst.baseAddress else { return }
+                d.update(from: arena.params, count: total)
+                (d + total).update(from: arena.adamM, count: total)
+                (d + 2 * total).update(from: arena.adamV, count: total)
+            }
+            let running = Array(UnsafeBufferPointer(start: self.running.storage.pointer, count: self.running.storage.count))
+            return Snapshot(step: step, arena: copy, running: running)
+        }
+    }
+
+    func restore(_ s: Snapshot) throws(MetaTLError) {
+        try access.writing("restore the model") { () throws(MetaTLError) in
+            let total = arena.total
+            guard s.arena.count == 3 * total, s.running.count == running.storage.count else {
+                throw .invalidArgument("snapshot does not fit this model")
+            }
+            s.arena.withUnsafeBufferPointer { src in
+                guard let b = src.baseAddress else { return }
+                arena.params.update(from: b, count: total)
+                arena.adamM.update(from: b + total, count: total)
+                arena.adamV.update(from: b + 2 * total, count: total)
+            }
+            s.running.withUnsafeBufferPointer { src in
+                guard let b = src.baseAddress else { return }
+                running.storage.pointer.update(from: b, count: running.storage.count)
+            }
+            step = s.step
+            arena.rowStep.update(repeating: s.step, count: rows)
+        }
+    }
+}
