@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build demo bench test test-swift test-c test-cli test-python clean
+.PHONY: deps build demo bench results test test-swift test-c test-cli test-python clean
 PYTHON ?= python3
 VENV := .build/python-venv
 
@@ -25,6 +25,14 @@ demo: deps
 bench: deps
 	$(SWIFT) build -c release --product metatl-cli
 	$(RELEASE)/metatl-cli bench
+
+# docs/RESULTS.md: MetaTL against the baselines with the defaults, and what each setting does,
+# over three seeds. Runs are cached in docs/results/runs (delete one to redo it). DATA is the
+# folder with beauty_train.csv and beauty_test_new_user.csv (without it: synthetic data only).
+DATA ?= ../shared/data
+results: deps
+	$(SWIFT) build -c release --product metatl-cli
+	$(PYTHON) scripts/results.py --data "$(DATA)"
 
 test: deps
 	$(SWIFT) build --build-tests

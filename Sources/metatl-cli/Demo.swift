@@ -20,7 +20,6 @@ struct Demo: ParsableCommand {
         let c = try options.configuration()
         let data = try Dataset(train: train, test: test, K: c.K, seed: c.seed,
                                trainName: "synthetic training users", testName: "synthetic new users")
-        try TrainingRun(dataset: data, configuration: c, steps: options.steps, evalEvery: options.evalEvery,
-                        metricsJSON: options.metricsJSON, out: options.out).run()
+        try TrainingRun(dataset: data, configuration: c, options: options).run()
     }
 }

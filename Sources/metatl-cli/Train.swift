@@ -20,7 +20,6 @@ struct Train: ParsableCommand {
     func run() throws {
         let c = try options.configuration()
         let data = try Dataset(trainFile: train, testFile: test, K: c.K, seed: c.seed)
-        try TrainingRun(dataset: data, configuration: c, steps: options.steps, evalEvery: options.evalEvery,
-                        metricsJSON: options.metricsJSON, out: options.out).run()
+        try TrainingRun(dataset: data, configuration: c, options: options).run()
     }
 }

@@ -6,10 +6,18 @@ import MetaTL
 struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("K"), help: "Initial interactions per new user (K-1 support pairs).")
     var K = 3
-    @Option(help: "Training steps (meta batches).")
-    var steps = 1000
-    @Option(help: "Evaluate on the validation users every N steps (0: only at the end).")
-    var evalEvery = 100
+    @Option(help: "At most this many training steps (meta batches).")
+    var steps = 20_000
+    @Option(help: "Evaluate on the validation users every N steps; the best evaluation's model is kept.")
+    var evalEvery = 250
+    @Option(help: "Stop after this many evaluations in a row without a new best (0: run all the steps).")
+    var patience = 8
+    @Option(help: "Validation number that picks the model: sampled_mrr or full_mrr.")
+    var selectBy: SelectionMetric = .sampledMRR
+    @Option(help: "Train in evaluation mode (running BatchNorm statistics, no dropout) from this step on, as the reference does by accident after its first evaluation.")
+    var evalModeAfter: Int?
+    @Option(help: "Write the learning curve (every validation) to this CSV file.")
+    var curveCSV: String?
     @Option(help: "Tasks per step.")
     var batchSize = 1024
     @Option(help: "Adam learning rate.")
@@ -37,6 +45,16 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Save the trained model to this checkpoint (safetensors).")
     var out: String?
 
+    /// The model-selection settings.
+    var fitOptions: FitOptions {
+        var o = FitOptions()
+        o.maxSteps = steps
+        o.evalEvery = evalEvery
+        o.patience = patience
+        o.selectBy = selectBy
+        return o
+    }
+
     func configuration() throws -> Configuration {
         var c = Configuration()
         c.K = K
@@ -56,12 +74,15 @@ struct TrainingOptions: ParsableArguments {
         c.sampler = sampler
         c.innerStep = innerStep
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        c.evalModeAfter = evalModeAfter
         try c.validate()
         guard steps >= 0 else { throw ValidationError("--steps must be non-negative (got \(steps))") }
-        guard evalEvery >= 0 else { throw ValidationError("--eval-every must be non-negative (got \(evalEvery))") }
+        guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1 (got \(evalEvery))") }
+        guard patience >= 0 else { throw ValidationError("--patience must be non-negative (got \(patience))") }
         return c
     }
 }
 
 extension SamplerMode: ExpressibleByArgument {}
+extension SelectionMetric: ExpressibleByArgument {}
 extension InnerStepScaling: ExpressibleByArgument {}

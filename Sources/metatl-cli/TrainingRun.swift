@@ -6,10 +6,7 @@ import MetaTL
 struct TrainingRun {
     let dataset: Dataset
     let configuration: Configuration
-    let steps: Int
-    let evalEvery: Int
-    let metricsJSON: String?
-    var out: String? = nil
+    let options: TrainingOptions
 
     func run() throws {
         let d = dataset
@@ -17,52 +14,76 @@ struct TrainingRun {
             + "\(d.valid.count) validation and \(d.test.count) test users, \(d.itemCount) items"
             + (d.itemsNotInTraining > 0 ? " (\(d.itemsNotInTraining) never in training: their embeddings stay untrained)" : ""))
         let model = try MetaTLModel(configuration: configuration, dataset: dataset)
-        let display = ProgressDisplay(total: steps)
+        let fit = options.fitOptions
+        let display = ProgressDisplay(total: fit.maxSteps)
         let start = Date()
-        var curve: [[String: Any]] = []
-        var done = 0
-        while done < steps {
-            let chunk = evalEvery > 0 ? min(evalEvery, steps - done) : steps - done
-            let loss = try model.train(on: dataset, steps: chunk) { p in
-                display.update(done: done + p.done, loss: p.queryLoss)
-                return true
-            }
-            done += chunk
-            if evalEvery > 0 && (done % evalEvery == 0 || done == steps) {
-                let m = try model.evaluate(on: dataset, split: .valid, protocol: .sampled)
-                display.line(String(format: "step %d  loss %.4f  valid sampled MRR %.4f  Hits@10 %.4f", done, loss, m.mrr, m.hits10))
-                curve.append(["step": done, "loss": Double(loss), "valid_sampled_mrr": m.mrr, "valid_sampled_hits10": m.hits10])
-            }
+        let result = try model.fit(on: dataset, options: fit) { p in
+            display.update(done: p.done, loss: p.queryLoss)
+            return true
+        } evaluated: { point in
+            display.line(String(format: "step %d  loss %@  valid sampled MRR %.4f  full MRR %.4f  (%.0f steps/s)",
+                                point.step, point.trainLoss.map { String(format: "%.4f", $0) } ?? "-",
+                                point.sampled.mrr, point.full.mrr, point.stepsPerSecond))
         }
         display.finish()
         let trainSeconds = Date().timeIntervalSince(start)
-        log(String(format: "trained %d steps in %.1f s (%.1f steps/s)", steps, trainSeconds, Double(steps) / max(trainSeconds, 1e-9)))
+        log(String(format: "trained %d steps in %.1f s%@; kept the model of step %d (valid %@ %.4f)",
+                   result.stepsTaken, trainSeconds, result.stoppedEarly ? " (stopped: no better validation for \(fit.patience) evaluations)" : "",
+                   result.bestStep, fit.selectBy.rawValue, result.bestScore))
 
-        if let out {
+        if let out = options.out {
             try model.save(to: out)
             log("model saved to \(out)")
         }
+        if let path = options.curveCSV { try writeCurveCSV(result.curve, to: path) }
         let report = try EvaluationReport(model: model, dataset: dataset)
         print(report.table())
-        if let path = metricsJSON {
+        if let path = options.metricsJSON {
             var json = report.dictionary()
-            json["steps"] = steps
+            json["steps"] = result.stepsTaken
+            json["chosen_step"] = result.bestStep
+            json["stopped_early"] = result.stoppedEarly
+            json["selected_by"] = fit.selectBy.rawValue
             json["train_seconds"] = trainSeconds
             json["users"] = ["train": d.trainUserCount, "valid": d.valid.count, "test": d.test.count]
             json["items"] = d.itemCount
             json["items_not_in_training"] = d.itemsNotInTraining
-            json["learning_curve"] = curve
+            json["learning_curve"] = result.curve.map { p -> [String: Any] in
+                var row: [String: Any] = ["step": p.step, "elapsed_seconds": p.elapsed, "steps_per_second": p.stepsPerSecond,
+                                          "valid_sampled": metricsDictionary(p.sampled), "valid_full": metricsDictionary(p.full)]
+                if let loss = p.trainLoss { row["loss"] = loss }
+                return row
+            }
             json["configuration"] = [
                 "K": configuration.K, "dim": configuration.dim, "hidden": [configuration.hidden1, configuration.hidden2],
                 "batch_size": configuration.batchSize, "lr": Double(configuration.learningRate),
                 "beta": Double(configuration.beta), "margin": Double(configuration.margin),
                 "dropout": Double(configuration.dropout), "seed": configuration.seed,
                 "sampler": configuration.sampler.rawValue, "inner_step": configuration.innerStep.rawValue,
-                "threads": configuration.threads,
+                "threads": configuration.threads, "eval_mode_after": configuration.evalModeAfter ?? -1,
+                "max_steps": fit.maxSteps, "eval_every": fit.evalEvery, "patience": fit.patience,
             ] as [String: Any]
             try writeJSON(json, to: path)
         }
     }
+}
+
+/// The metrics under the same names as the report's.
+func metricsDictionary(_ m: Metrics) -> [String: Any] {
+    Dictionary(uniqueKeysWithValues: m.named.map { ($0.name, $0.value as Any) })
+}
+
+/// The learning curve as CSV: one row per validation.
+func writeCurveCSV(_ curve: [ValidationPoint], to path: String) throws {
+    var text = "step,elapsed_seconds,steps_per_second,train_loss,valid_sampled_mrr,valid_sampled_hits10,valid_full_mrr,valid_full_hits10\n"
+    for p in curve {
+        text += "\(p.step),\(p.elapsed),\(p.stepsPerSecond),\(p.trainLoss.map { String($0) } ?? ""),"
+            + "\(p.sampled.mrr),\(p.sampled.hits10),\(p.full.mrr),\(p.full.hits10)\n"
+    }
+    do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw CLIError("cannot write \(path): \(error.localizedDescription)")
+    }
+    log("learning curve written to \(path)")
 }
 
 /// Writes a JSON object to `path` (sorted keys, indented).

@@ -34,7 +34,7 @@ struct GradientCheckTests {
                 for s in 0..<2 { model.running.mean(l)[s] = 0.1 * Float(l + s); model.running.variance(l)[s] = 0.5 + Float(s) }
             }
         }
-        let ws = MetaStepWorkspace(capacity: 3, configuration: model.configuration)
+        let ws = MetaStepWorkspace(capacity: 3, configuration: model.configuration, rows: model.rows)
         _ = model.metaGradients(batch, workspace: ws)
         let frozen = ws.innerStep.array
         let analytic = Array(UnsafeBufferPointer(start: model.arena.grads, count: model.arena.total))

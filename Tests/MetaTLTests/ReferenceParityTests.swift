@@ -12,7 +12,7 @@ struct ReferenceParityTests {
         let steps = fixture.trainSteps
         #expect(steps.count == 2)
         let model = try fixture.makeModel(batchSize: 4)
-        let ws = MetaStepWorkspace(capacity: 4, configuration: model.configuration)
+        let ws = MetaStepWorkspace(capacity: 4, configuration: model.configuration, rows: model.rows)
         let d = model.configuration.dim
 
         for (t, step) in steps.enumerated() {

@@ -21,7 +21,7 @@ with open(f"{d}/tiny_test_new_user.csv", "w") as f:
 PY
 
 args=(train --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 6 --eval-every 3
-      --batch-size 16 --dim 8 --hidden 16,12 --threads 1 --metrics-json "$dir/m.json")
+      --batch-size 16 --dim 8 --hidden 16,12 --threads 1 --metrics-json "$dir/m.json" --curve-csv "$dir/curve.csv")
 if "$bin" "${args[@]}" >"$dir/out.txt" 2>"$dir/err.txt"; then ok "train runs"; else fail "train runs: $(cat "$dir/err.txt")"; fi
 grep -q "test   full      transition" "$dir/out.txt" && ok "table printed" || fail "table printed"
 python3 - "$dir/m.json" <<'PY' && ok "metrics JSON complete" || fail "metrics JSON complete"
@@ -36,12 +36,28 @@ for split in ("valid", "test"):
             assert all(0 <= v <= 1 for v in vals.values()), vals
 assert m["steps"] == 6 and m["train_seconds"] >= 0 and m["items"] > 0
 assert set(m["users"]) == {"train", "valid", "test"}
+curve = m["learning_curve"]
+assert [p["step"] for p in curve] == [0, 3, 6], curve
+best = max(curve, key=lambda p: (p["valid_sampled"]["MRR"], -p["step"]))
+assert m["chosen_step"] == best["step"], (m["chosen_step"], best)
+# The report's validation numbers are the chosen model's.
+assert abs(m["valid"]["metatl"]["sampled"]["MRR"] - best["valid_sampled"]["MRR"]) < 1e-12
+PY
+python3 - "$dir/curve.csv" <<'PY' && ok "learning curve CSV" || fail "learning curve CSV"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [int(r["step"]) for r in rows] == [0, 3, 6], rows
+assert rows[0]["train_loss"] == "" and float(rows[1]["train_loss"]) > 0
+assert all(0 <= float(r["valid_full_mrr"]) <= 1 for r in rows)
 PY
 "$bin" "${args[@]}" --metrics-json "$dir/m2.json" >/dev/null 2>&1
 python3 - "$dir/m.json" "$dir/m2.json" <<'PY' && ok "same seed, same metrics" || fail "same seed, same metrics"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
-for m in (a, b): m.pop("train_seconds")
+for m in (a, b):
+    m.pop("train_seconds")
+    for p in m["learning_curve"]:
+        p.pop("elapsed_seconds"); p.pop("steps_per_second")
 assert a == b
 PY
 

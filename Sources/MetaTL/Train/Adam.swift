@@ -55,7 +55,11 @@ struct Adam {
     /// and their marks cleared); untouched rows are brought through t as well
     /// unless `lazy`, in which case they wait for ``catchUp(_:onlyTouched:through:threads:schedule:)``.
     /// `schedule` must hold step t.
-    func step(_ arena: ParameterArena, t: Int, threads: Int, lazy: Bool, schedule: Schedule) {
+    ///
+    /// With `embeddingGradient`, the touched rows' gradients are summed from its terms (the
+    /// arena's embedding gradient rows are not read and stay zero).
+    func step(_ arena: ParameterArena, t: Int, threads: Int, lazy: Bool, schedule: Schedule,
+              embeddingGradient terms: EmbeddingGradient? = nil) {
         let k = schedule[t]
         let p = SharedPointer(arena.params), g = SharedPointer(arena.grads)
         let m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
@@ -67,14 +71,20 @@ struct Adam {
         parallelChunks(parts, threads: threads) { c in
             let denormals = mtl_k_flush_denormals()
             defer { mtl_k_restore_denormals(denormals) }
+            let local = FloatBuffer(count: terms == nil ? 0 : d)
             for row in splitRange(rows, parts: parts, index: c) {
                 let o = row * d
                 if touched.p[row] != 0 {
-                    Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
+                    if let terms {
+                        terms.sum(row: row, into: local.pointer, d: d)
+                        Adam.update(p.p + o, m.p + o, v.p + o, grad: local.pointer, count: d, k)
+                    } else {
+                        Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
+                        // The gradient is spent: zero it while it is in cache, so the next step's
+                        // ``ParameterArena/zeroGrads()`` need not visit the row.
+                        (g.p + o).update(repeating: 0, count: d)
+                    }
                     rowStep.p[row] = t
-                    // The gradient is spent: zero it while it is in cache, so the next step's
-                    // ``ParameterArena/zeroGrads()`` need not visit the row.
-                    (g.p + o).update(repeating: 0, count: d)
                     touched.p[row] = 0
                 }
             }

@@ -14,6 +14,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let relation: FloatBuffer, adapted: FloatBuffer
     /// β·g_s as applied in r' = r - β·g_s.
     let innerStep: FloatBuffer
+    /// The step's embedding gradient as per-row terms (training).
+    let embeddingGradient: EmbeddingGradient
     let supportGradient: FloatBuffer, queryGradient: FloatBuffer
     let supportPosDirection: FloatBuffer, supportNegDirection: FloatBuffer
     let queryPosDirection: FloatBuffer, queryNegDirection: FloatBuffer
@@ -22,7 +24,7 @@ final class MetaStepWorkspace: @unchecked Sendable {
     /// 1 where a pair's margin term was active (it has a gradient).
     let supportActive: IndexBuffer, queryActive: IndexBuffer
 
-    init(capacity B: Int, configuration c: Configuration) {
+    init(capacity B: Int, configuration c: Configuration, rows: Int) {
         capacity = B
         let S = c.supportCount, d = c.dim
         learner = RelationLearnerWorkspace(capacity: B * S, configuration: c, training: true)
@@ -33,6 +35,7 @@ final class MetaStepWorkspace: @unchecked Sendable {
         supportPosScore = FloatBuffer(count: B * S); supportNegScore = FloatBuffer(count: B * S)
         queryPosScore = FloatBuffer(count: B); queryNegScore = FloatBuffer(count: B)
         supportActive = IndexBuffer(count: B * S); queryActive = IndexBuffer(count: B)
+        embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 4 * B, rows: rows)
     }
 }
 
@@ -52,18 +55,19 @@ extension MetaTLModel {
     /// With `lazy`, embedding rows the batch did not touch keep their Adam update pending (see
     /// ``Adam``); the caller must call ``catchUpAllRows()`` before anything else reads them.
     func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, lazy: Bool = false) -> StepResult {
-        let result = metaGradients(batch, workspace: ws)
-        adamStep(lazy: lazy)
+        let result = metaGradients(batch, workspace: ws, embeddingTerms: true)
+        adamStep(lazy: lazy, embeddingGradient: ws.embeddingGradient)
         return result
     }
 
-    /// Step 6 of ``metaStep(_:workspace:lazy:)``: one Adam step with the arena's gradients, which
-    /// it then clears (see ``Adam/step(_:t:threads:lazy:schedule:)``).
-    func adamStep(lazy: Bool) {
+    /// Step 6 of ``metaStep(_:workspace:lazy:)``: one Adam step with the arena's gradients (the
+    /// embedding rows' from `embeddingGradient` when given), which it then clears (see
+    /// ``Adam/step(_:t:threads:lazy:schedule:embeddingGradient:)``).
+    func adamStep(lazy: Bool, embeddingGradient: EmbeddingGradient? = nil) {
         step += 1
         adamSchedule.extend(through: step)
         Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads, lazy: lazy,
-                                                            schedule: adamSchedule)
+                                                            schedule: adamSchedule, embeddingGradient: embeddingGradient)
         phaseTimer?.mark("adam")
     }
 
@@ -79,8 +83,12 @@ extension MetaTLModel {
     ///
     /// `frozenInnerStep` (tasks x d), when given, replaces β·g_s in r' = r - β·g_s: gradient
     /// checks hold it fixed, as the first-order method treats it.
+    ///
+    /// With `embeddingTerms`, the embedding gradient is left as per-row terms in
+    /// `ws.embeddingGradient` for ``adamStep(lazy:embeddingGradient:)`` instead of being added
+    /// into the arena (training does this; the sums are the same).
     func metaGradients(_ batch: TaskBatch, workspace ws: MetaStepWorkspace,
-                       frozenInnerStep: UnsafePointer<Float>? = nil) -> StepResult {
+                       frozenInnerStep: UnsafePointer<Float>? = nil, embeddingTerms: Bool = false) -> StepResult {
         let c = configuration
         let B = batch.tasks, S = c.supportCount, d = c.dim
         let learner = RelationLearner(model: self)
@@ -164,50 +172,71 @@ extension MetaTLModel {
         for i in 0..<B * d { gS[i] += gQ[i] }
         phaseTimer?.mark("scores and losses")
         learner.backward(ws.learner, tasks: B, dRelation: gS, frozen: frozen, timer: phaseTimer)
-        scatterEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
+        if embeddingTerms {
+            listEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
+        } else {
+            scatterEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
+        }
         phaseTimer?.mark("scatter")
         return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)
     }
 }
 
 extension MetaTLModel {
-    /// Adds every contribution to the embedding gradient: the active support pairs' four rows
-    /// (h, t, negative h, negative t), then the query pairs', then the relation learner's input
-    /// gradient (head and tail halves of each support row). Workers own disjoint ranges of rows
-    /// and each applies, in the order above, only the additions to its rows, so every row sums
+    /// Calls `term(row, scale, vector)` for every contribution to the embedding gradient, in a
+    /// fixed order: the active support pairs' four rows (h, t, negative h, negative t), then the
+    /// query pairs', then the relation learner's input gradient (head and tail halves of each
+    /// support row). Row r's gradient is the sum, in this order, of scale·vector over its terms.
+    @inline(__always)
+    func forEachEmbeddingTerm(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, supportScale: Float, queryScale: Float,
+                              _ term: (Int32, Float, CFPtr) -> Void) {
+        let d = configuration.dim, S = configuration.supportCount, B = batch.tasks
+        let w = SharedWorkspacePointers(ws)
+        let dx = ws.learner.dX0.pointer
+        for n in 0..<B * S where w.sActive[n] != 0 {
+            term(batch.supportHead[n], supportScale, w.sPos + n * d)
+            term(batch.supportTail[n], -supportScale, w.sPos + n * d)
+            term(batch.supportNegativeHead[n], -supportScale, w.sNeg + n * d)
+            term(batch.supportNegativeTail[n], supportScale, w.sNeg + n * d)
+        }
+        for b in 0..<B where w.qActive[b] != 0 {
+            term(batch.queryHead[b], queryScale, w.qPos + b * d)
+            term(batch.queryTail[b], -queryScale, w.qPos + b * d)
+            term(batch.queryNegativeHead[b], -queryScale, w.qNeg + b * d)
+            term(batch.queryNegativeTail[b], queryScale, w.qNeg + b * d)
+        }
+        for n in 0..<B * S {
+            term(batch.supportHead[n], 1, dx + n * 2 * d)
+            term(batch.supportTail[n], 1, dx + n * 2 * d + d)
+        }
+    }
+
+    /// Adds the embedding gradient into the arena's gradient rows (tests and gradient checks read
+    /// it there; training uses ``EmbeddingGradient`` instead). Workers own disjoint ranges of
+    /// rows and each applies only the terms of its rows, in the terms' order, so every row sums
     /// its terms in the same order whatever the thread count.
     func scatterEmbeddingGradient(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, supportScale: Float, queryScale: Float) {
-        let d = configuration.dim, S = configuration.supportCount, B = batch.tasks
+        let d = configuration.dim
         let grad = SharedPointer(arena.grad(arena.embedding))
-        let w = SharedWorkspacePointers(ws)
-        let dx = SharedPointer(ws.learner.dX0.pointer)
         let rowCount = rows
-        // Ownership decides only who adds, not the order of a row's terms: any split gives the
-        // same sums, so split by thread count.
         let parts = max(1, min(configuration.threads, rowCount / 64))
         parallelChunks(parts, threads: configuration.threads) { c in
             let mine = splitRange(rowCount, parts: parts, index: c)
-            @inline(__always) func add(_ row: Int32, _ a: Float, _ x: CFPtr) {
+            forEachEmbeddingTerm(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale) { row, a, x in
                 let r = Int(row)
                 if mine.contains(r) { addScaled(grad.p + r * d, a, x, d) }
             }
-            for n in 0..<B * S where w.sActive[n] != 0 {
-                add(batch.supportHead[n], supportScale, w.sPos + n * d)
-                add(batch.supportTail[n], -supportScale, w.sPos + n * d)
-                add(batch.supportNegativeHead[n], -supportScale, w.sNeg + n * d)
-                add(batch.supportNegativeTail[n], supportScale, w.sNeg + n * d)
-            }
-            for b in 0..<B where w.qActive[b] != 0 {
-                add(batch.queryHead[b], queryScale, w.qPos + b * d)
-                add(batch.queryTail[b], -queryScale, w.qPos + b * d)
-                add(batch.queryNegativeHead[b], -queryScale, w.qNeg + b * d)
-                add(batch.queryNegativeTail[b], queryScale, w.qNeg + b * d)
-            }
-            for n in 0..<B * S {
-                add(batch.supportHead[n], 1, dx.p + n * 2 * d)
-                add(batch.supportTail[n], 1, dx.p + n * 2 * d + d)
-            }
         }
+    }
+
+    /// The embedding gradient as per-row term lists (see ``EmbeddingGradient``).
+    func listEmbeddingGradient(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, supportScale: Float, queryScale: Float) {
+        let list = ws.embeddingGradient
+        list.reset()
+        forEachEmbeddingTerm(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale) { row, a, x in
+            list.add(row, a, x)
+        }
+        list.index(rows: rows)
     }
 }
 

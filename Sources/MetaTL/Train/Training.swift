@@ -23,7 +23,7 @@ final class TrainingState: @unchecked Sendable {
 
     init(model: MetaTLModel, data: Dataset) {
         let c = model.configuration
-        workspace = MetaStepWorkspace(capacity: c.batchSize, configuration: c)
+        workspace = MetaStepWorkspace(capacity: c.batchSize, configuration: c, rows: model.rows)
         batch = TaskBatch(tasks: c.batchSize, positions: c.supportCount)
         sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed)
         dataset = ObjectIdentifier(data)
