@@ -161,6 +161,22 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
  * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss. */
 mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
 
+/* A copy of everything training changes in a model (parameters, Adam state, BatchNorm
+ * statistics, step count), to go back to with mt_model_restore: model selection keeps the best
+ * model seen this way. Independent of the model afterwards; free it with mt_snapshot_free. */
+typedef struct mt_snapshot mt_snapshot;
+
+mt_status mt_model_snapshot(const mt_model *model, mt_snapshot **out);
+
+/* Puts the model back exactly as it was when the snapshot was taken (training then continues
+ * as it would have from there). The snapshot must come from a model of the same shape. */
+mt_status mt_model_restore(mt_model *model, const mt_snapshot *snapshot);
+
+/* The snapshot's step count (-1 for NULL). */
+int64_t mt_snapshot_step(const mt_snapshot *snapshot);
+
+void mt_snapshot_free(mt_snapshot *snapshot);
+
 /* ---- Evaluation ------------------------------------------------------------------------------ */
 
 #define MT_SPLIT_VALID 0

@@ -234,6 +234,35 @@ public func mt_model_train(_ p: OpaquePointer?, _ data: OpaquePointer?, _ steps:
     }
 }
 
+@_cdecl("mt_model_snapshot")
+public func mt_model_snapshot(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_model_snapshot") {
+        let o = try clear(out)
+        let m = try model(p)
+        o.pointee = retain(SnapshotHandle(try m.snapshot()))
+    }
+}
+
+@_cdecl("mt_model_restore")
+public func mt_model_restore(_ p: OpaquePointer?, _ snapshot: OpaquePointer?) -> mt_status {
+    guarded("mt_model_restore") {
+        let m = try model(p)
+        guard let snapshot else { throw BoundaryError.argument("snapshot is NULL") }
+        try m.restore(Unmanaged<SnapshotHandle>.fromOpaque(UnsafeRawPointer(snapshot)).takeUnretainedValue().snapshot)
+    }
+}
+
+@_cdecl("mt_snapshot_step")
+public func mt_snapshot_step(_ snapshot: OpaquePointer?) -> Int64 {
+    guard let snapshot else { return -1 }
+    return Int64(Unmanaged<SnapshotHandle>.fromOpaque(UnsafeRawPointer(snapshot)).takeUnretainedValue().snapshot.step)
+}
+
+@_cdecl("mt_snapshot_free")
+public func mt_snapshot_free(_ snapshot: OpaquePointer?) {
+    if let snapshot { release(snapshot, as: SnapshotHandle.self) }
+}
+
 // MARK: Evaluation
 
 @_cdecl("mt_metrics_default")

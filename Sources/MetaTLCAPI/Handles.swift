@@ -13,6 +13,11 @@ final class ModelHandle {
     init(_ m: MetaTLModel) { model = m }
 }
 
+final class SnapshotHandle {
+    let snapshot: ModelSnapshot
+    init(_ s: ModelSnapshot) { snapshot = s }
+}
+
 func retain<T: AnyObject>(_ object: T) -> OpaquePointer {
     OpaquePointer(Unmanaged.passRetained(object).toOpaque())
 }

@@ -291,6 +291,50 @@ static void test_busy(void) {
     mt_dataset_free(s.data);
 }
 
+/* Snapshots: restore gives back exactly the model that was saved, and training goes on from there. */
+static void test_snapshots(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL, *twin = NULL, *wide = NULL;
+    mt_snapshot *snap = (mt_snapshot *)0x1;
+    EXPECT_STATUS(mt_model_snapshot(NULL, &snap), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT(snap == NULL);
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_create(&c, d, &twin), MT_OK, "");
+    EXPECT_STATUS(mt_model_snapshot(m, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    EXPECT_STATUS(mt_model_train(m, d, 4, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_snapshot(m, &snap), MT_OK, "");
+    EXPECT(mt_snapshot_step(snap) == 4 && mt_snapshot_step(NULL) == -1);
+    mt_metrics at4 = mt_metrics_default(), later = mt_metrics_default(), back = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &at4), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 6, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &later), MT_OK, "");
+    EXPECT_STATUS(mt_model_restore(m, snap), MT_OK, "");
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &back), MT_OK, "");
+    EXPECT(memcmp(&back, &at4, sizeof back) == 0 && memcmp(&later, &at4, sizeof later) != 0);
+    int64_t items, step; int32_t dim;
+    EXPECT_STATUS(mt_model_info(m, &items, &dim, &step), MT_OK, "");
+    EXPECT(step == 4);
+    /* Training on from the restored model equals a model trained straight through. */
+    EXPECT_STATUS(mt_model_train(m, d, 3, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(twin, d, 7, NULL), MT_OK, "");
+    float a[40 * 8], b[40 * 8]; int64_t ids[40];
+    EXPECT_STATUS(mt_model_items(m, ids, 40, a, 320), MT_OK, "");
+    EXPECT_STATUS(mt_model_items(twin, ids, 40, b, 320), MT_OK, "");
+    EXPECT(memcmp(a, b, sizeof a) == 0);
+    /* A snapshot fits only a model of the same shape. */
+    mt_config cw = c; cw.hidden1 = 24;
+    EXPECT_STATUS(mt_model_create(&cw, d, &wide), MT_OK, "");
+    EXPECT_STATUS(mt_model_restore(wide, snap), MT_ERR_INVALID_ARGUMENT, "another shape");
+    EXPECT_STATUS(mt_model_restore(m, NULL), MT_ERR_INVALID_ARGUMENT, "snapshot is NULL");
+    mt_snapshot_free(snap);
+    mt_snapshot_free(NULL);
+    mt_model_free(wide);
+    mt_model_free(twin);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
@@ -298,6 +342,7 @@ int main(void) {
     test_config();
     test_datasets();
     test_models();
+    test_snapshots();
     test_busy();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

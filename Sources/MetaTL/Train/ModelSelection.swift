@@ -135,16 +135,10 @@ extension MetaTLModel {
                          stoppedEarly: stoppedEarly, curve: curve)
     }
 
-    /// Everything training changes: parameters, Adam's moments, BatchNorm running statistics and
-    /// the step count (every embedding row is up to date after a training call).
-    struct Snapshot {
-        let step: Int
-        let arena: [Float]
-        let running: [Float]
-    }
-
-    func snapshot() throws(MetaTLError) -> Snapshot {
-        try access.writing("snapshot the model") { () throws(MetaTLError) -> Snapshot in
+    /// A copy of everything training changes (see ``ModelSnapshot``), to return to with
+    /// ``restore(_:)``. Needs the model alone (`.busy` while another thread uses it).
+    public func snapshot() throws(MetaTLError) -> ModelSnapshot {
+        try access.writing("snapshot the model") { () throws(MetaTLError) -> ModelSnapshot in
             // Gradients are not state: copy parameters and both moments (blocks 0, 2 and 3).
             let total = arena.total
             var copy = [Float](repeating: 0, count: 3 * total)
@@ -155,15 +149,18 @@ extension MetaTLModel {
                 (d + 2 * total).update(from: arena.adamV, count: total)
             }
             let running = Array(UnsafeBufferPointer(start: self.running.storage.pointer, count: self.running.storage.count))
-            return Snapshot(step: step, arena: copy, running: running)
+            return ModelSnapshot(step: step, arena: copy, running: running)
         }
     }
 
-    func restore(_ s: Snapshot) throws(MetaTLError) {
+    /// Puts the model back exactly as it was when `snapshot` was taken (bit for bit); training
+    /// then continues as it would have from there. The snapshot must come from a model of the
+    /// same shape. Needs the model alone.
+    public func restore(_ s: ModelSnapshot) throws(MetaTLError) {
         try access.writing("restore the model") { () throws(MetaTLError) in
             let total = arena.total
             guard s.arena.count == 3 * total, s.running.count == running.storage.count else {
-                throw .invalidArgument("snapshot does not fit this model")
+                throw .invalidArgument("the snapshot comes from a model of another shape (\(s.arena.count / 3) parameters, this model has \(total))")
             }
             s.arena.withUnsafeBufferPointer { src in
                 guard let b = src.baseAddress else { return }
@@ -179,4 +176,13 @@ extension MetaTLModel {
             arena.rowStep.update(repeating: s.step, count: rows)
         }
     }
+}
+
+/// Everything training changes in a ``MetaTLModel``: parameters, Adam's moments, BatchNorm
+/// running statistics and the step count, taken with ``MetaTLModel/snapshot()``.
+public struct ModelSnapshot: Sendable {
+    /// The model's step count when taken.
+    public let step: Int
+    let arena: [Float]
+    let running: [Float]
 }

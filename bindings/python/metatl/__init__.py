@@ -163,15 +163,24 @@ class Model:
     # -- training -------------------------------------------------------------------------
 
     def fit(self, dataset: Dataset, steps: int, eval_every: Optional[int] = None,
-            progress: bool = True) -> List[Dict[str, float]]:
-        """Trains ``steps`` meta steps on ``dataset``'s training users.
+            progress: bool = True, patience: Optional[int] = None,
+            select_by: str = "sampled_mrr") -> List[Dict[str, Any]]:
+        """Trains up to ``steps`` meta steps on ``dataset``'s training users.
 
         Training runs in chunks (the GIL is released inside each), so a notebook stays responsive
         and Ctrl-C stops cleanly after the current chunk, keeping what was learned. With
-        ``eval_every``, the validation users are evaluated (sampled protocol) every that many steps.
+        ``eval_every``, the validation users are evaluated every that many steps.
+
+        Model selection (as ``metatl train`` does it): with ``patience`` (and ``eval_every``), the
+        model before training and after every evaluation competes on ``select_by``
+        ("sampled_mrr" or "full_mrr" on the validation users); training stops after
+        ``patience`` evaluations in a row without a new best (0: never early), and the model is
+        then put back exactly as it was at the best evaluation (also after Ctrl-C).
 
         Returns the learning curve: one dict per record with ``step``, ``loss`` (mean query loss
-        since the last record), ``steps_per_s`` and, at evaluations, ``valid_MRR`` and ``valid_Hits@10``.
+        since the last record), ``steps_per_s`` and, at evaluations, ``valid_MRR`` and
+        ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``, ``valid_full_Hits@10`` and
+        ``selected`` (True on the kept model's record) with model selection.
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
@@ -180,12 +189,37 @@ class Model:
             raise ValueError(f"steps must be at least 1, got {steps}")
         if eval_every is not None and int(eval_every) < 1:
             raise ValueError(f"eval_every must be at least 1, got {eval_every}")
+        if patience is not None:
+            if int(patience) < 0:
+                raise ValueError(f"patience must be non-negative, got {patience}")
+            if not eval_every:
+                raise ValueError("patience needs eval_every: model selection evaluates every eval_every steps")
+        if select_by not in ("sampled_mrr", "full_mrr"):
+            raise ValueError(f"select_by must be 'sampled_mrr' or 'full_mrr', got {select_by!r}")
         if self._handle is None:
             self._handle = _metatl.model_create(self._settings, dataset._handle)
+        selecting = patience is not None
         record_every = int(eval_every) if eval_every else max(1, steps // 20)
         chunk = max(1, min(record_every, 10))
         bar = _Progress(steps, enabled=progress)
-        history: List[Dict[str, float]] = []
+        history: List[Dict[str, Any]] = []
+
+        def validate(entry: Dict[str, Any]) -> float:
+            m = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_SAMPLED)
+            entry["valid_MRR"] = m["MRR"]
+            entry["valid_Hits@10"] = m["Hits@10"]
+            if selecting:
+                f = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_FULL)
+                entry["valid_full_MRR"] = f["MRR"]
+                entry["valid_full_Hits@10"] = f["Hits@10"]
+                entry["selected"] = False
+            return entry["valid_MRR"] if select_by == "sampled_mrr" else entry["valid_full_MRR"]
+
+        best_score, best_entry, best_state, since_best = -1.0, None, None, 0
+        if selecting:
+            first: Dict[str, Any] = {"step": self._handle.step()}
+            best_score, best_entry, best_state = validate(first), first, self._handle.snapshot()
+            history.append(first)
         done, since_record, loss_sum, start, record_start = 0, 0, 0.0, time.perf_counter(), time.perf_counter()
         try:
             while done < steps:
@@ -196,19 +230,32 @@ class Model:
                 bar.update(done, loss_sum / since_record)
                 if since_record == record_every or done == steps:
                     now = time.perf_counter()
-                    entry: Dict[str, float] = {"step": self._handle.step(), "loss": loss_sum / since_record,
-                                               "steps_per_s": since_record / max(now - record_start, 1e-9)}
-                    if eval_every and (since_record == record_every or done == steps):
-                        m = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_SAMPLED)
-                        entry["valid_MRR"] = m["MRR"]
-                        entry["valid_Hits@10"] = m["Hits@10"]
-                        bar.write(f"step {entry['step']}: loss {entry['loss']:.4f}, valid MRR {m['MRR']:.4f}")
+                    entry: Dict[str, Any] = {"step": self._handle.step(), "loss": loss_sum / since_record,
+                                             "steps_per_s": since_record / max(now - record_start, 1e-9)}
                     history.append(entry)
-                    since_record, loss_sum, record_start = 0, 0.0, time.perf_counter()
+                    since_record, loss_sum = 0, 0.0
+                    if eval_every:
+                        score = validate(entry)
+                        bar.write(f"step {entry['step']}: loss {entry['loss']:.4f}, valid MRR {entry['valid_MRR']:.4f}")
+                        if selecting:
+                            if score > best_score:
+                                best_score, best_entry, best_state, since_best = score, entry, self._handle.snapshot(), 0
+                            else:
+                                since_best += 1
+                                if patience and since_best >= int(patience):
+                                    bar.write(f"no better validation for {patience} evaluations: stopping")
+                                    break
+                    record_start = time.perf_counter()
         except KeyboardInterrupt:
             bar.write(f"interrupted after {done} of {steps} steps; the model keeps what it learned")
         finally:
             bar.close(time.perf_counter() - start)
+            if best_state is not None and best_entry is not None:
+                self._handle.restore(best_state)
+                best_entry["selected"] = True
+                if progress:
+                    print(f"kept the model of step {best_entry['step']} (valid {select_by} {best_score:.4f})",
+                          file=sys.stderr)
         return history
 
     # -- measuring ------------------------------------------------------------------------

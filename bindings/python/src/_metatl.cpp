@@ -89,6 +89,16 @@ std::shared_ptr<Dataset> dataset_synthetic(int32_t side, int32_t train_users, in
     return d;
 }
 
+// A copy of a model's training state (mt_snapshot), owned by Python.
+struct Snapshot {
+    mt_snapshot *handle = nullptr;
+    Snapshot() = default;
+    Snapshot(const Snapshot &) = delete;
+    Snapshot &operator=(const Snapshot &) = delete;
+    ~Snapshot() { mt_snapshot_free(handle); }
+    int64_t step() const { return mt_snapshot_step(handle); }
+};
+
 struct Model {
     mt_model *handle = nullptr;
     ~Model() { mt_model_free(handle); }
@@ -121,6 +131,13 @@ struct Model {
         d["threads"] = c.threads;
         return d;
     }
+
+    std::shared_ptr<Snapshot> snapshot() const {
+        auto snap = std::make_shared<Snapshot>();
+        check(mt_model_snapshot(handle, &snap->handle));
+        return snap;
+    }
+    void restore(const Snapshot &snap) { check(mt_model_restore(handle, snap.handle)); }
 
     float train(const Dataset &data, int64_t steps) {
         float loss = 0;
@@ -270,12 +287,17 @@ PYBIND11_MODULE(_metatl, m) {
     m.def("dataset_from_arrays", &dataset_from_arrays);
     m.def("dataset_synthetic", &dataset_synthetic);
 
+    py::class_<Snapshot, std::shared_ptr<Snapshot>>(m, "Snapshot")
+        .def("step", &Snapshot::step);
+
     py::class_<Model, std::shared_ptr<Model>>(m, "Model")
         .def("dim", &Model::dim)
         .def("items", &Model::items)
         .def("step", &Model::step)
         .def("config", &Model::config)
         .def("train", &Model::train)
+        .def("snapshot", &Model::snapshot)
+        .def("restore", &Model::restore)
         .def("evaluate", &Model::evaluate)
         .def("adapt", &Model::adapt)
         .def("score", &Model::score)

@@ -229,7 +229,7 @@ def test_training_while_serving_is_busy(data):
 
     def train():
         try:
-            model._handle.train(data._handle, 300)
+            model._handle.train(data._handle, 1000)   # long enough to be caught even on a loaded machine
         except RuntimeError as e:
             errors.append(e)
 
@@ -289,3 +289,39 @@ def test_checkpoint_errors(trained, tmp_path):
         metatl.Model.load(cut)
     with pytest.raises(FileNotFoundError):
         trained.save(tmp_path / "no-such-folder" / "m.safetensors")
+
+
+def test_fit_with_patience_keeps_the_best_model(data):
+    model = small_model()
+    history = model.fit(data, 60, eval_every=6, patience=3, progress=False)
+    evals = [h for h in history if "valid_full_MRR" in h]
+    assert evals[0]["step"] == 0 and all("valid_MRR" in h for h in evals)
+    chosen = [h for h in evals if h["selected"]]
+    assert len(chosen) == 1
+    best = max(evals, key=lambda h: (h["valid_MRR"], -h["step"]))
+    assert chosen[0] is best
+    assert model.step == best["step"]
+    # The kept model is exactly the one evaluated then.
+    assert model.evaluate(data, split="valid")["MRR"] == best["valid_MRR"]
+    straight = small_model()
+    if best["step"] > 0:
+        straight.fit(data, best["step"], progress=False)
+        np.testing.assert_array_equal(model.item_embeddings(), straight.item_embeddings())
+    # Early stopping follows the rule.
+    since, stop = 0, None
+    for i, h in enumerate(evals[1:], 1):
+        since = 0 if h["valid_MRR"] > max(e["valid_MRR"] for e in evals[:i]) else since + 1
+        if since >= 3:
+            stop = i
+            break
+    assert evals[-1]["step"] == (evals[stop]["step"] if stop else 60)
+
+
+def test_fit_selection_arguments_are_checked(data):
+    with pytest.raises(ValueError, match="patience needs eval_every"):
+        small_model().fit(data, 5, patience=2)
+    with pytest.raises(ValueError, match="select_by"):
+        small_model().fit(data, 5, eval_every=1, patience=2, select_by="auc")
+    with pytest.raises(ValueError, match="patience must be"):
+        small_model().fit(data, 5, eval_every=1, patience=-1)
+
