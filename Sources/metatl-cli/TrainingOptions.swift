@@ -38,6 +38,8 @@ struct TrainingOptions: ParsableArguments {
     var sampler: SamplerMode = .reference
     @Option(help: "Inner-step scaling in training: reference (batch mean) or per_task.")
     var innerStep: InnerStepScaling = .reference
+    @Option(help: "Training negatives: uniform (the reference's) or popularity (in proportion to training frequency).")
+    var negatives: NegativeSampling = .uniform
     @Option(help: "Worker threads (default: all cores). Results are reproducible for a given count.")
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
@@ -75,6 +77,7 @@ struct TrainingOptions: ParsableArguments {
         c.innerStep = innerStep
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         c.evalModeAfter = evalModeAfter
+        c.negatives = negatives == .uniform ? nil : negatives
         try c.validate()
         guard steps >= 0 else { throw ValidationError("--steps must be non-negative (got \(steps))") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1 (got \(evalEvery))") }
@@ -85,4 +88,5 @@ struct TrainingOptions: ParsableArguments {
 
 extension SamplerMode: ExpressibleByArgument {}
 extension SelectionMetric: ExpressibleByArgument {}
+extension NegativeSampling: ExpressibleByArgument {}
 extension InnerStepScaling: ExpressibleByArgument {}

@@ -61,6 +61,7 @@ struct TrainingRun {
                 "dropout": Double(configuration.dropout), "seed": configuration.seed,
                 "sampler": configuration.sampler.rawValue, "inner_step": configuration.innerStep.rawValue,
                 "threads": configuration.threads, "eval_mode_after": configuration.evalModeAfter ?? -1,
+                "negatives": (configuration.negatives ?? .uniform).rawValue,
                 "max_steps": fit.maxSteps, "eval_every": fit.evalEvery, "patience": fit.patience,
             ] as [String: Any]
             try writeJSON(json, to: path)

@@ -19,9 +19,10 @@ struct TaskSamplerTests {
         return try Dataset(train: train, test: test, K: 3, seed: 1)
     }
 
-    func tasks(_ d: Dataset, mode: SamplerMode, count: Int = 400, step: Int = 0, threads: Int = 1) -> TaskBatch {
+    func tasks(_ d: Dataset, mode: SamplerMode, count: Int = 400, step: Int = 0, threads: Int = 1,
+               negatives: NegativeSampling = .uniform) -> TaskBatch {
         let batch = TaskBatch(tasks: count, positions: 2)
-        TaskSampler(data: d, K: 3, mode: mode, seed: 5).fill(batch, step: step, threads: threads)
+        TaskSampler(data: d, K: 3, mode: mode, seed: 5, negatives: negatives).fill(batch, step: step, threads: threads)
         return batch
     }
 
@@ -65,9 +66,10 @@ struct TaskSamplerTests {
         #expect(reference == [[0, 0, 0, 0]])   // the reference's slice is empty for short users
     }
 
-    @Test func negativesLieOutsideTheUsersItems() throws {
+    @Test(arguments: NegativeSampling.allCases)
+    func negativesLieOutsideTheUsersItems(negatives: NegativeSampling) throws {
         let d = try dataset([[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13]])
-        let b = tasks(d, mode: .contiguous, count: 1000)
+        let b = tasks(d, mode: .contiguous, count: 1000, negatives: negatives)
         for t in 0..<b.tasks {
             let user: Set<Int32> = b.queryTail[t] <= 8 && b.queryHead[t] <= 8 ? Set(1...8) : Set(9...13)
             for n in [2 * t, 2 * t + 1] where b.supportTail[n] != 0 {
@@ -86,5 +88,21 @@ struct TaskSamplerTests {
         #expect(chains(one) == chains(four))
         #expect(one.queryNegativeTail.array == four.queryNegativeTail.array)
         #expect(chains(one) != chains(other))
+    }
+
+    /// Popularity negatives follow training frequency: item 3 fills half of the other user's
+    /// sequence and must be drawn far more often than uniform sampling would draw it.
+    @Test func popularityNegativesFavourFrequentItems() throws {
+        let d = try dataset([[3, 4, 3, 5, 3, 6, 3, 7, 3, 8], [9, 10, 11, 12, 13]])
+        func share(_ n: NegativeSampling) -> Double {
+            let b = tasks(d, mode: .contiguous, count: 2000, negatives: n)
+            let user2 = (0..<b.tasks).filter { b.queryHead[$0] >= 9 }
+            let hits = user2.filter { b.queryNegativeTail[$0] == 3 }.count
+            return Double(hits) / Double(max(user2.count, 1))
+        }
+        // Uniform: 1 of the 15 items outside user 2's (about 0.07). Popularity: 5 of the 10
+        // interactions outside user 2's items are item 3 (0.5).
+        #expect(share(.uniform) < 0.15)
+        #expect(share(.popularity) > 0.4)
     }
 }

@@ -24,12 +24,14 @@ struct TaskSampler: Sendable {
     let mode: SamplerMode
     let seed: UInt64
     let items: Int
+    let negatives: NegativeSampling
 
-    init(data: Dataset, K: Int, mode: SamplerMode, seed: UInt64) {
+    init(data: Dataset, K: Int, mode: SamplerMode, seed: UInt64, negatives: NegativeSampling = .uniform) {
         self.data = data
         self.K = K
         self.mode = mode
         self.seed = seed
+        self.negatives = negatives
         items = data.itemCount
     }
 
@@ -116,10 +118,18 @@ struct TaskSampler: Sendable {
         batch.queryNegativeTail[b] = scratch.neg[K - 1]
     }
 
-    /// A uniform item row outside the user's training items (0 if the user has them all).
+    /// An item row outside the user's training items (0 if the user has them all): uniform, or
+    /// with `.popularity` the item of a uniformly drawn training interaction (falling back to
+    /// uniform after 32 draws inside the user's items, so that the draw always ends).
     private func negative(_ rng: inout RandomGenerator, user u: Int) -> Int32 {
         let lo = data.distinctOffsets[u], hi = data.distinctOffsets[u + 1]
         guard hi - lo < items else { return 0 }
+        if negatives == .popularity && !data.trainItems.isEmpty {
+            for _ in 0..<32 {
+                let t = data.trainItems[rng.below(data.trainItems.count)]
+                if !contains(data.distinctItems, lo, hi, t) { return t }
+            }
+        }
         while true {
             let t = Int32(1 + rng.below(items))
             if !contains(data.distinctItems, lo, hi, t) { return t }

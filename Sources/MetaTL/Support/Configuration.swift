@@ -6,6 +6,15 @@ public enum SamplerMode: String, Sendable, CaseIterable, Codable {
     case contiguous
 }
 
+/// How training draws the negative tail of each pair.
+public enum NegativeSampling: String, Sendable, CaseIterable, Codable {
+    /// Uniformly over the catalogue (the reference).
+    case uniform
+    /// In proportion to the items' training frequency (a random training interaction's item), so
+    /// that popular items are contrasted more often.
+    case popularity
+}
+
 /// How the support gradient is scaled in the one-step adaptation during training.
 public enum InnerStepScaling: String, Sendable, CaseIterable, Codable {
     /// The reference: the support loss is a mean over the whole batch, so each task's step is
@@ -47,6 +56,8 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// statistics (which stop moving) and dropout is off. The reference notebook does this by
     /// accident after its first evaluation (it never switches back to training mode); nil: never.
     public var evalModeAfter: Int? = nil
+    /// Training negatives (nil: uniform, the reference's). Evaluation always uses uniform ones.
+    public var negatives: NegativeSampling? = nil
 
     public init() {}
 
