@@ -47,11 +47,27 @@ struct TaskSampler: Sendable {
         }
     }
 
-    /// Per-worker buffers: the K+1 chosen items, their next items and negatives.
+    /// Per-worker buffers: the K+1 chosen items, their next items and negatives; the picked
+    /// positions and the partial shuffle's displaced entries (reused: no allocation per task).
     struct Scratch {
-        var seq: [Int32], pos: [Int32], neg: [Int32], picked: [Int]
+        var seq: [Int32], pos: [Int32], neg: [Int32], picked: [Int], chosen: [Int32]
+        var displacedIndex: [Int], displacedValue: [Int]
         init(K: Int) {
-            seq = Array(repeating: 0, count: K); pos = seq; neg = seq; picked = []
+            seq = Array(repeating: 0, count: K); pos = seq; neg = seq
+            picked = []; chosen = []; displacedIndex = []; displacedValue = []
+            picked.reserveCapacity(K + 1); chosen.reserveCapacity(K + 1)
+            displacedIndex.reserveCapacity(2 * K + 2); displacedValue.reserveCapacity(2 * K + 2)
+        }
+
+        /// Entry i of the shuffled positions 0..<len: i unless a swap displaced it.
+        func position(_ i: Int) -> Int {
+            for k in displacedIndex.indices.reversed() where displacedIndex[k] == i { return displacedValue[k] }
+            return i
+        }
+
+        mutating func setPosition(_ i: Int, _ v: Int) {
+            displacedIndex.append(i)
+            displacedValue.append(v)
         }
     }
 
@@ -59,23 +75,27 @@ struct TaskSampler: Sendable {
         let users = data.sampleableUsers
         let u = Int(users[rng.below(users.count)])
         let lo = data.trainOffsets[u], len = data.trainOffsets[u + 1] - lo
-        let sequence = data.trainItems[lo..<(lo + len)]
+        let sequence = data.trainItems
         for i in 0..<K { scratch.seq[i] = 0; scratch.pos[i] = 0; scratch.neg[i] = 0 }
 
         // The chosen inputs, oldest first, and the target.
-        var chosen: [Int32]
+        scratch.chosen.removeAll(keepingCapacity: true)
         var target: Int32
         if len > K && rng.uniform() >= 0.5 {
-            // Subsequence mode: K+1 distinct positions, in order.
+            // Subsequence mode: K+1 distinct positions, in order: the first K+1 entries of a
+            // Fisher-Yates shuffle of 0..<len, with only the displaced entries stored.
             scratch.picked.removeAll(keepingCapacity: true)
-            var positions = Array(0..<len)
+            scratch.displacedIndex.removeAll(keepingCapacity: true)
+            scratch.displacedValue.removeAll(keepingCapacity: true)
             for i in 0...K {
                 let j = i + rng.below(len - i)
-                positions.swapAt(i, j)
-                scratch.picked.append(positions[i])
+                let atI = scratch.position(i), atJ = scratch.position(j)
+                scratch.setPosition(i, atJ)
+                scratch.setPosition(j, atI)
+                scratch.picked.append(atJ)
             }
             scratch.picked.sort()
-            chosen = scratch.picked.prefix(K).map { sequence[lo + $0] }
+            for k in 0..<K { scratch.chosen.append(sequence[lo + scratch.picked[k]]) }
             target = sequence[lo + scratch.picked[K]]
         } else {
             let n = len > K ? K + rng.below(len - K) : len - 1
@@ -85,9 +105,9 @@ struct TaskSampler: Sendable {
                 let stop = n - 1
                 var start = min(0, n - 1 - K)
                 if start < 0 { start = max(0, start + len) }   // Python's negative index
-                chosen = start < stop ? Array(sequence[(lo + start)..<(lo + stop)]) : []
+                if start < stop { for i in start..<stop { scratch.chosen.append(sequence[lo + i]) } }
             case .contiguous:
-                chosen = Array(sequence[(lo + max(0, n - K))..<(lo + n)])
+                for i in max(0, n - K)..<n { scratch.chosen.append(sequence[lo + i]) }
             }
         }
 
@@ -95,7 +115,7 @@ struct TaskSampler: Sendable {
         // its next item, and a negative for that next item; missing positions stay padding.
         var next = target
         var idx = K - 1
-        for item in chosen.reversed() {
+        for item in scratch.chosen.reversed() {
             scratch.seq[idx] = item
             scratch.pos[idx] = next
             if next != 0 { scratch.neg[idx] = negative(&rng, user: u) }

@@ -38,10 +38,11 @@ enum BLAS {
         }
     }
 
-    /// Runs `body(firstRow, rowCount)` over `threads` blocks of `m` rows (blocks of at least 64).
+    /// Runs `body(firstRow, rowCount)` over `threads` blocks of `m` rows (blocks of at least 32:
+    /// the last layer's weight gradient has only d = 100 rows, and still splits in two).
     private static func split(_ m: Int, _ threads: Int, _ body: (Int, Int) -> Void) {
         if m == 0 { return }
-        let parts = max(1, min(threads, m / 64))
+        let parts = max(1, min(threads, m / 32))
         parallelChunks(parts, threads: parts) { p in
             let r = splitRange(m, parts: parts, index: p)
             if !r.isEmpty { body(r.lowerBound, r.count) }
