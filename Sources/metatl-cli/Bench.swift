@@ -12,7 +12,8 @@ struct Bench: ParsableCommand {
         steps the same step's matrix products alone (the GEMM floor: the faster of OpenBLAS's own \
         threads and the engine's split); the step/floor ratio of each round and their median; \
         per-phase step times; evaluation users/s for the sampled and the full-catalogue protocols; \
-        the peak resident memory.
+        the peak resident memory; the OpenBLAS kernel and the vector-kernel variant in use \
+        (METATL_SIMD=avx512|avx2|generic picks another).
         """
     )
 
@@ -97,6 +98,7 @@ struct Bench: ParsableCommand {
         let json: [String: Any] = [
             "threads": threadCount,
             "blas_kernel": BLASKernel.current,
+            "vector_kernels": VectorKernels.selected,
             "batch_size": batchSize, "K": c.K, "dim": c.dim, "hidden": [c.hidden1, c.hidden2],
             "data": ["train_users": data.trainUserCount, "train_interactions": data.trainInteractionCount,
                      "items": data.itemCount, "test_users": data.test.count, "load_seconds": round3(loadSeconds)],
