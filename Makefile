@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build demo bench test test-swift test-c test-cli test-python clean
+.PHONY: deps build demo bench test test-swift test-c test-cli test-python test-crash clean
 PYTHON ?= python3
 VENV := .build/python-venv
 
@@ -30,7 +30,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product metatl
 	$(SWIFT) build --product metatl-swift-example
-	$(MAKE) test-swift test-c test-cli test-python
+	$(MAKE) test-swift test-c test-cli test-crash test-python
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -45,6 +45,12 @@ test-c:
 	$(DEBUG)/contract-test
 	$(CC) $(CFLAGS) examples/c/example.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -o $(DEBUG)/c-example
 	cd $(DEBUG) && ./c-example
+
+# Crash safety: 50 saves over an existing checkpoint SIGKILLed at random moments; every file
+# must afterwards hold the old or the new checkpoint and load (KILL_RUNS to change the count).
+test-crash:
+	$(CC) $(CFLAGS) Tests/crash/save_loop.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -o $(DEBUG)/save-loop
+	Tests/crash/kill_during_save.sh $(DEBUG)/save-loop
 
 # The command end to end, and the Swift example.
 test-cli:
