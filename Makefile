@@ -7,7 +7,7 @@ DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
 .PHONY: deps build demo bench test test-swift test-c test-cli test-python test-crash test-fuzz-replay \
-	fuzz fuzz-build clean
+	fuzz fuzz-build sanitize sanitize-asan sanitize-tsan clean
 PYTHON ?= python3
 VENV := .build/python-venv
 
@@ -127,5 +127,27 @@ fuzz: fuzz-build
 	  if [ $$status -ne 0 ]; then tail -40 $(FUZZ_BUILD)/logs/$$t.log; exit 1; fi; \
 	done
 
+# The Swift tests and the C contract test under AddressSanitizer (leaks included) and under
+# ThreadSanitizer, each in its own build folder.
+sanitize: sanitize-asan sanitize-tsan
+
+sanitize-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build --product metatl --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --disable-xctest --sanitize=address --scratch-path .build-asan
+	$(TOOLCHAIN_CC) $(CFLAGS) -g -fsanitize=address Tests/c/contract_test.c -L.build-asan/debug -lmetatl \
+	  -Wl,-rpath,$(CURDIR)/.build-asan/debug -lpthread -o .build-asan/debug/contract-test
+	.build-asan/debug/contract-test
+
+sanitize-tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) build --product metatl --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --skip-build --disable-xctest --sanitize=thread --scratch-path .build-tsan
+	@# The static TSan runtime intercepts libdispatch, so it needs the toolchain's libdispatch.
+	$(TOOLCHAIN_CC) $(CFLAGS) -g -fsanitize=thread Tests/c/contract_test.c -L.build-tsan/debug -lmetatl \
+	  -Wl,-rpath,$(CURDIR)/.build-tsan/debug -L$(SWIFT_LIBDIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_LIBDIR) \
+	  -lpthread -o .build-tsan/debug/contract-test
+	.build-tsan/debug/contract-test
+
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz .build-asan .build-tsan

@@ -6,6 +6,7 @@
  */
 #include <metatl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +269,7 @@ static void test_models(void) {
 
 /* ---- Concurrency: training is exclusive; serving is shared ---- */
 
-struct shared { mt_model *model; mt_dataset *data; volatile int training; mt_status train_status; };
+struct shared { mt_model *model; mt_dataset *data; atomic_int training; mt_status train_status; };
 
 static void *train_thread(void *arg) {
     struct shared *s = arg;
