@@ -6,10 +6,26 @@
  */
 #include <metatl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* Whether this build runs under a sanitizer (which reserves terabytes of address space, so an
+ * address-space limit cannot be set). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
+#endif
 
 static int passed, failed;
 
@@ -253,7 +269,7 @@ static void test_models(void) {
 
 /* ---- Concurrency: training is exclusive; serving is shared ---- */
 
-struct shared { mt_model *model; mt_dataset *data; volatile int training; mt_status train_status; };
+struct shared { mt_model *model; mt_dataset *data; atomic_int training; mt_status train_status; };
 
 static void *train_thread(void *arg) {
     struct shared *s = arg;
@@ -335,7 +351,289 @@ static void test_snapshots(void) {
     mt_dataset_free(d);
 }
 
-int main(void) {
+/* ---- Concurrency: eight threads serve one model; every answer equals the single-threaded one ---- */
+
+enum { SERVERS = 8, HISTORIES = 16, ROUNDS = 20, TOP = 5, CANDS = 10 };
+
+struct answer { float relation[8]; int64_t top[TOP]; float top_scores[TOP]; float cand_scores[CANDS]; };
+
+struct serving {
+    mt_model *model;
+    mt_dataset *other;                 /* a dataset with another vocabulary: training on it never changes the model */
+    int64_t histories[HISTORIES][5];
+    size_t lengths[HISTORIES];
+    int64_t cands[CANDS];
+    struct answer expected[HISTORIES];
+    pthread_mutex_t lock;
+    int served, mismatches, serve_busy, serve_other, servers_done;
+    int train_attempts, train_busy, train_refused, train_other;
+};
+
+/* One call, retried while the model is busy (the trainer may hold it for an instant). */
+#define RETRY_BUSY(s, call) \
+    do { st = (call); if (st == MT_ERR_BUSY) { pthread_mutex_lock(&(s)->lock); (s)->serve_busy++; pthread_mutex_unlock(&(s)->lock); } } while (st == MT_ERR_BUSY)
+
+static mt_status compute_answer(struct serving *s, int h, struct answer *a) {
+    mt_status st;
+    memset(a, 0, sizeof *a);
+    RETRY_BUSY(s, mt_model_adapt(s->model, s->histories[h], s->lengths[h], a->relation, 8));
+    if (st != MT_OK) return st;
+    size_t n = 0;
+    RETRY_BUSY(s, mt_model_recommend(s->model, s->histories[h], s->lengths[h], TOP, 0, a->top, a->top_scores, &n));
+    if (st != MT_OK || n != TOP) return st != MT_OK ? st : MT_ERR_INTERNAL;
+    RETRY_BUSY(s, mt_model_score(s->model, a->relation, 8, s->histories[h][s->lengths[h] - 1], s->cands, CANDS, a->cand_scores));
+    return st;
+}
+
+static void *server_thread(void *arg) {
+    struct serving *s = arg;
+    static int next_id;
+    pthread_mutex_lock(&s->lock);
+    int t = next_id++;
+    pthread_mutex_unlock(&s->lock);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int k = 0; k < HISTORIES; k++) {
+            int h = (k + 3 * t + r) % HISTORIES;
+            struct answer a;
+            mt_status st = compute_answer(s, h, &a);
+            pthread_mutex_lock(&s->lock);
+            if (st != MT_OK) s->serve_other++;
+            else if (memcmp(&a, &s->expected[h], sizeof a) != 0) s->mismatches++;
+            else s->served++;
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    s->servers_done++;
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static void *trainer_thread(void *arg) {
+    struct serving *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        int done = s->servers_done == SERVERS;
+        pthread_mutex_unlock(&s->lock);
+        if (done) break;
+        mt_status st = mt_model_train(s->model, s->other, 1, NULL);
+        pthread_mutex_lock(&s->lock);
+        s->train_attempts++;
+        if (st == MT_ERR_BUSY) s->train_busy++;
+        else if (st == MT_ERR_INVALID_ARGUMENT && strstr(mt_last_error_message(), "vocabulary")) s->train_refused++;
+        else s->train_other++;
+        pthread_mutex_unlock(&s->lock);
+        usleep(100);
+    }
+    return NULL;
+}
+
+static void test_concurrent_serving(void) {
+    static struct serving s;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.lock, NULL);
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    EXPECT_STATUS(mt_model_create(&c, d, &s.model), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(s.model, d, 5, NULL), MT_OK, "");
+    int64_t users[2] = {1, 1}, its[2] = {3, 4}, nusers[4] = {9, 9, 9, 9}, nitems[4] = {3, 4, 3, 4};
+    double ts[4] = {0, 1, 2, 3};
+    EXPECT_STATUS(mt_dataset_from_arrays(users, its, ts, 2, nusers, nitems, ts, 4, 3, 1, &s.other), MT_OK, "");
+    for (int h = 0; h < HISTORIES; h++) {
+        s.lengths[h] = 2 + h % 4;
+        for (size_t i = 0; i < s.lengths[h]; i++) s.histories[h][i] = 100 + (h * 7 + (int)i * (3 + h % 5)) % 40;
+    }
+    for (int i = 0; i < CANDS; i++) s.cands[i] = 100 + 4 * i;
+    int setup_ok = 1;
+    for (int h = 0; h < HISTORIES; h++) setup_ok &= compute_answer(&s, h, &s.expected[h]) == MT_OK;
+    EXPECT(setup_ok);
+    int64_t step_before = -1, step_after = -2;
+    EXPECT_STATUS(mt_model_info(s.model, NULL, NULL, &step_before), MT_OK, "");
+
+    pthread_t servers[SERVERS], trainer;
+    for (int t = 0; t < SERVERS; t++) pthread_create(&servers[t], NULL, server_thread, &s);
+    pthread_create(&trainer, NULL, trainer_thread, &s);
+    for (int t = 0; t < SERVERS; t++) pthread_join(servers[t], NULL);
+    pthread_join(trainer, NULL);
+
+    EXPECT(s.served == SERVERS * ROUNDS * HISTORIES);
+    EXPECT(s.mismatches == 0);
+    EXPECT(s.serve_other == 0);
+    EXPECT(s.train_attempts > 0 && s.train_busy > 0);
+    EXPECT(s.train_busy + s.train_refused == s.train_attempts && s.train_other == 0);
+    EXPECT_STATUS(mt_model_info(s.model, NULL, NULL, &step_after), MT_OK, "");
+    EXPECT(step_after == step_before);
+    if (s.mismatches || s.serve_other || s.train_other)
+        fprintf(stderr, "concurrent serving: %d served, %d mismatches, %d errors; training: %d attempts, %d busy, %d refused, %d other\n",
+                s.served, s.mismatches, s.serve_other, s.train_attempts, s.train_busy, s.train_refused, s.train_other);
+    mt_model_free(s.model);
+    mt_dataset_free(s.other);
+    mt_dataset_free(d);
+    pthread_mutex_destroy(&s.lock);
+}
+
+/* ---- Resource limits: files that would need absurd memory are refused before allocating ---- */
+
+/* Writes a safetensors container: the length field (`length`, or the padded header's length
+ * when 0), the header padded with spaces to 8 bytes, then `data_bytes` zero bytes. */
+static const char *write_container(const char *name, const char *header, uint64_t length, size_t data_bytes) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    size_t n = strlen(header), padded = (n + 7) / 8 * 8;
+    uint64_t field = length ? length : padded;
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(field >> (8 * i));
+    FILE *f = fopen(path, "wb");
+    if (!f) { perror(path); exit(2); }
+    fwrite(le, 1, 8, f);
+    fputs(header, f);
+    for (size_t i = n; i < padded; i++) fputc(' ', f);
+    for (size_t i = 0; i < data_bytes; i++) fputc(0, f);
+    fclose(f);
+    return path;
+}
+
+/* Copies the checkpoint at `src` to `dst` with `old` replaced by `new` in its header (the
+ * length field and padding rewritten; tensor offsets are relative to the data, so stay valid). */
+static int patch_header(const char *src, const char *dst, const char *old, const char *new) {
+    FILE *f = fopen(src, "rb");
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) { fclose(f); free(buf); return 0; }
+    fclose(f);
+    uint64_t n = 0;
+    for (int i = 0; i < 8; i++) n |= (uint64_t)buf[i] << (8 * i);
+    char *header = malloc(n + 1 + strlen(new));
+    memcpy(header, buf + 8, n);
+    header[n] = 0;
+    char *at = strstr(header, old);
+    int ok = at != NULL;
+    if (ok) {
+        memmove(at + strlen(new), at + strlen(old), strlen(at + strlen(old)) + 1);
+        memcpy(at, new, strlen(new));
+        while (strlen(header) > 0 && header[strlen(header) - 1] == ' ') header[strlen(header) - 1] = 0;
+        const char *path = write_container("patched.tmp", header, 0, 0);
+        FILE *out = fopen(path, "ab");
+        fwrite(buf + 8 + n, 1, (size_t)size - 8 - n, out);
+        fclose(out);
+        ok = rename(path, dst) == 0;
+    }
+    free(header);
+    free(buf);
+    return ok;
+}
+
+/* The files of test_resource_limits, each with the message its load must give. */
+enum { ABSURD = 5 };
+static const char *absurd_names[ABSURD] = {"gigabyte_header.safetensors", "terabyte_tensor.safetensors",
+                                           "overflowing_shape.safetensors", "reference_sizes.safetensors",
+                                           "configuration_sizes.safetensors"};
+static const char *absurd_messages[ABSURD] = {
+    "header length 4294967296 exceeds the 1048576-byte limit",
+    "data_offsets [0, 1099511627776] fall outside",
+    "is too large",
+    "tensor relation_learner.rel_fc1.fc.weight has shape [16384, 0], expected [16384, 8192]",
+    "tensor embedding.embedding.weight has shape [41, 8], expected [41, 4096]",
+};
+
+/* Loads every absurd file; returns how many were refused with their message. */
+static int load_absurd_files(const char *dir) {
+    int refused = 0;
+    for (int i = 0; i < ABSURD; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, absurd_names[i]);
+        mt_model *m = (mt_model *)0x1;
+        mt_status st = mt_model_load(path, &m);
+        if (st == MT_ERR_BAD_CHECKPOINT && m == NULL && strstr(mt_last_error_message(), absurd_messages[i])) refused++;
+        else fprintf(stderr, "FAILED: %s -> %s: %s\n", absurd_names[i], mt_status_name(st), mt_last_error_message());
+        if (st == MT_OK) mt_model_free(m);
+    }
+    return refused;
+}
+
+/* `contract-test --limited-loads DIR`: the loads again in a process whose address space may
+ * grow by only 1 GiB, so that any attempt to allocate what the files claim would fail (Swift
+ * traps on a failed allocation: the process would die by a signal). */
+static int limited_loads(const char *dir) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f || fscanf(f, "%lu", &pages) != 1) { fprintf(stderr, "cannot read /proc/self/statm\n"); return 3; }
+    fclose(f);
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
+    struct rlimit rl = {limit, limit};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) { perror("setrlimit"); return 3; }
+    return load_absurd_files(dir) == ABSURD ? 0 : 1;
+}
+
+static void test_resource_limits(const char *self) {
+    write_container(absurd_names[0], "{}", (uint64_t)1 << 32, 0);
+    write_container(absurd_names[1], "{\"x\":{\"dtype\":\"F32\",\"shape\":[262144,1048576],\"data_offsets\":[0,1099511627776]}}", 0, 16);
+    write_container(absurd_names[2], "{\"x\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647],\"data_offsets\":[0,8]}}", 0, 8);
+    /* A reference state_dict whose (empty) tensors imply a 4096 x 16384 x 16384 model: 7.5 GB. */
+    write_container(absurd_names[3],
+                    "{\"embedding.embedding.weight\":{\"dtype\":\"F32\",\"shape\":[2,4096],\"data_offsets\":[0,32768]},"
+                    "\"relation_learner.rel_fc1.bn.weight\":{\"dtype\":\"F32\",\"shape\":[63],\"data_offsets\":[32768,33020]},"
+                    "\"relation_learner.rel_fc1.fc.weight\":{\"dtype\":\"F32\",\"shape\":[16384,0],\"data_offsets\":[33020,33020]},"
+                    "\"relation_learner.rel_fc2.fc.weight\":{\"dtype\":\"F32\",\"shape\":[16384,0],\"data_offsets\":[33020,33020]}}",
+                    0, 33020);
+    /* A real small checkpoint whose configuration metadata claims the largest sizes. */
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    char small[512], big[512];
+    snprintf(small, sizeof small, "%s/small.safetensors", tmpdir);
+    snprintf(big, sizeof big, "%s/%s", tmpdir, absurd_names[4]);
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_save(m, small), MT_OK, "");
+    EXPECT(patch_header(small, big, "\\\"dim\\\":8,", "\\\"dim\\\":4096,"));
+    EXPECT(patch_header(big, big, "\\\"hidden1\\\":16,", "\\\"hidden1\\\":16384,"));
+    EXPECT(patch_header(big, big, "\\\"hidden2\\\":12,", "\\\"hidden2\\\":16384,"));
+    mt_model_free(m);
+    mt_dataset_free(d);
+
+    EXPECT(load_absurd_files(tmpdir) == ABSURD);
+    if (UNDER_SANITIZER) {
+        printf("resource limits: the address-space-limited run is skipped under a sanitizer\n");
+    } else {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl(self, self, "--limited-loads", tmpdir, (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid);
+        EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (!WIFEXITED(status)) fprintf(stderr, "limited loads died by signal %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    }
+
+    /* Ids are mapped through a dictionary: 99999999999 costs one row, like 7. */
+    const char *train = write_file("huge_ids.tsv", "1\t99999999999\t1\n1\t7\t2\n1\t1000000000000000000\t3\n");
+    char train_path[512];
+    strcpy(train_path, train);
+    const char *test = write_file("huge_ids_new.tsv", "2\t7\t1\n2\t99999999999\t2\n2\t7\t3\n2\t1000000000000000000\t4\n");
+    mt_dataset *h = NULL;
+    mt_dataset_info info = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_from_files(train_path, test, 3, 1, &h), MT_OK, "");
+    EXPECT_STATUS(mt_dataset_info_get(h, &info), MT_OK, "");
+    EXPECT(info.items == 3);
+    mt_dataset_free(h);
+    train = write_file("too_big_id.tsv", "1\t99999999999999999999\t1\n");
+    strcpy(train_path, train);
+    EXPECT_STATUS(mt_dataset_from_files(train_path, test, 3, 1, &h), MT_ERR_INVALID_DATA,
+                  "too_big_id.tsv:1: field 'item': expected an id below 2^63, found 99999999999999999999");
+
+    /* Devices are not read forever; a directory is not a file. */
+    EXPECT_STATUS(mt_dataset_from_files("/dev/zero", test, 3, 1, &h), MT_ERR_IO, "/dev/zero: is a character device");
+    EXPECT_STATUS(mt_model_load("/dev/zero", &m), MT_ERR_IO, "/dev/zero: is a character device");
+    EXPECT(m == NULL);
+    EXPECT_STATUS(mt_model_load(tmpdir, &m), MT_ERR_NOT_FOUND, "is a directory");
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     test_version_and_errors();
@@ -344,6 +642,8 @@ int main(void) {
     test_models();
     test_snapshots();
     test_busy();
+    test_concurrent_serving();
+    test_resource_limits(argv[0]);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

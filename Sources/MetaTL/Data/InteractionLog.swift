@@ -21,32 +21,33 @@ public struct Interactions: Sendable, Equatable {
 ///
 /// Every problem is reported with the file, the line, the field and what was expected.
 enum InteractionLog {
+    /// Longest line accepted: a line holds three numbers, so anything longer is not this format
+    /// (and a binary file cannot make one line of gigabytes).
+    static let maxLineBytes = 4096
+
+    /// Reads and parses a file (a regular file or a pipe). Memory is linear in the file's size:
+    /// each line of at least 6 bytes becomes one 24-byte row, and ids are kept as given (mapped
+    /// to rows later through a dictionary), so their magnitude never matters.
     static func read(path: String) throws(MetaTLError) -> Interactions {
-        let url = URL(fileURLWithPath: path)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw MetaTLError(.fileNotFound, "\(path): no such file")
-        }
-        guard !isDirectory.boolValue else { throw MetaTLError(.fileNotFound, "\(path): is a directory, expected a file") }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw MetaTLError(.io, "\(path): cannot read: \(error.localizedDescription)")
-        }
-        return try parse(data, name: path)
+        let bytes = try InputFile(path: path, allowPipes: true).readAll()
+        return try parse(bytes, name: path)
     }
 
-    static func parse(_ data: Data, name: String) throws(MetaTLError) -> Interactions {
+    static func parse(_ data: [UInt8], name: String) throws(MetaTLError) -> Interactions {
         var out = Interactions()
-        let result: Result<Void, MetaTLError> = data.withUnsafeBytes { raw in
-            let bytes = raw.bindMemory(to: UInt8.self)
+        let result: Result<Void, MetaTLError> = data.withUnsafeBufferPointer { bytes in
             var lineNumber = 0
             var start = 0
             var sawData = false
             var fields: [Substring] = []
             while start < bytes.count {
                 var end = start
-                while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+                while end < bytes.count && bytes[end] != 0x0A && end - start <= maxLineBytes { end += 1 }
                 lineNumber += 1
+                if end - start > maxLineBytes {
+                    return .failure(.invalidData(
+                        "\(name):\(lineNumber): line is longer than \(maxLineBytes) bytes; expected user, item, timestamp"))
+                }
                 var stop = end
                 if stop > start && bytes[stop - 1] == 0x0D { stop -= 1 }   // CRLF
                 let lineBytes = UnsafeBufferPointer(rebasing: bytes[start..<stop])
@@ -72,6 +73,10 @@ enum InteractionLog {
                 func id(_ index: Int, _ field: String) -> Result<Int64, MetaTLError> {
                     let text = fields[index]
                     guard let v = Int64(text) else {
+                        if !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                            return .failure(.invalidData(
+                                "\(name):\(lineNumber): field '\(field)': expected an id below 2^63, found \(text.prefix(40))"))
+                        }
                         return .failure(.invalidData(
                             "\(name):\(lineNumber): field '\(field)': expected a non-negative integer id, found '\(text.prefix(40))'"))
                     }

@@ -13,6 +13,33 @@ import Foundation
 public enum Checkpoint {
     public static let format = "metatl-checkpoint"
     public static let formatVersion = 1
+
+    /// Every tensor a checkpoint of this configuration and catalogue size holds (`rows` counts
+    /// the padding row), with its dtype and shape: the parameters in ``ParameterArena``'s layout
+    /// (a test checks the two agree), the BatchNorm running statistics and, optionally, the
+    /// batch counters, Adam's moments and the vocabulary.
+    static func tensors(_ c: Configuration, rows: Int, optimizer: Bool, batchCounts: Bool)
+        -> [(name: String, dtype: SafeTensors.DType, shape: [Int])] {
+        let S = c.supportCount
+        var parameters: [(String, [Int])] = [("embedding.embedding.weight", [rows, c.dim])]
+        let widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
+        for (l, (inDim, outDim)) in widths.enumerated() {
+            let p = "relation_learner.rel_fc\(l + 1)"
+            parameters += [("\(p).fc.weight", [outDim, inDim]), ("\(p).fc.bias", [outDim]), ("\(p).bn.weight", [S]), ("\(p).bn.bias", [S])]
+        }
+        var out = parameters.map { (name: $0.0, dtype: SafeTensors.DType.f32, shape: $0.1) }
+        for l in 0..<3 {
+            for variance in [false, true] { out.append((RunningStatistics.name(layer: l, variance: variance), .f32, [S])) }
+            if batchCounts { out.append(("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", .i64, [])) }
+        }
+        if optimizer {
+            for prefix in ["optimizer.exp_avg.", "optimizer.exp_avg_sq."] {
+                out += parameters.map { (name: prefix + $0.0, dtype: SafeTensors.DType.f32, shape: $0.1) }
+            }
+            out.append(("vocabulary.item_ids", .i64, [rows]))
+        }
+        return out
+    }
 }
 
 extension MetaTLModel {
@@ -25,20 +52,22 @@ extension MetaTLModel {
 
     /// Loads a checkpoint written by ``save(to:)``, validating everything (header, dtypes,
     /// shapes, offsets, vocabulary, version) before building the model.
+    ///
+    /// Memory is bounded by the file's size: the header (at most ``SafeTensors/maxHeaderBytes``)
+    /// is checked against the file's size, every tensor the configuration implies is checked to
+    /// be present with its shape before the model is allocated, and tensors are then read one at
+    /// a time straight into the model.
     public static func load(from path: String) throws(MetaTLError) -> MetaTLModel {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw MetaTLError(.fileNotFound, "\(path): no such file")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
-            throw MetaTLError(.io, "\(path): cannot read: \(error.localizedDescription)")
-        }
-        return try load(checkpoint: data, name: path)
+        let input = try InputFile(path: path, allowPipes: false)
+        return try load(try SafeTensors.File(source: .file(input), name: path), name: path)
     }
 
     static func load(checkpoint data: Data, name: String) throws(MetaTLError) -> MetaTLModel {
+        try load(try SafeTensors.File(data: data, name: name), name: name)
+    }
+
+    static func load(_ file: SafeTensors.File, name: String) throws(MetaTLError) -> MetaTLModel {
         func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
-        let file = try SafeTensors.File(data: data, name: name)
         let meta = file.metadata
         if meta["format"] == nil && file.entries["embedding.embedding.weight"] != nil && file.entries["vocabulary.item_ids"] == nil {
             return try loadReferenceStateDict(file, name: name)
@@ -59,6 +88,11 @@ extension MetaTLModel {
         }
         let rows = vocabularyEntry.shape[0]
         guard rows >= 2 else { throw bad("vocabulary holds no items") }
+        // Everything the configuration implies must be in the file before anything is allocated:
+        // a small file cannot make the model allocate more than the tensors it holds.
+        for t in Checkpoint.tensors(configuration, rows: rows, optimizer: true, batchCounts: true) {
+            try file.require(t.name, t.dtype, shape: t.shape)
+        }
         let ids = try file.int64s("vocabulary.item_ids", shape: [rows])
         guard ids[0] == -1 else { throw bad("vocabulary row 0 must be -1 (padding), found \(ids[0])") }
         let items = Array(ids.dropFirst())
@@ -73,9 +107,9 @@ extension MetaTLModel {
             let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, arena.adamM),
                                             ("optimizer.exp_avg_sq." + slot.name, arena.adamV)]
             for (key, block) in blocks {
-                let values = try file.floats(key, shape: slot.shape)
-                guard values.allSatisfy(\.isFinite) else { throw bad("tensor \(key) holds a non-finite value") }
-                (block + slot.offset).update(from: values, count: values.count)
+                let destination = block + slot.offset
+                try file.readFloats(key, shape: slot.shape, into: destination)
+                for i in 0..<slot.count where !destination[i].isFinite { throw bad("tensor \(key) holds a non-finite value") }
             }
         }
         try model.loadRunningStatistics(from: file, name: name)
@@ -104,12 +138,16 @@ extension MetaTLModel {
         var c = Configuration()
         c.dim = embedding[1]; c.hidden1 = fc1[0]; c.hidden2 = fc2[0]; c.K = bn[0] + 1
         do { try c.validate() } catch { throw bad(error.message) }
+        // As for our own format: every implied tensor is checked before the model is allocated.
+        for t in Checkpoint.tensors(c, rows: embedding[0], optimizer: false, batchCounts: false) {
+            try file.require(t.name, t.dtype, shape: t.shape)
+        }
         let model: MetaTLModel
         do { model = try MetaTLModel(configuration: c, items: embedding[0] - 1) } catch { throw bad(error.message) }
         for slot in model.arena.slots {
-            let values = try file.floats(slot.name, shape: slot.shape)
-            guard values.allSatisfy(\.isFinite) else { throw bad("tensor \(slot.name) holds a non-finite value") }
-            (model.arena.params + slot.offset).update(from: values, count: values.count)
+            let destination = model.arena.params + slot.offset
+            try file.readFloats(slot.name, shape: slot.shape, into: destination)
+            for i in 0..<slot.count where !destination[i].isFinite { throw bad("tensor \(slot.name) holds a non-finite value") }
         }
         try model.loadRunningStatistics(from: file, name: name)
         return model
@@ -193,7 +231,7 @@ func writeAtomically(_ data: Data, to path: String) throws(MetaTLError) {
         }
     }
     if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    close(fd)
+    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
     if let failure {
         unlink(temporary)
         throw MetaTLError(.io, "\(path): cannot write: \(failure)")

@@ -15,8 +15,10 @@ enum SafeTensors {
         let bytes: Data
     }
 
-    /// Largest header this reader accepts (the format's own limit is 100 MB).
-    static let maxHeaderBytes = 100_000_000
+    /// Largest header this reader accepts. The format allows 100 MB, but a MetaTL checkpoint's
+    /// header (about 40 tensors and the configuration) is a few KB, as is a reference
+    /// state_dict's; parsing is the one step whose memory is not bounded by the tensors' sizes.
+    static let maxHeaderBytes = 1 << 20
 
     /// Serialises tensors in the given order, contiguously, header padded with spaces to 8 bytes.
     static func serialize(_ tensors: [Tensor], metadata: [(String, String)]) -> Data {
@@ -73,27 +75,81 @@ enum SafeTensors {
         return d
     }
 
+    /// Where a file's bytes come from: memory, or an open file read one piece at a time, so that
+    /// loading a checkpoint holds its header and reads each tensor straight into the model; the
+    /// whole file is never in memory at once, and a file that shrinks while it is read is an
+    /// error, not a crash (which mapping it could give).
+    enum Source {
+        case memory(Data)
+        case file(InputFile)
+
+        var count: Int {
+            switch self {
+            case .memory(let data): return data.count
+            case .file(let file): return file.size ?? 0
+            }
+        }
+
+        /// Fills `buffer` from byte `offset`; false if the source ends first.
+        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(MetaTLError) -> Bool {
+            guard offset >= 0 else { return false }
+            switch self {
+            case .memory(let data):
+                guard offset <= data.count, buffer.count <= data.count - offset else { return false }
+                let start = data.startIndex + offset
+                data.copyBytes(to: buffer.bindMemory(to: UInt8.self), from: start..<(start + buffer.count))
+                return true
+            case .file(let file):
+                return try file.read(into: buffer, at: offset) == buffer.count
+            }
+        }
+
+        /// Fills an array's bytes from byte `offset`; false if the source ends first.
+        func read<T>(into array: inout [T], at offset: Int) throws(MetaTLError) -> Bool {
+            var result: Result<Bool, MetaTLError> = .success(false)
+            array.withUnsafeMutableBytes { raw in
+                do throws(MetaTLError) { result = .success(try read(into: raw, at: offset)) } catch { result = .failure(error) }
+            }
+            return try result.get()
+        }
+    }
+
     /// A parsed, validated file: every entry's dtype, shape and byte range checked against the
     /// file's size before anything is read.
     struct File {
         let name: String
-        let data: Data
+        let source: Source
         let dataStart: Int
         let metadata: [String: String]
         let entries: [String: (dtype: DType, shape: [Int], range: Range<Int>)]
 
         init(data: Data, name: String) throws(MetaTLError) {
+            try self.init(source: .memory(data), name: name)
+        }
+
+        init(source: Source, name: String) throws(MetaTLError) {
             func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
             self.name = name
-            self.data = data
-            guard data.count >= 8 else { throw bad("truncated: \(data.count) bytes, too short for the 8-byte header length") }
-            var n: UInt64 = 0
-            for i in 0..<8 { n |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
-            guard n <= UInt64(maxHeaderBytes) else { throw bad("header length \(n) exceeds the \(maxHeaderBytes)-byte limit") }
-            guard Int(n) <= data.count - 8 else {
-                throw bad("truncated: the header claims \(n) bytes but only \(data.count - 8) follow")
+            self.source = source
+            let size = source.count
+            guard size >= 8 else { throw bad("truncated: \(size) bytes, too short for the 8-byte header length") }
+            var prefix = [UInt8](repeating: 0, count: 8)
+            guard try source.read(into: &prefix, at: 0) else {
+                throw bad("truncated while reading the header length (the file changed while loading?)")
             }
-            let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(n)))
+            var n: UInt64 = 0
+            for i in 0..<8 { n |= UInt64(prefix[i]) << (8 * UInt64(i)) }
+            guard n <= UInt64(maxHeaderBytes) else {
+                throw bad("header length \(n) exceeds the \(maxHeaderBytes)-byte limit (a MetaTL header is a few KB)")
+            }
+            guard Int(n) <= size - 8 else {
+                throw bad("truncated: the header claims \(n) bytes but only \(size - 8) follow")
+            }
+            var headerBytes = [UInt8](repeating: 0, count: Int(n))
+            guard try source.read(into: &headerBytes, at: 8) else {
+                throw bad("truncated while reading the header (the file changed while loading?)")
+            }
+            let headerData = Data(headerBytes)
             dataStart = 8 + Int(n)
             let object: Any
             do { object = try JSONSerialization.jsonObject(with: headerData) } catch {
@@ -106,7 +162,7 @@ enum SafeTensors {
                 metadata = dict
             }
             self.metadata = metadata
-            let bufferSize = data.count - dataStart
+            let bufferSize = size - dataStart
             var entries: [String: (dtype: DType, shape: [Int], range: Range<Int>)] = [:]
             for (key, value) in header where key != "__metadata__" {
                 guard let entry = value as? [String: Any] else { throw bad("tensor \(key): entry is not an object") }
@@ -140,7 +196,7 @@ enum SafeTensors {
             }
             // The ranges must tile the data buffer exactly, as the format requires.
             var position = 0
-            for (key, e) in entries.sorted(by: { $0.value.range.lowerBound < $1.value.range.lowerBound }) {
+            for (key, e) in entries.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound) }) {
                 guard e.range.lowerBound == position else { throw bad("tensor \(key): data_offsets overlap or leave a gap") }
                 position = e.range.upperBound
             }
@@ -159,27 +215,43 @@ enum SafeTensors {
             return e.range
         }
 
+        /// Checks that a tensor is present with this dtype and shape, reading nothing.
+        func require(_ key: String, _ dtype: DType, shape: [Int]) throws(MetaTLError) {
+            _ = try entry(key, dtype, shape)
+        }
+
+        /// Reads a tensor's bytes into `buffer` (exactly the tensor's size).
+        private func read(_ key: String, _ range: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(MetaTLError) {
+            guard buffer.count == range.count, try source.read(into: buffer, at: dataStart + range.lowerBound) else {
+                throw MetaTLError(.badCheckpoint, "\(name): tensor \(key): the file ended early (it changed while loading?)")
+            }
+        }
+
+        /// Reads an F32 tensor of this shape into `destination` (room for its element count).
+        func readFloats(_ key: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws(MetaTLError) {
+            let r = try entry(key, .f32, shape)
+            let count = r.count / 4
+            try read(key, r, into: UnsafeMutableRawBufferPointer(start: destination, count: r.count))
+            for i in 0..<count { destination[i] = Float(bitPattern: UInt32(littleEndian: destination[i].bitPattern)) }
+        }
+
         func floats(_ key: String, shape: [Int]) throws(MetaTLError) -> [Float] {
             let r = try entry(key, .f32, shape)
-            let base = data.startIndex + dataStart
             var out = [Float](repeating: 0, count: r.count / 4)
-            data.withUnsafeBytes { raw in
-                for i in 0..<out.count {
-                    out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base - data.startIndex + r.lowerBound + 4 * i, as: UInt32.self)))
-                }
+            guard try source.read(into: &out, at: dataStart + r.lowerBound) else {
+                throw MetaTLError(.badCheckpoint, "\(name): tensor \(key): the file ended early (it changed while loading?)")
             }
+            for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: out[i].bitPattern)) }
             return out
         }
 
         func int64s(_ key: String, shape: [Int]) throws(MetaTLError) -> [Int64] {
             let r = try entry(key, .i64, shape)
-            let base = data.startIndex + dataStart
             var out = [Int64](repeating: 0, count: r.count / 8)
-            data.withUnsafeBytes { raw in
-                for i in 0..<out.count {
-                    out[i] = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: base - data.startIndex + r.lowerBound + 8 * i, as: Int64.self))
-                }
+            guard try source.read(into: &out, at: dataStart + r.lowerBound) else {
+                throw MetaTLError(.badCheckpoint, "\(name): tensor \(key): the file ended early (it changed while loading?)")
             }
+            for i in out.indices { out[i] = Int64(littleEndian: out[i]) }
             return out
         }
     }
