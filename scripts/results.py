@@ -20,19 +20,24 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = os.path.join(ROOT, "docs", "results", "runs")
 
-# name, dataset, extra flags, description. The defaults row uses no tuning flags at all.
+# name, dataset, extra flags, description. "defaults" uses no tuning flags at all and, with
+# "train-mode", runs for every seed; the one-change rows start from "train-mode" (training mode
+# throughout, the default before these measurements) and run for the ablation seeds.
+NEVER = ["--eval-mode-after", "never"]
 EXPERIMENTS = [
-    ("defaults", "beauty", [], "`metatl train` defaults"),
-    ("negatives-popularity", "beauty", ["--negatives", "popularity"], "popularity-proportional training negatives"),
-    ("select-full", "beauty", ["--select-by", "full_mrr"], "model chosen by full-ranking MRR"),
-    ("eval-mode-after-100", "beauty", ["--eval-mode-after", "100"],
-     "the reference's regime: evaluation mode from step 100 on"),
-    ("sampler-contiguous", "beauty", ["--sampler", "contiguous"], "contiguous task sampler"),
-    ("inner-per-task", "beauty", ["--inner-step", "per_task"], "inner step scaled per task"),
-    ("lr-0.002", "beauty", ["--lr", "0.002"], "learning rate 0.002"),
-    ("dropout-0", "beauty", ["--dropout", "0"], "dropout 0"),
-    ("defaults", "synthetic", [], "`metatl demo` defaults"),
+    ("defaults", "beauty", [], "`metatl train` defaults (evaluation mode from step 100)"),
+    ("train-mode", "beauty", NEVER, "training mode throughout (`--eval-mode-after never`)"),
+    ("negatives-popularity", "beauty", NEVER + ["--negatives", "popularity"],
+     "train-mode + popularity-proportional training negatives"),
+    ("select-full", "beauty", NEVER + ["--select-by", "full_mrr"], "train-mode + model chosen by full-ranking MRR"),
+    ("sampler-contiguous", "beauty", NEVER + ["--sampler", "contiguous"], "train-mode + contiguous task sampler"),
+    ("inner-per-task", "beauty", NEVER + ["--inner-step", "per_task"], "train-mode + inner step scaled per task"),
+    ("lr-0.002", "beauty", NEVER + ["--lr", "0.002"], "train-mode + learning rate 0.002"),
+    ("dropout-0", "beauty", NEVER + ["--dropout", "0"], "train-mode + dropout 0"),
+    ("defaults", "synthetic", [], "`metatl demo` defaults (evaluation mode from step 100)"),
+    ("train-mode", "synthetic", NEVER, "training mode throughout"),
 ]
+FOR_EVERY_SEED = ("defaults", "train-mode")
 
 
 def run(binary, name, dataset, flags, seed, data_dir, threads):
@@ -100,7 +105,7 @@ def main():
             continue
         if dataset == "beauty" and not have_beauty:
             continue
-        for s in (seeds if name == "defaults" else ablation_seeds):
+        for s in (seeds if name in FOR_EVERY_SEED else ablation_seeds):
             work.append((name, dataset, flags, s))
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
@@ -141,20 +146,23 @@ def main():
         lines += ["    " + r["command"] for r in runs]
         lines.append("")
 
-    ablations = [(n, d) for n, ds, _, d in EXPERIMENTS if ds == "beauty" and ("beauty", n) in results]
-    if len(ablations) > 1:
-        lines += ["## What each setting does (beauty)", "",
-                  "One change from the defaults per row; MetaTL only, test metrics of the validation-chosen model.", ""]
+    for dataset, title in (("beauty", "beauty"), ("synthetic", "synthetic data")):
+        rows_of = [(n, d) for n, ds, _, d in EXPERIMENTS if ds == dataset and (dataset, n) in results]
+        if len(rows_of) < 2:
+            continue
+        lines += [f"## What each setting does ({title})", "",
+                  "MetaTL only; test metrics of the validation-chosen model; seeds per row as listed.", ""]
         rows = []
-        for name, desc in ablations:
-            runs = results[("beauty", name)]
+        for name, desc in rows_of:
+            runs = results[(dataset, name)]
             rows.append([desc,
+                         ", ".join(str(r["configuration"]["seed"]) for r in runs),
                          mean_spread([r["valid"]["metatl"]["sampled"]["MRR"] for r in runs]),
                          mean_spread([r["test"]["metatl"]["sampled"]["MRR"] for r in runs]),
                          mean_spread([r["test"]["metatl"]["full"]["MRR"] for r in runs]),
                          ", ".join(str(r["chosen_step"]) for r in runs),
                          f"{statistics.mean(r['train_seconds'] for r in runs):.0f} s"])
-        lines.append(table(rows, ["setting", "valid sampled MRR", "test sampled MRR", "test full MRR",
+        lines.append(table(rows, ["setting", "seeds", "valid sampled MRR", "test sampled MRR", "test full MRR",
                                   "chosen steps", "mean time"]))
         lines.append("")
     # The tables go between the markers; text around them (findings, discussion) is kept.

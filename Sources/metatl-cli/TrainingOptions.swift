@@ -14,8 +14,9 @@ struct TrainingOptions: ParsableArguments {
     var patience = 8
     @Option(help: "Validation number that picks the model: sampled_mrr or full_mrr.")
     var selectBy: SelectionMetric = .sampledMRR
-    @Option(help: "Train in evaluation mode (running BatchNorm statistics, no dropout) from this step on, as the reference does by accident after its first evaluation.")
-    var evalModeAfter: Int?
+    @Option(help: ArgumentHelp("Train in evaluation mode (running BatchNorm statistics, no dropout) from this step on, as the reference does by accident after its first evaluation; 'never' trains in training mode throughout.",
+                               valueName: "step|never"))
+    var evalModeAfter: EvalModeStart = .step(100)
     @Option(help: "Write the learning curve (every validation) to this CSV file.")
     var curveCSV: String?
     @Option(help: "Tasks per step.")
@@ -76,7 +77,7 @@ struct TrainingOptions: ParsableArguments {
         c.sampler = sampler
         c.innerStep = innerStep
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        c.evalModeAfter = evalModeAfter
+        if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }
         c.negatives = negatives == .uniform ? nil : negatives
         try c.validate()
         guard steps >= 0 else { throw ValidationError("--steps must be non-negative (got \(steps))") }
@@ -90,3 +91,23 @@ extension SamplerMode: ExpressibleByArgument {}
 extension SelectionMetric: ExpressibleByArgument {}
 extension NegativeSampling: ExpressibleByArgument {}
 extension InnerStepScaling: ExpressibleByArgument {}
+
+/// `--eval-mode-after`: a step, or `never`.
+enum EvalModeStart: ExpressibleByArgument, Equatable {
+    case step(Int)
+    case never
+
+    init?(argument: String) {
+        if argument == "never" { self = .never; return }
+        guard let n = Int(argument), n >= 0 else { return nil }
+        self = .step(n)
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .step(let n): String(n)
+        case .never: "never"
+        }
+    }
+}
+
