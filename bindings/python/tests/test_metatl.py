@@ -228,15 +228,30 @@ def test_training_while_serving_is_busy(data):
     errors = []
 
     def train():
-        try:
-            model._handle.train(data._handle, 1000)   # long enough to be caught even on a loaded machine
-        except RuntimeError as e:
-            errors.append(e)
+        # The probe below may hold the model for a moment: a refused start is retried.
+        for _ in range(1000):
+            try:
+                model._handle.train(data._handle, 1000)   # long enough to be caught even on a loaded machine
+                return
+            except RuntimeError as e:
+                if "in use" not in str(e):
+                    errors.append(e)
+                    return
+                time.sleep(0.001)
+        errors.append(RuntimeError("training never started"))
 
     t = threading.Thread(target=train)
     t.start()
-    busy = 0
+    # Serve only once training holds the model (reading the step is refused then): serving first
+    # would make the training call the one refused as busy.
     deadline = time.time() + 30
+    while t.is_alive() and time.time() < deadline:
+        try:
+            model._handle.step()
+            time.sleep(0.001)
+        except RuntimeError:
+            break
+    busy = 0
     while t.is_alive() and time.time() < deadline:
         try:
             model.recommend(history, k=3)
@@ -244,6 +259,7 @@ def test_training_while_serving_is_busy(data):
             assert "being trained" in str(e)
             busy += 1
     t.join()
+    assert errors == []
     assert busy > 0
     assert model.recommend(history, k=3)[0].shape == (3,)
 
