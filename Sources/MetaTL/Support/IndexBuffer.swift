@@ -1,28 +1,38 @@
-/// A fixed-size, zero-initialised array of Int32 item rows whose storage never moves, so
-/// parallel workers can fill disjoint ranges of it.
-final class IndexBuffer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Int32>
+/// A fixed-size, zero-initialised array of integers whose storage never moves, so parallel
+/// workers can fill disjoint ranges of it.
+final class IntegerBuffer<Element: FixedWidthInteger>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>
     let count: Int
 
     init(count: Int) {
         let n = max(count, 1)
-        pointer = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        pointer = UnsafeMutablePointer<Element>.allocate(capacity: n)
         pointer.initialize(repeating: 0, count: n)
         self.count = count
     }
 
-    convenience init(_ values: [Int32]) {
+    convenience init(_ values: [Element]) {
         self.init(count: values.count)
         for (i, v) in values.enumerated() { pointer[i] = v }
     }
 
     deinit { pointer.deallocate() }
 
-    subscript(i: Int) -> Int32 {
+    subscript(i: Int) -> Element {
         get { pointer[i] }
         set { pointer[i] = newValue }
     }
 
-    var array: [Int32] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+    var array: [Element] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
 
+/// Item rows (row 0 = padding).
+typealias IndexBuffer = IntegerBuffer<Int32>
+
+/// The norm blocks' dropout and activation bits, written by the forward and read by the backward.
+typealias MaskBuffer = IntegerBuffer<UInt16>
+
+extension IntegerBuffer where Element == UInt16 {
+    /// Words per row of `features` values: two per group of 16 (see ``normBlockForward``).
+    static func wordsPerRow(_ features: Int) -> Int { 2 * ((features + 15) / 16) }
 }
