@@ -39,8 +39,9 @@ struct mtl_kernel_table {
     void (*add_scaled_difference)(float *, float, const float *, const float *, long);
 };
 
-// lowbias32 (Chris Wellons' integer hash): dropout draws are a pure function of (key, j), so
-// the backward regenerates the mask instead of storing it, and 16 lanes hash at once.
+// lowbias32 (Chris Wellons' integer hash): dropout draws are a pure function of (row key, unit),
+// so 16 lanes hash at once and no generator state runs through a row. The scalar twin of
+// DROPPED in kernels_body.h, for the units after the last full group of 16.
 static inline uint32_t mtl_mix32(uint32_t x) {
     x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; x ^= x >> 16;
     return x;

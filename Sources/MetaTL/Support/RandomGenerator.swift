@@ -35,12 +35,6 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         Double(next() >> 11) * 0x1.0p-53
     }
 
-    /// Uniform in [0, 1) as a Float (24 random bits), for dropout masks.
-    @inline(__always)
-    public mutating func uniformFloat() -> Float {
-        Float(next() >> 40) * 0x1.0p-24
-    }
-
     /// Uniform integer in `0..<n` without modulo bias (Lemire's method); `n` must be positive.
     @inline(__always)
     public mutating func below(_ n: Int) -> Int {
