@@ -27,9 +27,14 @@ let package = Package(
             name: "MetaTLKernels",
             path: "Sources/MetaTLKernels"
         ),
+        // The persistent worker pool behind the engine's parallel loops.
+        .target(
+            name: "MetaTLThreads",
+            path: "Sources/MetaTLThreads"
+        ),
         .target(
             name: "MetaTL",
-            dependencies: ["CBLAS", "MetaTLKernels"],
+            dependencies: ["CBLAS", "MetaTLKernels", "MetaTLThreads"],
             path: "Sources/MetaTL"
         ),
         // The C header, so that the exported functions use its exact types.

@@ -645,6 +645,29 @@ static void test_resource_limits(const char *self) {
     EXPECT_STATUS(mt_model_load(tmpdir, &m), MT_ERR_NOT_FOUND, "is a directory");
 }
 
+/* A process that forks after training (Python's multiprocessing does) can train in the child:
+ * the engine's worker threads do not survive a fork, and the child must not wait for them. */
+static void test_fork_after_training(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    c.threads = 2;
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 5, NULL), MT_OK, "");
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(60);   /* a hang fails the test instead of blocking it */
+        float loss = 0;
+        _exit(mt_model_train(m, d, 5, &loss) == MT_OK && loss == loss ? 0 : 1);
+    }
+    int status = 0;
+    EXPECT(child > 0 && waitpid(child, &status, 0) == child);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_STATUS(mt_model_train(m, d, 5, NULL), MT_OK, "");
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -656,6 +679,7 @@ int main(int argc, char **argv) {
     test_snapshots();
     test_busy();
     test_concurrent_serving();
+    test_fork_after_training();
     test_resource_limits(argv[0]);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

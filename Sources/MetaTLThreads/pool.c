@@ -1,0 +1,171 @@
+// See metatl_threads.h. One process-wide pool; a loop owns it from start to end (a mutex taken
+// with trylock, so a second caller falls back instead of waiting).
+#define _GNU_SOURCE
+#include "metatl_threads.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+enum { MAX_WORKERS = 255 };   // thread counts fit the job word's 16 bits
+// How long an idle worker polls for the next loop before it sleeps, and how long the caller polls
+// for the workers to finish before it starts yielding the CPU. A training step runs ~20 loops
+// a few hundred microseconds apart; serving calls may be far apart, and then the workers sleep.
+static const int64_t WORKER_SPIN_NS = 200000;
+static const int64_t CALLER_SPIN_NS = 2000000;
+
+static struct {
+    pthread_mutex_t owner;      // held by the thread running a loop
+    pthread_mutex_t lock;       // guards sleeping workers' wake-ups and worker creation
+    pthread_cond_t wake;
+    int workers;                // started workers (indices 1...workers)
+    int sleepers;
+    // The current loop's number (high 48 bits) and thread count (low 16), published together so
+    // that a worker which takes no part in a loop never reads the loop's other fields, which
+    // the owner may already be rewriting for the next loop.
+    _Atomic uint64_t job;
+    _Atomic long pending;         // workers of the current loop not yet done
+    // The current loop (written by the owner before `job` is published; read by its workers).
+    mtl_pool_chunk_fn fn;
+    void *context;
+    long chunks;
+} pool = {
+    .owner = PTHREAD_MUTEX_INITIALIZER,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+};
+
+static uint64_t created_after[MAX_WORKERS + 1];   // see worker_main
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void run_share(int index, int threads, long chunks, mtl_pool_chunk_fn fn, void *context) {
+    long lo = chunks * index / threads, hi = chunks * (index + 1) / threads;
+    for (long c = lo; c < hi; c++) fn(context, c);
+}
+
+static void *worker_main(void *arg) {
+    const int index = (int)(intptr_t)arg;
+    // The last loop published before this worker was created: a loop published since then, even
+    // before this thread first runs, is one to take part in.
+    uint64_t seen = created_after[index];
+    for (;;) {
+        // Poll for the next loop, then sleep until one is published.
+        uint64_t job = atomic_load_explicit(&pool.job, memory_order_acquire);
+        if (job == seen) {
+            int64_t until = now_ns() + WORKER_SPIN_NS;
+            for (int i = 0; job == seen; i++) {
+                CPU_RELAX();
+                job = atomic_load_explicit(&pool.job, memory_order_acquire);
+                if ((i & 63) == 63 && now_ns() > until) break;
+            }
+        }
+        if (job == seen) {
+            pthread_mutex_lock(&pool.lock);
+            pool.sleepers++;
+            while ((job = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen)
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            pool.sleepers--;
+            pthread_mutex_unlock(&pool.lock);
+        }
+        // A worker may miss loops it takes no part in (the owner does not wait for it), but
+        // never one it takes part in: the owner waits for those workers before the next loop.
+        seen = job;
+        const int threads = (int)(job & 0xffff);
+        if (index < threads) {
+            run_share(index, threads, pool.chunks, pool.fn, pool.context);
+            atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
+        }
+    }
+    return NULL;
+}
+
+// Starts workers up to `wanted` (called by the owner); returns how many there are.
+static int ensure_workers(int wanted) {
+    if (wanted > MAX_WORKERS) wanted = MAX_WORKERS;
+    while (pool.workers < wanted) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t thread;
+        created_after[pool.workers + 1] = atomic_load_explicit(&pool.job, memory_order_relaxed);
+        int failed = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)(pool.workers + 1));
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        pthread_mutex_lock(&pool.lock);
+        pool.workers++;
+        pthread_mutex_unlock(&pool.lock);
+    }
+    return pool.workers;
+}
+
+// A forked child has only the thread that forked: forget the parent's workers (they do not
+// exist in the child) and reset the locks, which the parent's threads may have held.
+static void after_fork_in_child(void) {
+    pthread_mutex_init(&pool.owner, NULL);
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.workers = 0;
+    pool.sleepers = 0;
+    atomic_store(&pool.pending, 0);
+    atomic_store(&pool.job, 0);
+}
+
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, after_fork_in_child); }
+
+int mtl_pool_run(int threads, long chunks, mtl_pool_chunk_fn fn, void *context) {
+    if (chunks <= 0) return 0;
+    if (threads > chunks) threads = (int)chunks;
+    if (threads <= 1) {
+        for (long c = 0; c < chunks; c++) fn(context, c);
+        return 0;
+    }
+    pthread_once(&fork_handler_once, install_fork_handler);
+    if (pthread_mutex_trylock(&pool.owner) != 0) return -1;
+    int available = ensure_workers(threads - 1);
+    if (available < threads - 1) {
+        pthread_mutex_unlock(&pool.owner);
+        return -1;
+    }
+    pool.fn = fn;
+    pool.context = context;
+    pool.chunks = chunks;
+    atomic_store_explicit(&pool.pending, threads - 1, memory_order_relaxed);
+    uint64_t previous = atomic_load_explicit(&pool.job, memory_order_relaxed);
+    atomic_store_explicit(&pool.job, ((previous >> 16) + 1) << 16 | (uint64_t)threads, memory_order_release);
+    pthread_mutex_lock(&pool.lock);
+    if (pool.sleepers > 0) pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+
+    run_share(0, threads, chunks, fn, context);
+
+    int64_t until = 0;
+    for (int i = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) != 0; i++) {
+        if (until == 0) {
+            CPU_RELAX();
+            if ((i & 63) == 63) until = now_ns() + CALLER_SPIN_NS;
+        } else if (now_ns() < until) {
+            CPU_RELAX();
+        } else {
+            sched_yield();
+        }
+    }
+    pthread_mutex_unlock(&pool.owner);
+    return 0;
+}
