@@ -8,10 +8,10 @@ struct Bench: ParsableCommand {
         discussion: """
         Generates an Electronics-sized dataset (21,000 training users drawing from 22,000 items \
         with Zipf-like popularity; 8,000 new users), then measures in one process: training steps \
-        (B = 1024, K = 3, d = 100 unless changed) timed inside one training call, and after each \
-        step the same step's matrix products alone (the GEMM floor, as the engine splits them; \
-        scaled down if OpenBLAS's own threading is faster); the step/floor ratio of each round \
-        of five steps and their median; \
+        (B = 1024, K = 3, d = 100 unless changed) timed inside one training call, and after every \
+        five steps the same step's matrix products alone (the GEMM floor, as the engine splits \
+        them; scaled down if OpenBLAS's own threading is faster); the step/floor ratio of each \
+        round and their median; \
         per-phase step times; evaluation users/s for the sampled and the full-catalogue protocols; \
         the peak resident memory; the OpenBLAS kernel and the vector-kernel variant in use \
         (METATL_SIMD=avx512|avx2|generic picks another).
@@ -51,30 +51,33 @@ struct Bench: ParsableCommand {
         // updates of idle embedding rows cost more once rows have been idle for a while, so
         // steps are timed in that regime rather than right after initialisation.
         try model.train(on: data, steps: warmUp)
-        // The GEMM floor is measured between the timed steps, right after each one (three
-        // repetitions), so that a step and its floor see the same machine: on these shared
-        // machines the speed of both drifts by 1.5x within seconds. The reported ratio is the
-        // median over rounds of five steps of median(step) / median(floor). The floor is the
-        // engine's split (single-threaded sgemm per worker), as training runs the products;
-        // OpenBLAS's own threading is measured against it separately, and if it is faster the
-        // floor is scaled down by that factor.
-        let openblasOverSplit = openBLASOverSplit(c)
+        // Steps and the GEMM floor alternate in rounds: five training steps, then the floor five
+        // times, so that both see the same machine (on these shared machines the speed of both
+        // drifts by 1.5x within seconds). The floor's operands are allocated once; the steps run
+        // inside one training call, so idle embedding rows' deferred Adam updates are paid inside
+        // them as in real training. Each round's ratio is median(steps) / median(floors); the
+        // reported ratio is the median over rounds. The floor is the engine's split
+        // (single-threaded sgemm per worker), as training runs the products; OpenBLAS's own
+        // threading is measured against it separately, and if it is faster the floor is scaled
+        // down by that factor.
+        let gemm = GEMMFloor(configuration: c)
+        let openblasOverSplit = openBLASOverSplit(gemm)
         var stepTimes: [Double] = [], splitFloor: [Double] = [], ratios: [Double] = []
-        var round: [Double] = [], roundFloor: [Double] = []
+        var round: [Double] = []
         var resume = DispatchTime.now().uptimeNanoseconds
         try model.train(on: data, steps: max(5, steps / 5 * 5)) { p in
             let now = DispatchTime.now().uptimeNanoseconds
             round.append(Double(now - resume) / 1e9)
-            roundFloor += GEMMFloor.measure(configuration: c, repetitions: 3, split: true)
             if round.count == 5 {
-                ratios.append(median(round) / (median(roundFloor) * min(1, openblasOverSplit)))
-                stepTimes += round; splitFloor += roundFloor
-                round = []; roundFloor = []
+                let floor = gemm.measure(repetitions: 5, split: true)
+                ratios.append(median(round) / (median(floor) * min(1, openblasOverSplit)))
+                stepTimes += round; splitFloor += floor
+                round = []
             }
             resume = DispatchTime.now().uptimeNanoseconds
             return true
         }
-        let phases = try model.profileTraining(on: data, steps: max(5, steps / 3))
+        let phases = try model.profileTraining(on: data, steps: max(5, steps))
         let splitMs = median(splitFloor) * 1000
         let stepMs = median(stepTimes) * 1000, floorMs = splitMs * min(1, openblasOverSplit)
 
@@ -116,10 +119,10 @@ struct Bench: ParsableCommand {
 
     /// How OpenBLAS's own threading compares with the engine's split on the step's products:
     /// the median over 10 rounds of (threaded time / split time), each round measuring both.
-    func openBLASOverSplit(_ c: Configuration) -> Double {
+    func openBLASOverSplit(_ gemm: GEMMFloor) -> Double {
         var ratios: [Double] = []
         for _ in 0..<10 {
-            let threaded = GEMMFloor.measure(configuration: c, repetitions: 3, split: false)
+            let threaded = gemm.measure(repetitions: 3, split: false)
             // OpenBLAS's own workers keep spinning (sched_yield) for about 0.1 s after their
             // last product before they sleep; on 2 cores that would take a core from whatever
             // is measured next. Training never wakes them (it runs OpenBLAS single-threaded),
@@ -127,7 +130,7 @@ struct Bench: ParsableCommand {
             // slower.)
             let until = DispatchTime.now().uptimeNanoseconds + 250_000_000
             while DispatchTime.now().uptimeNanoseconds < until {}
-            let split = GEMMFloor.measure(configuration: c, repetitions: 3, split: true)
+            let split = gemm.measure(repetitions: 3, split: true)
             ratios.append(median(threaded) / median(split))
         }
         return median(ratios)

@@ -3,24 +3,40 @@ import Foundation
 /// The benchmark's yardstick: the relation learner's matrix products for one training step
 /// (forward and one backward through the three Linear layers, B·(K-1) rows), alone, through the
 /// same OpenBLAS calls the engine makes. A step cannot be faster than this.
-public enum GEMMFloor {
-    /// Seconds per repetition of the step's matrix products, `repetitions` times, with
-    /// OpenBLAS's own threads (`split` false) or split over the engine's workers as training
-    /// runs them (`split` true).
-    public static func measure(configuration c: Configuration, repetitions: Int, split: Bool) -> [Double] {
-        let rows = c.batchSize * c.supportCount
-        let widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
+///
+/// The operands are allocated and filled once, so that measuring between training steps
+/// allocates nothing and costs only the products.
+public final class GEMMFloor: @unchecked Sendable {
+    private let configuration: Configuration
+    private let rows: Int
+    private let widths: [(inDim: Int, outDim: Int)]
+    private let inputs: [FloatBuffer], outputs: [FloatBuffer], weights: [FloatBuffer]
+    private let grads: [FloatBuffer], dinputs: [FloatBuffer]
+
+    /// Operands for `c`'s shapes (batch size, K, dim and hidden widths), filled with fixed values.
+    public init(configuration c: Configuration) {
+        configuration = c
+        rows = c.batchSize * c.supportCount
+        widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
         var rng = RandomGenerator(seed: 99)
+        let rows = self.rows
         func buffer(_ n: Int) -> FloatBuffer {
             let b = FloatBuffer(count: n)
             for i in 0..<n { b[i] = Float(rng.uniform() - 0.5) }
             return b
         }
-        let inputs = widths.map { buffer(rows * $0.0) }
-        let outputs = widths.map { buffer(rows * $0.1) }
-        let weights = widths.map { buffer($0.0 * $0.1) }
-        let grads = widths.map { buffer($0.0 * $0.1) }
-        let dinputs = widths.map { buffer(rows * $0.0) }
+        inputs = widths.map { buffer(rows * $0.0) }
+        outputs = widths.map { buffer(rows * $0.1) }
+        weights = widths.map { buffer($0.0 * $0.1) }
+        grads = widths.map { buffer($0.0 * $0.1) }
+        dinputs = widths.map { buffer(rows * $0.0) }
+    }
+
+    /// Seconds per repetition of the step's matrix products, `repetitions` times, with
+    /// OpenBLAS's own threads (`split` false) or split over the engine's workers as training
+    /// runs them (`split` true).
+    public func measure(repetitions: Int, split: Bool) -> [Double] {
+        let c = configuration
         BLAS.setThreads(split ? 1 : c.threads)
         let workers = split ? c.threads : 1
         var times: [Double] = []

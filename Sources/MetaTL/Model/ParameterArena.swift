@@ -55,6 +55,7 @@ final class ParameterArena: @unchecked Sendable {
         touched.initialize(repeating: 0, count: rows)
         rowStep = .allocate(capacity: rows)
         rowStep.initialize(repeating: 0, count: rows)
+        touchedList = IndexBuffer(count: rows)
     }
 
     deinit {
@@ -81,6 +82,22 @@ final class ParameterArena: @unchecked Sendable {
             touched[r] = 0
         }
         (grads + embedding.count).update(repeating: 0, count: total - embedding.count)
+    }
+
+    /// The marked rows in ascending order, listed afresh from the marks by ``listTouched()``.
+    let touchedList: IndexBuffer
+
+    /// Lists the marked rows (ascending) in `touchedList` and returns how many there are: work
+    /// over them is split by count, not by row range, so that workers get equal shares however
+    /// the marks cluster (popular items often have neighbouring rows).
+    func listTouched() -> Int {
+        let list = touchedList.pointer
+        var n = 0
+        for r in 0..<embedding.shape[0] where touched[r] != 0 {
+            list[n] = Int32(truncatingIfNeeded: r)
+            n += 1
+        }
+        return n
     }
 
     /// Marks embedding rows that this step's gradient may reach (valid rows only).

@@ -1,3 +1,5 @@
+import MetaTLKernels
+
 /// The relation learner: from a task's K-1 support pairs (head, tail) to its relation r.
 ///
 ///     concat(E[h], E[t]) (2d) → Linear(2d, H1) → BN → LeakyReLU → Dropout
@@ -35,7 +37,12 @@ struct RelationLearner {
         let x = SharedPointer(ws.x0.pointer), d = dim
         let parts = max(1, min(threads, rows / 256))
         parallelChunks(parts, threads: threads) { c in
-            for n in splitRange(rows, parts: parts, index: c) {
+            let mine = splitRange(rows, parts: parts, index: c)
+            for n in mine {
+                if n + 4 < mine.upperBound {   // rows four ahead, so that their loads overlap these copies
+                    mtl_prefetch(table + Int(heads[n + 4]) * d, d)
+                    mtl_prefetch(table + Int(tails[n + 4]) * d, d)
+                }
                 (x.p + n * 2 * d).update(from: table + Int(heads[n]) * d, count: d)
                 (x.p + n * 2 * d + d).update(from: table + Int(tails[n]) * d, count: d)
             }
@@ -85,17 +92,20 @@ struct RelationLearner {
 
     /// r[b, :] = mean over the S positions of the last layer's rows for task b.
     func relation(_ ws: RelationLearnerWorkspace, tasks: Int, into r: FPtr) {
-        let y = ws.activation[2].pointer
-        let S = positions
+        let y = SharedPointer(ws.activation[2].pointer), out = SharedPointer(r)
+        let S = positions, dim = dim
         let inv = 1 / Float(S)
-        for b in 0..<tasks {
-            let rb = r + b * dim
-            rb.update(from: y + b * S * dim, count: dim)
-            for s in 1..<max(S, 1) {
-                let row = y + (b * S + s) * dim
-                for j in 0..<dim { rb[j] += row[j] }
+        let chunks = min(16, tasks)
+        parallelChunks(chunks, threads: threads) { c in
+            for b in splitRange(tasks, parts: chunks, index: c) {
+                let rb = out.p + b * dim
+                rb.update(from: y.p + b * S * dim, count: dim)
+                for s in 1..<max(S, 1) {
+                    let row = y.p + (b * S + s) * dim
+                    for j in 0..<dim { rb[j] += row[j] }
+                }
+                for j in 0..<dim { rb[j] *= inv }
             }
-            for j in 0..<dim { rb[j] *= inv }
         }
     }
 
@@ -106,12 +116,15 @@ struct RelationLearner {
         let S = positions
         let rows = tasks * S
         // The mean over positions: each row of task b receives dr[b] / S.
-        let top = ws.dOut[2].pointer
-        let inv = 1 / Float(S)
-        for b in 0..<tasks {
-            for s in 0..<S {
-                let row = top + (b * S + s) * dim
-                for j in 0..<dim { row[j] = dRelation[b * dim + j] * inv }
+        let top = SharedPointer(ws.dOut[2].pointer), dr = SharedPointer(UnsafeMutablePointer(mutating: dRelation))
+        let inv = 1 / Float(S), dim = dim
+        let chunks = min(16, tasks)
+        parallelChunks(chunks, threads: threads) { c in
+            for b in splitRange(tasks, parts: chunks, index: c) {
+                for s in 0..<S {
+                    let row = top.p + (b * S + s) * dim
+                    for j in 0..<dim { row[j] = dr.p[b * dim + j] * inv }
+                }
             }
         }
         for l in stride(from: 2, through: 0, by: -1) {

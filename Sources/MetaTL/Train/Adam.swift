@@ -65,28 +65,35 @@ struct Adam {
         let m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
         let rowStep = SharedPointer(arena.rowStep), touched = SharedPointer(arena.touched)
         let table = arena.embedding
-        let rows = table.shape[0], d = table.shape[1]
+        let d = table.shape[1]
         let rest = table.count..<arena.total
         let parts = max(1, min(16, arena.total / 65536))
+        let listed = arena.listTouched(), list = arena.touchedList.pointer
         parallelChunks(parts, threads: threads) { c in
             let denormals = mtl_k_flush_denormals()
             defer { mtl_k_restore_denormals(denormals) }
             let local = FloatBuffer(count: terms == nil ? 0 : d)
-            for row in splitRange(rows, parts: parts, index: c) {
-                let o = row * d
-                if touched.p[row] != 0 {
-                    if let terms {
-                        terms.sum(row: row, into: local.pointer, d: d)
-                        Adam.update(p.p + o, m.p + o, v.p + o, grad: local.pointer, count: d, k)
-                    } else {
-                        Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
-                        // The gradient is spent: zero it while it is in cache, so the next step's
-                        // ``ParameterArena/zeroGrads()`` need not visit the row.
-                        (g.p + o).update(repeating: 0, count: d)
-                    }
-                    rowStep.p[row] = t
-                    touched.p[row] = 0
+            let mine = splitRange(listed, parts: parts, index: c)
+            for i in mine {
+                // Touched rows are scattered over a table larger than the caches: start loading
+                // the row two ahead (its parameters, moments and gradient terms) now.
+                if i + 2 < mine.upperBound {
+                    let ahead = Int(list[i + 2]), oa = ahead * d
+                    mtl_prefetch(p.p + oa, d); mtl_prefetch(m.p + oa, d); mtl_prefetch(v.p + oa, d)
+                    if let terms { terms.prefetch(row: ahead, d: d) } else { mtl_prefetch(g.p + oa, d) }
                 }
+                let row = Int(list[i]), o = row * d
+                if let terms {
+                    terms.sum(row: row, into: local.pointer, d: d)
+                    Adam.update(p.p + o, m.p + o, v.p + o, grad: local.pointer, count: d, k)
+                } else {
+                    Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
+                    // The gradient is spent: zero it while it is in cache, so the next step's
+                    // ``ParameterArena/zeroGrads()`` need not visit the row.
+                    (g.p + o).update(repeating: 0, count: d)
+                }
+                rowStep.p[row] = t
+                touched.p[row] = 0
             }
             let r = splitRange(rest.count, parts: parts, index: c)
             let o = rest.lowerBound + r.lowerBound
@@ -97,19 +104,27 @@ struct Adam {
 
     /// Replays the zero-gradient updates that embedding rows missed, through step `t`: the rows
     /// marked in `arena.touched` when `onlyTouched`, else every row. Rows are visited in ascending
-    /// order, so memory is read nearly sequentially.
+    /// order, so memory is read nearly sequentially; the marked ones are prefetched two ahead.
     func catchUp(_ arena: ParameterArena, onlyTouched: Bool, through t: Int, threads: Int, schedule: Schedule) {
         let d = arena.embedding.shape[1], rows = arena.embedding.shape[0]
         let p = SharedPointer(arena.params), m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
-        let rowStep = SharedPointer(arena.rowStep), touched = SharedPointer(arena.touched)
+        let rowStep = SharedPointer(arena.rowStep)
         let parts = max(1, min(16, rows / 256))
+        // Only the marked rows: split by their count (see ``ParameterArena/listTouched()``).
+        let listed = onlyTouched ? arena.listTouched() : rows, list = arena.touchedList.pointer
         schedule.withSteps { steps in
             guard let base = steps.baseAddress, steps.count >= t else { return }   // no step yet: nothing to replay
             let k = SharedPointer(UnsafeMutablePointer(mutating: base))
             parallelChunks(parts, threads: threads) { c in
                 let denormals = mtl_k_flush_denormals()
                 defer { mtl_k_restore_denormals(denormals) }
-                for row in splitRange(rows, parts: parts, index: c) where !onlyTouched || touched.p[row] != 0 {
+                let mine = splitRange(listed, parts: parts, index: c)
+                for i in mine {
+                    if onlyTouched && i + 2 < mine.upperBound {
+                        let oa = Int(list[i + 2]) * d
+                        mtl_prefetch(p.p + oa, d); mtl_prefetch(m.p + oa, d); mtl_prefetch(v.p + oa, d)
+                    }
+                    let row = onlyTouched ? Int(list[i]) : i
                     let from = rowStep.p[row]
                     guard from < t else { continue }
                     let o = row * d

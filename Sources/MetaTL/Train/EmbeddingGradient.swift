@@ -1,3 +1,5 @@
+import MetaTLKernels
+
 /// The embedding gradient of one step as a list of terms per row, instead of a dense gradient
 /// block: term i adds scale[i]·vector[i] (d floats) to row[i]'s gradient.
 ///
@@ -53,6 +55,14 @@ final class EmbeddingGradient: @unchecked Sendable {
         }
         for r in stride(from: rows, to: 0, by: -1) { s[r] = s[r - 1] }
         s[0] = 0
+    }
+
+    /// Starts loading row r's term vectors into the caches (see `mtl_prefetch`).
+    @inline(__always)
+    func prefetch(row r: Int, d: Int) {
+        for k in Int(start[r])..<Int(start[r + 1]) {
+            if let x = vector[Int(order[k])] { mtl_prefetch(x, d) }
+        }
     }
 
     /// Row r's gradient into `out` (d floats): 0, then each term added in order.

@@ -1,3 +1,5 @@
+import MetaTLKernels
+
 /// What one meta step produced, for the progress display and for parity checks.
 struct StepResult: Sendable {
     /// L_s: margin loss over every support pair of the batch (mean over B·(K-1)).
@@ -125,7 +127,7 @@ extension MetaTLModel {
         // gradient is scattered afterwards in pair order, so the result never depends on threads.
         let chunks = min(16, B)
         var losses = [Float](repeating: 0, count: 2 * chunks)
-        let gS = ws.supportGradient.pointer, gQ = ws.queryGradient.pointer
+        let gS = ws.supportGradient.pointer
         let w = SharedWorkspacePointers(ws)
         losses.withUnsafeMutableBufferPointer { lossBuf in
             guard let lossBase = lossBuf.baseAddress else { return }
@@ -133,7 +135,10 @@ extension MetaTLModel {
             let frozen = frozenInnerStep.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
             parallelChunks(chunks, threads: c.threads) { chunk in
                 var supportLoss: Float = 0, queryLoss: Float = 0
-                for b in splitRange(B, parts: chunks, index: chunk) {
+                let mine = splitRange(B, parts: chunks, index: chunk)
+                for b in mine {
+                    // The embedding rows two tasks ahead, so that their loads overlap this task's work.
+                    if b + 2 < mine.upperBound { prefetchRows(of: batch, task: b + 2, table: table, d: d, S: S) }
                     let gsb = w.gS + b * d, rb = w.r + b * d
                     gsb.update(repeating: 0, count: d)
                     for s in 0..<S {
@@ -158,6 +163,8 @@ extension MetaTLModel {
                                            relation: rqb, gradient: gqb, scale: queryScale,
                                            directions: (w.qPos + b * d, w.qNeg + b * d),
                                            scores: (w.qPosScore + b, w.qNegScore + b), active: w.qActive + b)
+                    // 5's upstream gradient at r: g_s + g_q.
+                    for j in 0..<d { gsb[j] += gqb[j] }
                 }
                 lp.p[2 * chunk] = supportLoss
                 lp.p[2 * chunk + 1] = queryLoss
@@ -168,8 +175,7 @@ extension MetaTLModel {
         supportLoss *= supportScale
         queryLoss *= queryScale
 
-        // 5. One fused backward through the learner with upstream g_s + g_q.
-        for i in 0..<B * d { gS[i] += gQ[i] }
+        // 5. One fused backward through the learner with upstream g_s + g_q (summed per task above).
         phaseTimer?.mark("scores and losses")
         learner.backward(ws.learner, tasks: B, dRelation: gS, frozen: frozen, timer: phaseTimer)
         if embeddingTerms {
@@ -238,6 +244,20 @@ extension MetaTLModel {
         }
         list.index(rows: rows)
     }
+}
+
+/// Prefetches the embedding rows that task `b`'s support and query pairs read.
+@inline(__always)
+func prefetchRows(of batch: TaskBatch, task b: Int, table: CFPtr, d: Int, S: Int) {
+    for s in 0..<S {
+        let n = b * S + s
+        mtl_prefetch(table + Int(batch.supportHead[n]) * d, d)
+        mtl_prefetch(table + Int(batch.supportTail[n]) * d, d)
+        mtl_prefetch(table + Int(batch.supportNegativeTail[n]) * d, d)
+    }
+    mtl_prefetch(table + Int(batch.queryHead[b]) * d, d)
+    mtl_prefetch(table + Int(batch.queryTail[b]) * d, d)
+    mtl_prefetch(table + Int(batch.queryNegativeTail[b]) * d, d)
 }
 
 /// Scores a positive and a negative pair under `relation`, records both scores, both unit

@@ -72,6 +72,14 @@ void mtl_k_add_scaled(float *y, float a, const float *x, long n);
 /// y += a·(p - q).
 void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float *q, long n);
 
+/// Asks the CPU to start loading the n floats at p into its caches (a hint: nothing is read or
+/// changed). For rows fetched at random from a table too large for the caches (embedding rows),
+/// issued a few rows ahead of their use.
+static inline void mtl_prefetch(const float *p, long n) {
+    for (long i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+    if (n > 0) __builtin_prefetch(p + n - 1);
+}
+
 /// Makes this thread flush denormal floats to zero (x86: MXCSR's FTZ and DAZ bits; elsewhere
 /// nothing) and returns the previous state for mtl_k_restore_denormals. Adam wraps its work in
 /// these: a long-idle row's first moment decays by β₁ each replayed step into the denormal range

@@ -5,10 +5,11 @@
 // Why not Dispatch's concurrentPerform: it hands chunks to whichever thread is free, so the rows
 // a core produced in one pass (a matrix product's block, say) are often read by the other core in
 // the next pass, from memory instead of its own L2; and each call costs tens of microseconds of
-// wake-up. Here chunk ranges are assigned statically: thread t of T always runs chunks
-// [chunks·t/T, chunks·(t+1)/T), the calling thread being thread 0, and idle workers spin briefly
-// before they sleep, so the back-to-back loops of a training step start in about a microsecond.
-// Results never depend on the assignment: each chunk writes only its own outputs.
+// wake-up. Here thread t of T starts on the chunks [chunks·t/T, chunks·(t+1)/T) (the calling
+// thread is thread 0) and, once done, takes the chunks others have not started yet from the back
+// of their shares; idle workers spin briefly before they sleep, so the back-to-back loops of a
+// training step start in about a microsecond. Results never depend on which thread ran a chunk:
+// each chunk writes only its own outputs.
 #ifndef METATL_THREADS_H
 #define METATL_THREADS_H
 
@@ -20,7 +21,7 @@ extern "C" {
 typedef void (*mtl_pool_chunk_fn)(void *context, long chunk);
 
 /// Runs fn(context, c) for every c in [0, chunks) on up to `threads` threads (the caller and
-/// threads - 1 pool workers, started on first use), thread t running the chunks
+/// threads - 1 pool workers, started on first use), thread t starting on the chunks
 /// [chunks·t/T, chunks·(t+1)/T) with T = min(threads, chunks), and returns once all have run.
 ///
 /// Returns 0 when it ran them, or -1 without running anything when the pool is in use (another
