@@ -1,3 +1,5 @@
+import MetaTLKernels
+
 /// Cuts training tasks from training users' sequences: the reference's "mixed" sampler.
 ///
 /// Per task: a user uniformly among those with at least 2 interactions; then, with
@@ -36,15 +38,49 @@ struct TaskSampler: Sendable {
     }
 
     /// Fills all tasks of `batch` for training step `step`, split over `threads` workers.
+    ///
+    /// A task's reads (the user's offsets, then its sequence and its distinct items) land at
+    /// random in arrays larger than a core's cache, each waiting on the one before. So tasks go
+    /// through a short pipeline: a task's user is drawn `lookahead` tasks before it is cut and its
+    /// offsets are prefetched; half-way its sequence and distinct items are; then it is cut with
+    /// the same generator, continuing after the user draw, so the draws are those of cutting
+    /// each task on its own.
     func fill(_ batch: TaskBatch, step: Int, threads: Int) {
         let parts = max(1, min(threads, batch.tasks / 64))
+        let lookahead = 8
         parallelChunks(parts, threads: threads) { c in
             var scratch = Scratch(K: K)
-            for b in splitRange(batch.tasks, parts: parts, index: c) {
+            let mine = splitRange(batch.tasks, parts: parts, index: c)
+            // Ring of drawn-ahead tasks: generator (after the user draw) and user.
+            var pending = [(RandomGenerator, Int)](repeating: (RandomGenerator(seed: 0), 0), count: lookahead)
+            func start(_ b: Int) {
                 var rng = RandomGenerator(seed: seed, stream: RandomStream.trainingTask.rawValue, UInt64(step), UInt64(b))
-                sample(task: b, into: batch, rng: &rng, scratch: &scratch)
+                let u = drawUser(&rng)
+                pending[b % lookahead] = (rng, u)
+                mtl_prefetch_at(data.trainOffsets, u &* 8)
+                mtl_prefetch_at(data.distinctOffsets, u &* 8)
+            }
+            func prepare(_ b: Int) {
+                let u = pending[b % lookahead].1
+                mtl_prefetch_at(data.trainItems, data.trainOffsets[u] &* 4)
+                mtl_prefetch_at(data.distinctItems, data.distinctOffsets[u] &* 4)
+            }
+            for b in mine.prefix(lookahead) { start(b) }
+            for b in mine.prefix(lookahead / 2) { prepare(b) }
+            for b in mine {
+                var (rng, u) = pending[b % lookahead]   // before task b + lookahead takes the slot
+                if b + lookahead < mine.upperBound { start(b + lookahead) }
+                if b + lookahead / 2 < mine.upperBound { prepare(b + lookahead / 2) }
+                sample(task: b, user: u, into: batch, rng: &rng, scratch: &scratch)
             }
         }
+    }
+
+    /// A task's first draw: its user, uniformly among those with at least 2 interactions.
+    @inline(__always)
+    func drawUser(_ rng: inout RandomGenerator) -> Int {
+        let users = data.sampleableUsers
+        return Int(users[rng.below(users.count)])
     }
 
     /// Per-worker buffers: the K+1 chosen items, their next items and negatives; the picked
@@ -72,8 +108,11 @@ struct TaskSampler: Sendable {
     }
 
     func sample(task b: Int, into batch: TaskBatch, rng: inout RandomGenerator, scratch: inout Scratch) {
-        let users = data.sampleableUsers
-        let u = Int(users[rng.below(users.count)])
+        sample(task: b, user: drawUser(&rng), into: batch, rng: &rng, scratch: &scratch)
+    }
+
+    /// Cuts task `b` from user `u`, drawn from `rng` by ``drawUser(_:)`` just before.
+    func sample(task b: Int, user u: Int, into batch: TaskBatch, rng: inout RandomGenerator, scratch: inout Scratch) {
         let lo = data.trainOffsets[u], len = data.trainOffsets[u + 1] - lo
         let sequence = data.trainItems
         for i in 0..<K { scratch.seq[i] = 0; scratch.pos[i] = 0; scratch.neg[i] = 0 }

@@ -29,8 +29,9 @@ void mtl_k_bias_sum(const float *row, const float *bias, long n, float *sum, flo
 // Training BatchNorm → LeakyReLU → Dropout over one row. z is the Linear product without its
 // bias; x̂ = (z + bias - mean)·invstd is recomputed wherever needed instead of being stored.
 // y = gamma·x̂ + beta, then, when `activation`, LeakyReLU(slope) and dropout: element j is
-// dropped when (hash(key, j) >> 8) < threshold (threshold = p·2²⁴; 0: no dropout) and kept
-// elements are scaled by `keep` = 1/(1-p).
+// dropped when its 16-bit draw is below threshold (threshold = p·2¹⁶; 0: no dropout) and kept
+// elements are scaled by `keep` = 1/(1-p). One 32-bit hash of (key, 32-element group, lane l)
+// gives the draws of elements 32q + l (low half) and 32q + 16 + l (high half).
 //
 // With `activation`, the forward records for the backward, per 16 elements (the last group may
 // be partial), two 16-bit words in `bits` (2·⌈n/16⌉ words): bit l of word 2c is set when element
@@ -78,6 +79,11 @@ void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float 
 static inline void mtl_prefetch(const float *p, long n) {
     for (long i = 0; i < n; i += 16) __builtin_prefetch(p + i);
     if (n > 0) __builtin_prefetch(p + n - 1);
+}
+
+/// Prefetches the cache line at base + byte_offset (see mtl_prefetch).
+static inline void mtl_prefetch_at(const void *base, long byte_offset) {
+    __builtin_prefetch((const char *)base + byte_offset);
 }
 
 /// Makes this thread flush denormal floats to zero (x86: MXCSR's FTZ and DAZ bits; elsewhere
