@@ -40,15 +40,18 @@ struct mtl_kernel_table {
 };
 
 // lowbias32 (Chris Wellons' integer hash): dropout draws are a pure function of (row key, unit),
-// so 16 lanes hash at once and no generator state runs through a row. The scalar twin of
-// DROPPED in kernels_body.h, for the units after the last full group of 16.
+// so 16 lanes hash at once and no generator state runs through a row. Each hash gives two 16-bit
+// draws (the integer multiplies dominate the forward pass otherwise). The scalar twin of DRAWS in
+// kernels_body.h, for the units after the last full group of 16.
 static inline uint32_t mtl_mix32(uint32_t x) {
     x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; x ^= x >> 16;
     return x;
 }
 static inline int mtl_dropped_scalar(long j, uint32_t threshold, uint64_t key) {
-    uint32_t bits = mtl_mix32(mtl_mix32((uint32_t)j + (uint32_t)(key >> 32)) ^ (uint32_t)key);
-    return (bits >> 8) < threshold;
+    uint32_t input = (uint32_t)(((j >> 5) << 4) + (j & 15));
+    uint32_t bits = mtl_mix32(mtl_mix32(input + (uint32_t)(key >> 32)) ^ (uint32_t)key);
+    uint32_t draw = (j & 16) ? bits >> 16 : bits & 0xffffu;
+    return draw < threshold;
 }
 
 #define ISA generic

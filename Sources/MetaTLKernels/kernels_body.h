@@ -20,10 +20,11 @@
 #define REDUCE(v) ({ vf _v = (v); float _s = 0; for (int _l = 0; _l < 16; _l++) _s += _v[_l]; _s; })
 #define MIX(x) ({ vu _x = (x); _x ^= _x >> 16; _x *= 0x7feb352dU; _x ^= _x >> 15; _x *= 0x846ca68bU; \
                   _x ^= _x >> 16; _x; })
-#define DROPPED(j, threshold, key) ({ \
+// The draws of the 32 elements from j (a multiple of 32): lane l's low half for element j + l,
+// its high half for element j + 16 + l.
+#define DRAWS(j, key) ({ \
     const vu _lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; \
-    vu _bits = MIX(MIX(_lanes + (uint32_t)(j) + (uint32_t)((key) >> 32)) ^ (uint32_t)(key)); \
-    (vi)((_bits >> 8) < (threshold)); })
+    MIX(MIX(_lanes + (uint32_t)((j) >> 1) + (uint32_t)((key) >> 32)) ^ (uint32_t)(key)); })
 
 void K(bias_sum)(const float *row, const float *bias, long n, float *sum, float *sq) {
     vf s = {0}, q = {0};
@@ -54,12 +55,17 @@ void K(norm_forward_row)(const float *z, const float *bias, float *y, uint16_t *
                          float invstd, float gamma, float beta, int activation, float slope, uint32_t threshold,
                          float keep, uint64_t key) {
     long j = 0;
+    vu draws = {0};
     for (; j + 16 <= n; j += 16) {
         vf out = gamma * XHAT(LD(z + j), LD(bias + j)) + beta;
         if (activation) {
             vi negative = ~(out > 0);
             out = SELECT(negative, out * slope, out);
-            vi dropped = threshold ? DROPPED(j, threshold, key) : (vi){0};
+            vi dropped = {0};
+            if (threshold) {
+                if ((j & 16) == 0) draws = DRAWS(j, key);
+                dropped = (vi)(((j & 16) ? draws >> 16 : draws & 0xffffu) < threshold);
+            }
             if (threshold) out = SELECT(dropped, SPLAT(0), out * keep);
             bits[j / 8] = TO_BITS(dropped);
             bits[j / 8 + 1] = TO_BITS(negative);
@@ -245,7 +251,7 @@ static const struct mtl_kernel_table K(table) = {
 #undef SELECT
 #undef REDUCE
 #undef MIX
-#undef DROPPED
+#undef DRAWS
 #undef MTL_CAT
 #undef MTL_CAT2
 #undef TO_BITS

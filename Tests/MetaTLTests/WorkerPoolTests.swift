@@ -53,7 +53,7 @@ struct WorkerPoolTests {
         while !runOnPool(chunks, threads: 2, { chunk in
             let me = UInt64(pthread_self())
             r.p[chunk] = me
-            if me == caller { usleep(20_000) }
+            usleep(me == caller ? 20_000 : 200)
         }) && tries < 10_000 { tries += 1; usleep(100) }
         let byCaller = runners.filter { $0 == caller }.count
         #expect(!runners.contains(0))

@@ -46,7 +46,7 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 /// (unbiased variance). Rows are processed in a fixed number of chunks whose partial sums are
 /// added in chunk order, so results do not depend on the number of threads.
 ///
-/// Dropout draws are a hash of (row key, unit), 24 bits each, with the row key derived from
+/// Dropout draws are a hash of (row key, unit), 16 bits each, with the row key derived from
 /// (seed, step, layer, row) (see ``DropoutKeys``). With `activation`, `bits` (rows ×
 /// ``MaskBuffer/wordsPerRow(_:)`` words) records which units were dropped and which took the
 /// LeakyReLU slope, for the backward.
@@ -187,13 +187,14 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
     for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
 }
 
-/// Dropout with probability p as the kernels apply it: a unit is dropped when its 24-bit draw
-/// is below `threshold` = round(p·2²⁴) (0: no dropout); kept units are scaled by `keep` = 1/(1-p).
+/// Dropout with probability p as the kernels apply it: a unit is dropped when its 16-bit draw
+/// is below `threshold` = round(p·2¹⁶) (0: no dropout; p is kept to 1/65536, e.g. 0.1 is
+/// 0.100006); kept units are scaled by `keep` = 1/(1-p).
 struct Dropout {
     let threshold: UInt32
     let keep: Float
     init(_ p: Float) {
-        threshold = p > 0 ? UInt32((min(Double(p), 1) * 16_777_216).rounded()) : 0
+        threshold = p > 0 ? UInt32((min(Double(p), 1) * 65_536).rounded()) : 0
         keep = p > 0 && p < 1 ? 1 / (1 - p) : 1
     }
 }
