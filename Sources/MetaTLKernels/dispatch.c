@@ -32,6 +32,8 @@ struct mtl_kernel_table {
     void (*norm_backward_row_apply)(float *, const float *, const float *, const uint16_t *, float *, long, float,
                                     float, int, float, uint32_t, float, float, float, float, float);
     void (*adam_update)(float *, float *, float *, const float *, long, const mtl_adam_constants *);
+    void (*adam_update_terms)(float *, float *, float *, long, const mtl_adam_constants *, const int32_t *, long,
+                              const float *, const float *const *);
     void (*adam_replay)(float *, float *, float *, long, const mtl_adam_constants *, long);
     float (*transe_score_direction)(const float *, const float *, const float *, long, float *);
     float (*transe_score)(const float *, const float *, const float *, long);
@@ -159,6 +161,10 @@ void mtl_k_norm_backward_row_apply(float *d, const float *z, const float *bias, 
 }
 void mtl_k_adam_update(float *p, float *m, float *v, const float *grad, long n, const mtl_adam_constants *k) {
     mtl_table()->adam_update(p, m, v, grad, n, k);
+}
+void mtl_k_adam_update_terms(float *p, float *m, float *v, long n, const mtl_adam_constants *k, const int32_t *terms,
+                             long count, const float *scale, const float *const *vector) {
+    mtl_table()->adam_update_terms(p, m, v, n, k, terms, count, scale, vector);
 }
 void mtl_k_adam_replay(float *p, float *m, float *v, long n, const mtl_adam_constants *steps, long steps_count) {
     mtl_table()->adam_replay(p, m, v, n, steps, steps_count);

@@ -189,7 +189,33 @@ void K(adam_replay)(float *p, float *m, float *v, long n, const mtl_adam_constan
     while (j < n) ADAM_REPLAY(float, *, SCALAR_ST, 0.0f, __builtin_sqrtf, 1);
 }
 
+// adam_update with the gradient summed from terms, in registers: g = 0, then g + scale·vector
+// for each term in order, exactly as summing them into a zeroed buffer with add_scaled would.
+#define ADAM_UPDATE_TERMS(T, LDT, STT, SPLATT, SQRT, step) do { \
+    T g = SPLATT(0); \
+    for (long t = 0; t < count; t++) { \
+        const float *x = vector[terms[t]]; \
+        if (x) g = g + scale[terms[t]] * LDT(x + j); \
+    } \
+    T mj = LDT(m + j), vj = LDT(v + j); \
+    mj = mj + b1 * (g - mj); \
+    vj = vj * b2 + ob2 * g * g; \
+    STT(m + j, mj); \
+    STT(v + j, vj); \
+    STT(p + j, LDT(p + j) - ss * mj / (SQRT(vj) / bc + eps)); \
+    j += (step); } while (0)
+
+void K(adam_update_terms)(float *p, float *m, float *v, long n, const mtl_adam_constants *k, const int32_t *terms,
+                          long count, const float *scale, const float *const *vector) {
+    const float ss = k->step_size, bc = k->bc2_sqrt, b1 = k->one_minus_b1, b2 = k->b2, ob2 = k->one_minus_b2, eps = k->eps;
+    long j = 0;
+    while (j + 16 <= n) ADAM_UPDATE_TERMS(vf, LD, ST, SPLAT, __builtin_elementwise_sqrt, 16);
+    while (j + 4 <= n) ADAM_UPDATE_TERMS(vf4, LD4, ST4, SPLAT4, __builtin_elementwise_sqrt, 4);
+    while (j < n) ADAM_UPDATE_TERMS(float, *, SCALAR_ST, (float), __builtin_sqrtf, 1);
+}
+
 #undef ADAM_UPDATE
+#undef ADAM_UPDATE_TERMS
 #undef ADAM_REPLAY
 
 float K(transe_score_direction)(const float *h, const float *r, const float *t, long n, float *direction) {
@@ -236,7 +262,7 @@ void K(add_scaled_difference)(float *y, float a, const float *p, const float *q,
 static const struct mtl_kernel_table K(table) = {
     MTL_STRINGIFY(ISA),
     K(bias_sum), K(norm_forward_row), K(norm_backward_row_stats), K(norm_backward_row_apply),
-    K(adam_update), K(adam_replay), K(transe_score_direction), K(transe_score),
+    K(adam_update), K(adam_update_terms), K(adam_replay), K(transe_score_direction), K(transe_score),
     K(add_scaled), K(add_scaled_difference),
 };
 

@@ -72,7 +72,7 @@ struct Adam {
         parallelChunks(parts, threads: threads) { c in
             let denormals = mtl_k_flush_denormals()
             defer { mtl_k_restore_denormals(denormals) }
-            let local = FloatBuffer(count: terms == nil ? 0 : d)
+            var constants = k
             let mine = splitRange(listed, parts: parts, index: c)
             for i in mine {
                 // Touched rows are scattered over a table larger than the caches: start loading
@@ -84,8 +84,7 @@ struct Adam {
                 }
                 let row = Int(list[i]), o = row * d
                 if let terms {
-                    terms.sum(row: row, into: local.pointer, d: d)
-                    Adam.update(p.p + o, m.p + o, v.p + o, grad: local.pointer, count: d, k)
+                    terms.adamUpdate(row: row, p.p + o, m.p + o, v.p + o, d: d, &constants)
                 } else {
                     Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
                     // The gradient is spent: zero it while it is in cache, so the next step's

@@ -3,8 +3,8 @@ import MetaTLKernels
 /// The embedding gradient of one step as a list of terms per row, instead of a dense gradient
 /// block: term i adds scale[i]·vector[i] (d floats) to row[i]'s gradient.
 ///
-/// Training hands this to the Adam step, which sums each touched row's terms into a local
-/// buffer and updates the row at once; the arena's gradient rows are then never written, zeroed
+/// Training hands this to the Adam step, which sums each touched row's terms in registers and
+/// updates the row in the same pass; the arena's gradient rows are then never written, zeroed
 /// or re-read (at B = 1024 that is ~16k random row read-modify-writes a step saved). The terms
 /// of a row are kept in the order ``MetaTLModel/scatterEmbeddingGradient(_:workspace:supportScale:queryScale:)``
 /// adds them, so both give the same sums bit for bit.
@@ -65,13 +65,12 @@ final class EmbeddingGradient: @unchecked Sendable {
         }
     }
 
-    /// Row r's gradient into `out` (d floats): 0, then each term added in order.
+    /// Row r's Adam update with its gradient summed from its terms, in one pass (see
+    /// `mtl_k_adam_update_terms`): the same result as summing the terms into a zeroed row, then updating.
     @inline(__always)
-    func sum(row r: Int, into out: FPtr, d: Int) {
-        out.update(repeating: 0, count: d)
-        for k in Int(start[r])..<Int(start[r + 1]) {
-            let i = Int(order[k])
-            if let x = vector[i] { addScaled(out, scale[i], x, d) }
-        }
+    func adamUpdate(row r: Int, _ p: FPtr, _ m: FPtr, _ v: FPtr, d: Int, _ k: UnsafePointer<Adam.Constants>) {
+        let first = Int(start[r]), count = Int(start[r + 1]) - first
+        mtl_k_adam_update_terms(p, m, v, d, k, order.pointer + first, count, scale.pointer,
+                                UnsafeRawPointer(vector).assumingMemoryBound(to: UnsafePointer<Float>?.self))
     }
 }

@@ -57,6 +57,12 @@ void mtl_k_norm_backward_row_apply(float *d, const float *z, const float *bias, 
 /// PyTorch's Adam update over n values; grad NULL means g = 0.
 void mtl_k_adam_update(float *p, float *m, float *v, const float *grad, long n, const mtl_adam_constants *k);
 
+/// mtl_k_adam_update with the gradient g = Σ scale[i]·vector[i] over the term indices
+/// i = terms[0..<count], added in that order to zero (NULL vectors skipped): the same result as
+/// summing them into a zeroed buffer with mtl_k_add_scaled and calling mtl_k_adam_update with it.
+void mtl_k_adam_update_terms(float *p, float *m, float *v, long n, const mtl_adam_constants *k, const int32_t *terms,
+                             long count, const float *scale, const float *const *vector);
+
 /// steps_count zero-gradient Adam updates with constants steps[0..<steps_count], exactly as that
 /// many calls of mtl_k_adam_update with grad NULL.
 void mtl_k_adam_replay(float *p, float *m, float *v, long n, const mtl_adam_constants *steps, long steps_count);
