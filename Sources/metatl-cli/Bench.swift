@@ -19,7 +19,7 @@ struct Bench: ParsableCommand {
     )
 
     @Option(help: "Training steps to time (after the warm-up steps).")
-    var steps = 30
+    var steps = 60
     @Option(help: "Untimed training steps before timing.")
     var warmUp = 200
     @Option(help: "Worker threads (default: all cores).")

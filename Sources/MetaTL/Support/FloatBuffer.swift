@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed-size, zero-initialised, 64-byte aligned array of Float, owned by a class so that
 /// its storage never moves and can be handed to BLAS and to worker threads.
 final class FloatBuffer: @unchecked Sendable {
@@ -6,10 +10,25 @@ final class FloatBuffer: @unchecked Sendable {
 
     init(count: Int) {
         let n = max(count, 1)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: n * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = n * MemoryLayout<Float>.stride
+        // Large buffers (the parameter arena, activations) are read at random rows; on 4 KB pages
+        // every such row costs a TLB miss. They are placed on 2 MB boundaries and offered to the
+        // kernel for transparent huge pages (Linux; a hint that may be declined).
+        let huge = bytes >= Self.hugePage
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: huge ? Self.roundedToHugePages(bytes) : bytes,
+                                                   alignment: huge ? Self.hugePage : 64)
+        #if os(Linux)
+        if huge { _ = madvise(raw, Self.roundedToHugePages(bytes), 14 /* MADV_HUGEPAGE */) }
+        #endif
         pointer = raw.bindMemory(to: Float.self, capacity: n)
         pointer.initialize(repeating: 0, count: n)
         self.count = count
+    }
+
+    private static let hugePage = 2 << 20
+
+    private static func roundedToHugePages(_ bytes: Int) -> Int {
+        (bytes + hugePage - 1) / hugePage * hugePage
     }
 
     deinit { pointer.deallocate() }
