@@ -322,7 +322,7 @@ def test_fit_with_patience_keeps_the_best_model(data):
     straight = small_model()
     if best["step"] > 0:
         straight.fit(data, best["step"], progress=False)
-        np.testing.assert_array_equal(model.item_embeddings(), straight.item_embeddings())
+        np.testing.assert_array_equal(model.item_embeddings, straight.item_embeddings)
     # Early stopping follows the rule.
     since, stop = 0, None
     for i, h in enumerate(evals[1:], 1):
