@@ -26,6 +26,17 @@
 #ifndef UNDER_SANITIZER
 #define UNDER_SANITIZER 0
 #endif
+/* ThreadSanitizer cannot start threads in a child forked from a multi-threaded process. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
 
 static int passed, failed;
 
@@ -648,6 +659,10 @@ static void test_resource_limits(const char *self) {
 /* A process that forks after training (Python's multiprocessing does) can train in the child:
  * the engine's worker threads do not survive a fork, and the child must not wait for them. */
 static void test_fork_after_training(void) {
+    if (UNDER_TSAN) {
+        printf("fork after training: skipped under ThreadSanitizer (no threads in a forked child)\n");
+        return;
+    }
     mt_dataset *d = small_dataset();
     mt_config c = small_config();
     c.threads = 2;
