@@ -12,20 +12,35 @@ enum BLAS {
     static func gemmNT(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        split(m, threads) { lo, rows in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
-                        alpha, a + lo * k, Int32(k), b, Int32(k), beta, c + lo * n, Int32(n))
-        }
+        split(m, threads) { lo, rows in gemmNT(rows: lo..<lo + rows, n, k, alpha: alpha, a, b, beta: beta, c) }
+    }
+
+    /// Rows `rows` of ``gemmNT(_:_:_:alpha:_:_:beta:_:threads:)`` (a and c are the whole
+    /// matrices), in one single-threaded call.
+    static func gemmNT(rows: Range<Int>, _ n: Int, _ k: Int, alpha: Float = 1,
+                       _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                       beta: Float, _ c: UnsafeMutablePointer<Float>) {
+        if rows.isEmpty { return }
+        let lo = rows.lowerBound
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(n), Int32(k),
+                    alpha, a + lo * k, Int32(k), b, Int32(k), beta, c + lo * n, Int32(n))
     }
 
     /// c[m, n] = alpha · a[m, k] · b[k, n] + beta · c
     static func gemmNN(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        split(m, threads) { lo, rows in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
-                        alpha, a + lo * k, Int32(k), b, Int32(n), beta, c + lo * n, Int32(n))
-        }
+        split(m, threads) { lo, rows in gemmNN(rows: lo..<lo + rows, n, k, alpha: alpha, a, b, beta: beta, c) }
+    }
+
+    /// Rows `rows` of ``gemmNN(_:_:_:alpha:_:_:beta:_:threads:)``, in one single-threaded call.
+    static func gemmNN(rows: Range<Int>, _ n: Int, _ k: Int, alpha: Float = 1,
+                       _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                       beta: Float, _ c: UnsafeMutablePointer<Float>) {
+        if rows.isEmpty { return }
+        let lo = rows.lowerBound
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(n), Int32(k),
+                    alpha, a + lo * k, Int32(k), b, Int32(n), beta, c + lo * n, Int32(n))
     }
 
     /// c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta · c   (weight gradients: doutᵀ · inp)

@@ -53,19 +53,34 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 ///
 /// `frozen` (training in evaluation mode): normalise with the running statistics instead, which
 /// are left unchanged; the caller passes dropout 0.
+///
+/// `statistics`, when given, holds pass 1's per-chunk partial sums already (see
+/// ``forwardStatistics(chunk:linear:bias:partial:tasks:positions:features:chunks:)``, which
+/// ``productByChunks(tasks:positions:threads:product:afterwards:)`` runs right after the
+/// product); otherwise the block computes them.
 func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr,
                       gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
                       tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool,
-                      dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int) {
-    let chunks = min(16, max(tasks, 1))
+                      dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int,
+                      statistics: UnsafeMutablePointer<Double>? = nil) {
+    let chunks = normChunks(tasks)
     if frozen {
         for s in 0..<S {
             mean[s] = runningMean[s]
             invstd[s] = 1 / (runningVar[s] + RelationLearner.bnEps).squareRoot()
         }
     } else {
-        batchStatistics(linear: z, bias: bias, mean: mean, invstd: invstd, runningMean: runningMean, runningVar: runningVar,
-                        tasks: tasks, positions: S, features: F, chunks: chunks, threads: threads)
+        withPartialSums(statistics, count: chunks * S * 2) { partial in
+            if statistics == nil {
+                let part = SharedPointer(partial), zs = SharedPointer(UnsafeMutablePointer(mutating: z))
+                parallelChunks(chunks, threads: threads) { c in
+                    forwardStatistics(chunk: c, linear: zs.p, bias: bias, partial: part.p, tasks: tasks, positions: S,
+                                      features: F, chunks: chunks)
+                }
+            }
+            batchStatistics(partial: partial, mean: mean, invstd: invstd, runningMean: runningMean, runningVar: runningVar,
+                            tasks: tasks, positions: S, features: F, chunks: chunks)
+        }
     }
     let drop = Dropout(p), keys = DropoutKeys(seed: seed, step: step, layer: layer)
     let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
@@ -83,26 +98,55 @@ func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: 
     }
 }
 
-/// The first pass of ``normBlockForward``: per-position batch mean and 1/√(var + eps) of
-/// x = z + bias, and the running statistics' momentum step (unbiased variance).
-private func batchStatistics(linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr, runningMean: FPtr, runningVar: FPtr,
-                             tasks: Int, positions S: Int, features F: Int, chunks: Int, threads: Int) {
-    var partial = [Double](repeating: 0, count: chunks * S * 2)
-    let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
-    partial.withUnsafeMutableBufferPointer { buf in
-        guard let base = buf.baseAddress else { return }
-        let part = SharedPointer(base)
-        parallelChunks(chunks, threads: threads) { c in
-            for b in splitRange(tasks, parts: chunks, index: c) {
-                for s in 0..<S {
-                    var sum: Float = 0, sq: Float = 0
-                    mtl_k_bias_sum(zs.p + (b * S + s) * F, bias, F, &sum, &sq)
-                    part.p[(c * S + s) * 2] += Double(sum)
-                    part.p[(c * S + s) * 2 + 1] += Double(sq)
-                }
-            }
+/// The number of row chunks of the norm blocks for `tasks` tasks: partial sums are kept per chunk
+/// and added in chunk order, so results do not depend on the number of threads.
+func normChunks(_ tasks: Int) -> Int { min(16, max(tasks, 1)) }
+
+/// A matrix product whose rows are the norm chunks' rows, fused with a pass over them: each worker
+/// computes the rows of its chunks with `product` (one call for its whole range of rows), then
+/// runs `afterwards(chunk)` for each of its chunks while their rows are still in its cache.
+/// With two workers the rows split as ``BLAS`` splits them.
+func productByChunks(tasks: Int, positions S: Int, threads: Int, product: (Range<Int>) -> Void, afterwards: (Int) -> Void) {
+    let chunks = normChunks(tasks)
+    let parts = max(1, min(threads, chunks))
+    parallelChunks(parts, threads: threads) { p in
+        let mine = splitRange(chunks, parts: parts, index: p)
+        guard let first = mine.first, let last = mine.last else { return }
+        let lo = splitRange(tasks, parts: chunks, index: first).lowerBound
+        let hi = splitRange(tasks, parts: chunks, index: last).upperBound
+        product(lo * S..<hi * S)
+        for c in mine { afterwards(c) }
+    }
+}
+
+/// Runs `body` with `given` or, when nil, a zeroed buffer of `count` doubles of its own.
+private func withPartialSums(_ given: UnsafeMutablePointer<Double>?, count: Int, _ body: (UnsafeMutablePointer<Double>) -> Void) {
+    if let given { body(given); return }
+    let own = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
+    own.initialize(repeating: 0, count: max(count, 1))
+    defer { own.deallocate() }
+    body(own)
+}
+
+/// Pass 1 of ``normBlockForward`` for one chunk: adds the chunk's per-position sums of
+/// x = z + bias and x² to partial[(chunk·S + s)·2 + 0/1] (which start at zero).
+@inline(__always)
+func forwardStatistics(chunk c: Int, linear z: CFPtr, bias: CFPtr, partial: UnsafeMutablePointer<Double>,
+                       tasks: Int, positions S: Int, features F: Int, chunks: Int) {
+    for b in splitRange(tasks, parts: chunks, index: c) {
+        for s in 0..<S {
+            var sum: Float = 0, sq: Float = 0
+            mtl_k_bias_sum(z + (b * S + s) * F, bias, F, &sum, &sq)
+            partial[(c * S + s) * 2] += Double(sum)
+            partial[(c * S + s) * 2 + 1] += Double(sq)
         }
     }
+}
+
+/// The chunks' partial sums to the per-position batch mean and 1/√(var + eps) of x = z + bias,
+/// and the running statistics' momentum step (unbiased variance).
+private func batchStatistics(partial: UnsafeMutablePointer<Double>, mean: FPtr, invstd: FPtr, runningMean: FPtr,
+                             runningVar: FPtr, tasks: Int, positions S: Int, features F: Int, chunks: Int) {
     let count = Double(tasks * F)
     for s in 0..<S {
         var sum = 0.0, sq = 0.0
@@ -128,29 +172,30 @@ private func batchStatistics(linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: F
 ///
 /// `frozen`: the forward normalised with fixed (running) statistics, so dL/dx = gamma·invstd·g
 /// without the batch-statistics terms.
+///
+/// `statistics`, when given, holds the first pass's per-chunk sums already (see
+/// ``backwardStatistics(chunk:d:linear:bias:bits:mean:invstd:tasks:positions:features:activation:dropout:chunks:partial:)``);
+/// otherwise the block computes them.
 func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: UnsafePointer<UInt16>?,
                        linear z: CFPtr, bias: CFPtr, mean: CFPtr, invstd: CFPtr, gamma: CFPtr,
                        tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool, dropout p: Float,
-                       threads: Int) {
-    let chunks = min(16, max(tasks, 1))
+                       threads: Int, statistics: UnsafeMutablePointer<Double>? = nil) {
+    let chunks = normChunks(tasks)
     let drop = Dropout(activation ? p : 0)
     let act: Int32 = activation && bits != nil ? 1 : 0, slope = RelationLearner.leakySlope
     let bs = bits.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }, words = MaskBuffer.wordsPerRow(F)
     var partial = [Double](repeating: 0, count: chunks * S * 2)
     let ds = SharedPointer(d), zs = SharedPointer(UnsafeMutablePointer(mutating: z))
-    partial.withUnsafeMutableBufferPointer { buf in
-        guard let base = buf.baseAddress else { return }
-        let part = SharedPointer(base)
-        parallelChunks(chunks, threads: threads) { c in
-            for b in splitRange(tasks, parts: chunks, index: c) {
-                for s in 0..<S {
-                    let n = b * S + s
-                    var sum: Float = 0, dot: Float = 0
-                    mtl_k_norm_backward_row_stats(ds.p + n * F, zs.p + n * F, bias, bs.map { UnsafePointer($0.p + n * words) }, F,
-                                                  mean[s], invstd[s], act, slope, drop.threshold, drop.keep, &sum, &dot)
-                    part.p[(c * S + s) * 2] += Double(sum)
-                    part.p[(c * S + s) * 2 + 1] += Double(dot)
-                }
+    if let statistics {
+        for i in 0..<chunks * S * 2 { partial[i] = statistics[i] }
+    } else {
+        partial.withUnsafeMutableBufferPointer { buf in
+            guard let base = buf.baseAddress else { return }
+            let part = SharedPointer(base)
+            parallelChunks(chunks, threads: threads) { c in
+                backwardStatistics(chunk: c, d: ds.p, linear: zs.p, bias: bias, bits: bits, mean: mean, invstd: invstd,
+                                   tasks: tasks, positions: S, features: F, activation: activation, dropout: p,
+                                   chunks: chunks, partial: part.p)
             }
         }
     }
@@ -185,6 +230,27 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
         }
     }
     for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
+}
+
+/// The first pass of ``normBlockBackward`` for one chunk: adds the chunk's per-position Σg and
+/// Σg·x̂ (g = dL/d(gamma·x̂ + beta), from d = dL/dy through dropout and the activation) to
+/// partial[(chunk·S + s)·2 + 0/1] (which start at zero). d is not changed.
+@inline(__always)
+func backwardStatistics(chunk c: Int, d: CFPtr, linear z: CFPtr, bias: CFPtr, bits: UnsafePointer<UInt16>?,
+                        mean: CFPtr, invstd: CFPtr, tasks: Int, positions S: Int, features F: Int, activation: Bool,
+                        dropout p: Float, chunks: Int, partial: UnsafeMutablePointer<Double>) {
+    let drop = Dropout(activation ? p : 0)
+    let act: Int32 = activation && bits != nil ? 1 : 0, words = MaskBuffer.wordsPerRow(F)
+    for b in splitRange(tasks, parts: chunks, index: c) {
+        for s in 0..<S {
+            let n = b * S + s
+            var sum: Float = 0, dot: Float = 0
+            mtl_k_norm_backward_row_stats(d + n * F, z + n * F, bias, bits.map { $0 + n * words }, F, mean[s], invstd[s],
+                                          act, RelationLearner.leakySlope, drop.threshold, drop.keep, &sum, &dot)
+            partial[(c * S + s) * 2] += Double(sum)
+            partial[(c * S + s) * 2 + 1] += Double(dot)
+        }
+    }
 }
 
 /// Dropout with probability p as the kernels apply it: a unit is dropped when its 16-bit draw

@@ -57,20 +57,36 @@ struct RelationLearner {
     /// dropout, but everything kept for ``backward(_:tasks:dRelation:frozen:timer:)``.
     func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64, frozen: Bool = false,
                       timer: PhaseTimer? = nil) {
+        let tasks = rows / positions, S = positions
+        let statistics = ws.statistics.pointer
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            linearForward(out: ws.linear[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
-                          bias: nil, rows: rows, inDim: inDim, outDim: outDim, threads: threads)
-            timer?.mark("forward gemm")
+            let z = ws.linear[l].pointer, weight = arena.param(arena.fc[l]), bias = arena.param(arena.fcBias[l])
+            if frozen {
+                linearForward(out: z, inp: inp, weight: weight, bias: nil, rows: rows, inDim: inDim, outDim: outDim,
+                              threads: threads)
+            } else {
+                // The product without its bias, and at once the batch statistics' partial sums over
+                // each worker's rows (pass 1 of the norm block) while they are in its cache.
+                let chunks = normChunks(tasks)
+                statistics.update(repeating: 0, count: chunks * S * 2)
+                productByChunks(tasks: tasks, positions: S, threads: threads, product: { r in
+                    BLAS.gemmNT(rows: r, outDim, inDim, inp, weight, beta: 0, z)
+                }, afterwards: { c in
+                    forwardStatistics(chunk: c, linear: z, bias: bias, partial: statistics, tasks: tasks, positions: S,
+                                      features: outDim, chunks: chunks)
+                })
+            }
+            timer?.mark("forward gemm + statistics")
             let hidden = l < 2
-            normBlockForward(out: ws.activation[l].pointer, bits: hidden ? ws.bits[l].pointer : nil, linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]),
+            normBlockForward(out: ws.activation[l].pointer, bits: hidden ? ws.bits[l].pointer : nil, linear: z, bias: bias,
                              mean: ws.mean[l].pointer, invstd: ws.invstd[l].pointer,
                              gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
                              runningMean: running.mean(l), runningVar: running.variance(l),
-                             tasks: rows / positions, positions: positions, features: outDim, activation: hidden,
+                             tasks: tasks, positions: S, features: outDim, activation: hidden,
                              frozen: frozen, dropout: hidden && !frozen ? dropout : 0, seed: seed, step: step,
-                             layer: UInt64(l), threads: threads)
+                             layer: UInt64(l), threads: threads, statistics: frozen ? nil : statistics)
             timer?.mark("forward elementwise")
         }
     }
@@ -127,6 +143,10 @@ struct RelationLearner {
                 }
             }
         }
+        // Layer l's backward statistics (its norm block's first pass) are computed by the product
+        // that produces its d, right after each worker's rows of it (layer 2's: by the block).
+        let statistics = ws.statistics.pointer
+        var statisticsReady = false
         for l in stride(from: 2, through: 0, by: -1) {
             let (inDim, outDim) = widths[l]
             let d = ws.dOut[l].pointer
@@ -136,14 +156,31 @@ struct RelationLearner {
                               linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]), mean: ws.mean[l].pointer,
                               invstd: ws.invstd[l].pointer, gamma: arena.param(arena.bnWeight[l]), tasks: tasks, positions: S, features: outDim,
                               activation: hidden, frozen: frozen, dropout: hidden && !frozen ? dropout : 0,
-                              threads: threads)
+                              threads: threads, statistics: statisticsReady ? statistics : nil)
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            let dinp = l == 0 ? ws.dX0.pointer : ws.dOut[l - 1].pointer
-            linearBackward(dinp: dinp, dweight: arena.grad(arena.fc[l]),
-                           dout: d, inp: inp, weight: arena.param(arena.fc[l]),
-                           rows: rows, inDim: inDim, outDim: outDim, threads: threads)
-            timer?.mark("backward gemm")
+            let weight = arena.param(arena.fc[l])
+            // dweight += dᵀ · inp, then dinp = d · weight (linearBackward's two products).
+            BLAS.gemmTN(outDim, inDim, rows, d, inp, beta: 1, arena.grad(arena.fc[l]), threads: threads)
+            if l == 0 {
+                BLAS.gemmNN(rows, inDim, outDim, d, weight, beta: 0, ws.dX0.pointer, threads: threads)
+            } else {
+                let below = l - 1, dinp = ws.dOut[below].pointer, chunks = normChunks(tasks)
+                let z = CFPtr(ws.linear[below].pointer), bias = CFPtr(arena.param(arena.fcBias[below]))
+                let bits = UnsafePointer(ws.bits[below].pointer)
+                let mean = CFPtr(ws.mean[below].pointer), invstd = CFPtr(ws.invstd[below].pointer)
+                let p: Float = frozen ? 0 : dropout
+                statistics.update(repeating: 0, count: chunks * S * 2)
+                productByChunks(tasks: tasks, positions: S, threads: threads, product: { r in
+                    BLAS.gemmNN(rows: r, inDim, outDim, d, weight, beta: 0, dinp)
+                }, afterwards: { c in
+                    backwardStatistics(chunk: c, d: dinp, linear: z, bias: bias, bits: bits, mean: mean, invstd: invstd,
+                                       tasks: tasks, positions: S, features: inDim, activation: true, dropout: p,
+                                       chunks: chunks, partial: statistics)
+                })
+                statisticsReady = true
+            }
+            timer?.mark("backward gemm + statistics")
         }
     }
 }
@@ -164,6 +201,8 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
     let mean: [FloatBuffer], invstd: [FloatBuffer]
     let dOut: [FloatBuffer]
     let dX0: FloatBuffer
+    /// One norm block's per-chunk partial sums, handed from a fused product to the block.
+    let statistics: DoubleBuffer
 
     init(capacity rows: Int, configuration c: Configuration, training: Bool) {
         capacity = rows
@@ -176,5 +215,6 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
         invstd = outs.map { _ in FloatBuffer(count: c.supportCount) }
         dOut = outs.map { FloatBuffer(count: training ? rows * $0 : 0) }
         dX0 = FloatBuffer(count: training ? rows * 2 * c.dim : 0)
+        statistics = DoubleBuffer(count: training ? 16 * c.supportCount * 2 : 0)
     }
 }
