@@ -2,17 +2,19 @@ import CBLAS
 
 /// Matrix products through OpenBLAS. Row-major throughout; shapes are in the names.
 ///
-/// With `threads` > 1 a product is split into row blocks of C that workers compute at once, each
-/// with a single-threaded sgemm, instead of using OpenBLAS's own thread pool: its idle workers
-/// spin (sched_yield) right after each product, exactly when the engine's element-wise loops
-/// want both cores. Each element of C comes from one sgemm call over its whole inner dimension,
+/// With `threads` > 1 a product is split into row blocks of C that workers compute at once (see
+/// ``rowBlocks(_:threads:)``), each with a single-threaded sgemm, instead of using OpenBLAS's own
+/// thread pool: its idle workers spin (sched_yield) right after each product, exactly when the
+/// engine's element-wise loops want both cores. Each element of C comes from one sgemm call over its whole inner dimension,
 /// so results depend only on the split, i.e. on the thread count.
 enum BLAS {
     /// c[m, n] = alpha · a[m, k] · b[n, k]ᵀ + beta · c   (b stored as PyTorch stores a Linear weight)
     static func gemmNT(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        split(m, threads) { lo, rows in gemmNT(rows: lo..<lo + rows, n, k, alpha: alpha, a, b, beta: beta, c) }
+        split(m, threads, blocks: rowBlocks(m, threads: threads)) { lo, rows in
+            gemmNT(rows: lo..<lo + rows, n, k, alpha: alpha, a, b, beta: beta, c)
+        }
     }
 
     /// Rows `rows` of ``gemmNT(_:_:_:alpha:_:_:beta:_:threads:)`` (a and c are the whole
@@ -30,7 +32,9 @@ enum BLAS {
     static func gemmNN(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        split(m, threads) { lo, rows in gemmNN(rows: lo..<lo + rows, n, k, alpha: alpha, a, b, beta: beta, c) }
+        split(m, threads, blocks: rowBlocks(m, threads: threads)) { lo, rows in
+            gemmNN(rows: lo..<lo + rows, n, k, alpha: alpha, a, b, beta: beta, c)
+        }
     }
 
     /// Rows `rows` of ``gemmNN(_:_:_:alpha:_:_:beta:_:threads:)``, in one single-threaded call.
@@ -47,19 +51,27 @@ enum BLAS {
     static func gemmTN(_ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
                        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        beta: Float, _ c: UnsafeMutablePointer<Float>, threads: Int = 1) {
-        split(m, threads) { lo, rows in
+        // One block per worker: each block packs all of b (the layer's input rows), so more
+        // blocks would cost more than they balance.
+        split(m, threads, blocks: max(1, min(threads, m / 32))) { lo, rows in
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
                         alpha, a + lo, Int32(m), b, Int32(n), beta, c + lo * n, Int32(n))
         }
     }
 
-    /// Runs `body(firstRow, rowCount)` over `threads` blocks of `m` rows (blocks of at least 32:
-    /// the last layer's weight gradient has only d = 100 rows, and still splits in two).
-    private static func split(_ m: Int, _ threads: Int, _ body: (Int, Int) -> Void) {
+    /// The row blocks of an m-row product over `threads` workers: two per worker, so that one done
+    /// early takes a block from a slower one (see `parallelChunks`; on shared virtual CPUs a worker
+    /// is often descheduled for milliseconds), of at least 32 rows. Each block packs the other
+    /// operand (a layer's weight) once more, which costs less than the waits it saves.
+    static func rowBlocks(_ m: Int, threads: Int) -> Int {
+        threads <= 1 ? 1 : max(1, min(2 * threads, m / 32))
+    }
+
+    /// Runs `body(firstRow, rowCount)` over `blocks` blocks of `m` rows on up to `threads` workers.
+    private static func split(_ m: Int, _ threads: Int, blocks: Int, _ body: (Int, Int) -> Void) {
         if m == 0 { return }
-        let parts = max(1, min(threads, m / 32))
-        parallelChunks(parts, threads: parts) { p in
-            let r = splitRange(m, parts: parts, index: p)
+        parallelChunks(blocks, threads: min(threads, blocks)) { p in
+            let r = splitRange(m, parts: blocks, index: p)
             if !r.isEmpty { body(r.lowerBound, r.count) }
         }
     }

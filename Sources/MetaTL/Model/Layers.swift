@@ -105,10 +105,10 @@ func normChunks(_ tasks: Int) -> Int { min(16, max(tasks, 1)) }
 /// A matrix product whose rows are the norm chunks' rows, fused with a pass over them: each worker
 /// computes the rows of its chunks with `product` (one call for its whole range of rows), then
 /// runs `afterwards(chunk)` for each of its chunks while their rows are still in its cache.
-/// With two workers the rows split as ``BLAS`` splits them.
+/// The rows split as ``BLAS`` splits a product's rows (when the chunks allow).
 func productByChunks(tasks: Int, positions S: Int, threads: Int, product: (Range<Int>) -> Void, afterwards: (Int) -> Void) {
     let chunks = normChunks(tasks)
-    let parts = max(1, min(threads, chunks))
+    let parts = max(1, min(BLAS.rowBlocks(tasks * S, threads: threads), chunks))
     parallelChunks(parts, threads: threads) { p in
         let mine = splitRange(chunks, parts: parts, index: p)
         guard let first = mine.first, let last = mine.last else { return }
