@@ -55,10 +55,10 @@ struct WorkerPoolTests {
             r.p[chunk] = me
             usleep(me == caller ? 20_000 : 200)
         }) && tries < 10_000 { tries += 1; usleep(100) }
+        // Without taking, the caller would run its 8 chunks (160 ms); with it, about one.
         let byCaller = runners.filter { $0 == caller }.count
         #expect(!runners.contains(0))
-        #expect(byCaller >= 1 && byCaller < chunks / 2)
-        #expect(runners[0] == caller)
+        #expect(byCaller < chunks / 2)
     }
 
     @Test("a loop inside a chunk runs (on Dispatch) and completes")
