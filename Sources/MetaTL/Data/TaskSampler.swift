@@ -27,14 +27,19 @@ struct TaskSampler: Sendable {
     let seed: UInt64
     let items: Int
     let negatives: NegativeSampling
+    /// Per-worker buffers kept between steps (nil: each call allocates its own).
+    let scratch: SamplerScratch?
 
-    init(data: Dataset, K: Int, mode: SamplerMode, seed: UInt64, negatives: NegativeSampling = .uniform) {
+    /// `workers`: how many workers will fill batches at once; their buffers are allocated here,
+    /// once, instead of in every ``fill(_:step:threads:)``.
+    init(data: Dataset, K: Int, mode: SamplerMode, seed: UInt64, negatives: NegativeSampling = .uniform, workers: Int = 0) {
         self.data = data
         self.K = K
         self.mode = mode
         self.seed = seed
         self.negatives = negatives
         items = data.itemCount
+        scratch = workers > 0 ? SamplerScratch(workers: workers, K: K) : nil
     }
 
     /// Fills all tasks of `batch` for training step `step`, split over `threads` workers.
@@ -47,32 +52,40 @@ struct TaskSampler: Sendable {
     /// each task on its own.
     func fill(_ batch: TaskBatch, step: Int, threads: Int) {
         let parts = max(1, min(threads, batch.tasks / 64))
-        let lookahead = 8
         parallelChunks(parts, threads: threads) { c in
-            var scratch = Scratch(K: K)
             let mine = splitRange(batch.tasks, parts: parts, index: c)
-            // Ring of drawn-ahead tasks: generator (after the user draw) and user.
-            var pending = [(RandomGenerator, Int)](repeating: (RandomGenerator(seed: 0), 0), count: lookahead)
-            func start(_ b: Int) {
-                var rng = RandomGenerator(seed: seed, stream: RandomStream.trainingTask.rawValue, UInt64(step), UInt64(b))
-                let u = drawUser(&rng)
-                pending[b % lookahead] = (rng, u)
-                mtl_prefetch_at(data.trainOffsets, u &* 8)
-                mtl_prefetch_at(data.distinctOffsets, u &* 8)
+            if let slot = scratch?.slot(c) {
+                fill(batch, tasks: mine, step: step, scratch: &slot.pointee)
+            } else {
+                var own = Scratch(K: K)
+                fill(batch, tasks: mine, step: step, scratch: &own)
             }
-            func prepare(_ b: Int) {
-                let u = pending[b % lookahead].1
-                mtl_prefetch_at(data.trainItems, data.trainOffsets[u] &* 4)
-                mtl_prefetch_at(data.distinctItems, data.distinctOffsets[u] &* 4)
-            }
-            for b in mine.prefix(lookahead) { start(b) }
-            for b in mine.prefix(lookahead / 2) { prepare(b) }
-            for b in mine {
-                var (rng, u) = pending[b % lookahead]   // before task b + lookahead takes the slot
-                if b + lookahead < mine.upperBound { start(b + lookahead) }
-                if b + lookahead / 2 < mine.upperBound { prepare(b + lookahead / 2) }
-                sample(task: b, user: u, into: batch, rng: &rng, scratch: &scratch)
-            }
+        }
+    }
+
+    /// One worker's share of ``fill(_:step:threads:)``: tasks `mine`, through the pipeline.
+    private func fill(_ batch: TaskBatch, tasks mine: Range<Int>, step: Int, scratch: inout Scratch) {
+        let lookahead = Scratch.lookahead
+        // scratch.pending: the ring of drawn-ahead tasks, generator (after the user draw) and user.
+        func start(_ b: Int, _ scratch: inout Scratch) {
+            var rng = RandomGenerator(seed: seed, stream: RandomStream.trainingTask.rawValue, UInt64(step), UInt64(b))
+            let u = drawUser(&rng)
+            scratch.pending[b % lookahead] = (rng, u)
+            mtl_prefetch_at(data.trainOffsets, u &* 8)
+            mtl_prefetch_at(data.distinctOffsets, u &* 8)
+        }
+        func prepare(_ b: Int, _ scratch: inout Scratch) {
+            let u = scratch.pending[b % lookahead].1
+            mtl_prefetch_at(data.trainItems, data.trainOffsets[u] &* 4)
+            mtl_prefetch_at(data.distinctItems, data.distinctOffsets[u] &* 4)
+        }
+        for b in mine.prefix(lookahead) { start(b, &scratch) }
+        for b in mine.prefix(lookahead / 2) { prepare(b, &scratch) }
+        for b in mine {
+            var (rng, u) = scratch.pending[b % lookahead]   // before task b + lookahead takes the slot
+            if b + lookahead < mine.upperBound { start(b + lookahead, &scratch) }
+            if b + lookahead / 2 < mine.upperBound { prepare(b + lookahead / 2, &scratch) }
+            sample(task: b, user: u, into: batch, rng: &rng, scratch: &scratch)
         }
     }
 
@@ -86,10 +99,13 @@ struct TaskSampler: Sendable {
     /// Per-worker buffers: the K+1 chosen items, their next items and negatives; the picked
     /// positions and the partial shuffle's displaced entries (reused: no allocation per task).
     struct Scratch {
+        static let lookahead = 8
         var seq: [Int32], pos: [Int32], neg: [Int32], picked: [Int], chosen: [Int32]
         var displacedIndex: [Int], displacedValue: [Int]
+        var pending: [(RandomGenerator, Int)]
         init(K: Int) {
-            seq = Array(repeating: 0, count: K); pos = seq; neg = seq
+            seq = Array(repeating: 0, count: K); pos = Array(repeating: 0, count: K); neg = Array(repeating: 0, count: K)
+            pending = Array(repeating: (RandomGenerator(seed: 0), 0), count: Self.lookahead)
             picked = []; chosen = []; displacedIndex = []; displacedValue = []
             picked.reserveCapacity(K + 1); chosen.reserveCapacity(K + 1)
             displacedIndex.reserveCapacity(2 * K + 2); displacedValue.reserveCapacity(2 * K + 2)
@@ -203,4 +219,24 @@ struct TaskSampler: Sendable {
         }
         return l < hi && a[l] == v
     }
+}
+
+/// A ``TaskSampler``'s per-worker buffers, allocated once; worker c uses slot c.
+final class SamplerScratch: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<TaskSampler.Scratch>
+    private let count: Int
+
+    init(workers: Int, K: Int) {
+        count = max(workers, 1)
+        slots = .allocate(capacity: count)
+        for i in 0..<count { (slots + i).initialize(to: TaskSampler.Scratch(K: K)) }
+    }
+
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+
+    /// Worker c's buffers, or nil past the workers it was made for.
+    func slot(_ c: Int) -> UnsafeMutablePointer<TaskSampler.Scratch>? { c >= 0 && c < count ? slots + c : nil }
 }

@@ -173,36 +173,32 @@ private func batchStatistics(partial: UnsafeMutablePointer<Double>, mean: FPtr, 
 /// `frozen`: the forward normalised with fixed (running) statistics, so dL/dx = gamma·invstd·g
 /// without the batch-statistics terms.
 ///
-/// `statistics`, when given, holds the first pass's per-chunk sums already (see
+/// `scratch.partial` holds the first pass's per-chunk sums already when `statisticsReady` (see
 /// ``backwardStatistics(chunk:d:linear:bias:bits:mean:invstd:tasks:positions:features:activation:dropout:chunks:partial:)``);
-/// otherwise the block computes them.
+/// otherwise the block computes them there.
 func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: UnsafePointer<UInt16>?,
                        linear z: CFPtr, bias: CFPtr, mean: CFPtr, invstd: CFPtr, gamma: CFPtr,
                        tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool, dropout p: Float,
-                       threads: Int, statistics: UnsafeMutablePointer<Double>? = nil) {
+                       threads: Int, scratch: NormScratch, statisticsReady: Bool = false) {
     let chunks = normChunks(tasks)
     let drop = Dropout(activation ? p : 0)
     let act: Int32 = activation && bits != nil ? 1 : 0, slope = RelationLearner.leakySlope
     let bs = bits.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }, words = MaskBuffer.wordsPerRow(F)
-    var partial = [Double](repeating: 0, count: chunks * S * 2)
+    let partial = scratch.partial.pointer
     let ds = SharedPointer(d), zs = SharedPointer(UnsafeMutablePointer(mutating: z))
-    if let statistics {
-        for i in 0..<chunks * S * 2 { partial[i] = statistics[i] }
-    } else {
-        partial.withUnsafeMutableBufferPointer { buf in
-            guard let base = buf.baseAddress else { return }
-            let part = SharedPointer(base)
-            parallelChunks(chunks, threads: threads) { c in
-                backwardStatistics(chunk: c, d: ds.p, linear: zs.p, bias: bias, bits: bits, mean: mean, invstd: invstd,
-                                   tasks: tasks, positions: S, features: F, activation: activation, dropout: p,
-                                   chunks: chunks, partial: part.p)
-            }
+    if !statisticsReady {
+        partial.update(repeating: 0, count: chunks * S * 2)
+        let part = SharedPointer(partial)
+        parallelChunks(chunks, threads: threads) { c in
+            backwardStatistics(chunk: c, d: ds.p, linear: zs.p, bias: bias, bits: bits, mean: mean, invstd: invstd,
+                               tasks: tasks, positions: S, features: F, activation: activation, dropout: p,
+                               chunks: chunks, partial: part.p)
         }
     }
     // dL/dx = k·(count·g - Σg - x̂·Σg·x̂) with k = gamma·invstd/count; with frozen statistics
     // the sums drop out: k = gamma·invstd, count 1, sums 0.
     let count: Float = frozen ? 1 : Float(tasks * F)
-    var coefficients = [Float](repeating: 0, count: S * 3)
+    let coefficients = scratch.coefficients.pointer
     for s in 0..<S {
         var sumDy = 0.0, sumDyX = 0.0
         for c in 0..<chunks { sumDy += partial[(c * S + s) * 2]; sumDyX += partial[(c * S + s) * 2 + 1] }
@@ -212,24 +208,38 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
         coefficients[3 * s + 1] = frozen ? 0 : Float(sumDy)
         coefficients[3 * s + 2] = frozen ? 0 : Float(sumDyX)
     }
-    let columnSums = FloatBuffer(count: chunks * F)
-    let cs = SharedPointer(columnSums.pointer)
-    coefficients.withUnsafeBufferPointer { cb in
-        guard let cbase = cb.baseAddress else { return }
-        let co = SharedPointer(UnsafeMutablePointer(mutating: cbase))
-        parallelChunks(chunks, threads: threads) { c in
-            let sums = cs.p + c * F
-            for b in splitRange(tasks, parts: chunks, index: c) {
-                for s in 0..<S {
-                    let n = b * S + s
-                    mtl_k_norm_backward_row_apply(ds.p + n * F, zs.p + n * F, bias, bs.map { UnsafePointer($0.p + n * words) },
-                                                  sums, F, mean[s], invstd[s], act, slope, drop.threshold, drop.keep,
-                                                  co.p[3 * s], count, co.p[3 * s + 1], co.p[3 * s + 2])
-                }
+    let columnSums = scratch.columnSums.pointer
+    let cs = SharedPointer(columnSums), co = SharedPointer(coefficients)
+    parallelChunks(chunks, threads: threads) { c in
+        let sums = cs.p + c * F
+        sums.update(repeating: 0, count: F)
+        for b in splitRange(tasks, parts: chunks, index: c) {
+            for s in 0..<S {
+                let n = b * S + s
+                mtl_k_norm_backward_row_apply(ds.p + n * F, zs.p + n * F, bias, bs.map { UnsafePointer($0.p + n * words) },
+                                              sums, F, mean[s], invstd[s], act, slope, drop.threshold, drop.keep,
+                                              co.p[3 * s], count, co.p[3 * s + 1], co.p[3 * s + 2])
             }
         }
     }
-    for c in 0..<chunks { addScaled(dbias, 1, columnSums.pointer + c * F, F) }
+    for c in 0..<chunks { addScaled(dbias, 1, columnSums + c * F, F) }
+}
+
+/// The norm blocks' small buffers, allocated once with a workspace: per-chunk partial sums (also
+/// handed from a fused product to its block), the backward's per-position coefficients and its
+/// per-chunk column sums.
+final class NormScratch: @unchecked Sendable {
+    let partial: DoubleBuffer
+    let coefficients: FloatBuffer
+    let columnSums: FloatBuffer
+
+    /// For blocks over `positions` support positions and at most `features` features.
+    init(positions: Int, features: Int) {
+        let chunks = normChunks(Int.max)
+        partial = DoubleBuffer(count: chunks * positions * 2)
+        coefficients = FloatBuffer(count: positions * 3)
+        columnSums = FloatBuffer(count: chunks * features)
+    }
 }
 
 /// The first pass of ``normBlockBackward`` for one chunk: adds the chunk's per-position Σg and

@@ -58,7 +58,7 @@ struct RelationLearner {
     func forwardTrain(_ ws: RelationLearnerWorkspace, rows: Int, seed: UInt64, step: UInt64, frozen: Bool = false,
                       timer: PhaseTimer? = nil) {
         let tasks = rows / positions, S = positions
-        let statistics = ws.statistics.pointer
+        let statistics = ws.normScratch.partial.pointer
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
@@ -145,7 +145,7 @@ struct RelationLearner {
         }
         // Layer l's backward statistics (its norm block's first pass) are computed by the product
         // that produces its d, right after each worker's rows of it (layer 2's: by the block).
-        let statistics = ws.statistics.pointer
+        let statistics = ws.normScratch.partial.pointer
         var statisticsReady = false
         for l in stride(from: 2, through: 0, by: -1) {
             let (inDim, outDim) = widths[l]
@@ -156,7 +156,7 @@ struct RelationLearner {
                               linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]), mean: ws.mean[l].pointer,
                               invstd: ws.invstd[l].pointer, gamma: arena.param(arena.bnWeight[l]), tasks: tasks, positions: S, features: outDim,
                               activation: hidden, frozen: frozen, dropout: hidden && !frozen ? dropout : 0,
-                              threads: threads, statistics: statisticsReady ? statistics : nil)
+                              threads: threads, scratch: ws.normScratch, statisticsReady: statisticsReady)
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let weight = arena.param(arena.fc[l])
@@ -201,8 +201,8 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
     let mean: [FloatBuffer], invstd: [FloatBuffer]
     let dOut: [FloatBuffer]
     let dX0: FloatBuffer
-    /// One norm block's per-chunk partial sums, handed from a fused product to the block.
-    let statistics: DoubleBuffer
+    /// The norm blocks' partial sums (handed from a fused product to its block) and other scratch.
+    let normScratch: NormScratch
 
     init(capacity rows: Int, configuration c: Configuration, training: Bool) {
         capacity = rows
@@ -215,6 +215,6 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
         invstd = outs.map { _ in FloatBuffer(count: c.supportCount) }
         dOut = outs.map { FloatBuffer(count: training ? rows * $0 : 0) }
         dX0 = FloatBuffer(count: training ? rows * 2 * c.dim : 0)
-        statistics = DoubleBuffer(count: training ? 16 * c.supportCount * 2 : 0)
+        normScratch = NormScratch(positions: c.supportCount, features: training ? outs.max() ?? 0 : 0)
     }
 }

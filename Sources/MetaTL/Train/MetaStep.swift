@@ -25,6 +25,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let queryPosScore: FloatBuffer, queryNegScore: FloatBuffer
     /// 1 where a pair's margin term was active (it has a gradient).
     let supportActive: IndexBuffer, queryActive: IndexBuffer
+    /// Each scoring chunk's support and query loss sums (at most 16 chunks).
+    let chunkLosses: FloatBuffer
 
     init(capacity B: Int, configuration c: Configuration, rows: Int) {
         capacity = B
@@ -37,6 +39,7 @@ final class MetaStepWorkspace: @unchecked Sendable {
         supportPosScore = FloatBuffer(count: B * S); supportNegScore = FloatBuffer(count: B * S)
         queryPosScore = FloatBuffer(count: B); queryNegScore = FloatBuffer(count: B)
         supportActive = IndexBuffer(count: B * S); queryActive = IndexBuffer(count: B)
+        chunkLosses = FloatBuffer(count: 2 * 16)
         embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 4 * B, rows: rows)
     }
 }
@@ -126,12 +129,11 @@ extension MetaTLModel {
         // keeps its unit direction and whether its margin term was active; the embedding
         // gradient is scattered afterwards in pair order, so the result never depends on threads.
         let chunks = min(16, B)
-        var losses = [Float](repeating: 0, count: 2 * chunks)
         let gS = ws.supportGradient.pointer
         let w = SharedWorkspacePointers(ws)
-        losses.withUnsafeMutableBufferPointer { lossBuf in
-            guard let lossBase = lossBuf.baseAddress else { return }
-            let lp = SharedPointer(lossBase)
+        let losses = ws.chunkLosses
+        do {
+            let lp = SharedPointer(losses.pointer)
             let frozen = frozenInnerStep.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
             parallelChunks(chunks, threads: c.threads) { chunk in
                 var supportLoss: Float = 0, queryLoss: Float = 0

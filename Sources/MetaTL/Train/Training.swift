@@ -25,7 +25,8 @@ final class TrainingState: @unchecked Sendable {
         let c = model.configuration
         workspace = MetaStepWorkspace(capacity: c.batchSize, configuration: c, rows: model.rows)
         batch = TaskBatch(tasks: c.batchSize, positions: c.supportCount)
-        sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed, negatives: c.negatives ?? .uniform)
+        sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed, negatives: c.negatives ?? .uniform,
+                              workers: c.threads)
         dataset = ObjectIdentifier(data)
     }
 }
