@@ -148,14 +148,19 @@ void K(norm_backward_row_apply)(float *d, const float *z, const float *bias, con
 
 // Adam runs 16 lanes at a time, then 4 (a row of 100 ends in 4 values), then one: division and
 // square root dominate, so the tail is worth a short vector too. The same operations per value.
-#define ADAM_UPDATE(T, LDT, STT, SPLATT, SQRT, step) do { \
-    T g = grad ? LDT(grad + j) : SPLATT(0); \
+// The update of the values at j with gradient g, shared by adam_update and adam_update_terms so
+// that both perform exactly the same operations.
+#define ADAM_APPLY(T, LDT, STT, SQRT, g) do { \
     T mj = LDT(m + j), vj = LDT(v + j); \
-    mj = mj + b1 * (g - mj); \
-    vj = vj * b2 + ob2 * g * g; \
+    mj = mj + b1 * ((g) - mj); \
+    vj = vj * b2 + ob2 * (g) * (g); \
     STT(m + j, mj); \
     STT(v + j, vj); \
-    STT(p + j, LDT(p + j) - ss * mj / (SQRT(vj) / bc + eps)); \
+    STT(p + j, LDT(p + j) - ss * mj / (SQRT(vj) / bc + eps)); } while (0)
+
+#define ADAM_UPDATE(T, LDT, STT, SPLATT, SQRT, step) do { \
+    T g = grad ? LDT(grad + j) : SPLATT(0); \
+    ADAM_APPLY(T, LDT, STT, SQRT, g); \
     j += (step); } while (0)
 
 // m ← m + (1-β₁)(g - m); v ← β₂v + (1-β₂)g²; p ← p - stepSize·m / (√v / √bc₂ + ε)
@@ -197,12 +202,7 @@ void K(adam_replay)(float *p, float *m, float *v, long n, const mtl_adam_constan
         const float *x = vector[terms[t]]; \
         if (x) g = g + scale[terms[t]] * LDT(x + j); \
     } \
-    T mj = LDT(m + j), vj = LDT(v + j); \
-    mj = mj + b1 * (g - mj); \
-    vj = vj * b2 + ob2 * g * g; \
-    STT(m + j, mj); \
-    STT(v + j, vj); \
-    STT(p + j, LDT(p + j) - ss * mj / (SQRT(vj) / bc + eps)); \
+    ADAM_APPLY(T, LDT, STT, SQRT, g); \
     j += (step); } while (0)
 
 void K(adam_update_terms)(float *p, float *m, float *v, long n, const mtl_adam_constants *k, const int32_t *terms,
@@ -214,6 +214,7 @@ void K(adam_update_terms)(float *p, float *m, float *v, long n, const mtl_adam_c
     while (j < n) ADAM_UPDATE_TERMS(float, *, SCALAR_ST, (float), __builtin_sqrtf, 1);
 }
 
+#undef ADAM_APPLY
 #undef ADAM_UPDATE
 #undef ADAM_UPDATE_TERMS
 #undef ADAM_REPLAY
