@@ -123,10 +123,6 @@ struct TaskSampler: Sendable {
         }
     }
 
-    func sample(task b: Int, into batch: TaskBatch, rng: inout RandomGenerator, scratch: inout Scratch) {
-        sample(task: b, user: drawUser(&rng), into: batch, rng: &rng, scratch: &scratch)
-    }
-
     /// Cuts task `b` from user `u`, drawn from `rng` by ``drawUser(_:)`` just before.
     func sample(task b: Int, user u: Int, into batch: TaskBatch, rng: inout RandomGenerator, scratch: inout Scratch) {
         let lo = data.trainOffsets[u], len = data.trainOffsets[u + 1] - lo

@@ -36,9 +36,10 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 
 /// Training-mode BatchNorm1d(S) over `tasks`·S rows of F features, optionally followed by
 /// LeakyReLU and Dropout. `z` is the preceding Linear's product without its bias (so that the
-/// product runs with beta = 0); the block reads it twice and never writes it:
+/// product runs with beta = 0); it is never written. Two passes over it:
 /// 1. per-position sums of x = z + bias and x² (statistics over the batch AND the features),
-///    giving `mean[S]` and `invstd[S]` (kept for the backward);
+///    giving `mean[S]` and `invstd[S]` (kept for the backward); the caller runs this pass (see
+///    `statistics` below) and the block finishes the sums;
 /// 2. per row: x̂ = (x - mean)·invstd, y = gamma[s]·x̂ + beta[s], LeakyReLU, dropout (kept units
 ///    scaled by 1/(1-p)).
 /// x̂ is not stored: the backward recomputes it from z with the same operations, which costs
@@ -54,15 +55,15 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 /// `frozen` (training in evaluation mode): normalise with the running statistics instead, which
 /// are left unchanged; the caller passes dropout 0.
 ///
-/// `statistics`, when given, holds pass 1's per-chunk partial sums already (see
+/// Pass 1 is the caller's: `statistics` holds its per-chunk partial sums (see
 /// ``forwardStatistics(chunk:linear:bias:partial:tasks:positions:features:chunks:)``, which
 /// ``productByChunks(tasks:positions:threads:product:afterwards:)`` runs right after the
-/// product); otherwise the block computes them.
+/// product); unused when `frozen`.
 func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr,
                       gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
                       tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool,
                       dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int,
-                      statistics: UnsafeMutablePointer<Double>? = nil) {
+                      statistics: UnsafePointer<Double>) {
     let chunks = normChunks(tasks)
     if frozen {
         for s in 0..<S {
@@ -70,17 +71,8 @@ func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: 
             invstd[s] = 1 / (runningVar[s] + RelationLearner.bnEps).squareRoot()
         }
     } else {
-        withPartialSums(statistics, count: chunks * S * 2) { partial in
-            if statistics == nil {
-                let part = SharedPointer(partial), zs = SharedPointer(UnsafeMutablePointer(mutating: z))
-                parallelChunks(chunks, threads: threads) { c in
-                    forwardStatistics(chunk: c, linear: zs.p, bias: bias, partial: part.p, tasks: tasks, positions: S,
-                                      features: F, chunks: chunks)
-                }
-            }
-            batchStatistics(partial: partial, mean: mean, invstd: invstd, runningMean: runningMean, runningVar: runningVar,
-                            tasks: tasks, positions: S, features: F, chunks: chunks)
-        }
+        batchStatistics(partial: statistics, mean: mean, invstd: invstd, runningMean: runningMean, runningVar: runningVar,
+                        tasks: tasks, positions: S, features: F, chunks: chunks)
     }
     let drop = Dropout(p), keys = DropoutKeys(seed: seed, step: step, layer: layer)
     let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
@@ -119,15 +111,6 @@ func productByChunks(tasks: Int, positions S: Int, threads: Int, product: (Range
     }
 }
 
-/// Runs `body` with `given` or, when nil, a zeroed buffer of `count` doubles of its own.
-private func withPartialSums(_ given: UnsafeMutablePointer<Double>?, count: Int, _ body: (UnsafeMutablePointer<Double>) -> Void) {
-    if let given { body(given); return }
-    let own = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
-    own.initialize(repeating: 0, count: max(count, 1))
-    defer { own.deallocate() }
-    body(own)
-}
-
 /// Pass 1 of ``normBlockForward`` for one chunk: adds the chunk's per-position sums of
 /// x = z + bias and x² to partial[(chunk·S + s)·2 + 0/1] (which start at zero).
 @inline(__always)
@@ -145,7 +128,7 @@ func forwardStatistics(chunk c: Int, linear z: CFPtr, bias: CFPtr, partial: Unsa
 
 /// The chunks' partial sums to the per-position batch mean and 1/√(var + eps) of x = z + bias,
 /// and the running statistics' momentum step (unbiased variance).
-private func batchStatistics(partial: UnsafeMutablePointer<Double>, mean: FPtr, invstd: FPtr, runningMean: FPtr,
+private func batchStatistics(partial: UnsafePointer<Double>, mean: FPtr, invstd: FPtr, runningMean: FPtr,
                              runningVar: FPtr, tasks: Int, positions S: Int, features F: Int, chunks: Int) {
     let count = Double(tasks * F)
     for s in 0..<S {
@@ -229,14 +212,14 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
 /// handed from a fused product to its block), the backward's per-position coefficients and its
 /// per-chunk column sums.
 final class NormScratch: @unchecked Sendable {
-    let partial: DoubleBuffer
+    let partial: NumberBuffer<Double>
     let coefficients: FloatBuffer
     let columnSums: FloatBuffer
 
     /// For blocks over `positions` support positions and at most `features` features.
     init(positions: Int, features: Int) {
         let chunks = normChunks(Int.max)
-        partial = DoubleBuffer(count: chunks * positions * 2)
+        partial = NumberBuffer<Double>(count: chunks * positions * 2)
         coefficients = FloatBuffer(count: positions * 3)
         columnSums = FloatBuffer(count: chunks * features)
     }

@@ -86,7 +86,7 @@ struct RelationLearner {
                              runningMean: running.mean(l), runningVar: running.variance(l),
                              tasks: tasks, positions: S, features: outDim, activation: hidden,
                              frozen: frozen, dropout: hidden && !frozen ? dropout : 0, seed: seed, step: step,
-                             layer: UInt64(l), threads: threads, statistics: frozen ? nil : statistics)
+                             layer: UInt64(l), threads: threads, statistics: statistics)
             timer?.mark("forward elementwise")
         }
     }
@@ -160,11 +160,11 @@ struct RelationLearner {
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
             let weight = arena.param(arena.fc[l])
-            // dweight += dᵀ · inp, then dinp = d · weight (linearBackward's two products).
-            BLAS.gemmTN(outDim, inDim, rows, d, inp, beta: 1, arena.grad(arena.fc[l]), threads: threads)
-            if l == 0 {
-                BLAS.gemmNN(rows, inDim, outDim, d, weight, beta: 0, ws.dX0.pointer, threads: threads)
-            } else {
+            // The weight gradient, and for the first layer its input gradient; the layers below
+            // get theirs from the fused product that follows.
+            linearBackward(dinp: l == 0 ? ws.dX0.pointer : nil, dweight: arena.grad(arena.fc[l]),
+                           dout: d, inp: inp, weight: weight, rows: rows, inDim: inDim, outDim: outDim, threads: threads)
+            if l > 0 {
                 let below = l - 1, dinp = ws.dOut[below].pointer, chunks = normChunks(tasks)
                 let z = CFPtr(ws.linear[below].pointer), bias = CFPtr(arena.param(arena.fcBias[below]))
                 let bits = UnsafePointer(ws.bits[below].pointer)

@@ -43,20 +43,6 @@ final class FloatBuffer: @unchecked Sendable {
     var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }
 
-/// A small zero-initialised array of Double with a stable address (partial sums).
-final class DoubleBuffer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Double>
-    let count: Int
-
-    init(count: Int) {
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
-        self.count = count
-    }
-
-    deinit { pointer.deallocate() }
-}
-
 /// A pointer that may be captured by parallel workers; each worker writes a disjoint range.
 struct SharedPointer<T>: @unchecked Sendable {
     let p: UnsafeMutablePointer<T>

@@ -1,6 +1,7 @@
-/// A fixed-size, zero-initialised array of integers whose storage never moves, so parallel
-/// workers can fill disjoint ranges of it.
-final class IntegerBuffer<Element: FixedWidthInteger>: @unchecked Sendable {
+/// A fixed-size, zero-initialised array of numbers whose storage never moves, so parallel
+/// workers can fill disjoint ranges of it (item rows, mask words, partial sums; the large Float
+/// blocks are ``FloatBuffer``s).
+final class NumberBuffer<Element: Numeric>: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Element>
     let count: Int
 
@@ -27,12 +28,12 @@ final class IntegerBuffer<Element: FixedWidthInteger>: @unchecked Sendable {
 }
 
 /// Item rows (row 0 = padding).
-typealias IndexBuffer = IntegerBuffer<Int32>
+typealias IndexBuffer = NumberBuffer<Int32>
 
 /// The norm blocks' dropout and activation bits, written by the forward and read by the backward.
-typealias MaskBuffer = IntegerBuffer<UInt16>
+typealias MaskBuffer = NumberBuffer<UInt16>
 
-extension IntegerBuffer where Element == UInt16 {
+extension NumberBuffer where Element == UInt16 {
     /// Words per row of `features` values: two per group of 16 (see ``normBlockForward``).
     static func wordsPerRow(_ features: Int) -> Int { 2 * ((features + 15) / 16) }
 }

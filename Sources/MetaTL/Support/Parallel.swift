@@ -6,11 +6,11 @@ import MetaTLThreads
 /// Work is split by chunk index, not by which thread is free, so the result never depends on
 /// scheduling as long as each chunk writes only its own outputs.
 ///
-/// The engine's worker pool (see metatl_threads.h) runs the chunks with a fixed assignment:
-/// thread t of T always gets the t-th contiguous share, so consecutive loops over the same rows
-/// (a product, then the element-wise passes over its output) find them in the same core's
-/// cache. When the pool is busy (another thread's loop, or a loop inside a chunk) the loop runs
-/// on Dispatch instead, with the same results.
+/// The engine's worker pool (see metatl_threads.h) runs the chunks: thread t of T starts on the
+/// t-th contiguous share, so consecutive loops over the same rows (a product, then the
+/// element-wise passes over its output) mostly find them in the same core's cache, and takes
+/// unstarted chunks from slower threads at the end. When the pool is busy (another thread's
+/// loop, or a loop inside a chunk) the loop runs on Dispatch instead, with the same results.
 func parallelChunks(_ chunks: Int, threads: Int, _ body: (Int) -> Void) {
     if chunks <= 0 { return }
     if threads <= 1 || chunks == 1 {
@@ -24,7 +24,7 @@ func parallelChunks(_ chunks: Int, threads: Int, _ body: (Int) -> Void) {
     }
 }
 
-/// Runs the loop on the worker pool, thread t of T = min(threads, chunks) running the chunks
+/// Runs the loop on the worker pool, thread t of T = min(threads, chunks) starting on the chunks
 /// `splitRange(chunks, parts: T, index: t)` (the calling thread is thread 0); false, with nothing
 /// run, when the pool is in use.
 func runOnPool(_ chunks: Int, threads: Int, _ body: (Int) -> Void) -> Bool {

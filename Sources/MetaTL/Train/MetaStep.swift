@@ -132,45 +132,43 @@ extension MetaTLModel {
         let gS = ws.supportGradient.pointer
         let w = SharedWorkspacePointers(ws)
         let losses = ws.chunkLosses
-        do {
-            let lp = SharedPointer(losses.pointer)
-            let frozen = frozenInnerStep.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
-            parallelChunks(chunks, threads: c.threads) { chunk in
-                var supportLoss: Float = 0, queryLoss: Float = 0
-                let mine = splitRange(B, parts: chunks, index: chunk)
-                for b in mine {
-                    // The embedding rows two tasks ahead, so that their loads overlap this task's work.
-                    if b + 2 < mine.upperBound { prefetchRows(of: batch, task: b + 2, table: table, d: d, S: S) }
-                    let gsb = w.gS + b * d, rb = w.r + b * d
-                    gsb.update(repeating: 0, count: d)
-                    for s in 0..<S {
-                        let n = b * S + s
-                        supportLoss += scorePair(table: table, d: d, margin: margin,
-                                                 positive: (batch.supportHead[n], batch.supportTail[n]),
-                                                 negative: (batch.supportNegativeHead[n], batch.supportNegativeTail[n]),
-                                                 relation: rb, gradient: gsb, scale: supportScale,
-                                                 directions: (w.sPos + n * d, w.sNeg + n * d),
-                                                 scores: (w.sPosScore + n, w.sNegScore + n), active: w.sActive + n)
-                    }
-                    let ib = w.inner + b * d, rqb = w.rq + b * d
-                    for j in 0..<d {
-                        ib[j] = frozen.map { $0.p[b * d + j] } ?? innerScale * gsb[j]
-                        rqb[j] = rb[j] - ib[j]
-                    }
-                    let gqb = w.gQ + b * d
-                    gqb.update(repeating: 0, count: d)
-                    queryLoss += scorePair(table: table, d: d, margin: margin,
-                                           positive: (batch.queryHead[b], batch.queryTail[b]),
-                                           negative: (batch.queryNegativeHead[b], batch.queryNegativeTail[b]),
-                                           relation: rqb, gradient: gqb, scale: queryScale,
-                                           directions: (w.qPos + b * d, w.qNeg + b * d),
-                                           scores: (w.qPosScore + b, w.qNegScore + b), active: w.qActive + b)
-                    // 5's upstream gradient at r: g_s + g_q.
-                    for j in 0..<d { gsb[j] += gqb[j] }
+        let lp = SharedPointer(losses.pointer)
+        let fixedInner = frozenInnerStep.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        parallelChunks(chunks, threads: c.threads) { chunk in
+            var supportLoss: Float = 0, queryLoss: Float = 0
+            let mine = splitRange(B, parts: chunks, index: chunk)
+            for b in mine {
+                // The embedding rows two tasks ahead, so that their loads overlap this task's work.
+                if b + 2 < mine.upperBound { prefetchRows(of: batch, task: b + 2, table: table, d: d, S: S) }
+                let gsb = w.gS + b * d, rb = w.r + b * d
+                gsb.update(repeating: 0, count: d)
+                for s in 0..<S {
+                    let n = b * S + s
+                    supportLoss += scorePair(table: table, d: d, margin: margin,
+                                             positive: (batch.supportHead[n], batch.supportTail[n]),
+                                             negative: (batch.supportNegativeHead[n], batch.supportNegativeTail[n]),
+                                             relation: rb, gradient: gsb, scale: supportScale,
+                                             directions: (w.sPos + n * d, w.sNeg + n * d),
+                                             scores: (w.sPosScore + n, w.sNegScore + n), active: w.sActive + n)
                 }
-                lp.p[2 * chunk] = supportLoss
-                lp.p[2 * chunk + 1] = queryLoss
+                let ib = w.inner + b * d, rqb = w.rq + b * d
+                for j in 0..<d {
+                    ib[j] = fixedInner.map { $0.p[b * d + j] } ?? innerScale * gsb[j]
+                    rqb[j] = rb[j] - ib[j]
+                }
+                let gqb = w.gQ + b * d
+                gqb.update(repeating: 0, count: d)
+                queryLoss += scorePair(table: table, d: d, margin: margin,
+                                       positive: (batch.queryHead[b], batch.queryTail[b]),
+                                       negative: (batch.queryNegativeHead[b], batch.queryNegativeTail[b]),
+                                       relation: rqb, gradient: gqb, scale: queryScale,
+                                       directions: (w.qPos + b * d, w.qNeg + b * d),
+                                       scores: (w.qPosScore + b, w.qNegScore + b), active: w.qActive + b)
+                // 5's upstream gradient at r: g_s + g_q.
+                for j in 0..<d { gsb[j] += gqb[j] }
             }
+            lp.p[2 * chunk] = supportLoss
+            lp.p[2 * chunk + 1] = queryLoss
         }
         var supportLoss: Float = 0, queryLoss: Float = 0
         for chunk in 0..<chunks { supportLoss += losses[2 * chunk]; queryLoss += losses[2 * chunk + 1] }
