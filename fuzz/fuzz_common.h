@@ -34,7 +34,7 @@ static inline mt_status fuzz_status(mt_status s) {
         return s;
     case MT_ERR_INVALID_ARGUMENT: case MT_ERR_INVALID_DATA: case MT_ERR_NOT_FOUND: case MT_ERR_IO:
     case MT_ERR_BUFFER_TOO_SMALL: case MT_ERR_UNKNOWN_ITEM: case MT_ERR_BUSY: case MT_ERR_BAD_CHECKPOINT:
-    case MT_ERR_INVALID_STATE:
+    case MT_ERR_INVALID_STATE: case MT_ERR_DIVERGED:
         FUZZ_CHECK(mt_last_error_message()[0] != '\0');
         return s;
     default:

@@ -63,6 +63,8 @@ typedef int32_t mt_status;
 #define MT_ERR_BUSY              -7  /* the model is in use by a conflicting call */
 #define MT_ERR_BAD_CHECKPOINT    -8  /* a checkpoint is damaged, truncated or incompatible */
 #define MT_ERR_INVALID_STATE     -9  /* the call is not possible in the object's state */
+#define MT_ERR_DIVERGED         -10  /* training produced a non-finite or out-of-bound value; the
+                                      * model is left as it was before the failing step */
 #define MT_ERR_INTERNAL        -100  /* a bug: please report it with the message */
 
 /* A message for the last failed call on this thread ("" if none). Library-owned; valid

@@ -39,6 +39,7 @@ func status(for kind: MetaTLError.Kind) -> mt_status {
     case .unknownItem: return MT_ERR_UNKNOWN_ITEM
     case .busy: return MT_ERR_BUSY
     case .badCheckpoint: return MT_ERR_BAD_CHECKPOINT
+    case .diverged: return MT_ERR_DIVERGED
     }
 }
 

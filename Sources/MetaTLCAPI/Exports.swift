@@ -35,6 +35,7 @@ public func mt_status_name(_ status: mt_status) -> UnsafePointer<CChar> {
     case MT_ERR_BUSY: return cString("MT_ERR_BUSY")
     case MT_ERR_BAD_CHECKPOINT: return cString("MT_ERR_BAD_CHECKPOINT")
     case MT_ERR_INVALID_STATE: return cString("MT_ERR_INVALID_STATE")
+    case MT_ERR_DIVERGED: return cString("MT_ERR_DIVERGED")
     case MT_ERR_INTERNAL: return cString("MT_ERR_INTERNAL")
     default: return cString("MT_UNKNOWN_STATUS")
     }

@@ -20,6 +20,10 @@ public struct MetaTLError: Error, Equatable, CustomStringConvertible, Sendable {
         case busy
         /// A checkpoint is damaged, truncated or incompatible.
         case badCheckpoint
+        /// Training produced a non-finite or out-of-bound value (a loss, a gradient, a parameter,
+        /// an optimiser moment or a running statistic); the model is left as it was before the
+        /// failing step.
+        case diverged
     }
 
     public let kind: Kind
