@@ -27,6 +27,11 @@ let package = Package(
             name: "MetaTLKernels",
             path: "Sources/MetaTLKernels"
         ),
+        // Checkpoint checksums: XXH3-64, xxHash's header compiled in (Debian: libxxhash-dev).
+        .target(
+            name: "MetaTLChecksum",
+            path: "Sources/MetaTLChecksum"
+        ),
         // The persistent worker pool behind the engine's parallel loops.
         .target(
             name: "MetaTLThreads",
@@ -34,7 +39,7 @@ let package = Package(
         ),
         .target(
             name: "MetaTL",
-            dependencies: ["CBLAS", "MetaTLKernels", "MetaTLThreads"],
+            dependencies: ["CBLAS", "MetaTLKernels", "MetaTLThreads", "MetaTLChecksum"],
             path: "Sources/MetaTL"
         ),
         // The C header, so that the exported functions use its exact types.

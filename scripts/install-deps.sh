@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing MetaTL needs on Debian/Ubuntu, if it is missing: OpenBLAS
-# (CBLAS headers and library) and what the Python bindings build with. Swift itself (6.x) is
+# (CBLAS headers and library), xxHash's header and what the Python bindings build with. Swift itself (6.x) is
 # expected on PATH.
 set -euo pipefail
 missing=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+# xxHash's header: checkpoint checksums (compiled in; nothing is needed at run time).
+dpkg -s libxxhash-dev >/dev/null 2>&1 || missing+=(libxxhash-dev)
 # The Python bindings: headers for pybind11 modules (pip brings pybind11 itself when building).
 dpkg -s libpython3-dev >/dev/null 2>&1 || missing+=(libpython3-dev)
 dpkg -s pybind11-dev >/dev/null 2>&1 || missing+=(pybind11-dev)

@@ -179,3 +179,25 @@ void mtl_k_add_scaled(float *y, float a, const float *x, long n) { mtl_table()->
 void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float *q, long n) {
     mtl_table()->add_scaled_difference(y, a, p, q, n);
 }
+
+float mtl_k_max_abs(const float *x, long n) {
+    // Eight independent lanes so the loop vectorises; a NaN makes `x == x` false and is
+    // counted apart, since max() drops it.
+    float lane[8] = {0};
+    long nan = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            float a = __builtin_fabsf(x[i + l]);
+            nan += x[i + l] != x[i + l];
+            lane[l] = a > lane[l] ? a : lane[l];
+        }
+    }
+    for (; i < n; i++) {
+        float a = __builtin_fabsf(x[i]);
+        nan += x[i] != x[i];
+        lane[0] = a > lane[0] ? a : lane[0];
+    }
+    float best = 0;
+    for (int l = 0; l < 8; l++) best = lane[l] > best ? lane[l] : best;
+    return nan ? __builtin_nanf("") : best;
+}

@@ -30,6 +30,7 @@ struct TrainingRun {
         log(String(format: "trained %d steps in %.1f s%@; kept the model of step %d (valid %@ %.4f)",
                    result.stepsTaken, trainSeconds, result.stoppedEarly ? " (stopped: no better validation for \(fit.patience) evaluations)" : "",
                    result.bestStep, fit.selectBy.rawValue, result.bestScore))
+        if let why = result.divergence { log("warning: \(why); training stopped there") }
 
         if let out = options.out {
             try model.save(to: out)
@@ -43,6 +44,7 @@ struct TrainingRun {
             json["steps"] = result.stepsTaken
             json["chosen_step"] = result.bestStep
             json["stopped_early"] = result.stoppedEarly
+            json["divergence"] = result.divergence ?? NSNull()
             json["selected_by"] = fit.selectBy.rawValue
             json["train_seconds"] = trainSeconds
             json["users"] = ["train": d.trainUserCount, "valid": d.valid.count, "test": d.test.count]

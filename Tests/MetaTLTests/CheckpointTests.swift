@@ -92,8 +92,11 @@ struct CheckpointTests {
                 "c: format version 9 is not supported (this library reads version 1)")
         #expect(load(replacing: "metatl-checkpoint", with: "metaxx-checkpoint").contains("not a MetaTL checkpoint"))
         #expect(load(replacing: "\"dtype\":\"F32\"", with: "\"dtype\":\"F16\"").contains("dtype F16 is not supported"))
-        #expect(load(replacing: "embedding.embedding.weight", with: "embedding.embedding.wEight") ==
+        // The tensor's own header entry (the checksums metadata, listed first, names it too).
+        #expect(load(replacing: "\"embedding.embedding.weight\":{", with: "\"embedding.embedding.wEight\":{") ==
                 "c: tensor embedding.embedding.weight is missing")
+        #expect(load(replacing: "embedding.embedding.weight", with: "embedding.embedding.wEight") ==
+                "c: tensor embedding.embedding.weight has no checksum although the file has checksums")
         // A header claiming a 1 TB tensor is refused from the header alone.
         var huge = Data(count: 8)
         let header = Data("{\"x\":{\"dtype\":\"F32\",\"shape\":[262144,1048576],\"data_offsets\":[0,1099511627776]}}".utf8)

@@ -71,7 +71,7 @@ struct TrainingAndEvaluationTests {
         let probe = try MetaTLModel(configuration: Self.configuration(), dataset: data)
         let probeState = TrainingState(model: probe, data: data)
         probeState.sampler.fill(probeState.batch, step: 0, threads: 1)
-        _ = probe.metaStep(probeState.batch, workspace: probeState.workspace, lazy: true)
+        _ = try probe.metaStep(probeState.batch, workspace: probeState.workspace, lazy: true)
         let pending = (0..<probe.rows).filter { probe.arena.rowStep[$0] < probe.step }.count
         #expect(pending > probe.rows / 2)
     }

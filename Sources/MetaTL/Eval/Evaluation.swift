@@ -11,7 +11,8 @@ extension MetaTLModel {
         }
     }
 
-    /// The pessimistic rank of every user's target.
+    /// The pessimistic rank of every user's target (``Metrics/unranked`` when its score is not
+    /// finite; candidates with non-finite scores never count as above it).
     func ranks(of users: EvaluationUsers, protocol method: EvaluationProtocol) -> [Int] {
         let adapted = adaptedRelations(of: users)
         return adapted.withUnsafeBufferPointer { buf -> [Int] in
@@ -68,6 +69,7 @@ extension MetaTLModel {
                 for u in splitRange(users.count, parts: parts, index: part) {
                     let head = users.inputs[u * K + K - 1]
                     let target = scorer.score(user: u, head: head, tail: users.targets[u])
+                    guard target.isFinite else { o.p[u] = Metrics.unranked; continue }
                     var above = 0
                     for j in 0..<N where scorer.score(user: u, head: head, tail: users.negatives[u * N + j]) >= target {
                         above += 1
@@ -118,6 +120,7 @@ extension MetaTLModel {
                         let target = Int(users.targets[u])
                         // Distances without the constant ‖a‖²: smaller is better.
                         let t = nm.p[target] - 2 * dots[target]
+                        guard t.isFinite else { o.p[u] = Metrics.unranked; continue }
                         var above = 0
                         for item in 1..<rows where item != target && nm.p[item] - 2 * dots[item] <= t { above += 1 }
                         for k in 0..<K {

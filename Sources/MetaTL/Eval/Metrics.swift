@@ -1,7 +1,10 @@
 import Foundation
 
 /// Ranking metrics averaged over users. Ranks are pessimistic: rank = 1 + the number of
-/// candidates scoring at least as high as the target.
+/// candidates scoring at least as high as the target. A target whose score is not finite is
+/// not ranked at all (``unranked``): it counts as a miss everywhere (reciprocal rank 0), and a
+/// candidate whose score is not finite never counts as above the target. Every metric is
+/// therefore in [0, 1], and a model that produces NaN scores 0, never 1.
 public struct Metrics: Sendable, Equatable, Codable {
     public var mrr: Double = 0
     public var ndcg1: Double = 0
@@ -15,11 +18,14 @@ public struct Metrics: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// Metrics of the given 1-based ranks.
+    /// The rank of a target whose score is not finite: below every candidate, and a miss.
+    public static let unranked = Int.max
+
+    /// Metrics of the given 1-based ranks (``unranked`` counts as a miss).
     public init(ranks: [Int]) {
         users = ranks.count
         guard !ranks.isEmpty else { return }
-        for rank in ranks {
+        for rank in ranks where rank >= 1 && rank != Metrics.unranked {
             let gain = 1 / log2(Double(rank) + 1)
             mrr += 1 / Double(rank)
             if rank <= 1 { hits1 += 1; ndcg1 += gain }

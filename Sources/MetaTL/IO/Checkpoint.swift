@@ -45,13 +45,22 @@ public enum Checkpoint {
 extension MetaTLModel {
     /// Writes a checkpoint atomically: to a temporary file in the same folder, flushed to disk,
     /// then renamed over `path`. A crash mid-save leaves any existing file at `path` intact.
+    ///
+    /// What it writes, ``load(from:)`` reads: the model's values are checked against the same
+    /// limits first (a model in memory always meets them; see ``ValueLimits``), and every tensor
+    /// and the metadata get a checksum that loading verifies.
     public func save(to path: String) throws(MetaTLError) {
-        let data = try access.reading("save") { () throws(MetaTLError) -> Data in checkpointData() }
+        let data = try access.reading("save") { () throws(MetaTLError) -> Data in
+            if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot save a model that load would refuse: \(why)") }
+            return checkpointData()
+        }
         try writeAtomically(data, to: path)
     }
 
     /// Loads a checkpoint written by ``save(to:)``, validating everything (header, dtypes,
-    /// shapes, offsets, vocabulary, version) before building the model.
+    /// shapes, offsets, vocabulary, version, checksums when the file has them) before building
+    /// the model, and every value against ``ValueLimits`` (finite; second moments non-negative
+    /// and consistent with the first; magnitudes within the documented limits).
     ///
     /// Memory is bounded by the file's size: the header (at most ``SafeTensors/maxHeaderBytes``)
     /// is checked against the file's size, every tensor the configuration implies is checked to
@@ -69,7 +78,11 @@ extension MetaTLModel {
     static func load(_ file: SafeTensors.File, name: String) throws(MetaTLError) -> MetaTLModel {
         func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
         let meta = file.metadata
+        // What the file is first, then its integrity (the metadata here, each tensor as it is
+        // read), then the meaning of every value.
+        var file = file
         if meta["format"] == nil && file.entries["embedding.embedding.weight"] != nil && file.entries["vocabulary.item_ids"] == nil {
+            file.checksums = try CheckpointChecksums(metadata: meta, name: name)
             return try loadReferenceStateDict(file, name: name)
         }
         guard meta["format"] == Checkpoint.format else { throw bad("not a MetaTL checkpoint (metadata format is \(meta["format"] ?? "missing"))") }
@@ -77,6 +90,7 @@ extension MetaTLModel {
         guard version == Checkpoint.formatVersion else {
             throw bad("format version \(version) is not supported (this library reads version \(Checkpoint.formatVersion))")
         }
+        file.checksums = try CheckpointChecksums(metadata: meta, name: name)
         guard let configText = meta["configuration"], let configuration = try? JSONDecoder().decode(Configuration.self, from: Data(configText.utf8)) else {
             throw bad("configuration metadata is missing or malformed")
         }
@@ -106,10 +120,12 @@ extension MetaTLModel {
         for slot in arena.slots {
             let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, arena.adamM),
                                             ("optimizer.exp_avg_sq." + slot.name, arena.adamV)]
-            for (key, block) in blocks {
-                let destination = block + slot.offset
-                try file.readFloats(key, shape: slot.shape, into: destination)
-                for i in 0..<slot.count where !destination[i].isFinite { throw bad("tensor \(key) holds a non-finite value") }
+            for (key, block) in blocks { try file.readFloats(key, shape: slot.shape, into: block + slot.offset) }
+            let p = arena.params + slot.offset, m = arena.adamM + slot.offset, v = arena.adamV + slot.offset
+            if let why = ValueLimits.problem(slot.name, p, count: slot.count, limit: ValueLimits.parameter)
+                ?? ValueLimits.problem(blocks[2].0, v, count: slot.count, limit: ValueLimits.secondMoment, nonNegative: true)
+                ?? ValueLimits.momentProblem(blocks[1].0, m: m, v: v, count: slot.count) {
+                throw bad(why)
             }
         }
         try model.loadRunningStatistics(from: file, name: name)
@@ -147,25 +163,23 @@ extension MetaTLModel {
         for slot in model.arena.slots {
             let destination = model.arena.params + slot.offset
             try file.readFloats(slot.name, shape: slot.shape, into: destination)
-            for i in 0..<slot.count where !destination[i].isFinite { throw bad("tensor \(slot.name) holds a non-finite value") }
+            if let why = ValueLimits.problem(slot.name, destination, count: slot.count, limit: ValueLimits.parameter) { throw bad(why) }
         }
         try model.loadRunningStatistics(from: file, name: name)
         return model
     }
 
-    /// The three layers' BatchNorm running means and variances (finite; variances non-negative).
+    /// The three layers' BatchNorm running means and variances (within ``ValueLimits``).
     private func loadRunningStatistics(from file: SafeTensors.File, name: String) throws(MetaTLError) {
         let S = configuration.supportCount
         for l in 0..<3 {
             for variance in [false, true] {
                 let key = RunningStatistics.name(layer: l, variance: variance)
                 let values = try file.floats(key, shape: [S])
-                guard values.allSatisfy({ $0.isFinite && (!variance || $0 >= 0) }) else {
-                    throw MetaTLError(.badCheckpoint, "\(name): tensor \(key) holds an invalid value")
-                }
                 (variance ? running.variance(l) : running.mean(l)).update(from: values, count: S)
             }
         }
+        if let why = runningStatisticsProblem() { throw MetaTLError(.badCheckpoint, "\(name): \(why)") }
     }
 
     /// The checkpoint's bytes (call with at least shared access).
@@ -193,10 +207,12 @@ extension MetaTLModel {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let config = (try? encoder.encode(configuration)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
-        return SafeTensors.serialize(tensors, metadata: [
+        let metadata = [
             ("format", Checkpoint.format), ("format_version", String(Checkpoint.formatVersion)),
             ("configuration", config), ("step", String(step)), ("engine_version", MetaTLVersion.string),
-        ])
+        ]
+        let checksums = (CheckpointChecksums.key, CheckpointChecksums.entry(tensors: tensors, metadata: metadata))
+        return SafeTensors.serialize(tensors, metadata: metadata + [checksums])
     }
 }
 

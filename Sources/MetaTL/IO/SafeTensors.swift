@@ -122,6 +122,8 @@ enum SafeTensors {
         let dataStart: Int
         let metadata: [String: String]
         let entries: [String: (dtype: DType, shape: [Int], range: Range<Int>)]
+        /// When set, every tensor read is checked against its checksum as its bytes arrive.
+        var checksums: CheckpointChecksums?
 
         init(data: Data, name: String) throws(MetaTLError) {
             try self.init(source: .memory(data), name: name)
@@ -220,11 +222,22 @@ enum SafeTensors {
             _ = try entry(key, dtype, shape)
         }
 
-        /// Reads a tensor's bytes into `buffer` (exactly the tensor's size).
+        /// Reads a tensor's bytes into `buffer` (exactly the tensor's size), checking them
+        /// against their checksum when the file has checksums. Every read goes through here.
         private func read(_ key: String, _ range: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(MetaTLError) {
             guard buffer.count == range.count, try source.read(into: buffer, at: dataStart + range.lowerBound) else {
                 throw MetaTLError(.badCheckpoint, "\(name): tensor \(key): the file ended early (it changed while loading?)")
             }
+            try checksums?.verify(key, UnsafeRawBufferPointer(buffer), name: name)
+        }
+
+        /// Reads a tensor's bytes into an array of exactly its size (see ``read(_:_:into:)``).
+        private func readArray<T>(_ key: String, _ range: Range<Int>, into array: inout [T]) throws(MetaTLError) {
+            var failure: MetaTLError?
+            array.withUnsafeMutableBytes { raw in
+                do throws(MetaTLError) { try read(key, range, into: raw) } catch { failure = error }
+            }
+            if let failure { throw failure }
         }
 
         /// Reads an F32 tensor of this shape into `destination` (room for its element count).
@@ -238,9 +251,7 @@ enum SafeTensors {
         func floats(_ key: String, shape: [Int]) throws(MetaTLError) -> [Float] {
             let r = try entry(key, .f32, shape)
             var out = [Float](repeating: 0, count: r.count / 4)
-            guard try source.read(into: &out, at: dataStart + r.lowerBound) else {
-                throw MetaTLError(.badCheckpoint, "\(name): tensor \(key): the file ended early (it changed while loading?)")
-            }
+            try readArray(key, r, into: &out)
             for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: out[i].bitPattern)) }
             return out
         }
@@ -248,9 +259,7 @@ enum SafeTensors {
         func int64s(_ key: String, shape: [Int]) throws(MetaTLError) -> [Int64] {
             let r = try entry(key, .i64, shape)
             var out = [Int64](repeating: 0, count: r.count / 8)
-            guard try source.read(into: &out, at: dataStart + r.lowerBound) else {
-                throw MetaTLError(.badCheckpoint, "\(name): tensor \(key): the file ended early (it changed while loading?)")
-            }
+            try readArray(key, r, into: &out)
             for i in out.indices { out[i] = Int64(littleEndian: out[i]) }
             return out
         }

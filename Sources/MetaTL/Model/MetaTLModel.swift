@@ -123,25 +123,35 @@ public final class MetaTLModel: @unchecked Sendable {
         return nil
     }
 
-    /// Overwrites a parameter or running statistic by name; the count must match. Needs the model
-    /// alone (`.busy` otherwise).
+    /// Overwrites a parameter or running statistic by name; the count must match, and the values
+    /// must be finite and within the model's limits (|x| ≤ 1e15; running statistics ≤ 1e30,
+    /// variances non-negative). Needs the model alone (`.busy` otherwise).
     public func setTensor(named name: String, to values: [Float]) throws(MetaTLError) {
         try access.writing("set a tensor") { () throws(MetaTLError) in try setTensorLocked(named: name, to: values) }
     }
 
     private func setTensorLocked(named name: String, to values: [Float]) throws(MetaTLError) {
-        func copy(_ dst: FPtr, _ count: Int) throws(MetaTLError) {
+        func copy(_ dst: FPtr, _ count: Int, limit: Float = ValueLimits.parameter, nonNegative: Bool = false) throws(MetaTLError) {
             guard values.count == count else {
                 throw .invalidArgument("tensor \(name) has \(count) values, got \(values.count)")
             }
+            // The same limits as training and loading keep (ValueLimits), so no model holds NaN.
+            let problem = values.withUnsafeBufferPointer { src in
+                src.baseAddress.flatMap { ValueLimits.problem(name, $0, count: count, limit: limit, nonNegative: nonNegative) }
+            }
+            if let problem { throw .invalidArgument(problem) }
             values.withUnsafeBufferPointer { src in
                 if let base = src.baseAddress { dst.update(from: base, count: count) }
             }
         }
         if let slot = arena.slot(named: name) { return try copy(arena.param(slot), slot.count) }
         for l in 0..<3 {
-            if name == RunningStatistics.name(layer: l, variance: false) { return try copy(running.mean(l), running.positions) }
-            if name == RunningStatistics.name(layer: l, variance: true) { return try copy(running.variance(l), running.positions) }
+            if name == RunningStatistics.name(layer: l, variance: false) {
+                return try copy(running.mean(l), running.positions, limit: ValueLimits.runningStatistic)
+            }
+            if name == RunningStatistics.name(layer: l, variance: true) {
+                return try copy(running.variance(l), running.positions, limit: ValueLimits.runningStatistic, nonNegative: true)
+            }
         }
         throw .invalidArgument("no tensor named \(name)")
     }

@@ -10,7 +10,8 @@
 /// - each support pair's negative is drawn outside those K items from a generator seeded by the
 ///   model's seed and those K items, so the same history always gets the same answer;
 /// - ``recommend(history:count:excludeHistory:)`` leaves out every item of the history, not
-///   only the last K.
+///   only the last K, and never returns an item whose score is not finite;
+/// - a relation that is not finite is an error (`.invalidState`), never an empty or NaN answer.
 ///
 /// All three may run from many threads at once; they fail with `.busy` while training runs.
 extension MetaTLModel {
@@ -113,6 +114,11 @@ extension MetaTLModel {
         let relation = FloatBuffer(count: d), adapted = FloatBuffer(count: d)
         adapt(users: 1, heads: heads.pointer, tails: tails.pointer, negativeHeads: heads.pointer,
               negativeTails: negatives.pointer, workspace: ws, relation: relation.pointer, adapted: adapted.pointer)
+        // Models hold only values within ValueLimits, but a relation can still overflow on the way;
+        // a non-finite one would score every item NaN, so it is an error, not an empty answer.
+        guard ValueLimits.within(adapted.pointer, count: d, .greatestFiniteMagnitude) else {
+            throw MetaTLError(.invalidState, "the adapted relation for this history is not finite (the model's values overflow for it)")
+        }
         return adapted.array
     }
 }

@@ -27,6 +27,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let supportActive: IndexBuffer, queryActive: IndexBuffer
     /// Each scoring chunk's support and query loss sums (at most 16 chunks).
     let chunkLosses: FloatBuffer
+    /// The BatchNorm running statistics before the step, put back when the step is refused.
+    let runningBefore: FloatBuffer
 
     init(capacity B: Int, configuration c: Configuration, rows: Int) {
         capacity = B
@@ -40,6 +42,7 @@ final class MetaStepWorkspace: @unchecked Sendable {
         queryPosScore = FloatBuffer(count: B); queryNegScore = FloatBuffer(count: B)
         supportActive = IndexBuffer(count: B * S); queryActive = IndexBuffer(count: B)
         chunkLosses = FloatBuffer(count: 2 * 16)
+        runningBefore = FloatBuffer(count: 6 * S)
         embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 4 * B, rows: rows)
     }
 }
@@ -55,12 +58,22 @@ extension MetaTLModel {
     ///    (r' depends on r with Jacobian I since g_s is a constant, first order);
     /// 6. one Adam step over every parameter.
     ///
+    /// Between 5 and 6 the step is checked (``DivergenceGuard``): if a score, a loss, a running
+    /// statistic or a gradient is not finite or is beyond ``ValueLimits``, nothing is applied,
+    /// the running statistics are put back, and `.diverged` is thrown: the model is as it was.
+    ///
     /// `batch` rows must be valid rows of this model (checked by the caller).
     ///
     /// With `lazy`, embedding rows the batch did not touch keep their Adam update pending (see
     /// ``Adam``); the caller must call ``catchUpAllRows()`` before anything else reads them.
-    func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, lazy: Bool = false) -> StepResult {
+    func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, lazy: Bool = false) throws(MetaTLError) -> StepResult {
+        let statistics = running.storage
+        ws.runningBefore.pointer.update(from: statistics.pointer, count: statistics.count)
         let result = metaGradients(batch, workspace: ws, embeddingTerms: true)
+        if let why = stepProblem(result, workspace: ws, tasks: batch.tasks, terms: ws.embeddingGradient.count) {
+            statistics.pointer.update(from: ws.runningBefore.pointer, count: statistics.count)
+            throw MetaTLError(.diverged, "training diverged at step \(step + 1): \(why); the step was not applied, and the model is as it was after step \(step)")
+        }
         adamStep(lazy: lazy, embeddingGradient: ws.embeddingGradient)
         return result
     }

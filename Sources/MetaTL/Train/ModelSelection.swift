@@ -63,6 +63,10 @@ public struct FitResult: Sendable, Equatable {
     public var stepsTaken: Int
     /// True when patience ran out before `maxSteps`.
     public var stoppedEarly: Bool
+    /// Why training stopped when a step diverged (the step and the reason, as the
+    /// ``MetaTLError/Kind/diverged`` error said), nil otherwise. The best model seen before it
+    /// is kept, as always.
+    public var divergence: String? = nil
     /// Every validation, in order.
     public var curve: [ValidationPoint]
 }
@@ -77,7 +81,9 @@ extension MetaTLModel {
     /// (step 0 of the fit, evaluated first) competes too.
     ///
     /// `progress` is called after every training step (return `false` to stop: the best so far
-    /// is kept); `evaluated` after every validation. Training and snapshots take the model alone
+    /// is kept); `evaluated` after every validation. A step that diverges (see
+    /// ``train(on:steps:progress:)``) ends the fit without error: the model after the last good
+    /// step is evaluated and competes, the best is kept, and ``FitResult/divergence`` says why. Training and snapshots take the model alone
     /// as ``train(on:steps:progress:)`` does; do not train it from another thread meanwhile.
     @discardableResult
     public func fit(on dataset: Dataset, options: FitOptions = FitOptions(),
@@ -101,24 +107,35 @@ extension MetaTLModel {
         evaluated?(curve[0])
         var best = curve[0], snapshot = try self.snapshot()
         var sinceBest = 0, done = 0, stopped = false, stoppedEarly = false
+        var divergence: String?
         while done < options.maxSteps && !stopped {
             let chunk = min(options.evalEvery, options.maxSteps - done)
             let chunkStart = DispatchTime.now().uptimeNanoseconds
-            var taken = 0
-            let loss = try train(on: dataset, steps: chunk) { p in
-                taken = p.done
-                let more = progress?(TrainingProgress(done: done + p.done, total: options.maxSteps, step: p.step,
-                                                      queryLoss: p.queryLoss, supportLoss: p.supportLoss,
-                                                      elapsed: seconds(since: start))) ?? true
-                if !more { stopped = true }
-                return more
+            var taken = 0, lossSum = 0.0
+            do throws(MetaTLError) {
+                try train(on: dataset, steps: chunk) { p in
+                    taken = p.done
+                    lossSum += Double(p.queryLoss)
+                    let more = progress?(TrainingProgress(done: done + p.done, total: options.maxSteps, step: p.step,
+                                                          queryLoss: p.queryLoss, supportLoss: p.supportLoss,
+                                                          elapsed: seconds(since: start))) ?? true
+                    if !more { stopped = true }
+                    return more
+                }
+            } catch where error.kind == .diverged {
+                // The failing step was not applied: the model is the one after the last good step,
+                // which still competes below; nothing is trained after it.
+                divergence = error.message
+                stopped = true
             }
             done += taken
             guard taken > 0 else { break }
+            let loss = Float(lossSum / Double(taken))   // as train(on:steps:) returns it
             let point = try validate(trainLoss: Double(loss), speed: Double(taken) / max(seconds(since: chunkStart), 1e-9))
             curve.append(point)
             evaluated?(point)
-            if point.score(options.selectBy) > best.score(options.selectBy) {
+            // Metrics are finite by construction (a NaN score is a miss); the check keeps it so.
+            if point.score(options.selectBy).isFinite && point.score(options.selectBy) > best.score(options.selectBy) {
                 best = point
                 snapshot = try self.snapshot()
                 sinceBest = 0
@@ -132,7 +149,7 @@ extension MetaTLModel {
         }
         try restore(snapshot)
         return FitResult(bestStep: best.step, bestScore: best.score(options.selectBy), stepsTaken: done,
-                         stoppedEarly: stoppedEarly, curve: curve)
+                         stoppedEarly: stoppedEarly, divergence: divergence, curve: curve)
     }
 
     /// A copy of everything training changes (see ``ModelSnapshot``), to return to with

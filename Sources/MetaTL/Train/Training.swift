@@ -43,6 +43,11 @@ extension MetaTLModel {
     /// Trains for `steps` meta steps on tasks sampled from `dataset`'s training users.
     ///
     /// `progress` is called after every step; returning `false` from it stops training early.
+    ///
+    /// Finite or failed: a step that would make a value non-finite or carry it past
+    /// ``ValueLimits`` (a diverging run, an absurd learning rate) is not applied, and the call
+    /// throws ``MetaTLError/Kind/diverged`` naming the step and the reason; the model is then
+    /// exactly as it was after the last step taken (``step`` counts those).
     /// - Returns: the mean query loss over the steps taken.
     @discardableResult
     public func train(on dataset: Dataset, steps: Int,
@@ -66,11 +71,15 @@ extension MetaTLModel {
         let start = DispatchTime.now().uptimeNanoseconds
         var lossSum: Double = 0
         var done = 0
+        var divergence = DivergenceGuard(model: self)
+        defer { catchUpAllRows() }
         while done < steps {
+            try divergence.checkBudget(step: step) { catchUpAllRows(); return largestParameter() }
             phaseTimer?.start()
             state.sampler.fill(state.batch, step: step, threads: configuration.threads)
             phaseTimer?.mark("sample")
-            let result = metaStep(state.batch, workspace: state.workspace, lazy: true)
+            let result = try metaStep(state.batch, workspace: state.workspace, lazy: true)
+            divergence.stepTaken()
             lossSum += Double(result.queryLoss)
             done += 1
             if let progress {
@@ -80,7 +89,6 @@ extension MetaTLModel {
                 if !progress(p) { break }
             }
         }
-        catchUpAllRows()
         return done > 0 ? Float(lossSum / Double(done)) : 0
     }
 

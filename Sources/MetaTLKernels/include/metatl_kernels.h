@@ -79,6 +79,12 @@ void mtl_k_add_scaled(float *y, float a, const float *x, long n);
 /// y += a·(p - q).
 void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float *q, long n);
 
+/// The largest |x[i]| over n values (0 for n = 0), or NaN when any value is NaN: one read-only
+/// pass, for the checks that keep a model finite and within its bounds (ValueLimits.swift).
+/// Plain C (the compiler vectorises it for the baseline ISA); not in the dispatch table since
+/// its result does not depend on operation order.
+float mtl_k_max_abs(const float *x, long n);
+
 /// Asks the CPU to start loading the n floats at p into its caches (a hint: nothing is read or
 /// changed). For rows fetched at random from a table too large for the caches (embedding rows),
 /// issued a few rows ahead of their use.
