@@ -603,7 +603,9 @@ static void test_resource_limits(const char *self) {
                     "\"relation_learner.rel_fc1.fc.weight\":{\"dtype\":\"F32\",\"shape\":[16384,0],\"data_offsets\":[33020,33020]},"
                     "\"relation_learner.rel_fc2.fc.weight\":{\"dtype\":\"F32\",\"shape\":[16384,0],\"data_offsets\":[33020,33020]}}",
                     0, 33020);
-    /* A real small checkpoint whose configuration metadata claims the largest sizes. */
+    /* A real small checkpoint whose configuration metadata claims the largest sizes, its
+     * checksums dropped (renamed) as a hand-made file would have none: the shapes must then
+     * refuse it before anything is allocated. */
     mt_dataset *d = small_dataset();
     mt_config c = small_config();
     mt_model *m = NULL;
@@ -615,6 +617,7 @@ static void test_resource_limits(const char *self) {
     EXPECT(patch_header(small, big, "\\\"dim\\\":8,", "\\\"dim\\\":4096,"));
     EXPECT(patch_header(big, big, "\\\"hidden1\\\":16,", "\\\"hidden1\\\":16384,"));
     EXPECT(patch_header(big, big, "\\\"hidden2\\\":12,", "\\\"hidden2\\\":16384,"));
+    EXPECT(patch_header(big, big, "\"checksums\":", "\"checksumz\":"));
     mt_model_free(m);
     mt_dataset_free(d);
 
@@ -683,6 +686,43 @@ static void test_fork_after_training(void) {
     mt_dataset_free(d);
 }
 
+/* Finite or failed: an absurd learning rate ends training with MT_ERR_DIVERGED at its first
+ * step and leaves the model exactly as it was; the model then still saves and loads. */
+static void test_divergence(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    c.learning_rate = 1e30f;
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    int64_t items = 0, step = -1;
+    int32_t dim = 0;
+    EXPECT_STATUS(mt_model_info(m, &items, &dim, &step), MT_OK, "");
+    size_t n = (size_t)(items * dim);
+    float *before = calloc(n, sizeof *before), *after = calloc(n, sizeof *after);
+    int64_t *ids = calloc((size_t)items, sizeof *ids);
+    EXPECT_STATUS(mt_model_items(m, ids, (size_t)items, before, n), MT_OK, "");
+    float loss = -1;
+    EXPECT_STATUS(mt_model_train(m, d, 5, &loss), MT_ERR_DIVERGED, "step 1");
+    EXPECT(loss == -1);
+    EXPECT(strcmp(mt_status_name(MT_ERR_DIVERGED), "MT_ERR_DIVERGED") == 0);
+    EXPECT_STATUS(mt_model_info(m, NULL, NULL, &step), MT_OK, "");
+    EXPECT(step == 0);
+    EXPECT_STATUS(mt_model_items(m, ids, (size_t)items, after, n), MT_OK, "");
+    EXPECT(memcmp(before, after, n * sizeof *before) == 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/diverged.safetensors", tmpdir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_OK, "");
+    mt_model *loaded = NULL;
+    EXPECT_STATUS(mt_model_load(path, &loaded), MT_OK, "");
+    mt_metrics metrics = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(loaded, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &metrics), MT_OK, "");
+    EXPECT(metrics.mrr >= 0 && metrics.mrr < 1);
+    mt_model_free(loaded);
+    free(before); free(after); free(ids);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -692,6 +732,7 @@ int main(int argc, char **argv) {
     test_datasets();
     test_models();
     test_snapshots();
+    test_divergence();
     test_busy();
     test_concurrent_serving();
     test_fork_after_training();

@@ -11,7 +11,8 @@
 ///   model's seed and those K items, so the same history always gets the same answer;
 /// - ``recommend(history:count:excludeHistory:)`` leaves out every item of the history, not
 ///   only the last K, and never returns an item whose score is not finite;
-/// - a relation that is not finite is an error (`.invalidState`), never an empty or NaN answer.
+/// - a relation that is not finite, or beyond the parameter limit (1e15) where scores could
+///   overflow, is an error (`.invalidState`), never an empty or NaN answer.
 ///
 /// All three may run from many threads at once; they fail with `.busy` while training runs.
 extension MetaTLModel {
@@ -114,10 +115,12 @@ extension MetaTLModel {
         let relation = FloatBuffer(count: d), adapted = FloatBuffer(count: d)
         adapt(users: 1, heads: heads.pointer, tails: tails.pointer, negativeHeads: heads.pointer,
               negativeTails: negatives.pointer, workspace: ws, relation: relation.pointer, adapted: adapted.pointer)
-        // Models hold only values within ValueLimits, but a relation can still overflow on the way;
-        // a non-finite one would score every item NaN, so it is an error, not an empty answer.
-        guard ValueLimits.within(adapted.pointer, count: d, .greatestFiniteMagnitude) else {
-            throw MetaTLError(.invalidState, "the adapted relation for this history is not finite (the model's values overflow for it)")
+        // Models hold only values within ValueLimits, but the inner step can still carry r' far
+        // out (a huge β). Within the parameter limit every score -‖h + r' - t‖ is finite; beyond
+        // it scores can be -inf or NaN, which would be an empty or meaningless answer.
+        let largest = ValueLimits.maxMagnitude(adapted.pointer, count: d)
+        guard largest <= ValueLimits.parameter else {
+            throw MetaTLError(.invalidState, "the adapted relation for this history is \(largest.isNaN ? "not finite" : "beyond ±\(ValueLimits.parameter) (largest \(largest))"): the model cannot score items for it (inner step size beta = \(configuration.beta))")
         }
         return adapted.array
     }
