@@ -160,7 +160,14 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
                          size_t embeddings_len);
 
 /* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
- * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss. */
+ * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss.
+ *
+ * Finite or failed: each step is checked before it is applied (every score and loss finite,
+ * BatchNorm running statistics and every gradient within their limits, and the learning rate
+ * unable to carry a parameter past |x| <= 1e15 in one step). A step that fails the check is not
+ * applied: the call returns MT_ERR_DIVERGED, the message names the step and the reason, and the
+ * model is exactly as it was after the last step taken (mt_model_info's step counts those). So
+ * a model never holds a NaN, an infinity or a value beyond the limits a checkpoint accepts. */
 mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
 
 /* A copy of everything training changes in a model (parameters, Adam state, BatchNorm
@@ -185,6 +192,8 @@ void mt_snapshot_free(mt_snapshot *snapshot);
 #define MT_SPLIT_TEST  1
 #define MT_PROTOCOL_SAMPLED 0  /* target vs 100 sampled negatives (the reference's) */
 #define MT_PROTOCOL_FULL    1  /* target vs the whole catalogue except the user's inputs */
+/* A target whose score is not finite counts as a miss (reciprocal rank 0), and a candidate whose
+ * score is not finite never ranks above the target: every metric is in [0, 1]. */
 
 typedef struct mt_metrics {
     uint32_t struct_size;   /* sizeof(mt_metrics) */
@@ -212,6 +221,9 @@ mt_status mt_model_score(const mt_model *model, const float *relation, size_t re
 
 #define MT_RECOMMEND_INCLUDE_HISTORY 1u  /* let the history's items be recommended */
 
+/* An adapted relation that is not finite or exceeds the parameter limit (1e15), where scores could
+ * overflow, is MT_ERR_INVALID_STATE, never an empty or NaN answer. */
+
 /* The best `top_n` items over the whole catalogue, best first: ids into `items`, scores into
  * `scores` (may be NULL), both with room for `top_n`. `*count` (may be NULL) receives how many
  * were written (fewer when the catalogue is smaller). History items are excluded unless
@@ -221,8 +233,13 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
 
 /* ---- Checkpoints --------------------------------------------------------------------------------- */
 /* One safetensors file: config, vocabulary, parameters (the reference's state_dict names),
- * BatchNorm running statistics, Adam state, step. Saving is atomic (temporary file + rename);
- * loading validates everything and fails with MT_ERR_BAD_CHECKPOINT on damage. */
+ * BatchNorm running statistics, Adam state, step, and an XXH3-64 checksum of every tensor and of
+ * the metadata. Saving is atomic (temporary file + rename); loading validates everything and
+ * fails with MT_ERR_BAD_CHECKPOINT on damage: structure, checksums (files without them, older
+ * ones or the reference's own state_dict, load without that check), and every value by meaning:
+ * finite; parameters |x| <= 1e15; Adam's second moments in [0, 1e30] and first moments within
+ * 8 sqrt(second); running means |x| <= 1e30 and variances in [0, 1e30]. What mt_model_save
+ * writes, mt_model_load reads. */
 
 mt_status mt_model_save(const mt_model *model, const char *path);
 mt_status mt_model_load(const char *path, mt_model **out);

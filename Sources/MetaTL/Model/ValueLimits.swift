@@ -19,9 +19,12 @@ import MetaTLKernels
 /// - Adam's second moment: 0 ≤ v ≤ 1e30 (a running mean of squared gradients);
 /// - Adam's first moment: |m| ≤ 8·√v + 1e-18. By Cauchy-Schwarz, Adam's moments from any
 ///   gradient sequence satisfy |m| ≤ (1-β₁)/√((1-β₂)(1-β₁²/β₂))·√v ≈ 7.27·√v for β₁ = 0.9,
-///   β₂ = 0.999; the 1e-18 covers second moments flushed to zero below the normal range. The
-///   same bound limits one Adam step to |Δθ| ≤ 7.27·lr, which lets training refuse, before
-///   touching anything, a step that could carry a parameter past its limit;
+///   β₂ = 0.999, and an Adam update keeps |m| ≤ C·√v for any C ≥ 7.27, so the limit (C = 8)
+///   holds for every state training or a valid checkpoint produces; the 1e-18 covers second
+///   moments flushed to zero below the normal range. Since the update is
+///   lr/(1-β₁ᵗ)·m/(√v/√(1-β₂ᵗ) + ε) and √(1-β₂ᵗ) ≤ 1-β₁ᵗ, one Adam step moves a value by at
+///   most 8·lr (plus ~1e-9·lr from the floor), which lets training refuse, before touching
+///   anything, a step that could carry a parameter past its limit;
 /// - BatchNorm running statistics: |mean| ≤ 1e30, 0 ≤ variance ≤ 1e30.
 enum ValueLimits {
     static let parameter: Float = 1e15
@@ -30,12 +33,32 @@ enum ValueLimits {
     static let firstMomentRatio: Float = 8
     static let firstMomentFloor: Float = 1e-18
     static let runningStatistic: Float = 1e30
-    /// The most one Adam step can move a value, as a multiple of the learning rate (7.27, with room).
-    static let stepPerLearningRate: Float = 8
+    /// The most one Adam step can move a value, as a multiple of the learning rate: 8 (the first
+    /// moment bound, which Adam preserves for any factor ≥ 7.27), plus room for the 1e-18 floor
+    /// (≤ 1e-9·lr) and rounding.
+    static let stepPerLearningRate: Float = 9
 
     /// The largest |x| of `n` values, or NaN when one is NaN (+inf when one is infinite).
     static func maxMagnitude(_ x: CFPtr, count n: Int) -> Float {
         n > 0 ? mtl_k_max_abs(x, n) : 0
+    }
+
+    /// ``maxMagnitude(_:count:)`` split over the engine's worker threads (for the per-step checks,
+    /// which read about 2.5 MB at the default sizes: split, they cost a fraction of a percent).
+    static func maxMagnitude(_ x: CFPtr, count n: Int, threads: Int) -> Float {
+        let parts = max(1, min(threads, 8, n / 65536))
+        if parts == 1 { return maxMagnitude(x, count: n) }
+        var partial = [Float](repeating: 0, count: parts)
+        partial.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            let results = SharedPointer(base), source = SharedPointer(UnsafeMutablePointer(mutating: x))
+            parallelChunks(parts, threads: threads) { part in
+                let r = splitRange(n, parts: parts, index: part)
+                results.p[part] = maxMagnitude(source.p + r.lowerBound, count: r.count)
+            }
+        }
+        // NaN must win: max() would drop it.
+        return partial.contains { $0.isNaN } ? .nan : partial.reduce(0) { Swift.max($0, $1) }
     }
 
     /// True when every value is finite and within ±limit (a NaN fails: the comparison is false).

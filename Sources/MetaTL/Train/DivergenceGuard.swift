@@ -62,7 +62,7 @@ extension MetaTLModel {
     /// The largest magnitude of any parameter (NaN if one is NaN). Rows with pending lazy Adam
     /// updates are read as they are.
     func largestParameter() -> Float {
-        ValueLimits.maxMagnitude(arena.params, count: arena.total)
+        ValueLimits.maxMagnitude(arena.params, count: arena.total, threads: configuration.threads)
     }
 
     /// Why the step whose gradients ``metaGradients(_:workspace:frozenInnerStep:embeddingTerms:)``
@@ -81,13 +81,14 @@ extension MetaTLModel {
         }
         if let why = runningStatisticsProblem() { return "BatchNorm's running statistics left their limits: \(why)" }
         let dense = arena.total - arena.embedding.count
-        let largest = ValueLimits.maxMagnitude(arena.grads + arena.embedding.count, count: dense)
+        let threads = configuration.threads
+        let largest = ValueLimits.maxMagnitude(arena.grads + arena.embedding.count, count: dense, threads: threads)
         guard largest <= ValueLimits.gradient else {
             return "a gradient of the relation learner is \(largest), beyond the limit of ±\(ValueLimits.gradient)"
         }
         // An embedding row's gradient sums at most `terms` terms: unit directions scaled by at most
         // 1, and rows of the learner's input gradient.
-        let input = ValueLimits.maxMagnitude(ws.learner.dX0.pointer, count: B * S * 2 * d)
+        let input = ValueLimits.maxMagnitude(ws.learner.dX0.pointer, count: B * S * 2 * d, threads: threads)
         guard input <= ValueLimits.gradient, Float(max(terms, 1)) * max(1, input) <= ValueLimits.gradient else {
             return "an embedding gradient term is \(input): a row's sum of up to \(terms) such terms could pass the limit of ±\(ValueLimits.gradient)"
         }

@@ -74,6 +74,7 @@ extension MetaTLModel {
             statistics.pointer.update(from: ws.runningBefore.pointer, count: statistics.count)
             throw MetaTLError(.diverged, "training diverged at step \(step + 1): \(why); the step was not applied, and the model is as it was after step \(step)")
         }
+        phaseTimer?.mark("divergence check")
         adamStep(lazy: lazy, embeddingGradient: ws.embeddingGradient)
         return result
     }
