@@ -224,6 +224,12 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
  * BatchNorm running statistics, Adam state, step. Saving is atomic (temporary file + rename);
  * loading validates everything and fails with MT_ERR_BAD_CHECKPOINT on damage. */
 
+/* Saving writes `.NAME.tmp-PID-RANDOM` in the target's folder (NAME cut so that it fits the file
+ * system's name limit: any legal file name, up to NAME_MAX bytes, can be saved to), flushes it to
+ * disk and renames it over `path`: after a crash `path` holds the old or the new checkpoint.
+ * Before anything is created, a path that cannot name a file fails: empty, ending in '/', or
+ * whose last component is "." or ".." (MT_ERR_INVALID_ARGUMENT), an existing directory
+ * (MT_ERR_IO), or a name longer than the file system allows (MT_ERR_INVALID_ARGUMENT). */
 mt_status mt_model_save(const mt_model *model, const char *path);
 mt_status mt_model_load(const char *path, mt_model **out);
 

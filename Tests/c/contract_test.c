@@ -5,12 +5,15 @@
  * status and leave a message; none may crash.
  */
 #include <metatl.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -277,6 +280,100 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_load(NULL, &loaded), MT_ERR_INVALID_ARGUMENT, "path is NULL");
     EXPECT_STATUS(mt_model_load(path, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
 
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
+/* ---- Save paths: every legal name saves; a path that cannot name a file creates nothing ---- */
+
+/* A folder's entry count and modification time. Creating or removing an entry, even a temporary
+ * file that is gone again, moves the time; age_folder first sets it far in the past so that any
+ * such change shows. */
+struct folder_state { long entries; long long mtime; };
+
+static void age_folder(const char *path) {
+    struct timespec t[2] = {{1000000, 0}, {1000000, 0}};
+    utimensat(AT_FDCWD, path, t, 0);
+}
+
+static struct folder_state folder_state(const char *path) {
+    struct folder_state s = {-1, 0};
+    struct stat st;
+    if (stat(path, &st) == 0) s.mtime = (long long)st.st_mtime;
+    DIR *d = opendir(path);
+    if (!d) return s;
+    s.entries = 0;
+    while (readdir(d)) s.entries++;
+    closedir(d);
+    return s;
+}
+
+static void test_save_paths(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+
+    /* Names of 234...255 bytes (NAME_MAX): the atomic save's temporary name must fit too. */
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/names", tmpdir);
+    EXPECT(mkdir(dir, 0700) == 0);
+    int saved = 0;
+    for (int n = 234; n <= 255; n++) {
+        int k = snprintf(path, sizeof path, "%s/", dir);
+        memset(path + k, 'c', (size_t)n);
+        path[k + n] = 0;
+        mt_model *back = NULL;
+        if (mt_model_save(m, path) == MT_OK && mt_model_load(path, &back) == MT_OK) saved++;
+        else fprintf(stderr, "FAILED: a %d-byte name: %s\n", n, mt_last_error_message());
+        mt_model_free(back);
+    }
+    EXPECT(saved == 22);
+    EXPECT(folder_state(dir).entries == 22 + 2);   /* and "." and "..": no temporary file left */
+    int k = snprintf(path, sizeof path, "%s/", dir);
+    memset(path + k, 'c', 256);
+    path[k + 256] = 0;
+    age_folder(dir);
+    struct folder_state before = folder_state(dir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_ERR_INVALID_ARGUMENT, "the file name is 256 bytes, longer than the 255");
+    struct folder_state after = folder_state(dir);
+    EXPECT(after.entries == before.entries && after.mtime == before.mtime);
+
+    /* Paths that name a folder, or nothing, fail before anything is created: not in the folder
+     * itself, not in its parent (the old save wrote a temporary file there, named after the
+     * folder, then failed to rename it). Relative ones from inside tmpdir/p/here. */
+    char parent[512], here[512], cwd[4096];
+    snprintf(parent, sizeof parent, "%s/p", tmpdir);
+    snprintf(here, sizeof here, "%s/p/here", tmpdir);
+    EXPECT(mkdir(parent, 0700) == 0 && mkdir(here, 0700) == 0);
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL);
+    EXPECT(chdir(here) == 0);
+    struct { const char *path; mt_status status; const char *message; } cases[] = {
+        {"", MT_ERR_INVALID_ARGUMENT, "mt_model_save: cannot save to an empty path; expected a file name"},
+        {".", MT_ERR_INVALID_ARGUMENT, "mt_model_save: .: names a directory ('.' or '..'), expected a file name"},
+        {"..", MT_ERR_INVALID_ARGUMENT, "mt_model_save: ..: names a directory ('.' or '..'), expected a file name"},
+        {"./", MT_ERR_INVALID_ARGUMENT, "mt_model_save: ./: names a directory (it ends in '/'), expected a file name"},
+        {"new/", MT_ERR_INVALID_ARGUMENT, "mt_model_save: new/: names a directory (it ends in '/'), expected a file name"},
+        {"../here", MT_ERR_IO, "mt_model_save: ../here: is a directory, expected a file"},
+        {tmpdir, MT_ERR_IO, "is a directory, expected a file"},
+    };
+    const char *watched[3] = {here, parent, tmpdir};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct folder_state was[3], now[3];
+        for (int w = 0; w < 3; w++) { age_folder(watched[w]); was[w] = folder_state(watched[w]); }
+        EXPECT_STATUS(mt_model_save(m, cases[i].path), cases[i].status, cases[i].message);
+        for (int w = 0; w < 3; w++) {
+            now[w] = folder_state(watched[w]);
+            if (now[w].entries != was[w].entries || now[w].mtime != was[w].mtime) {
+                failed++;
+                fprintf(stderr, "FAILED: saving to '%s' changed %s (entries %ld -> %ld, mtime %lld -> %lld)\n", cases[i].path,
+                        watched[w], was[w].entries, now[w].entries, was[w].mtime, now[w].mtime);
+            } else {
+                passed++;
+            }
+        }
+    }
+    EXPECT(chdir(cwd) == 0);
     mt_model_free(m);
     mt_dataset_free(d);
 }
@@ -691,6 +788,7 @@ int main(int argc, char **argv) {
     test_config();
     test_datasets();
     test_models();
+    test_save_paths();
     test_snapshots();
     test_busy();
     test_concurrent_serving();
