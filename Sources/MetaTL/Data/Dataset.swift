@@ -37,10 +37,20 @@ public final class Dataset: @unchecked Sendable {
     public let valid: EvaluationUsers
     public let test: EvaluationUsers
 
-    /// Builds a dataset from the reference's two files.
-    public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1) throws(MetaTLError) {
-        let train = try InteractionLog.read(path: trainFile)
-        let newUsers = try InteractionLog.read(path: testFile)
+    /// The default of `maxFileBytes`: 4 GiB, far above real data (see
+    /// ``InteractionLog/defaultMaxFileBytes`` for the reasoning).
+    public static let defaultMaxFileBytes = InteractionLog.defaultMaxFileBytes
+
+    /// Builds a dataset from the reference's two files (regular files or pipes).
+    ///
+    /// `maxFileBytes` bounds each file: a larger regular file is refused before it is read, and a
+    /// pipe that gives more (one that never ends) stops there, with an error naming the file and
+    /// the limit.
+    public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1,
+                            maxFileBytes: Int = Dataset.defaultMaxFileBytes) throws(MetaTLError) {
+        guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
+        let train = try InteractionLog.read(path: trainFile, maxBytes: maxFileBytes)
+        let newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes)
         try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile)
     }
 
