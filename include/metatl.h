@@ -115,9 +115,34 @@ typedef struct mt_dataset_info {
     int32_t  K;
 } mt_dataset_info;
 
+/* How mt_dataset_load reads its files. */
+typedef struct mt_dataset_options {
+    uint32_t struct_size;     /* sizeof(mt_dataset_options) */
+    int32_t  K;               /* initial interactions per new user (3) */
+    uint64_t seed;            /* the validation/test split and the evaluation candidates (1) */
+    uint64_t max_file_bytes;  /* the most bytes each file may hold (MT_DEFAULT_MAX_FILE_BYTES, 4 GiB);
+                               * >= 1, UINT64_MAX for no limit. A larger regular file is refused
+                               * before it is read; a pipe is read until it ends or gives more
+                               * (one that never ends stops there): MT_ERR_INVALID_DATA, the
+                               * message naming the file and the limit. */
+} mt_dataset_options;
+
+/* The default of mt_dataset_options.max_file_bytes: far above real data (the reference's files
+ * are a few MB), low enough that loading two files this large fits a 24 GB machine. */
+#define MT_DEFAULT_MAX_FILE_BYTES ((uint64_t)4 << 30)
+
+/* K 3, seed 1, max_file_bytes MT_DEFAULT_MAX_FILE_BYTES. */
+mt_dataset_options mt_dataset_options_default(void);
+
 /* Reads the reference's two files (`user<TAB>item<TAB>timestamp`, commas and a header line
- * accepted): training users and new users. New users with more than K interactions are split
- * 0.3/0.7 into validation/test with `seed`. */
+ * accepted; a leading UTF-8 byte-order mark is skipped): training users and new users. Either
+ * may be a regular file or a pipe (FIFO, `<(zcat f.gz)`). New users with more than K
+ * interactions are split 0.3/0.7 into validation/test with `seed`. `options` may be NULL for
+ * the defaults. */
+mt_status mt_dataset_load(const char *train_path, const char *test_path, const mt_dataset_options *options,
+                          mt_dataset **out);
+
+/* mt_dataset_load with K and seed, and the default max_file_bytes. */
 mt_status mt_dataset_from_files(const char *train_path, const char *test_path, int32_t K, uint64_t seed,
                                 mt_dataset **out);
 

@@ -89,14 +89,45 @@ func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
 
 // MARK: Datasets
 
+@_cdecl("mt_dataset_options_default")
+public func mt_dataset_options_default() -> mt_dataset_options {
+    var o = mt_dataset_options()
+    o.struct_size = UInt32(MemoryLayout<mt_dataset_options>.size)
+    o.K = 3
+    o.seed = 1
+    o.max_file_bytes = UInt64(Dataset.defaultMaxFileBytes)
+    return o
+}
+
+@_cdecl("mt_dataset_load")
+public func mt_dataset_load(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?,
+                            _ options: UnsafePointer<mt_dataset_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_dataset_load") {
+        let out = try clear(out)
+        let o = options?.pointee ?? mt_dataset_options_default()
+        try checkSize(o.struct_size, of: mt_dataset_options.self, "options", "mt_dataset_options_default")
+        try loadDataset(train, test, K: o.K, seed: o.seed, maxFileBytes: o.max_file_bytes, into: out)
+    }
+}
+
 @_cdecl("mt_dataset_from_files")
 public func mt_dataset_from_files(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, _ K: Int32, _ seed: UInt64,
                                   _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
     guarded("mt_dataset_from_files") {
         let out = try clear(out)
-        let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed)
-        out.pointee = retain(DatasetHandle(d))
+        try loadDataset(train, test, K: K, seed: seed, maxFileBytes: UInt64(Dataset.defaultMaxFileBytes), into: out)
     }
+}
+
+/// The one body of mt_dataset_load and mt_dataset_from_files.
+private func loadDataset(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, K: Int32, seed: UInt64, maxFileBytes: UInt64,
+                         into out: UnsafeMutablePointer<OpaquePointer?>) throws {
+    guard maxFileBytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
+    // Beyond Int.max no file can be larger: the same as no limit.
+    let limit = maxFileBytes > UInt64(Int.max) ? Int.max : Int(maxFileBytes)
+    let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed,
+                        maxFileBytes: limit)
+    out.pointee = retain(DatasetHandle(d))
 }
 
 @_cdecl("mt_dataset_from_arrays")

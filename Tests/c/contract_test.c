@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,80 @@ static void test_datasets(void) {
     EXPECT_STATUS(mt_dataset_info_get(d, &zero), MT_ERR_INVALID_ARGUMENT, "struct_size");
     EXPECT_STATUS(mt_dataset_info_get(d, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
     mt_dataset_free(d);
+}
+
+/* ---- Data files: mt_dataset_load and the limit on a file's size ---- */
+
+static long peak_rss_kb(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+static void test_dataset_load(void) {
+    mt_dataset_options o = mt_dataset_options_default();
+    EXPECT(o.struct_size == sizeof(mt_dataset_options) && o.K == 3 && o.seed == 1);
+    EXPECT(o.max_file_bytes == MT_DEFAULT_MAX_FILE_BYTES && MT_DEFAULT_MAX_FILE_BYTES == 4294967296u);
+    char train[512], test[512];
+    strcpy(train, write_file("load_train.csv", "1\t10\t1\n1\t11\t2\n1\t12\t3\n2\t10\t1\n2\t12\t2\n\n\n\n\n\n\n\n\n\n\n\n"));
+    strcpy(test, write_file("load_test.csv", "5\t10\t1\n5\t11\t2\n5\t12\t3\n5\t10\t4\n"));
+    mt_dataset *d = (mt_dataset *)0x1;
+    mt_dataset_info info = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_load(train, test, NULL, &d), MT_OK, "");
+    EXPECT_STATUS(mt_dataset_info_get(d, &info), MT_OK, "");
+    EXPECT(info.items == 3 && info.train_users == 2 && info.K == 3);
+    mt_dataset_free(d);
+    o.max_file_bytes = UINT64_MAX;   /* no limit */
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_OK, "");
+    mt_dataset_free(d);
+    o.max_file_bytes = 46;   /* the training file's size: within the limit */
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_OK, "");
+    mt_dataset_free(d);
+    o.max_file_bytes = 45;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_DATA,
+                  "load_train.csv: holds 46 bytes, more than the limit of 45 bytes on a data file; if it is meant to be this large, raise the limit");
+    EXPECT(d == NULL);
+    EXPECT(strstr(mt_last_error_message(), "mt_dataset_options.max_file_bytes") != NULL);
+    o.max_file_bytes = 0;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_ARGUMENT, "max_file_bytes must be at least 1");
+    o = mt_dataset_options_default();
+    o.K = 1;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_ARGUMENT, "K must be in 2...64");
+    o = mt_dataset_options_default();
+    o.struct_size = 4;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_ARGUMENT, "options->struct_size is 4");
+    EXPECT_STATUS(mt_dataset_load(NULL, test, NULL, &d), MT_ERR_INVALID_ARGUMENT, "train_path is NULL");
+    EXPECT_STATUS(mt_dataset_load(train, test, NULL, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+
+    /* A FIFO whose writer never stops (`yes > fifo`): reading ends at the limit with an error,
+     * and memory stays near the limit (it used to grow without bound: 2 GB in 15 s). The writer
+     * is a child process; SIGPIPE ends it once the pipe is closed. */
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/endless.fifo", tmpdir);
+    EXPECT(mkfifo(fifo, 0600) == 0);
+    pid_t writer = fork();
+    if (writer == 0) {
+        static const char line[] = "1\t2\t3\n";
+        static char chunk[8190];
+        for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = line[i % 6];
+        int fd = open(fifo, O_WRONLY);
+        while (fd >= 0 && write(fd, chunk, sizeof chunk) > 0) {}
+        _exit(0);
+    }
+    long before = peak_rss_kb();
+    alarm(120);   /* a reader that does not stop fails the test instead of hanging it */
+    o = mt_dataset_options_default();
+    o.max_file_bytes = 1 << 20;
+    EXPECT_STATUS(mt_dataset_load(fifo, test, &o, &d), MT_ERR_INVALID_DATA,
+                  "endless.fifo: is a pipe that gave more than the limit of 1048576 bytes (1 MiB) on a data file");
+    alarm(0);
+    EXPECT(d == NULL);
+    long grown_kb = peak_rss_kb() - before;
+    EXPECT(grown_kb < 64 * 1024);
+    if (grown_kb >= 64 * 1024) fprintf(stderr, "reading the endless FIFO raised peak memory by %ld MB\n", grown_kb / 1024);
+    int status = 0;
+    kill(writer, SIGKILL);
+    EXPECT(writer > 0 && waitpid(writer, &status, 0) == writer);
 }
 
 static void test_models(void) {
@@ -787,6 +862,7 @@ int main(int argc, char **argv) {
     test_version_and_errors();
     test_config();
     test_datasets();
+    test_dataset_load();
     test_models();
     test_save_paths();
     test_snapshots();
