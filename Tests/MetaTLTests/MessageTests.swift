@@ -60,4 +60,42 @@ struct MessageTests {
         #expect(m == ":2: field 'item': expected a non-negative integer id, found '1\\x00'")
         #expect(!m.contains("\u{0}"))
     }
+
+    /// A model and a dataset of different vocabularies: how many items differ, and which.
+    @Test func aVocabularyMismatchSaysWhatDiffers() throws {
+        func rows(_ items: [Int64]) -> Interactions {
+            var r = Interactions()
+            for (i, item) in items.enumerated() { r.users.append(Int64(i / 4)); r.items.append(item); r.timestamps.append(Double(i)) }
+            return r
+        }
+        let ids = Array(Int64(100)..<140)
+        let data = try Dataset(train: rows(ids), test: rows(ids))
+        var c = Configuration(); c.dim = 4; c.hidden1 = 6; c.hidden2 = 5; c.batchSize = 8
+        let model = try MetaTLModel(configuration: c, dataset: data)
+        func mismatch(_ other: [Int64]) throws -> String {
+            let d = try Dataset(train: rows(other), test: rows(other))
+            do { try model.train(on: d, steps: 1); return "trained" } catch { return error.message }
+        }
+        // Same count, different items: the count alone said "(40 items) differs from (40 items)".
+        #expect(try mismatch(Array(100..<138) + [140, 141]) ==
+                "the dataset's item vocabulary differs from the model's: 2 of the model's 40 items are not in the dataset (138, 139), "
+                + "and 2 of the dataset's 40 items are not in the model (140, 141)")
+        #expect(try mismatch(Array(100..<130)) ==
+                "the dataset's item vocabulary differs from the model's: 10 of the model's 40 items are not in the dataset (130, 131, 132, 133, 134, ...)")
+        #expect(try mismatch(ids + [7]) ==
+                "the dataset's item vocabulary differs from the model's: 1 of the dataset's 41 items is not in the model (7)")
+        // Evaluation checks the same.
+        let other = try Dataset(train: rows(Array(100..<138) + [140, 141]), test: rows(Array(100..<138) + [140, 141]))
+        do { _ = try model.evaluate(on: other, split: .test, protocol: .full); Issue.record("evaluated") } catch {
+            #expect(error.message.contains("2 of the model's 40 items are not in the dataset (138, 139)"), "\(error.message)")
+        }
+    }
+
+    /// The same items in another row order (a checkpoint written elsewhere) are not the same
+    /// vocabulary either: the first differing row says so.
+    @Test func aVocabularyInAnotherOrderNamesTheFirstDifference() {
+        let m = Dataset.vocabularyDifference(dataset: [-1, 10, 11, 12, 13], model: [-1, 10, 12, 11, 13])
+        #expect(m == "the dataset's item vocabulary differs from the model's: the same 4 items in another order "
+                + "(row 2 holds item 11 in the dataset, 12 in the model)")
+    }
 }
