@@ -12,6 +12,8 @@
  *     The status, not the message, says whether a call failed.
  *   - The caller owns every buffer it passes, and passes its length. Ids are int64_t
  *     external item ids as they appear in the data.
+ *   - Messages show size_t arguments as the unsigned values passed, and bytes from files that
+ *     are not printable ASCII (a NUL, a byte-order mark, a non-ASCII letter) as \xNN.
  *   - Structs with a struct_size field are versioned: obtain them from their *_default()
  *     function (or set struct_size = sizeof(T)); they only ever grow at the end.
  *   - No call aborts the process on bad input: NULL pointers, bad counts, unknown ids and
@@ -174,8 +176,10 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
-/* The model's settings (struct_size must be set) and sizes; asking for `step` while the model
- * trains returns MT_ERR_BUSY. */
+/* The model's settings and sizes; asking for `step` while the model trains returns MT_ERR_BUSY.
+ * out->struct_size must be at least sizeof(mt_config) (mt_config_default); it is left as the
+ * caller set it, and only the fields of this library's mt_config are written, so a newer
+ * caller's larger struct keeps its later fields. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
 mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
 
@@ -185,7 +189,8 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
                          size_t embeddings_len);
 
 /* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
- * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss. */
+ * must have the model's vocabulary (else MT_ERR_INVALID_ARGUMENT, the message saying how many
+ * items each lacks and the first few ids; mt_model_evaluate checks the same). `mean_loss` (may be NULL) receives the mean query loss. */
 mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
 
 /* A copy of everything training changes in a model (parameters, Adam state, BatchNorm
@@ -227,11 +232,15 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
  * An id outside the vocabulary is MT_ERR_UNKNOWN_ITEM, and the message names it. The same
  * history always gives the same result. */
 
-/* The adapted relation r' (dim floats) into `relation` of length `relation_len` (>= dim). */
+/* The adapted relation r' into `relation`: a dim-vector, so `relation_len` must be dim (see
+ * mt_model_info), the length mt_model_score takes; fewer is MT_ERR_BUFFER_TOO_SMALL, more
+ * MT_ERR_INVALID_ARGUMENT. */
 mt_status mt_model_adapt(const mt_model *model, const int64_t *history, size_t history_len,
                          float *relation, size_t relation_len);
 
-/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better. */
+/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better. `relation`
+ * holds dim floats (relation_len == dim, else MT_ERR_INVALID_ARGUMENT); `scores` has room for
+ * candidate_count. */
 mt_status mt_model_score(const mt_model *model, const float *relation, size_t relation_len, int64_t last_item,
                          const int64_t *candidates, size_t candidate_count, float *scores);
 

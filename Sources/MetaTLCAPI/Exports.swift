@@ -154,9 +154,9 @@ public func mt_dataset_synthetic(_ side: Int32, _ trainUsers: Int32, _ newUsers:
     guarded("mt_dataset_synthetic") {
         let out = try clear(out)
         var g = SyntheticData()
-        g.side = try count(Int(side), "side", min: 3, limit: 1000)
-        g.trainUsers = try count(Int(trainUsers), "train_users", min: 1, limit: 10_000_000)
-        g.newUsers = try count(Int(newUsers), "new_users", min: 1, limit: 10_000_000)
+        g.side = try count(side, "side", min: 3, limit: 1000)
+        g.trainUsers = try count(trainUsers, "train_users", min: 1, limit: 10_000_000)
+        g.newUsers = try count(newUsers, "new_users", min: 1, limit: 10_000_000)
         g.seed = seed
         let (train, test) = g.generate()
         let d = try Dataset(train: train, test: test, K: 3, seed: seed, trainName: "synthetic training users",
@@ -216,8 +216,12 @@ public func mt_model_config(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<mt_
     guarded("mt_model_config") {
         let m = try model(p)
         guard let out else { throw BoundaryError.argument("out is NULL") }
-        try checkSize(out.pointee.struct_size, of: mt_config.self, "out", "mt_config_default")
+        let size = out.pointee.struct_size
+        try checkSize(size, of: mt_config.self, "out", "mt_config_default")
+        // Writes this library's mt_config only: a newer caller's larger struct keeps its
+        // struct_size and the fields after ours.
         out.pointee = cConfig(m.configuration)
+        out.pointee.struct_size = size
     }
 }
 
@@ -239,13 +243,13 @@ public func mt_model_items(_ p: OpaquePointer?, _ ids: UnsafeMutablePointer<Int6
         let m = try model(p)
         let items = m.rows - 1, d = m.configuration.dim
         guard let ids else { throw BoundaryError.argument("ids is NULL") }
-        guard idsLen >= items else {
-            throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "ids has room for \(idsLen) values; the model has \(items) items")
+        guard unsigned(idsLen) >= UInt(items) else {
+            throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "ids has room for \(unsigned(idsLen)) values; the model has \(items) items")
         }
         if let embeddings {
-            guard embeddingsLen >= items * d else {
+            guard unsigned(embeddingsLen) >= UInt(items * d) else {
                 throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL,
-                                    message: "embeddings has room for \(embeddingsLen) floats; \(items) x \(d) are needed")
+                                    message: "embeddings has room for \(unsigned(embeddingsLen)) floats; \(items) x \(d) are needed")
             }
             let table = try m.itemEmbeddings()
             embeddings.update(from: table, count: items * d)
@@ -344,8 +348,12 @@ public func mt_model_adapt(_ p: OpaquePointer?, _ history: UnsafePointer<Int64>?
         let h = try array(history, try count(historyLen, "history_len", min: 2, limit: maxHistory), "history")
         guard let relation else { throw BoundaryError.argument("relation is NULL") }
         let d = m.configuration.dim
-        guard relationLen >= d else {
+        // The relation is a dim-vector, in and out: exactly dim floats, as mt_model_score takes.
+        guard unsigned(relationLen) >= UInt(d) else {
             throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "relation has room for \(relationLen) floats; the model needs \(d)")
+        }
+        guard relationLen == d else {
+            throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(unsigned(relationLen)))")
         }
         let r = try m.adapt(history: h)
         relation.update(from: r, count: d)
@@ -359,7 +367,7 @@ public func mt_model_score(_ p: OpaquePointer?, _ relation: UnsafePointer<Float>
     guarded("mt_model_score") {
         let m = try model(p)
         let d = m.configuration.dim
-        guard relationLen == d else { throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(relationLen))") }
+        guard relationLen == d else { throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(unsigned(relationLen)))") }
         let r = try array(relation, d, "relation")
         let c = try array(candidates, try count(candidateCount, "candidate_count", min: 1), "candidates")
         guard let scores else { throw BoundaryError.argument("scores is NULL") }

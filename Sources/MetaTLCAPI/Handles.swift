@@ -43,11 +43,22 @@ func clear(_ out: UnsafeMutablePointer<OpaquePointer?>?) throws -> UnsafeMutable
     return out
 }
 
-/// A count from C as an Int within `limit`.
+/// A `size_t` from C as Swift sees it (Int): values of 2^63 and above arrive negative, so every
+/// message shows it through this, as the unsigned number the caller passed.
+func unsigned(_ n: Int) -> UInt { UInt(bitPattern: n) }
+
+/// A `size_t` count from C as an Int within `min...limit`.
 func count(_ n: Int, _ name: String, min: Int = 0, limit: Int = 1 << 31) throws -> Int {
+    guard n >= 0 && n <= limit else { throw BoundaryError.argument("\(name) = \(unsigned(n)) exceeds the limit of \(limit)") }
+    guard n >= min else { throw BoundaryError.argument("\(name) must be at least \(min) (got \(n))") }
+    return n
+}
+
+/// An `int32_t` count from C (signed there: a negative value is the caller's) within `min...limit`.
+func count(_ n: Int32, _ name: String, min: Int, limit: Int) throws -> Int {
     guard n >= min else { throw BoundaryError.argument("\(name) must be at least \(min) (got \(n))") }
     guard n <= limit else { throw BoundaryError.argument("\(name) = \(n) exceeds the limit of \(limit)") }
-    return n
+    return Int(n)
 }
 
 /// A C array as a Swift array; `pointer` may be NULL only when `n` is 0.

@@ -130,6 +130,21 @@ static void test_datasets(void) {
     EXPECT_STATUS(mt_dataset_from_files(bad, test, 3, 1, &d), MT_ERR_INVALID_DATA, "c_bad.csv:2: field 'item'");
     EXPECT(d == NULL);
     EXPECT_STATUS(mt_dataset_from_files(train_path, test, 1, 1, &d), MT_ERR_INVALID_ARGUMENT, "K must be in 2...64");
+    /* A leading UTF-8 byte-order mark is skipped (it was "found '1'"); a NUL byte is shown as
+     * \x00 and the message goes on past it (it used to end the message: "found '1"). */
+    const char *marked = write_file("c_bom.csv", "\xEF\xBB\xBF" "1\t10\t1\n1\t11\t2\n1\t12\t3\n2\t10\t1\n2\t12\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(marked, test, 3, 1, &d), MT_OK, "");
+    mt_dataset_free(d);
+    char nul_path[512];
+    snprintf(nul_path, sizeof nul_path, "%s/c_nul.csv", tmpdir);
+    FILE *nf = fopen(nul_path, "wb");
+    fwrite("1\t10\t1\n1\t1\0\t2\n", 1, sizeof "1\t10\t1\n1\t1\0\t2\n" - 1, nf);
+    fclose(nf);
+    EXPECT_STATUS(mt_dataset_from_files(nul_path, test, 3, 1, &d), MT_ERR_INVALID_DATA,
+                  "c_nul.csv:2: field 'item': expected a non-negative integer id, found '1\\x00'");
+    const char *late = write_file("c_late_bom.csv", "1\t10\t1\n\xEF\xBB\xBF" "1\t11\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(late, test, 3, 1, &d), MT_ERR_INVALID_DATA,
+                  "c_late_bom.csv:2: field 'user': expected a non-negative integer id, found '\\xef\\xbb\\xbf1'");
 
     int64_t users[2] = {1, 1}, items[2] = {3, 4}, nusers[4] = {9, 9, 9, 9}, nitems[4] = {3, 4, 3, 4};
     double ts[4] = {0, 1, 2, 3};
@@ -139,8 +154,11 @@ static void test_datasets(void) {
                   "train_count must be at least 1");
     EXPECT_STATUS(mt_dataset_from_arrays(users, NULL, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_ARGUMENT,
                   "train_items is NULL");
+    /* size_t values of 2^63 and above are printed as what the caller passed, not negative. */
     EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, (size_t)-1, nusers, nitems, ts, 4, 3, 1, &d),
-                  MT_ERR_INVALID_ARGUMENT, "train_count");
+                  MT_ERR_INVALID_ARGUMENT, "train_count = 18446744073709551615 exceeds the limit of 2147483648");
+    EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, 2, nusers, nitems, ts, (size_t)1 << 63, 3, 1, &d),
+                  MT_ERR_INVALID_ARGUMENT, "test_count = 9223372036854775808 exceeds the limit of 2147483648");
     int64_t negative[2] = {1, -5};
     EXPECT_STATUS(mt_dataset_from_arrays(users, negative, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_DATA,
                   "expected a non-negative integer id, found -5");
@@ -264,6 +282,14 @@ static void test_models(void) {
     mt_config back = mt_config_default();
     EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
     EXPECT(back.dim == 8 && back.hidden1 == 16 && back.batch_size == 64);
+    /* A newer caller's larger struct: its struct_size is kept, fields this library does not know
+     * are left alone (mt_model_config used to overwrite struct_size with its own). */
+    struct { mt_config c; int64_t newer_field; } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.c.struct_size = (uint32_t)sizeof newer;
+    newer.newer_field = 0x1234;
+    EXPECT_STATUS(mt_model_config(m, &newer.c), MT_OK, "");
+    EXPECT(newer.c.struct_size == sizeof newer && newer.newer_field == 0x1234 && newer.c.dim == 8 && newer.c.threads == 1);
     int64_t items = 0, step = -1; int32_t dim = 0;
     EXPECT_STATUS(mt_model_info(m, &items, &dim, &step), MT_OK, "");
     EXPECT(items == 40 && dim == 8 && step == 0);
@@ -272,6 +298,7 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_items(m, ids, 40, emb, 40 * 8), MT_OK, "");
     EXPECT(ids[0] == 100 && ids[39] == 139);
     EXPECT_STATUS(mt_model_items(m, ids, 40, NULL, 0), MT_OK, "");
+    EXPECT_STATUS(mt_model_items(m, ids, SIZE_MAX, NULL, 0), MT_OK, "");   /* room for more than enough */
     EXPECT_STATUS(mt_model_items(m, ids, 39, NULL, 0), MT_ERR_BUFFER_TOO_SMALL, "room for 39 values");
     EXPECT_STATUS(mt_model_items(m, ids, 40, emb, 40 * 8 - 1), MT_ERR_BUFFER_TOO_SMALL, "40 x 8 are needed");
     EXPECT_STATUS(mt_model_items(m, NULL, 40, emb, 320), MT_ERR_INVALID_ARGUMENT, "ids is NULL");
@@ -296,13 +323,39 @@ static void test_models(void) {
     double ts[4] = {0, 1, 2, 3};
     mt_dataset *other = NULL;
     EXPECT_STATUS(mt_dataset_from_arrays(users, its, ts, 2, nusers, nitems, ts, 4, 3, 1, &other), MT_OK, "");
-    EXPECT_STATUS(mt_model_train(m, other, 1, NULL), MT_ERR_INVALID_ARGUMENT, "vocabulary");
+    EXPECT_STATUS(mt_model_train(m, other, 1, NULL), MT_ERR_INVALID_ARGUMENT,
+                  "the dataset's item vocabulary differs from the model's: 40 of the model's 40 items are not in the dataset "
+                  "(100, 101, 102, 103, 104, ...), and 2 of the dataset's 2 items are not in the model (3, 4)");
+    /* One item replaced: the message names it (it used to say "(40 items) differs from the model's (40 items)"). */
+    {
+        enum { U = 60, L = 8, N = 30, M = 5 };
+        static int64_t tu[U * L], ti[U * L], nu[N * M], ni[N * M];
+        static double tt[U * L], nt[N * M];
+        for (int u = 0, k = 0; u < U; u++)
+            for (int t = 0; t < L; t++, k++) { tu[k] = u; ti[k] = 100 + (u + t * (1 + u % 3)) % 40; tt[k] = t; }
+        for (int u = 0, k = 0; u < N; u++)
+            for (int t = 0; t < M; t++, k++) { nu[k] = 1000 + u; ni[k] = 100 + (3 * u + t * (1 + u % 3)) % 40; nt[k] = t; }
+        for (int k = 0; k < U * L; k++) if (ti[k] == 117) ti[k] = 555;
+        for (int k = 0; k < N * M; k++) if (ni[k] == 117) ni[k] = 555;
+        mt_dataset *swapped = NULL;
+        EXPECT_STATUS(mt_dataset_from_arrays(tu, ti, tt, U * L, nu, ni, nt, N * M, 3, 7, &swapped), MT_OK, "");
+        EXPECT_STATUS(mt_model_evaluate(m, swapped, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &met), MT_ERR_INVALID_ARGUMENT,
+                      "1 of the model's 40 items is not in the dataset (117), and 1 of the dataset's 40 items is not in the model (555)");
+        mt_dataset_free(swapped);
+    }
     mt_dataset_free(other);
 
     /* Serving. */
     float rel[8], small[4], scores[3];
     EXPECT_STATUS(mt_model_adapt(m, h, 3, rel, 8), MT_OK, "");
     EXPECT_STATUS(mt_model_adapt(m, h, 3, small, 4), MT_ERR_BUFFER_TOO_SMALL, "room for 4 floats");
+    /* The relation is a dim-vector: adapt takes exactly dim, as score does. */
+    float wide[9];
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, wide, 9), MT_ERR_INVALID_ARGUMENT, "relation_len must be the model's dimension 8 (got 9)");
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, wide, SIZE_MAX), MT_ERR_INVALID_ARGUMENT,
+                  "relation_len must be the model's dimension 8 (got 18446744073709551615)");
+    EXPECT_STATUS(mt_model_adapt(m, h, SIZE_MAX, rel, 8), MT_ERR_INVALID_ARGUMENT,
+                  "history_len = 18446744073709551615 exceeds the limit of 1048576");
     EXPECT_STATUS(mt_model_adapt(m, h, 1, rel, 8), MT_ERR_INVALID_ARGUMENT, "history_len must be at least 2");
     EXPECT_STATUS(mt_model_adapt(m, h, 0, rel, 8), MT_ERR_INVALID_ARGUMENT, "history_len must be at least 2");
     EXPECT_STATUS(mt_model_adapt(m, NULL, 3, rel, 8), MT_ERR_INVALID_ARGUMENT, "history is NULL");
@@ -313,6 +366,10 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 3, scores), MT_OK, "");
     EXPECT(scores[0] <= 0 && scores[1] <= 0 && scores[2] <= 0);
     EXPECT_STATUS(mt_model_score(m, rel, 7, 102, cands, 3, scores), MT_ERR_INVALID_ARGUMENT, "relation_len must be");
+    EXPECT_STATUS(mt_model_score(m, rel, SIZE_MAX, 102, cands, 3, scores), MT_ERR_INVALID_ARGUMENT,
+                  "relation_len must be the model's dimension 8 (got 18446744073709551615)");
+    EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, SIZE_MAX, scores), MT_ERR_INVALID_ARGUMENT,
+                  "candidate_count = 18446744073709551615 exceeds the limit of 2147483648");
     EXPECT_STATUS(mt_model_score(m, rel, 8, -1, cands, 3, scores), MT_ERR_UNKNOWN_ITEM, "unknown item id -1");
     EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 0, scores), MT_ERR_INVALID_ARGUMENT, "candidate_count");
     EXPECT_STATUS(mt_model_score(m, rel, 8, 102, NULL, 3, scores), MT_ERR_INVALID_ARGUMENT, "candidates is NULL");
@@ -324,6 +381,8 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 50, MT_RECOMMEND_INCLUDE_HISTORY, top, NULL, &n), MT_OK, "");
     EXPECT(n == 40);
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 0, 0, top, topScores, &n), MT_ERR_INVALID_ARGUMENT, "top_n must be at least 1");
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, SIZE_MAX, 0, top, topScores, &n), MT_ERR_INVALID_ARGUMENT,
+                  "top_n = 18446744073709551615 exceeds the limit of 2147483648");
     EXPECT(n == 0);
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0x80, top, topScores, &n), MT_ERR_INVALID_ARGUMENT, "unknown flags");
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0, NULL, topScores, &n), MT_ERR_INVALID_ARGUMENT, "items is NULL");
