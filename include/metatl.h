@@ -12,6 +12,8 @@
  *     The status, not the message, says whether a call failed.
  *   - The caller owns every buffer it passes, and passes its length. Ids are int64_t
  *     external item ids as they appear in the data.
+ *   - Strings (paths) are NUL-terminated UTF-8; other bytes are MT_ERR_INVALID_ARGUMENT (never
+ *     silently repaired into another file's name).
  *   - Messages show size_t arguments as the unsigned values passed, and bytes from files that
  *     are not printable ASCII (a NUL, a byte-order mark, a non-ASCII letter) as \xNN.
  *   - Structs with a struct_size field are versioned: obtain them from their *_default()

@@ -1,4 +1,5 @@
 import CMetaTL
+import Foundation
 import MetaTL
 
 // Opaque handles: a retained Swift object behind each C pointer.
@@ -68,9 +69,22 @@ func array<T>(_ pointer: UnsafePointer<T>?, _ n: Int, _ name: String) throws -> 
     return Array(UnsafeBufferPointer(start: pointer, count: n))
 }
 
+/// A NUL-terminated UTF-8 string from C. Bytes that are not UTF-8 are refused, not repaired:
+/// repaired (each bad byte made U+FFFD), a path would name another file, and a save would
+/// write there.
 func string(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
     guard let p else { throw BoundaryError.argument("\(name) is NULL") }
-    return String(cString: p)
+    guard let s = String(validatingCString: p) else {
+        var shown = ""
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+        for b in bytes.prefix(4096) {
+            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") { shown.unicodeScalars.append(Unicode.Scalar(b)) } else {
+                shown += "\\x" + String(b >> 4, radix: 16) + String(b & 15, radix: 16)
+            }
+        }
+        throw BoundaryError.argument("\(name) '\(shown)' is not valid UTF-8; this library takes UTF-8 strings")
+    }
+    return s
 }
 
 /// A versioned struct must say it is at least as large as this library's version of it.

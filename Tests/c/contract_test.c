@@ -508,6 +508,18 @@ static void test_save_paths(void) {
         }
     }
     EXPECT(chdir(cwd) == 0);
+
+    /* A path that is not UTF-8 is refused: it used to be repaired (each bad byte became U+FFFD),
+     * so the checkpoint went to a file of another name. */
+    snprintf(path, sizeof path, "%s/latin1-\xE9t\xE9.safetensors", dir);
+    age_folder(dir);
+    before = folder_state(dir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_ERR_INVALID_ARGUMENT, "names/latin1-\\xe9t\\xe9.safetensors' is not valid UTF-8");
+    after = folder_state(dir);
+    EXPECT(after.entries == before.entries && after.mtime == before.mtime);
+    mt_model *none = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_load(path, &none), MT_ERR_INVALID_ARGUMENT, "latin1-\\xe9t\\xe9.safetensors' is not valid UTF-8; this library takes UTF-8 strings");
+    EXPECT(none == NULL);
     mt_model_free(m);
     mt_dataset_free(d);
 }
