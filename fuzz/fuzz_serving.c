@@ -108,6 +108,7 @@ static void do_adapt(reader *r) {
     mt_status s = fuzz_status(mt_model_adapt(model, h, n, rel, rel_len));
     if (n < 2 || n > MAX_HISTORY || (n > 0 && h == NULL) || rel == NULL) FUZZ_CHECK(s == MT_ERR_INVALID_ARGUMENT);
     else if (rel_len < DIM) FUZZ_CHECK(s == MT_ERR_BUFFER_TOO_SMALL);
+    else if (rel_len > DIM) FUZZ_CHECK(s == MT_ERR_INVALID_ARGUMENT);   /* exactly dim, as mt_model_score */
     else if (!known_ids) FUZZ_CHECK(s == MT_ERR_UNKNOWN_ITEM);
     else {
         FUZZ_CHECK(s == MT_OK);

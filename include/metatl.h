@@ -12,6 +12,10 @@
  *     The status, not the message, says whether a call failed.
  *   - The caller owns every buffer it passes, and passes its length. Ids are int64_t
  *     external item ids as they appear in the data.
+ *   - Strings (paths) are NUL-terminated UTF-8; other bytes are MT_ERR_INVALID_ARGUMENT (never
+ *     silently repaired into another file's name).
+ *   - Messages show size_t arguments as the unsigned values passed, and bytes from files that
+ *     are not printable ASCII (a NUL, a byte-order mark, a non-ASCII letter) as \xNN.
  *   - Structs with a struct_size field are versioned: obtain them from their *_default()
  *     function (or set struct_size = sizeof(T)); they only ever grow at the end.
  *   - No call aborts the process on bad input: NULL pointers, bad counts, unknown ids and
@@ -115,9 +119,34 @@ typedef struct mt_dataset_info {
     int32_t  K;
 } mt_dataset_info;
 
+/* How mt_dataset_load reads its files. */
+typedef struct mt_dataset_options {
+    uint32_t struct_size;     /* sizeof(mt_dataset_options) */
+    int32_t  K;               /* initial interactions per new user (3) */
+    uint64_t seed;            /* the validation/test split and the evaluation candidates (1) */
+    uint64_t max_file_bytes;  /* the most bytes each file may hold (MT_DEFAULT_MAX_FILE_BYTES, 4 GiB);
+                               * >= 1, UINT64_MAX for no limit. A larger regular file is refused
+                               * before it is read; a pipe is read until it ends or gives more
+                               * (one that never ends stops there): MT_ERR_INVALID_DATA, the
+                               * message naming the file and the limit. */
+} mt_dataset_options;
+
+/* The default of mt_dataset_options.max_file_bytes: far above real data (the reference's files
+ * are a few MB), low enough that loading two files this large fits a 24 GB machine. */
+#define MT_DEFAULT_MAX_FILE_BYTES ((uint64_t)4 << 30)
+
+/* K 3, seed 1, max_file_bytes MT_DEFAULT_MAX_FILE_BYTES. */
+mt_dataset_options mt_dataset_options_default(void);
+
 /* Reads the reference's two files (`user<TAB>item<TAB>timestamp`, commas and a header line
- * accepted): training users and new users. New users with more than K interactions are split
- * 0.3/0.7 into validation/test with `seed`. */
+ * accepted; a leading UTF-8 byte-order mark is skipped): training users and new users. Either
+ * may be a regular file or a pipe (FIFO, `<(zcat f.gz)`). New users with more than K
+ * interactions are split 0.3/0.7 into validation/test with `seed`. `options` may be NULL for
+ * the defaults. */
+mt_status mt_dataset_load(const char *train_path, const char *test_path, const mt_dataset_options *options,
+                          mt_dataset **out);
+
+/* mt_dataset_load with K and seed, and the default max_file_bytes. */
 mt_status mt_dataset_from_files(const char *train_path, const char *test_path, int32_t K, uint64_t seed,
                                 mt_dataset **out);
 
@@ -149,8 +178,10 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
-/* The model's settings (struct_size must be set) and sizes; asking for `step` while the model
- * trains returns MT_ERR_BUSY. */
+/* The model's settings and sizes; asking for `step` while the model trains returns MT_ERR_BUSY.
+ * out->struct_size must be at least sizeof(mt_config) (mt_config_default); it is left as the
+ * caller set it, and only the fields of this library's mt_config are written, so a newer
+ * caller's larger struct keeps its later fields. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
 mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
 
@@ -160,7 +191,9 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
                          size_t embeddings_len);
 
 /* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
- * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss.
+ * must have the model's vocabulary (else MT_ERR_INVALID_ARGUMENT, the message saying how many
+ * items each lacks and the first few ids; mt_model_evaluate checks the same). `mean_loss` (may
+ * be NULL) receives the mean query loss.
  *
  * Finite or failed: each step is checked before it is applied (every score and loss finite,
  * BatchNorm running statistics and every gradient within their limits, and the learning rate
@@ -211,11 +244,15 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
  * An id outside the vocabulary is MT_ERR_UNKNOWN_ITEM, and the message names it. The same
  * history always gives the same result. */
 
-/* The adapted relation r' (dim floats) into `relation` of length `relation_len` (>= dim). */
+/* The adapted relation r' into `relation`: a dim-vector, so `relation_len` must be dim (see
+ * mt_model_info), the length mt_model_score takes; fewer is MT_ERR_BUFFER_TOO_SMALL, more
+ * MT_ERR_INVALID_ARGUMENT. */
 mt_status mt_model_adapt(const mt_model *model, const int64_t *history, size_t history_len,
                          float *relation, size_t relation_len);
 
-/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better. */
+/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better. `relation`
+ * holds dim floats (relation_len == dim, else MT_ERR_INVALID_ARGUMENT); `scores` has room for
+ * candidate_count. */
 mt_status mt_model_score(const mt_model *model, const float *relation, size_t relation_len, int64_t last_item,
                          const int64_t *candidates, size_t candidate_count, float *scores);
 
@@ -241,6 +278,12 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
  * 8 sqrt(second); running means |x| <= 1e30 and variances in [0, 1e30]. What mt_model_save
  * writes, mt_model_load reads. */
 
+/* Saving writes `.NAME.tmp-PID-RANDOM` in the target's folder (NAME cut so that it fits the file
+ * system's name limit: any legal file name, up to NAME_MAX bytes, can be saved to), flushes it to
+ * disk and renames it over `path`: after a crash `path` holds the old or the new checkpoint.
+ * Before anything is created, a path that cannot name a file fails: empty, ending in '/', or
+ * whose last component is "." or ".." (MT_ERR_INVALID_ARGUMENT), an existing directory
+ * (MT_ERR_IO), or a name longer than the file system allows (MT_ERR_INVALID_ARGUMENT). */
 mt_status mt_model_save(const mt_model *model, const char *path);
 mt_status mt_model_load(const char *path, mt_model **out);
 

@@ -11,10 +11,12 @@ private let errorKey: pthread_key_t = {
 }()
 
 /// Records `message` as this thread's last error (a malloc'd copy, freed on replacement and at
-/// thread exit).
+/// thread exit). A NUL inside it would end the C string early: it is written as `\x00` (the
+/// engine shows file contents escaped already; this keeps any other message whole too).
 func setLastError(_ message: String) {
+    let whole = message.utf8.contains(0) ? message.replacingOccurrences(of: "\u{0}", with: "\\x00") : message
     let old = pthread_getspecific(errorKey)
-    pthread_setspecific(errorKey, strdup(message))
+    pthread_setspecific(errorKey, strdup(whole))
     free(old)
 }
 

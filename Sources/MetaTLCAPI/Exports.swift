@@ -89,14 +89,45 @@ func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
 
 // MARK: Datasets
 
+@_cdecl("mt_dataset_options_default")
+public func mt_dataset_options_default() -> mt_dataset_options {
+    var o = mt_dataset_options()
+    o.struct_size = UInt32(MemoryLayout<mt_dataset_options>.size)
+    o.K = 3
+    o.seed = 1
+    o.max_file_bytes = UInt64(Dataset.defaultMaxFileBytes)
+    return o
+}
+
+@_cdecl("mt_dataset_load")
+public func mt_dataset_load(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?,
+                            _ options: UnsafePointer<mt_dataset_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_dataset_load") {
+        let out = try clear(out)
+        let o = options?.pointee ?? mt_dataset_options_default()
+        try checkSize(o.struct_size, of: mt_dataset_options.self, "options", "mt_dataset_options_default")
+        try loadDataset(train, test, K: o.K, seed: o.seed, maxFileBytes: o.max_file_bytes, into: out)
+    }
+}
+
 @_cdecl("mt_dataset_from_files")
 public func mt_dataset_from_files(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, _ K: Int32, _ seed: UInt64,
                                   _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
     guarded("mt_dataset_from_files") {
         let out = try clear(out)
-        let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed)
-        out.pointee = retain(DatasetHandle(d))
+        try loadDataset(train, test, K: K, seed: seed, maxFileBytes: UInt64(Dataset.defaultMaxFileBytes), into: out)
     }
+}
+
+/// The one body of mt_dataset_load and mt_dataset_from_files.
+private func loadDataset(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, K: Int32, seed: UInt64, maxFileBytes: UInt64,
+                         into out: UnsafeMutablePointer<OpaquePointer?>) throws {
+    guard maxFileBytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
+    // Beyond Int.max no file can be larger: the same as no limit.
+    let limit = maxFileBytes > UInt64(Int.max) ? Int.max : Int(maxFileBytes)
+    let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed,
+                        maxFileBytes: limit)
+    out.pointee = retain(DatasetHandle(d))
 }
 
 @_cdecl("mt_dataset_from_arrays")
@@ -123,9 +154,9 @@ public func mt_dataset_synthetic(_ side: Int32, _ trainUsers: Int32, _ newUsers:
     guarded("mt_dataset_synthetic") {
         let out = try clear(out)
         var g = SyntheticData()
-        g.side = try count(Int(side), "side", min: 3, limit: 1000)
-        g.trainUsers = try count(Int(trainUsers), "train_users", min: 1, limit: 10_000_000)
-        g.newUsers = try count(Int(newUsers), "new_users", min: 1, limit: 10_000_000)
+        g.side = try count(side, "side", min: 3, limit: 1000)
+        g.trainUsers = try count(trainUsers, "train_users", min: 1, limit: 10_000_000)
+        g.newUsers = try count(newUsers, "new_users", min: 1, limit: 10_000_000)
         g.seed = seed
         let (train, test) = g.generate()
         let d = try Dataset(train: train, test: test, K: 3, seed: seed, trainName: "synthetic training users",
@@ -185,8 +216,12 @@ public func mt_model_config(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<mt_
     guarded("mt_model_config") {
         let m = try model(p)
         guard let out else { throw BoundaryError.argument("out is NULL") }
-        try checkSize(out.pointee.struct_size, of: mt_config.self, "out", "mt_config_default")
+        let size = out.pointee.struct_size
+        try checkSize(size, of: mt_config.self, "out", "mt_config_default")
+        // Writes this library's mt_config only: a newer caller's larger struct keeps its
+        // struct_size and the fields after ours.
         out.pointee = cConfig(m.configuration)
+        out.pointee.struct_size = size
     }
 }
 
@@ -208,13 +243,13 @@ public func mt_model_items(_ p: OpaquePointer?, _ ids: UnsafeMutablePointer<Int6
         let m = try model(p)
         let items = m.rows - 1, d = m.configuration.dim
         guard let ids else { throw BoundaryError.argument("ids is NULL") }
-        guard idsLen >= items else {
-            throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "ids has room for \(idsLen) values; the model has \(items) items")
+        guard unsigned(idsLen) >= UInt(items) else {
+            throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "ids has room for \(unsigned(idsLen)) values; the model has \(items) items")
         }
         if let embeddings {
-            guard embeddingsLen >= items * d else {
+            guard unsigned(embeddingsLen) >= UInt(items * d) else {
                 throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL,
-                                    message: "embeddings has room for \(embeddingsLen) floats; \(items) x \(d) are needed")
+                                    message: "embeddings has room for \(unsigned(embeddingsLen)) floats; \(items) x \(d) are needed")
             }
             let table = try m.itemEmbeddings()
             embeddings.update(from: table, count: items * d)
@@ -313,8 +348,12 @@ public func mt_model_adapt(_ p: OpaquePointer?, _ history: UnsafePointer<Int64>?
         let h = try array(history, try count(historyLen, "history_len", min: 2, limit: maxHistory), "history")
         guard let relation else { throw BoundaryError.argument("relation is NULL") }
         let d = m.configuration.dim
-        guard relationLen >= d else {
+        // The relation is a dim-vector, in and out: exactly dim floats, as mt_model_score takes.
+        guard unsigned(relationLen) >= UInt(d) else {
             throw BoundaryError(status: MT_ERR_BUFFER_TOO_SMALL, message: "relation has room for \(relationLen) floats; the model needs \(d)")
+        }
+        guard relationLen == d else {
+            throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(unsigned(relationLen)))")
         }
         let r = try m.adapt(history: h)
         relation.update(from: r, count: d)
@@ -328,7 +367,7 @@ public func mt_model_score(_ p: OpaquePointer?, _ relation: UnsafePointer<Float>
     guarded("mt_model_score") {
         let m = try model(p)
         let d = m.configuration.dim
-        guard relationLen == d else { throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(relationLen))") }
+        guard relationLen == d else { throw BoundaryError.argument("relation_len must be the model's dimension \(d) (got \(unsigned(relationLen)))") }
         let r = try array(relation, d, "relation")
         let c = try array(candidates, try count(candidateCount, "candidate_count", min: 1), "candidates")
         guard let scores else { throw BoundaryError.argument("scores is NULL") }

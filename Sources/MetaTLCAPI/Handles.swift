@@ -1,4 +1,5 @@
 import CMetaTL
+import Foundation
 import MetaTL
 
 // Opaque handles: a retained Swift object behind each C pointer.
@@ -43,11 +44,22 @@ func clear(_ out: UnsafeMutablePointer<OpaquePointer?>?) throws -> UnsafeMutable
     return out
 }
 
-/// A count from C as an Int within `limit`.
+/// A `size_t` from C as Swift sees it (Int): values of 2^63 and above arrive negative, so every
+/// message shows it through this, as the unsigned number the caller passed.
+func unsigned(_ n: Int) -> UInt { UInt(bitPattern: n) }
+
+/// A `size_t` count from C as an Int within `min...limit`.
 func count(_ n: Int, _ name: String, min: Int = 0, limit: Int = 1 << 31) throws -> Int {
+    guard n >= 0 && n <= limit else { throw BoundaryError.argument("\(name) = \(unsigned(n)) exceeds the limit of \(limit)") }
+    guard n >= min else { throw BoundaryError.argument("\(name) must be at least \(min) (got \(n))") }
+    return n
+}
+
+/// An `int32_t` count from C (signed there: a negative value is the caller's) within `min...limit`.
+func count(_ n: Int32, _ name: String, min: Int, limit: Int) throws -> Int {
     guard n >= min else { throw BoundaryError.argument("\(name) must be at least \(min) (got \(n))") }
     guard n <= limit else { throw BoundaryError.argument("\(name) = \(n) exceeds the limit of \(limit)") }
-    return n
+    return Int(n)
 }
 
 /// A C array as a Swift array; `pointer` may be NULL only when `n` is 0.
@@ -57,9 +69,22 @@ func array<T>(_ pointer: UnsafePointer<T>?, _ n: Int, _ name: String) throws -> 
     return Array(UnsafeBufferPointer(start: pointer, count: n))
 }
 
+/// A NUL-terminated UTF-8 string from C. Bytes that are not UTF-8 are refused, not repaired:
+/// repaired (each bad byte made U+FFFD), a path would name another file, and a save would
+/// write there.
 func string(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
     guard let p else { throw BoundaryError.argument("\(name) is NULL") }
-    return String(cString: p)
+    guard let s = String(validatingCString: p) else {
+        var shown = ""
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+        for b in bytes.prefix(4096) {
+            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") { shown.unicodeScalars.append(Unicode.Scalar(b)) } else {
+                shown += "\\x" + String(b >> 4, radix: 16) + String(b & 15, radix: 16)
+            }
+        }
+        throw BoundaryError.argument("\(name) '\(shown)' is not valid UTF-8; this library takes UTF-8 strings")
+    }
+    return s
 }
 
 /// A versioned struct must say it is at least as large as this library's version of it.

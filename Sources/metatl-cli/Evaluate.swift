@@ -17,6 +17,7 @@ struct Evaluate: ParsableCommand {
     var train: String
     @Option(help: "New users' interactions.")
     var test: String
+    @OptionGroup var files: DataFileOptions
     @Option(help: "Seed of the validation/test split (default: the model's).")
     var seed: UInt64?
     @Option(help: "Write every reported number to this JSON file.")
@@ -24,7 +25,8 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let m = try MetaTLModel.load(from: model)
-        let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed)
+        let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed,
+                               maxFileBytes: files.maxFileBytes.value)
         let report = try EvaluationReport(model: m, dataset: data)
         print(report.table())
         if let metricsJSON {

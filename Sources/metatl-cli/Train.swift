@@ -15,11 +15,12 @@ struct Train: ParsableCommand {
     var train: String
     @Option(help: "New users' interactions.")
     var test: String
+    @OptionGroup var files: DataFileOptions
     @OptionGroup var options: TrainingOptions
 
     func run() throws {
         let c = try options.configuration()
-        let data = try Dataset(trainFile: train, testFile: test, K: c.K, seed: c.seed)
+        let data = try Dataset(trainFile: train, testFile: test, K: c.K, seed: c.seed, maxFileBytes: files.maxFileBytes.value)
         try TrainingRun(dataset: data, configuration: c, options: options).run()
     }
 }

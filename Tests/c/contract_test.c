@@ -5,12 +5,16 @@
  * status and leave a message; none may crash.
  */
 #include <metatl.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,6 +130,21 @@ static void test_datasets(void) {
     EXPECT_STATUS(mt_dataset_from_files(bad, test, 3, 1, &d), MT_ERR_INVALID_DATA, "c_bad.csv:2: field 'item'");
     EXPECT(d == NULL);
     EXPECT_STATUS(mt_dataset_from_files(train_path, test, 1, 1, &d), MT_ERR_INVALID_ARGUMENT, "K must be in 2...64");
+    /* A leading UTF-8 byte-order mark is skipped (it was "found '1'"); a NUL byte is shown as
+     * \x00 and the message goes on past it (it used to end the message: "found '1"). */
+    const char *marked = write_file("c_bom.csv", "\xEF\xBB\xBF" "1\t10\t1\n1\t11\t2\n1\t12\t3\n2\t10\t1\n2\t12\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(marked, test, 3, 1, &d), MT_OK, "");
+    mt_dataset_free(d);
+    char nul_path[512];
+    snprintf(nul_path, sizeof nul_path, "%s/c_nul.csv", tmpdir);
+    FILE *nf = fopen(nul_path, "wb");
+    fwrite("1\t10\t1\n1\t1\0\t2\n", 1, sizeof "1\t10\t1\n1\t1\0\t2\n" - 1, nf);
+    fclose(nf);
+    EXPECT_STATUS(mt_dataset_from_files(nul_path, test, 3, 1, &d), MT_ERR_INVALID_DATA,
+                  "c_nul.csv:2: field 'item': expected a non-negative integer id, found '1\\x00'");
+    const char *late = write_file("c_late_bom.csv", "1\t10\t1\n\xEF\xBB\xBF" "1\t11\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(late, test, 3, 1, &d), MT_ERR_INVALID_DATA,
+                  "c_late_bom.csv:2: field 'user': expected a non-negative integer id, found '\\xef\\xbb\\xbf1'");
 
     int64_t users[2] = {1, 1}, items[2] = {3, 4}, nusers[4] = {9, 9, 9, 9}, nitems[4] = {3, 4, 3, 4};
     double ts[4] = {0, 1, 2, 3};
@@ -135,8 +154,11 @@ static void test_datasets(void) {
                   "train_count must be at least 1");
     EXPECT_STATUS(mt_dataset_from_arrays(users, NULL, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_ARGUMENT,
                   "train_items is NULL");
+    /* size_t values of 2^63 and above are printed as what the caller passed, not negative. */
     EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, (size_t)-1, nusers, nitems, ts, 4, 3, 1, &d),
-                  MT_ERR_INVALID_ARGUMENT, "train_count");
+                  MT_ERR_INVALID_ARGUMENT, "train_count = 18446744073709551615 exceeds the limit of 2147483648");
+    EXPECT_STATUS(mt_dataset_from_arrays(users, items, ts, 2, nusers, nitems, ts, (size_t)1 << 63, 3, 1, &d),
+                  MT_ERR_INVALID_ARGUMENT, "test_count = 9223372036854775808 exceeds the limit of 2147483648");
     int64_t negative[2] = {1, -5};
     EXPECT_STATUS(mt_dataset_from_arrays(users, negative, ts, 2, nusers, nitems, ts, 4, 3, 1, &d), MT_ERR_INVALID_DATA,
                   "expected a non-negative integer id, found -5");
@@ -157,6 +179,80 @@ static void test_datasets(void) {
     EXPECT_STATUS(mt_dataset_info_get(d, &zero), MT_ERR_INVALID_ARGUMENT, "struct_size");
     EXPECT_STATUS(mt_dataset_info_get(d, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
     mt_dataset_free(d);
+}
+
+/* ---- Data files: mt_dataset_load and the limit on a file's size ---- */
+
+static long peak_rss_kb(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+static void test_dataset_load(void) {
+    mt_dataset_options o = mt_dataset_options_default();
+    EXPECT(o.struct_size == sizeof(mt_dataset_options) && o.K == 3 && o.seed == 1);
+    EXPECT(o.max_file_bytes == MT_DEFAULT_MAX_FILE_BYTES && MT_DEFAULT_MAX_FILE_BYTES == 4294967296u);
+    char train[512], test[512];
+    strcpy(train, write_file("load_train.csv", "1\t10\t1\n1\t11\t2\n1\t12\t3\n2\t10\t1\n2\t12\t2\n\n\n\n\n\n\n\n\n\n\n\n"));
+    strcpy(test, write_file("load_test.csv", "5\t10\t1\n5\t11\t2\n5\t12\t3\n5\t10\t4\n"));
+    mt_dataset *d = (mt_dataset *)0x1;
+    mt_dataset_info info = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_load(train, test, NULL, &d), MT_OK, "");
+    EXPECT_STATUS(mt_dataset_info_get(d, &info), MT_OK, "");
+    EXPECT(info.items == 3 && info.train_users == 2 && info.K == 3);
+    mt_dataset_free(d);
+    o.max_file_bytes = UINT64_MAX;   /* no limit */
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_OK, "");
+    mt_dataset_free(d);
+    o.max_file_bytes = 46;   /* the training file's size: within the limit */
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_OK, "");
+    mt_dataset_free(d);
+    o.max_file_bytes = 45;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_DATA,
+                  "load_train.csv: holds 46 bytes, more than the limit of 45 bytes on a data file; if it is meant to be this large, raise the limit");
+    EXPECT(d == NULL);
+    EXPECT(strstr(mt_last_error_message(), "mt_dataset_options.max_file_bytes") != NULL);
+    o.max_file_bytes = 0;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_ARGUMENT, "max_file_bytes must be at least 1");
+    o = mt_dataset_options_default();
+    o.K = 1;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_ARGUMENT, "K must be in 2...64");
+    o = mt_dataset_options_default();
+    o.struct_size = 4;
+    EXPECT_STATUS(mt_dataset_load(train, test, &o, &d), MT_ERR_INVALID_ARGUMENT, "options->struct_size is 4");
+    EXPECT_STATUS(mt_dataset_load(NULL, test, NULL, &d), MT_ERR_INVALID_ARGUMENT, "train_path is NULL");
+    EXPECT_STATUS(mt_dataset_load(train, test, NULL, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+
+    /* A FIFO whose writer never stops (`yes > fifo`): reading ends at the limit with an error,
+     * and memory stays near the limit (it used to grow without bound: 2 GB in 15 s). The writer
+     * is a child process; SIGPIPE ends it once the pipe is closed. */
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/endless.fifo", tmpdir);
+    EXPECT(mkfifo(fifo, 0600) == 0);
+    pid_t writer = fork();
+    if (writer == 0) {
+        static const char line[] = "1\t2\t3\n";
+        static char chunk[8190];
+        for (size_t i = 0; i < sizeof chunk; i++) chunk[i] = line[i % 6];
+        int fd = open(fifo, O_WRONLY);
+        while (fd >= 0 && write(fd, chunk, sizeof chunk) > 0) {}
+        _exit(0);
+    }
+    long before = peak_rss_kb();
+    alarm(120);   /* a reader that does not stop fails the test instead of hanging it */
+    o = mt_dataset_options_default();
+    o.max_file_bytes = 1 << 20;
+    EXPECT_STATUS(mt_dataset_load(fifo, test, &o, &d), MT_ERR_INVALID_DATA,
+                  "endless.fifo: is a pipe that gave more than the limit of 1048576 bytes (1 MiB) on a data file");
+    alarm(0);
+    EXPECT(d == NULL);
+    long grown_kb = peak_rss_kb() - before;
+    EXPECT(grown_kb < 64 * 1024);
+    if (grown_kb >= 64 * 1024) fprintf(stderr, "reading the endless FIFO raised peak memory by %ld MB\n", grown_kb / 1024);
+    int status = 0;
+    kill(writer, SIGKILL);
+    EXPECT(writer > 0 && waitpid(writer, &status, 0) == writer);
 }
 
 static void test_models(void) {
@@ -186,6 +282,14 @@ static void test_models(void) {
     mt_config back = mt_config_default();
     EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
     EXPECT(back.dim == 8 && back.hidden1 == 16 && back.batch_size == 64);
+    /* A newer caller's larger struct: its struct_size is kept, fields this library does not know
+     * are left alone (mt_model_config used to overwrite struct_size with its own). */
+    struct { mt_config c; int64_t newer_field; } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.c.struct_size = (uint32_t)sizeof newer;
+    newer.newer_field = 0x1234;
+    EXPECT_STATUS(mt_model_config(m, &newer.c), MT_OK, "");
+    EXPECT(newer.c.struct_size == sizeof newer && newer.newer_field == 0x1234 && newer.c.dim == 8 && newer.c.threads == 1);
     int64_t items = 0, step = -1; int32_t dim = 0;
     EXPECT_STATUS(mt_model_info(m, &items, &dim, &step), MT_OK, "");
     EXPECT(items == 40 && dim == 8 && step == 0);
@@ -194,6 +298,7 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_items(m, ids, 40, emb, 40 * 8), MT_OK, "");
     EXPECT(ids[0] == 100 && ids[39] == 139);
     EXPECT_STATUS(mt_model_items(m, ids, 40, NULL, 0), MT_OK, "");
+    EXPECT_STATUS(mt_model_items(m, ids, SIZE_MAX, NULL, 0), MT_OK, "");   /* room for more than enough */
     EXPECT_STATUS(mt_model_items(m, ids, 39, NULL, 0), MT_ERR_BUFFER_TOO_SMALL, "room for 39 values");
     EXPECT_STATUS(mt_model_items(m, ids, 40, emb, 40 * 8 - 1), MT_ERR_BUFFER_TOO_SMALL, "40 x 8 are needed");
     EXPECT_STATUS(mt_model_items(m, NULL, 40, emb, 320), MT_ERR_INVALID_ARGUMENT, "ids is NULL");
@@ -218,13 +323,39 @@ static void test_models(void) {
     double ts[4] = {0, 1, 2, 3};
     mt_dataset *other = NULL;
     EXPECT_STATUS(mt_dataset_from_arrays(users, its, ts, 2, nusers, nitems, ts, 4, 3, 1, &other), MT_OK, "");
-    EXPECT_STATUS(mt_model_train(m, other, 1, NULL), MT_ERR_INVALID_ARGUMENT, "vocabulary");
+    EXPECT_STATUS(mt_model_train(m, other, 1, NULL), MT_ERR_INVALID_ARGUMENT,
+                  "the dataset's item vocabulary differs from the model's: 40 of the model's 40 items are not in the dataset "
+                  "(100, 101, 102, 103, 104, ...), and 2 of the dataset's 2 items are not in the model (3, 4)");
+    /* One item replaced: the message names it (it used to say "(40 items) differs from the model's (40 items)"). */
+    {
+        enum { U = 60, L = 8, N = 30, M = 5 };
+        static int64_t tu[U * L], ti[U * L], nu[N * M], ni[N * M];
+        static double tt[U * L], nt[N * M];
+        for (int u = 0, k = 0; u < U; u++)
+            for (int t = 0; t < L; t++, k++) { tu[k] = u; ti[k] = 100 + (u + t * (1 + u % 3)) % 40; tt[k] = t; }
+        for (int u = 0, k = 0; u < N; u++)
+            for (int t = 0; t < M; t++, k++) { nu[k] = 1000 + u; ni[k] = 100 + (3 * u + t * (1 + u % 3)) % 40; nt[k] = t; }
+        for (int k = 0; k < U * L; k++) if (ti[k] == 117) ti[k] = 555;
+        for (int k = 0; k < N * M; k++) if (ni[k] == 117) ni[k] = 555;
+        mt_dataset *swapped = NULL;
+        EXPECT_STATUS(mt_dataset_from_arrays(tu, ti, tt, U * L, nu, ni, nt, N * M, 3, 7, &swapped), MT_OK, "");
+        EXPECT_STATUS(mt_model_evaluate(m, swapped, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &met), MT_ERR_INVALID_ARGUMENT,
+                      "1 of the model's 40 items is not in the dataset (117), and 1 of the dataset's 40 items is not in the model (555)");
+        mt_dataset_free(swapped);
+    }
     mt_dataset_free(other);
 
     /* Serving. */
     float rel[8], small[4], scores[3];
     EXPECT_STATUS(mt_model_adapt(m, h, 3, rel, 8), MT_OK, "");
     EXPECT_STATUS(mt_model_adapt(m, h, 3, small, 4), MT_ERR_BUFFER_TOO_SMALL, "room for 4 floats");
+    /* The relation is a dim-vector: adapt takes exactly dim, as score does. */
+    float wide[9];
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, wide, 9), MT_ERR_INVALID_ARGUMENT, "relation_len must be the model's dimension 8 (got 9)");
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, wide, SIZE_MAX), MT_ERR_INVALID_ARGUMENT,
+                  "relation_len must be the model's dimension 8 (got 18446744073709551615)");
+    EXPECT_STATUS(mt_model_adapt(m, h, SIZE_MAX, rel, 8), MT_ERR_INVALID_ARGUMENT,
+                  "history_len = 18446744073709551615 exceeds the limit of 1048576");
     EXPECT_STATUS(mt_model_adapt(m, h, 1, rel, 8), MT_ERR_INVALID_ARGUMENT, "history_len must be at least 2");
     EXPECT_STATUS(mt_model_adapt(m, h, 0, rel, 8), MT_ERR_INVALID_ARGUMENT, "history_len must be at least 2");
     EXPECT_STATUS(mt_model_adapt(m, NULL, 3, rel, 8), MT_ERR_INVALID_ARGUMENT, "history is NULL");
@@ -235,6 +366,10 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 3, scores), MT_OK, "");
     EXPECT(scores[0] <= 0 && scores[1] <= 0 && scores[2] <= 0);
     EXPECT_STATUS(mt_model_score(m, rel, 7, 102, cands, 3, scores), MT_ERR_INVALID_ARGUMENT, "relation_len must be");
+    EXPECT_STATUS(mt_model_score(m, rel, SIZE_MAX, 102, cands, 3, scores), MT_ERR_INVALID_ARGUMENT,
+                  "relation_len must be the model's dimension 8 (got 18446744073709551615)");
+    EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, SIZE_MAX, scores), MT_ERR_INVALID_ARGUMENT,
+                  "candidate_count = 18446744073709551615 exceeds the limit of 2147483648");
     EXPECT_STATUS(mt_model_score(m, rel, 8, -1, cands, 3, scores), MT_ERR_UNKNOWN_ITEM, "unknown item id -1");
     EXPECT_STATUS(mt_model_score(m, rel, 8, 102, cands, 0, scores), MT_ERR_INVALID_ARGUMENT, "candidate_count");
     EXPECT_STATUS(mt_model_score(m, rel, 8, 102, NULL, 3, scores), MT_ERR_INVALID_ARGUMENT, "candidates is NULL");
@@ -246,6 +381,8 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 50, MT_RECOMMEND_INCLUDE_HISTORY, top, NULL, &n), MT_OK, "");
     EXPECT(n == 40);
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 0, 0, top, topScores, &n), MT_ERR_INVALID_ARGUMENT, "top_n must be at least 1");
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, SIZE_MAX, 0, top, topScores, &n), MT_ERR_INVALID_ARGUMENT,
+                  "top_n = 18446744073709551615 exceeds the limit of 2147483648");
     EXPECT(n == 0);
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0x80, top, topScores, &n), MT_ERR_INVALID_ARGUMENT, "unknown flags");
     EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0, NULL, topScores, &n), MT_ERR_INVALID_ARGUMENT, "items is NULL");
@@ -277,6 +414,112 @@ static void test_models(void) {
     EXPECT_STATUS(mt_model_load(NULL, &loaded), MT_ERR_INVALID_ARGUMENT, "path is NULL");
     EXPECT_STATUS(mt_model_load(path, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
 
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
+/* ---- Save paths: every legal name saves; a path that cannot name a file creates nothing ---- */
+
+/* A folder's entry count and modification time. Creating or removing an entry, even a temporary
+ * file that is gone again, moves the time; age_folder first sets it far in the past so that any
+ * such change shows. */
+struct folder_state { long entries; long long mtime; };
+
+static void age_folder(const char *path) {
+    struct timespec t[2] = {{1000000, 0}, {1000000, 0}};
+    utimensat(AT_FDCWD, path, t, 0);
+}
+
+static struct folder_state folder_state(const char *path) {
+    struct folder_state s = {-1, 0};
+    struct stat st;
+    if (stat(path, &st) == 0) s.mtime = (long long)st.st_mtime;
+    DIR *d = opendir(path);
+    if (!d) return s;
+    s.entries = 0;
+    while (readdir(d)) s.entries++;
+    closedir(d);
+    return s;
+}
+
+static void test_save_paths(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+
+    /* Names of 234...255 bytes (NAME_MAX): the atomic save's temporary name must fit too. */
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/names", tmpdir);
+    EXPECT(mkdir(dir, 0700) == 0);
+    int saved = 0;
+    for (int n = 234; n <= 255; n++) {
+        int k = snprintf(path, sizeof path, "%s/", dir);
+        memset(path + k, 'c', (size_t)n);
+        path[k + n] = 0;
+        mt_model *back = NULL;
+        if (mt_model_save(m, path) == MT_OK && mt_model_load(path, &back) == MT_OK) saved++;
+        else fprintf(stderr, "FAILED: a %d-byte name: %s\n", n, mt_last_error_message());
+        mt_model_free(back);
+    }
+    EXPECT(saved == 22);
+    EXPECT(folder_state(dir).entries == 22 + 2);   /* and "." and "..": no temporary file left */
+    int k = snprintf(path, sizeof path, "%s/", dir);
+    memset(path + k, 'c', 256);
+    path[k + 256] = 0;
+    age_folder(dir);
+    struct folder_state before = folder_state(dir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_ERR_INVALID_ARGUMENT, "the file name is 256 bytes, longer than the 255");
+    struct folder_state after = folder_state(dir);
+    EXPECT(after.entries == before.entries && after.mtime == before.mtime);
+
+    /* Paths that name a folder, or nothing, fail before anything is created: not in the folder
+     * itself, not in its parent (the old save wrote a temporary file there, named after the
+     * folder, then failed to rename it). Relative ones from inside tmpdir/p/here. */
+    char parent[512], here[512], cwd[4096];
+    snprintf(parent, sizeof parent, "%s/p", tmpdir);
+    snprintf(here, sizeof here, "%s/p/here", tmpdir);
+    EXPECT(mkdir(parent, 0700) == 0 && mkdir(here, 0700) == 0);
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL);
+    EXPECT(chdir(here) == 0);
+    struct { const char *path; mt_status status; const char *message; } cases[] = {
+        {"", MT_ERR_INVALID_ARGUMENT, "mt_model_save: cannot save to an empty path; expected a file name"},
+        {".", MT_ERR_INVALID_ARGUMENT, "mt_model_save: .: names a directory ('.' or '..'), expected a file name"},
+        {"..", MT_ERR_INVALID_ARGUMENT, "mt_model_save: ..: names a directory ('.' or '..'), expected a file name"},
+        {"./", MT_ERR_INVALID_ARGUMENT, "mt_model_save: ./: names a directory (it ends in '/'), expected a file name"},
+        {"new/", MT_ERR_INVALID_ARGUMENT, "mt_model_save: new/: names a directory (it ends in '/'), expected a file name"},
+        {"../here", MT_ERR_IO, "mt_model_save: ../here: is a directory, expected a file"},
+        {tmpdir, MT_ERR_IO, "is a directory, expected a file"},
+    };
+    const char *watched[3] = {here, parent, tmpdir};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct folder_state was[3], now[3];
+        for (int w = 0; w < 3; w++) { age_folder(watched[w]); was[w] = folder_state(watched[w]); }
+        EXPECT_STATUS(mt_model_save(m, cases[i].path), cases[i].status, cases[i].message);
+        for (int w = 0; w < 3; w++) {
+            now[w] = folder_state(watched[w]);
+            if (now[w].entries != was[w].entries || now[w].mtime != was[w].mtime) {
+                failed++;
+                fprintf(stderr, "FAILED: saving to '%s' changed %s (entries %ld -> %ld, mtime %lld -> %lld)\n", cases[i].path,
+                        watched[w], was[w].entries, now[w].entries, was[w].mtime, now[w].mtime);
+            } else {
+                passed++;
+            }
+        }
+    }
+    EXPECT(chdir(cwd) == 0);
+
+    /* A path that is not UTF-8 is refused: it used to be repaired (each bad byte became U+FFFD),
+     * so the checkpoint went to a file of another name. */
+    snprintf(path, sizeof path, "%s/latin1-\xE9t\xE9.safetensors", dir);
+    age_folder(dir);
+    before = folder_state(dir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_ERR_INVALID_ARGUMENT, "names/latin1-\\xe9t\\xe9.safetensors' is not valid UTF-8");
+    after = folder_state(dir);
+    EXPECT(after.entries == before.entries && after.mtime == before.mtime);
+    mt_model *none = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_load(path, &none), MT_ERR_INVALID_ARGUMENT, "latin1-\\xe9t\\xe9.safetensors' is not valid UTF-8; this library takes UTF-8 strings");
+    EXPECT(none == NULL);
     mt_model_free(m);
     mt_dataset_free(d);
 }
@@ -730,7 +973,9 @@ int main(int argc, char **argv) {
     test_version_and_errors();
     test_config();
     test_datasets();
+    test_dataset_load();
     test_models();
+    test_save_paths();
     test_snapshots();
     test_divergence();
     test_busy();

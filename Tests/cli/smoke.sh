@@ -92,5 +92,33 @@ if "$bin" train --train "$dir/missing.csv" --test "$dir/tiny_test_new_user.csv" 
 else
     grep -q "missing.csv: no such file" "$dir/err.txt" && ok "missing file message" || fail "missing file message: $(cat "$dir/err.txt")"
 fi
+# --max-file-bytes: a file over the limit, and a pipe that never ends, stop with a message that
+# names the file and the limit and says how to raise it.
+if "$bin" train --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 1 --max-file-bytes 1K \
+    >/dev/null 2>"$dir/err.txt"; then
+    fail "a file over --max-file-bytes exits non-zero"
+else
+    grep -q "tiny_train.csv: holds [0-9]* bytes, more than the limit of 1024 bytes (1 KiB) on a data file" "$dir/err.txt" \
+        && grep -q -- "--max-file-bytes" "$dir/err.txt" \
+        && ok "a file over --max-file-bytes: its message" || fail "a file over --max-file-bytes: $(cat "$dir/err.txt")"
+fi
+mkfifo "$dir/endless.fifo"
+timeout 60 yes "1	2	3" >"$dir/endless.fifo" 2>/dev/null &
+writer=$!
+if timeout 60 "$bin" train --train "$dir/endless.fifo" --test "$dir/tiny_test_new_user.csv" --steps 1 --max-file-bytes 1M \
+    >/dev/null 2>"$dir/err.txt"; then
+    fail "an endless pipe exits non-zero"
+else
+    grep -q "endless.fifo: is a pipe that gave more than the limit of 1048576 bytes (1 MiB) on a data file" "$dir/err.txt" \
+        && ok "an endless pipe stops at --max-file-bytes" || fail "an endless pipe: $(cat "$dir/err.txt")"
+fi
+kill "$writer" 2>/dev/null; wait "$writer" 2>/dev/null
+for bad in 0 abc 12Q; do
+    if "$bin" train --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" --max-file-bytes "$bad" >/dev/null 2>"$dir/err.txt"; then
+        fail "--max-file-bytes $bad is refused"
+    else
+        grep -q -- "--max-file-bytes" "$dir/err.txt" && ok "--max-file-bytes $bad is refused" || fail "--max-file-bytes $bad: $(cat "$dir/err.txt")"
+    fi
+done
 echo "cli smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

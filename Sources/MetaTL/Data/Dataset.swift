@@ -37,10 +37,20 @@ public final class Dataset: @unchecked Sendable {
     public let valid: EvaluationUsers
     public let test: EvaluationUsers
 
-    /// Builds a dataset from the reference's two files.
-    public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1) throws(MetaTLError) {
-        let train = try InteractionLog.read(path: trainFile)
-        let newUsers = try InteractionLog.read(path: testFile)
+    /// The default of `maxFileBytes`: 4 GiB, far above real data (see
+    /// ``InteractionLog/defaultMaxFileBytes`` for the reasoning).
+    public static let defaultMaxFileBytes = InteractionLog.defaultMaxFileBytes
+
+    /// Builds a dataset from the reference's two files (regular files or pipes).
+    ///
+    /// `maxFileBytes` bounds each file: a larger regular file is refused before it is read, and a
+    /// pipe that gives more (one that never ends) stops there, with an error naming the file and
+    /// the limit.
+    public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1,
+                            maxFileBytes: Int = Dataset.defaultMaxFileBytes) throws(MetaTLError) {
+        guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
+        let train = try InteractionLog.read(path: trainFile, maxBytes: maxFileBytes)
+        let newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes)
         try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile)
     }
 
@@ -120,6 +130,34 @@ public final class Dataset: @unchecked Sendable {
 
     /// The row of an external item id, if it is in the vocabulary.
     public func row(ofItem id: Int64) -> Int32? { rowOfItem[id] }
+
+    /// What differs between a dataset's and a model's vocabularies (`itemIDs`, row 0 the padding
+    /// row): how many items each lacks of the other's, with the first few ids, or, for the same
+    /// items in another row order, the first row that differs.
+    static func vocabularyDifference(dataset: [Int64], model: [Int64]) -> String {
+        let d = Array(dataset.dropFirst()), m = Array(model.dropFirst())
+        let inDataset = Set(d), inModel = Set(m)
+        let missing = m.filter { !inDataset.contains($0) }, extra = d.filter { !inModel.contains($0) }
+        func items(_ n: Int) -> String { n == 1 ? "1 item" : "\(n) items" }
+        func few(_ ids: [Int64]) -> String {
+            let shown = ids.prefix(5).map(String.init).joined(separator: ", ")
+            return "(" + shown + (ids.count > 5 ? ", ...)" : ")")
+        }
+        var parts: [String] = []
+        if !missing.isEmpty {
+            parts.append("\(missing.count) of the model's \(items(m.count)) \(missing.count == 1 ? "is" : "are") not in the dataset \(few(missing))")
+        }
+        if !extra.isEmpty {
+            parts.append("\(extra.count) of the dataset's \(items(d.count)) \(extra.count == 1 ? "is" : "are") not in the model \(few(extra))")
+        }
+        let head = "the dataset's item vocabulary differs from the model's: "
+        if !parts.isEmpty { return head + parts.joined(separator: ", and ") }
+        // The same items (each vocabulary's ids are distinct), rows in another order.
+        if let i = d.indices.first(where: { $0 < m.count && d[$0] != m[$0] }) {
+            return head + "the same \(items(m.count)) in another order (row \(i + 1) holds item \(d[i]) in the dataset, \(m[i]) in the model)"
+        }
+        return head + "\(items(d.count)) in the dataset, \(items(m.count)) in the model"
+    }
 
     /// Groups rows by user (ascending user id), each user's rows ordered by timestamp, ties in
     /// file order.

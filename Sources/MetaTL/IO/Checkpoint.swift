@@ -49,6 +49,9 @@ extension MetaTLModel {
     /// What it writes, ``load(from:)`` reads: the model's values are checked against the same
     /// limits first (a model in memory always meets them; see ``ValueLimits``), and every tensor
     /// and the metadata get a checksum that loading verifies.
+    ///
+    /// Any legal file name works; a path that cannot name a file (empty, ending in "/", "." or
+    /// "..", an existing directory) is refused before anything is created.
     public func save(to path: String) throws(MetaTLError) {
         let data = try access.reading("save") { () throws(MetaTLError) -> Data in
             if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot save a model that load would refuse: \(why)") }
@@ -220,43 +223,4 @@ extension MetaTLModel {
 public enum MetaTLVersion {
     public static let major = 0, minor = 1, patch = 0
     public static var string: String { "\(major).\(minor).\(patch)" }
-}
-
-/// Writes `data` to a temporary file next to `path`, fsyncs it, renames it over `path` and
-/// fsyncs the folder, so that `path` holds either its old content or the new one, never a mix.
-func writeAtomically(_ data: Data, to path: String) throws(MetaTLError) {
-    let url = URL(fileURLWithPath: path)
-    let folder = url.deletingLastPathComponent().path
-    let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-        throw MetaTLError(errno == ENOENT ? .fileNotFound : .io, "\(path): cannot create \(temporary): \(String(cString: strerror(errno)))")
-    }
-    var failure: String?
-    data.withUnsafeBytes { raw in
-        guard var p = raw.baseAddress else { return }
-        var left = raw.count
-        while left > 0 {
-            let n = write(fd, p, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = String(cString: strerror(errno)); return
-            }
-            left -= n
-            p += n
-        }
-    }
-    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
-    if let failure {
-        unlink(temporary)
-        throw MetaTLError(.io, "\(path): cannot write: \(failure)")
-    }
-    guard rename(temporary, path) == 0 else {
-        let why = String(cString: strerror(errno))
-        unlink(temporary)
-        throw MetaTLError(.io, "\(path): cannot replace: \(why)")
-    }
-    let dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if dfd >= 0 { fsync(dfd); close(dfd) }
 }

@@ -6,8 +6,8 @@ import Foundation
 /// The type of the file is checked before it is opened: a directory is reported as such, and a
 /// device such as `/dev/zero` or `/dev/urandom` (which would be read forever) is refused. Pipes
 /// (FIFOs, `<(zcat data.gz)`) are accepted only where the caller allows them, because they have
-/// no size to check against and can only be read to the end. The file is closed when the value
-/// goes away.
+/// no size to check against and can only be read to the end, which ``readAll(limit:raise:)``
+/// bounds. The file is closed when the value goes away.
 final class InputFile {
     let path: String
     private let fd: Int32
@@ -39,12 +39,30 @@ final class InputFile {
 
     deinit { close(fd) }
 
-    /// The whole content, read to the end (a regular file may have grown since it was opened).
-    func readAll() throws(MetaTLError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: max(size ?? 0, 0) + 1)
+    /// The whole content, read to the end (a regular file may have grown since it was opened),
+    /// or an error once it holds more than `limit` bytes: a regular file larger than that is
+    /// refused from its size, before anything is read, and a pipe is read until it ends or the
+    /// limit is passed, so that one that never ends (`yes > fifo`) costs at most `limit` bytes.
+    /// `raise` says, in the error, how the caller can raise the limit.
+    func readAll(limit: Int, raise: String) throws(MetaTLError) -> [UInt8] {
+        let cap = min(max(limit, 0), Int.max - 1)
+        func tooLarge(_ what: String) -> MetaTLError {
+            let readable = cap >= 1024 ? " (\(InputFile.describe(bytes: cap)))" : ""
+            return .invalidData("\(path): \(what) the limit of \(cap) bytes\(readable) on a data file; "
+                                + "if it is meant to be this large, raise the limit: \(raise)")
+        }
+        if let size, size > cap { throw tooLarge("holds \(size) bytes, more than") }
+        var bytes = [UInt8](repeating: 0, count: min(max(size ?? 0, 0), cap) + 1)
         var used = 0
         while true {
-            if used == bytes.count { bytes.append(contentsOf: repeatElement(0, count: max(bytes.count, 1 << 16))) }
+            if used == bytes.count {
+                // Full with cap + 1 bytes: the content is larger than the cap (a pipe has not
+                // ended by then; a regular file grew).
+                guard used <= cap else {
+                    throw tooLarge(size == nil ? "is a pipe that gave more than" : "grew while it was read to more than")
+                }
+                bytes.append(contentsOf: repeatElement(0, count: min(max(bytes.count, 1 << 16), cap + 1 - bytes.count)))
+            }
             let n = bytes.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
                 return posixRead(fd, base + used, raw.count - used)
@@ -58,6 +76,16 @@ final class InputFile {
         }
         bytes.removeSubrange(used...)
         return bytes
+    }
+
+    /// A byte count for people: "4 GiB", "1.5 MiB", "12 bytes".
+    static func describe(bytes n: Int) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(n), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        if unit == 0 { return "\(n) bytes" }
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? "\(Int(rounded)) \(units[unit])" : "\(rounded) \(units[unit])"
     }
 
     /// Fills `buffer` from byte `offset` of a regular file; returns how many bytes were read,

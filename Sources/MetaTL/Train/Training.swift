@@ -94,7 +94,7 @@ extension MetaTLModel {
 
     func checkCompatible(_ dataset: Dataset) throws(MetaTLError) {
         guard dataset.itemIDs == itemIDs else {
-            throw .invalidArgument("the dataset's item vocabulary (\(dataset.itemCount) items) differs from the model's (\(rows - 1) items)")
+            throw .invalidArgument(Dataset.vocabularyDifference(dataset: dataset.itemIDs, model: itemIDs))
         }
         guard dataset.K == configuration.K else {
             throw .invalidArgument("the dataset's K (\(dataset.K)) differs from the model's (\(configuration.K))")
