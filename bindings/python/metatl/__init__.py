@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["Dataset", "Model", "version"]
+__all__ = ["BusyError", "Dataset", "DivergedError", "Model", "version"]
 __version__ = "0.1.0"
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -55,6 +55,10 @@ _SAMPLERS = {"reference": _metatl.SAMPLER_REFERENCE, "contiguous": _metatl.SAMPL
 _INNER_STEPS = {"reference": _metatl.INNER_STEP_REFERENCE, "per_task": _metatl.INNER_STEP_PER_TASK}
 _SPLITS = {"valid": _metatl.SPLIT_VALID, "test": _metatl.SPLIT_TEST}
 _PROTOCOLS = {"sampled": _metatl.PROTOCOL_SAMPLED, "full": _metatl.PROTOCOL_FULL}
+
+# Status codes of their own (both RuntimeError subclasses; see their docstrings).
+BusyError = _metatl.BusyError
+DivergedError = _metatl.DivergedError
 
 
 def version() -> str:
@@ -140,7 +144,8 @@ class Model:
     (:meth:`load`).
 
     A trained model may serve ``adapt``/``score``/``recommend`` from many threads at once;
-    ``fit`` needs it alone and raises RuntimeError (busy) if another call is using it."""
+    ``fit`` needs it alone and raises :class:`BusyError` if another call is using it (and calls
+    made while it trains raise BusyError)."""
 
     def __init__(self, *, K: int = 3, dim: int = 100, hidden: Tuple[int, int] = (500, 200),
                  batch_size: int = 1024, learning_rate: float = 0.001, beta: float = 5.0,
@@ -181,6 +186,9 @@ class Model:
         since the last record), ``steps_per_s`` and, at evaluations, ``valid_MRR`` and
         ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``, ``valid_full_Hits@10`` and
         ``selected`` (True on the kept model's record) with model selection.
+
+        Raises :class:`DivergedError` if a step produces a non-finite value (the model is left as
+        it was before that step) and :class:`BusyError` if another call is using the model.
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
@@ -321,7 +329,7 @@ class Model:
 
     @property
     def step(self) -> int:
-        """Training steps taken (RuntimeError while another thread trains this model)."""
+        """Training steps taken (:class:`BusyError` while another thread trains this model)."""
         return 0 if self._handle is None else int(self._handle.step())
 
     # -- checkpoints --------------------------------------------------------------------------

@@ -13,6 +13,12 @@ SAMPLER_CONTIGUOUS: int
 INNER_STEP_REFERENCE: int
 INNER_STEP_PER_TASK: int
 
+class BusyError(RuntimeError):
+    """The model is in use by a conflicting call (MT_ERR_BUSY)."""
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite or out-of-bound value (MT_ERR_DIVERGED)."""
+
 def version() -> str: ...
 
 class Dataset:

@@ -13,6 +13,15 @@ namespace py = pybind11;
 
 namespace {
 
+// metatl.BusyError and metatl.DivergedError (RuntimeError subclasses), created at import.
+PyObject *busy_error = PyExc_RuntimeError;
+PyObject *diverged_error = PyExc_RuntimeError;
+
+[[noreturn]] void raise(PyObject *type, const std::string &message) {
+    PyErr_SetString(type, message.c_str());
+    throw py::error_already_set();
+}
+
 // Raises the Python exception that matches a failed status, with the library's message.
 void check(mt_status status) {
     if (status == MT_OK) return;
@@ -26,10 +35,11 @@ void check(mt_status status) {
     case MT_ERR_BAD_CHECKPOINT: type = PyExc_ValueError; break;
     case MT_ERR_NOT_FOUND: type = PyExc_FileNotFoundError; break;
     case MT_ERR_IO: type = PyExc_OSError; break;
+    case MT_ERR_BUSY: type = busy_error; break;
+    case MT_ERR_DIVERGED: type = diverged_error; break;
     default: type = PyExc_RuntimeError; break;
     }
-    PyErr_SetString(type, message.c_str());
-    throw py::error_already_set();
+    raise(type, message);
 }
 
 using Ids = py::array_t<int64_t, py::array::c_style>;
@@ -266,6 +276,12 @@ std::shared_ptr<Model> model_load(const std::string &path) {
     return m;
 }
 
+PyObject *new_error(const char *name, const char *doc) {
+    PyObject *type = PyErr_NewExceptionWithDoc(name, doc, PyExc_RuntimeError, nullptr);
+    if (type == nullptr) throw py::error_already_set();
+    return type;  // kept for the life of the process, as the module's attribute
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_metatl, m) {
@@ -280,6 +296,17 @@ PYBIND11_MODULE(_metatl, m) {
     m.attr("SAMPLER_CONTIGUOUS") = MT_SAMPLER_CONTIGUOUS;
     m.attr("INNER_STEP_REFERENCE") = MT_INNER_STEP_REFERENCE;
     m.attr("INNER_STEP_PER_TASK") = MT_INNER_STEP_PER_TASK;
+
+    busy_error = new_error("metatl.BusyError",
+                           "The model is in use by a conflicting call (MT_ERR_BUSY; a RuntimeError): fit needs the\n"
+                           "model alone, and serving or reading its step is refused while it trains. Nothing was\n"
+                           "changed; retry later.");
+    diverged_error = new_error("metatl.DivergedError",
+                               "Training produced a non-finite or out-of-bound value (MT_ERR_DIVERGED; a RuntimeError).\n"
+                               "The model is left as it was before the failing step; a lower learning_rate usually\n"
+                               "helps.");
+    m.attr("BusyError") = py::handle(busy_error);
+    m.attr("DivergedError") = py::handle(diverged_error);
 
     py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset")
         .def("info", &Dataset::info);

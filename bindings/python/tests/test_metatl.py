@@ -1,5 +1,6 @@
 """The Python API and its misuse: every misuse is an exception, never a dead interpreter."""
 import os
+import pickle
 import signal
 import threading
 import time
@@ -340,4 +341,37 @@ def test_fit_selection_arguments_are_checked(data):
         small_model().fit(data, 5, eval_every=1, patience=2, select_by="auc")
     with pytest.raises(ValueError, match="patience must be"):
         small_model().fit(data, 5, eval_every=1, patience=-1)
+
+
+# ---- errors of their own kind --------------------------------------------------------------
+
+def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
+    for error in (metatl.BusyError, metatl.DivergedError):
+        assert issubclass(error, RuntimeError) and error.__module__ == "metatl" and error.__name__ in metatl.__all__
+        assert error.__doc__ and pickle.loads(pickle.dumps(error("x"))).args == ("x",)
+    assert metatl.BusyError is metatl._metatl.BusyError and metatl.DivergedError is metatl._metatl.DivergedError
+    assert not issubclass(metatl.BusyError, metatl.DivergedError) and not issubclass(metatl.DivergedError, metatl.BusyError)
+    # MT_ERR_BUSY arrives as BusyError: read the step while another thread trains.
+    model = small_model(batch_size=512)
+    model.fit(data, 1, progress=False)
+    caught = []
+    trainer = threading.Thread(target=lambda: model._handle.train(data._handle, 300))
+    trainer.start()
+    deadline = time.time() + 30
+    while trainer.is_alive() and time.time() < deadline and not caught:
+        try:
+            model._handle.step()
+        except RuntimeError as e:
+            caught.append(e)
+    trainer.join()
+    assert caught and type(caught[0]) is metatl.BusyError and "being trained" in str(caught[0])
+
+
+@pytest.mark.xfail(strict=False, reason="the engine reports MT_ERR_DIVERGED in another part of issue 12; "
+                                        "until then a huge learning rate silently yields non-finite weights")
+def test_a_diverging_fit_raises_diverged_error(data):
+    model = small_model(learning_rate=1e30)
+    with pytest.raises(metatl.DivergedError):
+        model.fit(data, 20, progress=False)
+    assert np.isfinite(model.item_embeddings).all()
 
