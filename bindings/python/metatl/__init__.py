@@ -87,10 +87,30 @@ def _times(values: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-class Dataset:
+class _Native:
+    """Dataset and Model hold native engine objects: pickling or copying one is a TypeError that
+    says what to do instead (the handles below refuse too; pickle would otherwise abort)."""
+
+    _instead = ""
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"metatl.{type(self).__name__} cannot be pickled yet; {self._instead}")
+
+    def __copy__(self) -> Any:
+        raise TypeError(f"metatl.{type(self).__name__} cannot be copied yet; {self._instead}")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self.__copy__()
+
+
+class Dataset(_Native):
     """A cold-start dataset: training users' sequences, and new users split into validation
     (30%) and test (70%) with the seed. Only new users with more than K interactions are
-    evaluated: their first K items are the input, the next one the target."""
+    evaluated: their first K items are the input, the next one the target.
+
+    Immutable; cannot be pickled or copied (share it, or build it again)."""
+
+    _instead = "build it again with Dataset.from_files, from_arrays or synthetic (it never changes: share it)"
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
@@ -138,14 +158,17 @@ class Dataset:
                 f"{i['valid_users']} validation / {i['test_users']} test users, K={i['K']})")
 
 
-class Model:
+class Model(_Native):
     """A MetaTL model. Settings are keyword arguments (defaults are the reference notebook's);
     the item catalogue comes from the first dataset passed to :meth:`fit`, or from a checkpoint
     (:meth:`load`).
 
     A trained model may serve ``adapt``/``score``/``recommend`` from many threads at once;
     ``fit`` needs it alone and raises :class:`BusyError` if another call is using it (and calls
-    made while it trains raise BusyError)."""
+    made while it trains raise BusyError). It cannot be pickled or copied yet: :meth:`save` and
+    :meth:`load` it."""
+
+    _instead = "save it with model.save(path) and read it back with metatl.Model.load(path)"
 
     def __init__(self, *, K: int = 3, dim: int = 100, hidden: Tuple[int, int] = (500, 200),
                  batch_size: int = 1024, learning_rate: float = 0.001, beta: float = 5.0,

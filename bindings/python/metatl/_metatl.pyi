@@ -1,4 +1,7 @@
-"""Type stubs of the low-level extension (use the `metatl` package's classes instead)."""
+"""Type stubs of the low-level extension (use the `metatl` package's classes instead).
+
+Handles cannot be pickled or copied (TypeError).
+"""
 from typing import Any, Dict, Tuple
 
 import numpy as np

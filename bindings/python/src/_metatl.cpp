@@ -42,6 +42,14 @@ void check(mt_status status) {
     raise(type, message);
 }
 
+// Handles are native: pickling one would otherwise abort the interpreter (protocols 0 and 1).
+template <typename Class> void not_picklable(Class &cls) {
+    cls.def("__reduce_ex__", [](py::handle self, py::handle) -> py::object {
+        raise(PyExc_TypeError, std::string(Py_TYPE(self.ptr())->tp_name) +
+                                   " is a native handle and cannot be pickled or copied; use the metatl package's classes");
+    });
+}
+
 using Ids = py::array_t<int64_t, py::array::c_style>;
 using Floats = py::array_t<float, py::array::c_style>;
 using Doubles = py::array_t<double, py::array::c_style>;
@@ -308,17 +316,19 @@ PYBIND11_MODULE(_metatl, m) {
     m.attr("BusyError") = py::handle(busy_error);
     m.attr("DivergedError") = py::handle(diverged_error);
 
-    py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset")
-        .def("info", &Dataset::info);
+    py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
+    dataset.def("info", &Dataset::info);
+    not_picklable(dataset);
     m.def("dataset_from_files", &dataset_from_files);
     m.def("dataset_from_arrays", &dataset_from_arrays);
     m.def("dataset_synthetic", &dataset_synthetic);
 
-    py::class_<Snapshot, std::shared_ptr<Snapshot>>(m, "Snapshot")
-        .def("step", &Snapshot::step);
+    py::class_<Snapshot, std::shared_ptr<Snapshot>> snapshot(m, "Snapshot");
+    snapshot.def("step", &Snapshot::step);
+    not_picklable(snapshot);
 
-    py::class_<Model, std::shared_ptr<Model>>(m, "Model")
-        .def("dim", &Model::dim)
+    py::class_<Model, std::shared_ptr<Model>> model(m, "Model");
+    model.def("dim", &Model::dim)
         .def("items", &Model::items)
         .def("step", &Model::step)
         .def("config", &Model::config)
@@ -331,6 +341,7 @@ PYBIND11_MODULE(_metatl, m) {
         .def("recommend", &Model::recommend)
         .def("item_table", &Model::item_table)
         .def("save", &Model::save);
+    not_picklable(model);
     m.def("model_create", &model_create);
     m.def("model_load", &model_load);
 }

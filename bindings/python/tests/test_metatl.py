@@ -343,6 +343,63 @@ def test_fit_selection_arguments_are_checked(data):
         small_model().fit(data, 5, eval_every=1, patience=-1)
 
 
+# ---- pickling and copying: a TypeError that says what to do, never an abort --------------------
+
+PICKLE_PROBE = """
+import copy, pickle, sys
+import metatl
+data = metatl.Dataset.synthetic(side=5, train_users=40, new_users=20, seed=1)
+model = metatl.Model(dim=8, hidden=(8, 8), batch_size=16)
+model.fit(data, 2, progress=False)
+objects = {"Model": model, "unfitted Model": metatl.Model(), "Dataset": data,
+           "model handle": model._handle, "dataset handle": data._handle, "snapshot": model._handle.snapshot()}
+how = sys.argv[1]
+for name, obj in objects.items():
+    print(name, end=": ", flush=True)
+    try:
+        if how == "copy":
+            copy.copy(obj)
+        elif how == "deepcopy":
+            copy.deepcopy(obj)
+        else:
+            pickle.dumps(obj, protocol=int(how))
+        print("no error", flush=True)
+    except TypeError as e:
+        print("TypeError:", e, flush=True)
+"""
+
+
+def probe(how):
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-c", PICKLE_PROBE, how], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"the interpreter died (status {run.returncode}):\n{run.stdout}{run.stderr[-2000:]}"
+    return dict(line.split(": ", 1) for line in run.stdout.splitlines())
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickling_is_a_clear_type_error_for_every_protocol(protocol):
+    # In a subprocess: protocols 0 and 1 used to abort the interpreter (pybind11 threw through C).
+    said = probe(str(protocol))
+    for name in ("Model", "unfitted Model"):
+        assert said[name] == ("TypeError: metatl.Model cannot be pickled yet; save it with model.save(path) "
+                              "and read it back with metatl.Model.load(path)"), name
+    assert said["Dataset"].startswith("TypeError: metatl.Dataset cannot be pickled yet; build it again")
+    for name in ("model handle", "dataset handle", "snapshot"):
+        assert said[name].startswith("TypeError: metatl._metatl.") and "cannot be pickled or copied" in said[name], name
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy"])
+def test_copying_is_a_clear_type_error(how):
+    # A shallow copy used to share the native model: training the copy trained the original.
+    said = probe(how)
+    assert said["Model"].startswith("TypeError: metatl.Model cannot be copied yet; save it with model.save(path)")
+    assert said["unfitted Model"] == said["Model"]
+    assert said["Dataset"].startswith("TypeError: metatl.Dataset cannot be copied yet")
+    for name in ("model handle", "dataset handle", "snapshot"):
+        assert said[name].startswith("TypeError:") and "cannot be pickled or copied" in said[name], name
+
+
 # ---- errors of their own kind --------------------------------------------------------------
 
 def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
