@@ -48,7 +48,7 @@ from . import _metatl  # noqa: E402
 __all__ = ["BusyError", "Dataset", "DivergedError", "Model", "version"]
 __version__ = "0.1.0"
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 IdsLike = Union[Sequence[int], np.ndarray, Iterable[int]]
 
 _SAMPLERS = {"reference": _metatl.SAMPLER_REFERENCE, "contiguous": _metatl.SAMPLER_CONTIGUOUS}
@@ -119,8 +119,9 @@ class Dataset(_Native):
     @classmethod
     def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1) -> "Dataset":
         """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (commas and one
-        header line accepted) of training users (``train``) and new users (``test``)."""
-        return cls(_metatl.dataset_from_files(os.fspath(train), os.fspath(test), int(K), int(seed)))
+        header line accepted) of training users (``train``) and new users (``test``). Paths are
+        str, bytes or os.PathLike, as :func:`open` takes them."""
+        return cls(_metatl.dataset_from_files(train, test, int(K), int(seed)))
 
     @classmethod
     def from_arrays(cls, users: IdsLike, items: IdsLike, timestamps: Any,
@@ -359,13 +360,14 @@ class Model(_Native):
 
     def save(self, path: PathLike) -> None:
         """Writes a safetensors checkpoint (atomically): settings, vocabulary, weights under the
-        reference's state_dict names, BatchNorm statistics, Adam state and step."""
-        self._trained().save(os.fspath(path))
+        reference's state_dict names, BatchNorm statistics, Adam state and step. ``path`` is str,
+        bytes or os.PathLike, as :func:`open` takes it."""
+        self._trained().save(path)
 
     @classmethod
     def load(cls, path: PathLike) -> "Model":
         """A model from a checkpoint written by :meth:`save` (or by ``metatl train --out``)."""
-        handle = _metatl.model_load(os.fspath(path))
+        handle = _metatl.model_load(path)
         model = cls.__new__(cls)
         model._handle = handle
         model._settings = {}

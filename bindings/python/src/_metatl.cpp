@@ -42,6 +42,37 @@ void check(mt_status status) {
     raise(type, message);
 }
 
+// A str's text as UTF-8 for a message (a lone surrogate backslash-escaped, never an error).
+std::string text(const py::handle &s) {
+    PyObject *bytes = PyUnicode_AsEncodedString(s.ptr(), "utf-8", "backslashreplace");
+    if (bytes == nullptr) throw py::error_already_set();
+    return std::string(py::reinterpret_steal<py::bytes>(bytes));
+}
+std::string text(const py::int_ &i) { return text(py::str(i)); }
+std::string show(py::handle v) { return text(py::repr(v)); }
+std::string describe(py::handle v) { return show(v) + " (" + Py_TYPE(v.ptr())->tp_name + ")"; }
+
+// A path as open() takes it (str, bytes or os.PathLike, in the file system encoding). An
+// embedded NUL is ValueError("embedded null byte") as open() says, never a shorter path. The
+// engine reads a path as UTF-8 and repairs invalid bytes (String(cString:)), which would open
+// another file: such a path is refused until the C API takes paths as bytes.
+std::string fs_path(py::handle v, const std::string &name) {
+    PyObject *bytes = nullptr;
+    if (!PyUnicode_FSConverter(v.ptr(), &bytes)) {
+        py::error_already_set e;
+        raise(e.matches(PyExc_ValueError) ? PyExc_ValueError : PyExc_TypeError,
+              name + ": " + text(py::str(e.value())));
+    }
+    std::string path(py::reinterpret_steal<py::bytes>(bytes));
+    PyObject *utf8 = PyUnicode_DecodeUTF8(path.data(), (Py_ssize_t)path.size(), "strict");
+    if (utf8 == nullptr) {
+        PyErr_Clear();
+        raise(PyExc_ValueError, name + ": " + show(py::bytes(path)) + " is not valid UTF-8, which libmetatl cannot open");
+    }
+    Py_DECREF(utf8);
+    return path;
+}
+
 // Handles are native: pickling one would otherwise abort the interpreter (protocols 0 and 1).
 template <typename Class> void not_picklable(Class &cls) {
     cls.def("__reduce_ex__", [](py::handle self, py::handle) -> py::object {
@@ -73,12 +104,13 @@ struct Dataset {
     }
 };
 
-std::shared_ptr<Dataset> dataset_from_files(const std::string &train, const std::string &test, int32_t K, uint64_t seed) {
+std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, int32_t K, uint64_t seed) {
+    std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
     auto d = std::make_shared<Dataset>();
     mt_status s;
     {
         py::gil_scoped_release release;
-        s = mt_dataset_from_files(train.c_str(), test.c_str(), K, seed, &d->handle);
+        s = mt_dataset_from_files(train_path.c_str(), test_path.c_str(), K, seed, &d->handle);
     }
     check(s);
     return d;
@@ -238,11 +270,12 @@ struct Model {
         return {ids, emb};
     }
 
-    void save(const std::string &path) const {
+    void save(py::handle path) const {
+        std::string p = fs_path(path, "path");
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_save(handle, path.c_str());
+            s = mt_model_save(handle, p.c_str());
         }
         check(s);
     }
@@ -273,12 +306,13 @@ std::shared_ptr<Model> model_create(py::dict settings, const Dataset &data) {
     return m;
 }
 
-std::shared_ptr<Model> model_load(const std::string &path) {
+std::shared_ptr<Model> model_load(py::handle path) {
+    std::string p = fs_path(path, "path");
     auto m = std::make_shared<Model>();
     mt_status s;
     {
         py::gil_scoped_release release;
-        s = mt_model_load(path.c_str(), &m->handle);
+        s = mt_model_load(p.c_str(), &m->handle);
     }
     check(s);
     return m;
@@ -319,7 +353,7 @@ PYBIND11_MODULE(_metatl, m) {
     py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
     dataset.def("info", &Dataset::info);
     not_picklable(dataset);
-    m.def("dataset_from_files", &dataset_from_files);
+    m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"));
     m.def("dataset_from_arrays", &dataset_from_arrays);
     m.def("dataset_synthetic", &dataset_synthetic);
 
@@ -340,8 +374,8 @@ PYBIND11_MODULE(_metatl, m) {
         .def("score", &Model::score)
         .def("recommend", &Model::recommend)
         .def("item_table", &Model::item_table)
-        .def("save", &Model::save);
+        .def("save", &Model::save, py::arg("path"));
     not_picklable(model);
     m.def("model_create", &model_create);
-    m.def("model_load", &model_load);
+    m.def("model_load", &model_load, py::arg("path"));
 }

@@ -400,6 +400,60 @@ def test_copying_is_a_clear_type_error(how):
         assert said[name].startswith("TypeError:") and "cannot be pickled or copied" in said[name], name
 
 
+# ---- paths: what open() accepts, and a NUL byte refused as open() refuses it ------------------
+
+class FsPath:
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return self.path
+
+
+def test_paths_with_a_nul_byte_are_refused_as_open_refuses_them(trained, tmp_path):
+    train, test = write(tmp_path, "n_train.csv", TRAIN), write(tmp_path, "n_test.csv", TEST)
+    saved = tmp_path / "m.safetensors"
+    trained.save(saved)
+    for bad in (str(train) + "\0x", os.fsencode(train) + b"\0x", FsPath(str(train) + "\0x")):
+        with pytest.raises(ValueError, match="embedded null byte"):
+            open(bad)
+        with pytest.raises(ValueError, match="train: embedded null byte"):
+            metatl.Dataset.from_files(bad, test)
+    with pytest.raises(ValueError, match="test: embedded null byte"):
+        metatl.Dataset.from_files(train, str(test) + "\0x")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        metatl.Model.load(str(saved) + "\0junk")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        metatl.Model.load(FsPath(os.fsencode(saved) + b"\0junk"))
+    target = tmp_path / "new.safetensors"
+    with pytest.raises(ValueError, match="embedded null byte"):
+        trained.save(str(target) + "\0.bak")
+    assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "n_test.csv", "n_train.csv"]
+    with pytest.raises(TypeError, match="path: expected str, bytes or os.PathLike object, not int"):
+        metatl.Model.load(3)
+
+
+def test_paths_are_taken_as_open_takes_them(trained, tmp_path):
+    train, test = write(tmp_path, "b_train.csv", TRAIN), write(tmp_path, "b_test.csv", TEST)
+    assert metatl.Dataset.from_files(os.fsencode(train), FsPath(str(test))).items == 5
+    assert metatl.Dataset.from_files(FsPath(os.fsencode(train)), str(test)).items == 5
+    saved = tmp_path / "é.safetensors"
+    trained.save(os.fsencode(saved))
+    assert metatl.Model.load(FsPath(str(saved))).step == metatl.Model.load(saved).step == trained.step
+
+
+def test_paths_that_are_not_utf8_are_refused_not_mangled(trained, tmp_path):
+    # libmetatl reads paths as UTF-8 and replaces invalid bytes: b"m\xff" used to write "m\ufffd".
+    before = sorted(os.listdir(tmp_path))
+    odd = os.fsencode(str(tmp_path)) + b"/m\xff.safetensors"
+    for path in (odd, os.fsdecode(odd)):
+        with pytest.raises(ValueError, match=r"^path: .* is not valid UTF-8"):
+            trained.save(path)
+        with pytest.raises(ValueError, match=r"^path: .* is not valid UTF-8"):
+            metatl.Model.load(path)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
 # ---- errors of their own kind --------------------------------------------------------------
 
 def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
