@@ -51,10 +51,10 @@ __version__ = "0.1.0"
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 IdsLike = Union[Sequence[int], np.ndarray, Iterable[int]]
 
-_SAMPLERS = {"reference": _metatl.SAMPLER_REFERENCE, "contiguous": _metatl.SAMPLER_CONTIGUOUS}
-_INNER_STEPS = {"reference": _metatl.INNER_STEP_REFERENCE, "per_task": _metatl.INNER_STEP_PER_TASK}
-_SPLITS = {"valid": _metatl.SPLIT_VALID, "test": _metatl.SPLIT_TEST}
-_PROTOCOLS = {"sampled": _metatl.PROTOCOL_SAMPLED, "full": _metatl.PROTOCOL_FULL}
+# Arguments are converted to C values by the extension, once, as strictly as Python itself: an
+# int setting refuses bools and floats (TypeError) and values outside its C type (OverflowError),
+# a bool setting refuses anything but True/False, a path is what open() accepts (an embedded NUL
+# byte is a ValueError), an array must be one-dimensional.
 
 # Status codes of their own (both RuntimeError subclasses; see their docstrings).
 BusyError = _metatl.BusyError
@@ -67,10 +67,9 @@ def version() -> str:
 
 
 def _ids(values: IdsLike, name: str) -> np.ndarray:
-    """A 1-D contiguous int64 array of item or user ids, or a clear TypeError/ValueError."""
+    """A contiguous int64 array of item or user ids, or a clear TypeError/ValueError (the
+    extension refuses any but one dimension)."""
     array = np.asarray(list(values) if not hasattr(values, "__len__") else values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size and array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer ids, got dtype {array.dtype}")
     if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
@@ -80,8 +79,6 @@ def _ids(values: IdsLike, name: str) -> np.ndarray:
 
 def _times(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size and array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.float64)
@@ -121,7 +118,7 @@ class Dataset(_Native):
         """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (commas and one
         header line accepted) of training users (``train``) and new users (``test``). Paths are
         str, bytes or os.PathLike, as :func:`open` takes them."""
-        return cls(_metatl.dataset_from_files(train, test, int(K), int(seed)))
+        return cls(_metatl.dataset_from_files(train, test, K, seed))
 
     @classmethod
     def from_arrays(cls, users: IdsLike, items: IdsLike, timestamps: Any,
@@ -132,13 +129,13 @@ class Dataset(_Native):
         return cls(_metatl.dataset_from_arrays(
             _ids(users, "users"), _ids(items, "items"), _times(timestamps, "timestamps"),
             _ids(test_users, "test_users"), _ids(test_items, "test_items"), _times(test_timestamps, "test_timestamps"),
-            int(K), int(seed)))
+            K, seed))
 
     @classmethod
     def synthetic(cls, side: int = 40, train_users: int = 4000, new_users: int = 2000, seed: int = 1) -> "Dataset":
         """The built-in synthetic data of ``metatl demo``: items are the cells of a side x side grid
         and every user follows one of eight planted directions (10% random jumps). K = 3."""
-        return cls(_metatl.dataset_synthetic(int(side), int(train_users), int(new_users), int(seed)))
+        return cls(_metatl.dataset_synthetic(side, train_users, new_users, seed))
 
     @property
     def info(self) -> Dict[str, int]:
@@ -164,6 +161,10 @@ class Model(_Native):
     the item catalogue comes from the first dataset passed to :meth:`fit`, or from a checkpoint
     (:meth:`load`).
 
+    Settings are checked as Python checks arguments: an int setting refuses bools and floats
+    (TypeError) and values beyond its C type (OverflowError); numpy integers are ints. The engine
+    checks their ranges when the model is created (ValueError).
+
     A trained model may serve ``adapt``/``score``/``recommend`` from many threads at once;
     ``fit`` needs it alone and raises :class:`BusyError` if another call is using it (and calls
     made while it trains raise BusyError). It cannot be pickled or copied yet: :meth:`save` and
@@ -175,18 +176,10 @@ class Model(_Native):
                  batch_size: int = 1024, learning_rate: float = 0.001, beta: float = 5.0,
                  margin: float = 1.0, dropout: float = 0.5, seed: int = 1,
                  sampler: str = "reference", inner_step: str = "reference", threads: int = 1) -> None:
-        if sampler not in _SAMPLERS:
-            raise ValueError(f"sampler must be one of {sorted(_SAMPLERS)}, got {sampler!r}")
-        if inner_step not in _INNER_STEPS:
-            raise ValueError(f"inner_step must be one of {sorted(_INNER_STEPS)}, got {inner_step!r}")
-        if len(tuple(hidden)) != 2:
-            raise ValueError(f"hidden must be two sizes, got {hidden!r}")
-        self._settings: Dict[str, Any] = dict(
-            K=int(K), dim=int(dim), hidden1=int(hidden[0]), hidden2=int(hidden[1]), batch_size=int(batch_size),
-            learning_rate=float(learning_rate), beta=float(beta), margin=float(margin), dropout=float(dropout),
-            seed=int(seed), sampler=_SAMPLERS[sampler], inner_step=_INNER_STEPS[inner_step], threads=int(threads))
-        if self._settings["seed"] < 0:
-            raise ValueError(f"seed must be non-negative, got {seed}")
+        # Converted now (errors at construction), exactly as the model will be created from them.
+        self._settings: Dict[str, Any] = _metatl.settings(dict(
+            K=K, dim=dim, hidden=hidden, batch_size=batch_size, learning_rate=learning_rate, beta=beta,
+            margin=margin, dropout=dropout, seed=seed, sampler=sampler, inner_step=inner_step, threads=threads))
         self._handle: Optional[Any] = None
 
     # -- training -------------------------------------------------------------------------
@@ -216,32 +209,30 @@ class Model(_Native):
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        steps = int(steps)
-        if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
-        if eval_every is not None and int(eval_every) < 1:
-            raise ValueError(f"eval_every must be at least 1, got {eval_every}")
+        steps = _metatl.integer(steps, "steps", 1)
+        if eval_every is not None:
+            eval_every = _metatl.integer(eval_every, "eval_every", 1)
+        progress = _metatl.flag(progress, "progress")
         if patience is not None:
-            if int(patience) < 0:
-                raise ValueError(f"patience must be non-negative, got {patience}")
-            if not eval_every:
+            patience = _metatl.integer(patience, "patience", 0)
+            if eval_every is None:
                 raise ValueError("patience needs eval_every: model selection evaluates every eval_every steps")
         if select_by not in ("sampled_mrr", "full_mrr"):
             raise ValueError(f"select_by must be 'sampled_mrr' or 'full_mrr', got {select_by!r}")
         if self._handle is None:
             self._handle = _metatl.model_create(self._settings, dataset._handle)
         selecting = patience is not None
-        record_every = int(eval_every) if eval_every else max(1, steps // 20)
+        record_every = eval_every if eval_every else max(1, steps // 20)
         chunk = max(1, min(record_every, 10))
         bar = _Progress(steps, enabled=progress)
         history: List[Dict[str, Any]] = []
 
         def validate(entry: Dict[str, Any]) -> float:
-            m = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_SAMPLED)
+            m = self._handle.evaluate(dataset._handle, "valid", "sampled")
             entry["valid_MRR"] = m["MRR"]
             entry["valid_Hits@10"] = m["Hits@10"]
             if selecting:
-                f = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_FULL)
+                f = self._handle.evaluate(dataset._handle, "valid", "full")
                 entry["valid_full_MRR"] = f["MRR"]
                 entry["valid_full_Hits@10"] = f["Hits@10"]
                 entry["selected"] = False
@@ -274,7 +265,7 @@ class Model(_Native):
                                 best_score, best_entry, best_state, since_best = score, entry, self._handle.snapshot(), 0
                             else:
                                 since_best += 1
-                                if patience and since_best >= int(patience):
+                                if patience and since_best >= patience:
                                     bar.write(f"no better validation for {patience} evaluations: stopping")
                                     break
                     record_start = time.perf_counter()
@@ -296,13 +287,9 @@ class Model(_Native):
         """MRR, NDCG@1/5/10 and Hits@1/5/10 (and ``users``) on one split of new users.
         ``protocol`` is "sampled" (target vs 100 sampled negatives, the reference's) or "full"
         (target vs the whole catalogue except the user's inputs). Ranks are pessimistic."""
-        if split not in _SPLITS:
-            raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-        if protocol not in _PROTOCOLS:
-            raise ValueError(f"protocol must be 'sampled' or 'full', got {protocol!r}")
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        return dict(self._trained().evaluate(dataset._handle, _SPLITS[split], _PROTOCOLS[protocol]))
+        return dict(self._trained().evaluate(dataset._handle, split, protocol))
 
     # -- serving a new user -----------------------------------------------------------------
 
@@ -323,10 +310,10 @@ class Model(_Native):
 
     def recommend(self, history: IdsLike, k: int = 10, exclude_history: bool = True) -> Tuple[np.ndarray, np.ndarray]:
         """The ``k`` best next items over the whole catalogue: (item ids int64, scores float32),
-        best first. The history's items are left out unless ``exclude_history`` is False."""
-        if int(k) < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        return self._trained().recommend(_ids(history, "history"), int(k), bool(exclude_history))
+        best first. The history's items are left out unless ``exclude_history`` is False (a bool:
+        True or False, numpy's too); ``k`` is an int of at least 1 (fewer come back when the
+        catalogue is smaller)."""
+        return self._trained().recommend(_ids(history, "history"), k, exclude_history)
 
     # -- the catalogue ----------------------------------------------------------------------
 
@@ -342,13 +329,9 @@ class Model(_Native):
 
     @property
     def config(self) -> Dict[str, Any]:
-        """The model's settings."""
+        """The model's settings (as the engine holds them: float settings are float32)."""
         if self._handle is None:
-            s = dict(self._settings)
-            s["hidden"] = (s.pop("hidden1"), s.pop("hidden2"))
-            s["sampler"] = {v: k for k, v in _SAMPLERS.items()}[s["sampler"]]
-            s["inner_step"] = {v: k for k, v in _INNER_STEPS.items()}[s["inner_step"]]
-            return s
+            return dict(self._settings)
         return dict(self._handle.config())
 
     @property

@@ -1,24 +1,18 @@
 """Type stubs of the low-level extension (use the `metatl` package's classes instead).
 
-A path is str, bytes or os.PathLike as open() takes it (an embedded NUL is a ValueError).
-Handles cannot be pickled or copied (TypeError).
+Every argument is converted here, strictly: an integer refuses bools and floats (TypeError) and
+values beyond its C type (OverflowError), a flag refuses anything but True/False (numpy's bools
+too), a path is str, bytes or os.PathLike as open() takes it (an embedded NUL is a ValueError),
+an id or value array must be one-dimensional (ValueError). Handles cannot be pickled or copied.
 """
 import os
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 HEADER_VERSION: str
-SPLIT_VALID: int
-SPLIT_TEST: int
-PROTOCOL_SAMPLED: int
-PROTOCOL_FULL: int
-SAMPLER_REFERENCE: int
-SAMPLER_CONTIGUOUS: int
-INNER_STEP_REFERENCE: int
-INNER_STEP_PER_TASK: int
 
 class BusyError(RuntimeError):
     """The model is in use by a conflicting call (MT_ERR_BUSY)."""
@@ -27,6 +21,9 @@ class DivergedError(RuntimeError):
     """Training produced a non-finite or out-of-bound value (MT_ERR_DIVERGED)."""
 
 def version() -> str: ...
+def integer(value: Any, name: str, minimum: Optional[int] = None) -> int: ...
+def flag(value: Any, name: str) -> bool: ...
+def settings(settings: Dict[str, Any]) -> Dict[str, Any]: ...
 
 class Dataset:
     def info(self) -> Dict[str, int]: ...
@@ -47,7 +44,7 @@ class Model:
     def train(self, data: Dataset, steps: int) -> float: ...
     def snapshot(self) -> Snapshot: ...
     def restore(self, snapshot: Snapshot) -> None: ...
-    def evaluate(self, data: Dataset, split: int, protocol: int) -> Dict[str, float]: ...
+    def evaluate(self, data: Dataset, split: str, protocol: str) -> Dict[str, float]: ...
     def adapt(self, history: np.ndarray) -> np.ndarray: ...
     def score(self, relation: np.ndarray, last: int, candidates: np.ndarray) -> np.ndarray: ...
     def recommend(self, history: np.ndarray, k: int, exclude_history: bool) -> Tuple[np.ndarray, np.ndarray]: ...

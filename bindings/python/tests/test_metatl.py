@@ -1,6 +1,7 @@
 """The Python API and its misuse: every misuse is an exception, never a dead interpreter."""
 import os
 import pickle
+import re
 import signal
 import threading
 import time
@@ -452,6 +453,139 @@ def test_paths_that_are_not_utf8_are_refused_not_mangled(trained, tmp_path):
         with pytest.raises(ValueError, match=r"^path: .* is not valid UTF-8"):
             metatl.Model.load(path)
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# ---- settings and arguments: as strict as Python itself -------------------------------------
+
+def call_sites(data, trained, tmp_path):
+    """Every scalar argument of the package, as (name, call with the value)."""
+    ids = trained.item_ids[:3]
+    train, test = write(tmp_path, "s_train.csv", TRAIN), write(tmp_path, "s_test.csv", TEST)
+    arrays = ([1, 1, 1], [10, 11, 12], [0, 1, 2], [9, 9, 9, 9], [10, 11, 12, 10], [0, 1, 2, 3])
+    sites = [(name, (lambda name: lambda v: metatl.Model(**{name: v}))(name))
+             for name in ("K", "dim", "batch_size", "seed", "threads")]
+    sites += [
+        ("hidden[0]", lambda v: metatl.Model(hidden=(v, 24))),
+        ("hidden[1]", lambda v: metatl.Model(hidden=(32, v))),
+        ("steps", lambda v: small_model().fit(data, v, progress=False)),
+        ("eval_every", lambda v: small_model().fit(data, 2, eval_every=v, progress=False)),
+        ("patience", lambda v: small_model().fit(data, 2, eval_every=1, patience=v, progress=False)),
+        ("k", lambda v: trained.recommend(ids, k=v)),
+        ("side", lambda v: metatl.Dataset.synthetic(side=v, train_users=10, new_users=10)),
+        ("train_users", lambda v: metatl.Dataset.synthetic(side=5, train_users=v, new_users=10)),
+        ("new_users", lambda v: metatl.Dataset.synthetic(side=5, train_users=10, new_users=v)),
+        ("seed", lambda v: metatl.Dataset.synthetic(side=5, train_users=10, new_users=10, seed=v)),
+        ("K", lambda v: metatl.Dataset.from_files(train, test, K=v)),
+        ("seed", lambda v: metatl.Dataset.from_files(train, test, seed=v)),
+        ("K", lambda v: metatl.Dataset.from_arrays(*arrays, K=v)),
+        ("seed", lambda v: metatl.Dataset.from_arrays(*arrays, seed=v)),
+    ]
+    return sites
+
+
+@pytest.mark.parametrize("value", [8.7, 3.0, True, False, np.float64(2.0), np.True_, "3", b"3"])
+def test_int_arguments_refuse_bools_floats_and_strings(data, trained, tmp_path, value):
+    # Before: dim=8.7 was 8, dim=True was 1, k=2.9 was 2, steps=1.5 was 1.
+    for name, call in call_sites(data, trained, tmp_path):
+        with pytest.raises(TypeError, match=rf"^{re.escape(name)} must be an integer, got "):
+            call(value)
+
+
+def test_int_arguments_beyond_their_c_type_are_overflow_errors(data, trained, tmp_path):
+    # Before: RuntimeError "Unable to cast" or TypeError "incompatible function arguments".
+    limits = {"seed": (-1, 2**64), "k": (None, 2**63), "steps": (None, None), "eval_every": (None, None),
+              "patience": (None, None)}
+    for name, call in call_sites(data, trained, tmp_path):
+        low, high = limits.get(name, (-2**31 - 1, 2**31))
+        for value in (low, high):
+            if value is not None:
+                with pytest.raises(OverflowError, match=rf"^{re.escape(name)} must fit in u?int(32|64) "):
+                    call(value)
+
+
+def test_int_arguments_below_the_bound_the_binding_knows_are_value_errors(data, trained):
+    for call, message in ((lambda: trained.recommend(trained.item_ids[:3], k=0), "k must be at least 1, got 0"),
+                          (lambda: small_model().fit(data, -2), "steps must be at least 1, got -2"),
+                          (lambda: small_model().fit(data, 2, eval_every=0), "eval_every must be at least 1, got 0"),
+                          (lambda: small_model().fit(data, 2, eval_every=1, patience=-1),
+                           "patience must be at least 0, got -1")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call()
+
+
+def test_int_arguments_take_numpy_integers(data, trained):
+    model = small_model(K=np.int64(3), dim=np.int32(16), hidden=(np.uint16(32), np.int8(24)), batch_size=np.int64(128),
+                        seed=np.uint64(7), threads=np.int16(1))
+    assert model.config["dim"] == 16 and type(model.config["dim"]) is int and model.config["hidden"] == (32, 24)
+    history = model.fit(data, np.int64(4), eval_every=np.int32(2), patience=np.uint8(0), progress=False)
+    assert model.step == 4 and len(history) == 3
+    assert trained.recommend(trained.item_ids[:3], k=np.uint64(4))[0].shape == (4,)
+    assert metatl.Dataset.synthetic(side=np.int64(5), train_users=np.int32(10), new_users=np.int8(10),
+                                    seed=np.uint64(2)).items == 25
+
+
+def test_float_settings_refuse_bools_and_strings(data):
+    for name in ("learning_rate", "beta", "margin", "dropout"):
+        for value in (True, np.False_, "0.1", b"0.1", None, [0.1]):
+            with pytest.raises(TypeError, match=rf"^{name} must be a real number, got "):
+                metatl.Model(**{name: value})
+        with pytest.raises(OverflowError, match=rf"^{name} is too large for a float32"):
+            metatl.Model(**{name: 1e39})
+    model = metatl.Model(learning_rate=np.float32(0.25), beta=2, margin=np.float64(0.5), dropout=np.int64(0))
+    assert model.config["learning_rate"] == 0.25 and model.config["beta"] == 2.0 and model.config["dropout"] == 0.0
+
+
+def test_bool_arguments_refuse_non_bools(data, trained):
+    # Before: exclude_history="no" was truthy.
+    ids = trained.item_ids[:3]
+    for value in ("no", "", 0, 1, 1.0, None, np.int64(1), [True]):
+        with pytest.raises(TypeError, match="^exclude_history must be True or False, got "):
+            trained.recommend(ids, exclude_history=value)
+        with pytest.raises(TypeError, match="^progress must be True or False, got "):
+            small_model().fit(data, 1, progress=value)
+    kept = trained.recommend(ids, k=len(trained.item_ids), exclude_history=np.False_)[0]
+    assert set(ids) <= set(kept)
+    assert not set(ids) & set(trained.recommend(ids, k=5, exclude_history=np.True_)[0])
+    assert np.array_equal(trained.recommend(ids, k=5, exclude_history=True)[0],
+                          trained.recommend(ids, k=5, exclude_history=np.bool_(True))[0])
+
+
+def test_choices_refuse_other_types_and_names(trained, data):
+    for name, call in (("sampler", lambda v: metatl.Model(sampler=v)), ("inner_step", lambda v: metatl.Model(inner_step=v)),
+                       ("split", lambda v: trained.evaluate(data, split=v)),
+                       ("protocol", lambda v: trained.evaluate(data, protocol=v))):
+        with pytest.raises(TypeError, match=f"^{name} must be one of "):
+            call(1)
+        with pytest.raises(ValueError, match=f"^{name} must be one of .*, got 'fancy'"):
+            call("fancy")
+    with pytest.raises(ValueError, match="hidden must be two sizes"):
+        metatl.Model(hidden=(8, 8, 8))
+    with pytest.raises(TypeError, match="hidden must be a pair of sizes"):
+        metatl.Model(hidden=8)
+
+
+def test_the_extension_refuses_arrays_that_are_not_one_dimensional(trained):
+    # Before: the extension read a 2-D array flattened (history [[a, b], [c, d]] as [a, b, c, d]).
+    handle, ids = trained._handle, trained.item_ids
+    square = np.array([ids[:2], ids[2:4]])
+    relation = trained.adapt(ids[:3])
+    calls = (("history", lambda: handle.adapt(square)), ("history", lambda: handle.recommend(square, 3, True)),
+             ("history", lambda: handle.adapt(np.int64(ids[0]))),
+             ("relation", lambda: handle.score(relation.reshape(2, -1), int(ids[2]), ids[:4])),
+             ("candidates", lambda: handle.score(relation, int(ids[2]), square)))
+    for name, call in calls:
+        with pytest.raises(ValueError, match=rf"^{name} must be one-dimensional, got shape \("):
+            call()
+    one = np.array([1, 1, 1])
+    columns = [one, one, one.astype(float), one, one, one.astype(float)]
+    names = ["users", "items", "timestamps", "test_users", "test_items", "test_timestamps"]
+    for i, name in enumerate(names):
+        args = list(columns)
+        args[i] = np.stack([args[i], args[i]])
+        with pytest.raises(ValueError, match=rf"^{name} must be one-dimensional, got shape \(2, 3\)"):
+            metatl._metatl.dataset_from_arrays(*args, 3, 1)
+    with pytest.raises(ValueError, match=r"^history must be one-dimensional, got shape \(2, 2\)"):
+        trained.recommend(square)
 
 
 # ---- errors of their own kind --------------------------------------------------------------
