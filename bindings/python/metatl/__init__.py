@@ -14,10 +14,11 @@ its C ABI.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
-
 
 
 def _prefer_fast_blas_kernel() -> None:
@@ -45,7 +46,7 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["BusyError", "Dataset", "DivergedError", "Model", "version"]
+__all__ = ["BusyError", "Dataset", "DivergedError", "History", "Model", "version"]
 __version__ = "0.1.0"
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -98,6 +99,13 @@ class _Native:
 
     def __deepcopy__(self, memo: Any) -> Any:
         return self.__copy__()
+
+
+class History(List[Dict[str, Any]]):
+    """The learning curve :meth:`Model.fit` returns: a list of records (dicts), oldest first.
+    ``interrupted`` is True when Ctrl-C stopped ``fit`` (what it had not done yet was skipped)."""
+
+    interrupted: bool = False
 
 
 class Dataset(_Native):
@@ -186,12 +194,21 @@ class Model(_Native):
 
     def fit(self, dataset: Dataset, steps: int, eval_every: Optional[int] = None,
             progress: bool = True, patience: Optional[int] = None,
-            select_by: str = "sampled_mrr") -> List[Dict[str, Any]]:
+            select_by: str = "sampled_mrr") -> History:
         """Trains up to ``steps`` meta steps on ``dataset``'s training users.
 
-        Training runs in chunks (the GIL is released inside each), so a notebook stays responsive
-        and Ctrl-C stops cleanly after the current chunk, keeping what was learned. With
-        ``eval_every``, the validation users are evaluated every that many steps.
+        Training runs in chunks of at most 10 steps (the GIL is released inside each), so a
+        notebook stays responsive. With ``eval_every``, the validation users are evaluated every
+        that many steps.
+
+        Ctrl-C (SIGINT, or a notebook's "interrupt") stops training cleanly instead of raising
+        KeyboardInterrupt: ``fit`` finishes the chunk or evaluation under way, skips the rest, and
+        returns the history so far with ``interrupted`` set to True; the steps trained since the
+        last record become a last record (loss and speed, not evaluated). The model keeps what it
+        learned (with model selection: the best model evaluated, as always). To do so ``fit``, when
+        it runs in the main thread under Python's default SIGINT handler, installs its own and puts
+        the default back when it returns; a KeyboardInterrupt that reaches it otherwise (from a
+        handler of the program's own) is caught and handled the same way, minus the chunk it cut.
 
         Model selection (as ``metatl train`` does it): with ``patience`` (and ``eval_every``), the
         model before training and after every evaluation competes on ``select_by``
@@ -199,10 +216,11 @@ class Model(_Native):
         ``patience`` evaluations in a row without a new best (0: never early), and the model is
         then put back exactly as it was at the best evaluation (also after Ctrl-C).
 
-        Returns the learning curve: one dict per record with ``step``, ``loss`` (mean query loss
-        since the last record), ``steps_per_s`` and, at evaluations, ``valid_MRR`` and
-        ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``, ``valid_full_Hits@10`` and
-        ``selected`` (True on the kept model's record) with model selection.
+        Returns the learning curve (a :class:`History`, a list): one dict per record with ``step``,
+        ``loss`` (mean query loss since the last record), ``steps_per_s`` and, at evaluations,
+        ``valid_MRR`` and ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``,
+        ``valid_full_Hits@10`` and ``selected`` (True on the kept model's record) with model
+        selection.
 
         Raises :class:`DivergedError` if a step produces a non-finite value (the model is left as
         it was before that step) and :class:`BusyError` if another call is using the model.
@@ -225,7 +243,7 @@ class Model(_Native):
         record_every = eval_every if eval_every else max(1, steps // 20)
         chunk = max(1, min(record_every, 10))
         bar = _Progress(steps, enabled=progress)
-        history: List[Dict[str, Any]] = []
+        history = History()
 
         def validate(entry: Dict[str, Any]) -> float:
             m = self._handle.evaluate(dataset._handle, "valid", "sampled")
@@ -239,24 +257,32 @@ class Model(_Native):
             return entry["valid_MRR"] if select_by == "sampled_mrr" else entry["valid_full_MRR"]
 
         best_score, best_entry, best_state, since_best = -1.0, None, None, 0
-        if selecting:
-            first: Dict[str, Any] = {"step": self._handle.step()}
-            best_score, best_entry, best_state = validate(first), first, self._handle.snapshot()
-            history.append(first)
         done, since_record, loss_sum, start, record_start = 0, 0, 0.0, time.perf_counter(), time.perf_counter()
+
+        def record() -> Dict[str, Any]:
+            nonlocal since_record, loss_sum
+            entry: Dict[str, Any] = {"step": self._handle.step(), "loss": loss_sum / since_record,
+                                     "steps_per_s": since_record / max(time.perf_counter() - record_start, 1e-9)}
+            history.append(entry)
+            since_record, loss_sum = 0, 0.0
+            return entry
+
+        ctrl_c = _CtrlC()
         try:
-            while done < steps:
-                n = min(chunk, steps - done, record_every - since_record)
-                loss_sum += self._handle.train(dataset._handle, n) * n
-                done += n
-                since_record += n
-                bar.update(done, loss_sum / since_record)
-                if since_record == record_every or done == steps:
-                    now = time.perf_counter()
-                    entry: Dict[str, Any] = {"step": self._handle.step(), "loss": loss_sum / since_record,
-                                             "steps_per_s": since_record / max(now - record_start, 1e-9)}
-                    history.append(entry)
-                    since_record, loss_sum = 0, 0.0
+            with ctrl_c:
+                if selecting:
+                    first: Dict[str, Any] = {"step": self._handle.step()}
+                    best_score, best_entry, best_state = validate(first), first, self._handle.snapshot()
+                    history.append(first)
+                while done < steps and not ctrl_c.pressed:
+                    n = min(chunk, steps - done, record_every - since_record)
+                    loss_sum += self._handle.train(dataset._handle, n) * n
+                    done += n
+                    since_record += n
+                    bar.update(done, loss_sum / since_record)
+                    if ctrl_c.pressed or (since_record < record_every and done < steps):
+                        continue
+                    entry = record()
                     if eval_every:
                         score = validate(entry)
                         bar.write(f"step {entry['step']}: loss {entry['loss']:.4f}, valid MRR {entry['valid_MRR']:.4f}")
@@ -270,8 +296,14 @@ class Model(_Native):
                                     break
                     record_start = time.perf_counter()
         except KeyboardInterrupt:
-            bar.write(f"interrupted after {done} of {steps} steps; the model keeps what it learned")
+            ctrl_c.pressed = True    # raised by a handler fit did not replace (see the docstring)
         finally:
+            if ctrl_c.pressed:
+                history.interrupted = True
+                if since_record:
+                    record()
+                bar.write(f"interrupted at step {self._handle.step()} ({done} of {steps} steps); "
+                          "the model keeps what it learned")
             bar.close(time.perf_counter() - start)
             if best_state is not None and best_entry is not None:
                 self._handle.restore(best_state)
@@ -364,6 +396,36 @@ class Model(_Native):
     def __repr__(self) -> str:
         c = self.config
         return f"Model(dim={c['dim']}, hidden={tuple(c['hidden'])}, K={c['K']}, step={self.step})"
+
+
+class _CtrlC:
+    """While ``fit`` trains, SIGINT sets ``pressed`` (fit stops at its next check) instead of
+    raising KeyboardInterrupt at whatever line runs, which would drop the loss of the chunk just
+    trained (CPython raises it as the call returns) or leave a record half written. Only Python's
+    default handler is replaced, only from the main thread, and it comes back on exit: a program's
+    own handler, SIG_IGN or SIG_DFL stays as it is."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.installed = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+
+    def __enter__(self) -> "_CtrlC":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            try:
+                signal.signal(signal.SIGINT, self._handler)
+                self.installed = True
+            except ValueError:       # not the main interpreter
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
 
 
 class _Progress:

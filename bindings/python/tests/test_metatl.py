@@ -159,11 +159,11 @@ def test_fit_errors(data, tmp_path):
         model.fit(other, 1, progress=False)
 
 
-def test_ctrl_c_stops_training_cleanly(data):
-    model = small_model()
+def interrupt_once_training(model, send, settle=0.0):
+    """A thread that waits until `model` trains (reading its step is refused as busy), lets it
+    run `settle` seconds more, then calls `send` (a SIGINT of some kind)."""
 
-    def interrupt_once_training():
-        # Training has started once the model exists and reading its step is refused as busy.
+    def run():
         deadline = time.time() + 30
         while time.time() < deadline:
             if model._handle is not None:
@@ -172,15 +172,69 @@ def test_ctrl_c_stops_training_cleanly(data):
                 except RuntimeError:
                     break
             time.sleep(0.001)
-        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(settle)
+        send()
 
-    sender = threading.Thread(target=interrupt_once_training)
-    sender.start()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_during_fit_returns_the_curve_so_far(data):
+    # 100000 steps record every 5000: before, Ctrl-C returned [] after thousands of steps.
+    model = small_model()
+    sender = interrupt_once_training(model, lambda: os.kill(os.getpid(), signal.SIGINT), settle=0.2)
     history = model.fit(data, 100000, progress=False)
     sender.join()
     assert 0 < model.step < 100000
-    assert model.recommend(data_ids(model)[:3], k=3)[0].shape == (3,)
-    assert isinstance(history, list)
+    assert len(history) >= 1, f"an empty learning curve after {model.step} steps"
+    assert isinstance(history, metatl.History) and isinstance(history, list)
+    assert history.interrupted is True
+    last = history[-1]
+    assert last["step"] == model.step and np.isfinite(last["loss"]) and last["loss"] > 0 and last["steps_per_s"] > 0
+    assert [h["step"] for h in history] == sorted({h["step"] for h in history})
+    # Python's own handler is back, and the model serves and trains on.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert model.recommend(model.item_ids[:3], k=3)[0].shape == (3,)
+    again = model.fit(data, 5, progress=False)
+    assert again.interrupted is False and again[-1]["step"] == model.step == last["step"] + 5
+
+
+def test_ctrl_c_during_fit_with_model_selection_keeps_the_best_model(data):
+    import _thread
+    model = small_model()
+    sender = interrupt_once_training(model, _thread.interrupt_main, settle=0.3)
+    history = model.fit(data, 100000, eval_every=5, patience=0, progress=False)
+    sender.join()
+    assert history.interrupted is True and len(history) >= 2
+    evaluated = [h for h in history if "valid_full_MRR" in h]
+    chosen = [h for h in evaluated if h["selected"]]
+    assert len(chosen) == 1 and model.step == chosen[0]["step"]
+    assert model.evaluate(data, split="valid")["MRR"] == chosen[0]["valid_MRR"]
+    # Every evaluated record is whole (an interrupt never leaves one half written).
+    assert all({"valid_MRR", "valid_Hits@10", "valid_full_MRR", "valid_full_Hits@10"} <= set(h) for h in evaluated)
+
+
+def test_ctrl_c_under_a_programs_own_handler_is_caught_too(data):
+    # fit leaves a handler of the program's own in place; the KeyboardInterrupt it raises is
+    # handled as Ctrl-C is.
+    def own_handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, own_handler)
+    try:
+        model = small_model()
+        sender = interrupt_once_training(model, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT),
+                                         settle=0.2)
+        history = model.fit(data, 100000, progress=False)
+        sender.join()
+        assert signal.getsignal(signal.SIGINT) is own_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert 0 < model.step < 100000
+    assert len(history) >= 1, f"an empty learning curve after {model.step} steps"
+    assert history.interrupted is True and history[-1]["step"] == model.step
+    assert model.recommend(model.item_ids[:3], k=3)[0].shape == (3,)
 
 
 def data_ids(model):
@@ -342,6 +396,7 @@ def test_fit_selection_arguments_are_checked(data):
         small_model().fit(data, 5, eval_every=1, patience=2, select_by="auc")
     with pytest.raises(ValueError, match="patience must be"):
         small_model().fit(data, 5, eval_every=1, patience=-1)
+
 
 
 # ---- pickling and copying: a TypeError that says what to do, never an abort --------------------
@@ -619,4 +674,3 @@ def test_a_diverging_fit_raises_diverged_error(data):
     with pytest.raises(metatl.DivergedError):
         model.fit(data, 20, progress=False)
     assert np.isfinite(model.item_embeddings).all()
-
