@@ -14,10 +14,11 @@ its C ABI.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
-
 
 
 def _prefer_fast_blas_kernel() -> None:
@@ -45,16 +46,20 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["Dataset", "Model", "version"]
+__all__ = ["BusyError", "Dataset", "DivergedError", "History", "Model", "version"]
 __version__ = "0.1.0"
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 IdsLike = Union[Sequence[int], np.ndarray, Iterable[int]]
 
-_SAMPLERS = {"reference": _metatl.SAMPLER_REFERENCE, "contiguous": _metatl.SAMPLER_CONTIGUOUS}
-_INNER_STEPS = {"reference": _metatl.INNER_STEP_REFERENCE, "per_task": _metatl.INNER_STEP_PER_TASK}
-_SPLITS = {"valid": _metatl.SPLIT_VALID, "test": _metatl.SPLIT_TEST}
-_PROTOCOLS = {"sampled": _metatl.PROTOCOL_SAMPLED, "full": _metatl.PROTOCOL_FULL}
+# Arguments are converted to C values by the extension, once, as strictly as Python itself: an
+# int setting refuses bools and floats (TypeError) and values outside its C type (OverflowError),
+# a bool setting refuses anything but True/False, a path is what open() accepts (an embedded NUL
+# byte is a ValueError), an array must be one-dimensional.
+
+# Status codes of their own (both RuntimeError subclasses; see their docstrings).
+BusyError = _metatl.BusyError
+DivergedError = _metatl.DivergedError
 
 
 def version() -> str:
@@ -63,10 +68,9 @@ def version() -> str:
 
 
 def _ids(values: IdsLike, name: str) -> np.ndarray:
-    """A 1-D contiguous int64 array of item or user ids, or a clear TypeError/ValueError."""
+    """A contiguous int64 array of item or user ids, or a clear TypeError/ValueError (the
+    extension refuses any but one dimension)."""
     array = np.asarray(list(values) if not hasattr(values, "__len__") else values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size and array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer ids, got dtype {array.dtype}")
     if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
@@ -76,17 +80,42 @@ def _ids(values: IdsLike, name: str) -> np.ndarray:
 
 def _times(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size and array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-class Dataset:
+class _Native:
+    """Dataset and Model hold native engine objects: pickling or copying one is a TypeError that
+    says what to do instead (the handles below refuse too; pickle would otherwise abort)."""
+
+    _instead = ""
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"metatl.{type(self).__name__} cannot be pickled yet; {self._instead}")
+
+    def __copy__(self) -> Any:
+        raise TypeError(f"metatl.{type(self).__name__} cannot be copied yet; {self._instead}")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self.__copy__()
+
+
+class History(List[Dict[str, Any]]):
+    """The learning curve :meth:`Model.fit` returns: a list of records (dicts), oldest first.
+    ``interrupted`` is True when Ctrl-C stopped ``fit`` (what it had not done yet was skipped)."""
+
+    interrupted: bool = False
+
+
+class Dataset(_Native):
     """A cold-start dataset: training users' sequences, and new users split into validation
     (30%) and test (70%) with the seed. Only new users with more than K interactions are
-    evaluated: their first K items are the input, the next one the target."""
+    evaluated: their first K items are the input, the next one the target.
+
+    Immutable; cannot be pickled or copied (share it, or build it again)."""
+
+    _instead = "build it again with Dataset.from_files, from_arrays or synthetic (it never changes: share it)"
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
@@ -95,8 +124,9 @@ class Dataset:
     @classmethod
     def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1) -> "Dataset":
         """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (commas and one
-        header line accepted) of training users (``train``) and new users (``test``)."""
-        return cls(_metatl.dataset_from_files(os.fspath(train), os.fspath(test), int(K), int(seed)))
+        header line accepted) of training users (``train``) and new users (``test``). Paths are
+        str, bytes or os.PathLike, as :func:`open` takes them."""
+        return cls(_metatl.dataset_from_files(train, test, K, seed))
 
     @classmethod
     def from_arrays(cls, users: IdsLike, items: IdsLike, timestamps: Any,
@@ -107,13 +137,13 @@ class Dataset:
         return cls(_metatl.dataset_from_arrays(
             _ids(users, "users"), _ids(items, "items"), _times(timestamps, "timestamps"),
             _ids(test_users, "test_users"), _ids(test_items, "test_items"), _times(test_timestamps, "test_timestamps"),
-            int(K), int(seed)))
+            K, seed))
 
     @classmethod
     def synthetic(cls, side: int = 40, train_users: int = 4000, new_users: int = 2000, seed: int = 1) -> "Dataset":
         """The built-in synthetic data of ``metatl demo``: items are the cells of a side x side grid
         and every user follows one of eight planted directions (10% random jumps). K = 3."""
-        return cls(_metatl.dataset_synthetic(int(side), int(train_users), int(new_users), int(seed)))
+        return cls(_metatl.dataset_synthetic(side, train_users, new_users, seed))
 
     @property
     def info(self) -> Dict[str, int]:
@@ -134,42 +164,51 @@ class Dataset:
                 f"{i['valid_users']} validation / {i['test_users']} test users, K={i['K']})")
 
 
-class Model:
+class Model(_Native):
     """A MetaTL model. Settings are keyword arguments (defaults are the reference notebook's);
     the item catalogue comes from the first dataset passed to :meth:`fit`, or from a checkpoint
     (:meth:`load`).
 
+    Settings are checked as Python checks arguments: an int setting refuses bools and floats
+    (TypeError) and values beyond its C type (OverflowError); numpy integers are ints. The engine
+    checks their ranges when the model is created (ValueError).
+
     A trained model may serve ``adapt``/``score``/``recommend`` from many threads at once;
-    ``fit`` needs it alone and raises RuntimeError (busy) if another call is using it."""
+    ``fit`` needs it alone and raises :class:`BusyError` if another call is using it (and calls
+    made while it trains raise BusyError). It cannot be pickled or copied yet: :meth:`save` and
+    :meth:`load` it."""
+
+    _instead = "save it with model.save(path) and read it back with metatl.Model.load(path)"
 
     def __init__(self, *, K: int = 3, dim: int = 100, hidden: Tuple[int, int] = (500, 200),
                  batch_size: int = 1024, learning_rate: float = 0.001, beta: float = 5.0,
                  margin: float = 1.0, dropout: float = 0.5, seed: int = 1,
                  sampler: str = "reference", inner_step: str = "reference", threads: int = 1) -> None:
-        if sampler not in _SAMPLERS:
-            raise ValueError(f"sampler must be one of {sorted(_SAMPLERS)}, got {sampler!r}")
-        if inner_step not in _INNER_STEPS:
-            raise ValueError(f"inner_step must be one of {sorted(_INNER_STEPS)}, got {inner_step!r}")
-        if len(tuple(hidden)) != 2:
-            raise ValueError(f"hidden must be two sizes, got {hidden!r}")
-        self._settings: Dict[str, Any] = dict(
-            K=int(K), dim=int(dim), hidden1=int(hidden[0]), hidden2=int(hidden[1]), batch_size=int(batch_size),
-            learning_rate=float(learning_rate), beta=float(beta), margin=float(margin), dropout=float(dropout),
-            seed=int(seed), sampler=_SAMPLERS[sampler], inner_step=_INNER_STEPS[inner_step], threads=int(threads))
-        if self._settings["seed"] < 0:
-            raise ValueError(f"seed must be non-negative, got {seed}")
+        # Converted now (errors at construction), exactly as the model will be created from them.
+        self._settings: Dict[str, Any] = _metatl.settings(dict(
+            K=K, dim=dim, hidden=hidden, batch_size=batch_size, learning_rate=learning_rate, beta=beta,
+            margin=margin, dropout=dropout, seed=seed, sampler=sampler, inner_step=inner_step, threads=threads))
         self._handle: Optional[Any] = None
 
     # -- training -------------------------------------------------------------------------
 
     def fit(self, dataset: Dataset, steps: int, eval_every: Optional[int] = None,
             progress: bool = True, patience: Optional[int] = None,
-            select_by: str = "sampled_mrr") -> List[Dict[str, Any]]:
+            select_by: str = "sampled_mrr") -> History:
         """Trains up to ``steps`` meta steps on ``dataset``'s training users.
 
-        Training runs in chunks (the GIL is released inside each), so a notebook stays responsive
-        and Ctrl-C stops cleanly after the current chunk, keeping what was learned. With
-        ``eval_every``, the validation users are evaluated every that many steps.
+        Training runs in chunks of at most 10 steps (the GIL is released inside each), so a
+        notebook stays responsive. With ``eval_every``, the validation users are evaluated every
+        that many steps.
+
+        Ctrl-C (SIGINT, or a notebook's "interrupt") stops training cleanly instead of raising
+        KeyboardInterrupt: ``fit`` finishes the chunk or evaluation under way, skips the rest, and
+        returns the history so far with ``interrupted`` set to True; the steps trained since the
+        last record become a last record (loss and speed, not evaluated). The model keeps what it
+        learned (with model selection: the best model evaluated, as always). To do so ``fit``, when
+        it runs in the main thread under Python's default SIGINT handler, installs its own and puts
+        the default back when it returns; a KeyboardInterrupt that reaches it otherwise (from a
+        handler of the program's own) is caught and handled the same way, minus the chunk it cut.
 
         Model selection (as ``metatl train`` does it): with ``patience`` (and ``eval_every``), the
         model before training and after every evaluation competes on ``select_by``
@@ -177,63 +216,73 @@ class Model:
         ``patience`` evaluations in a row without a new best (0: never early), and the model is
         then put back exactly as it was at the best evaluation (also after Ctrl-C).
 
-        Returns the learning curve: one dict per record with ``step``, ``loss`` (mean query loss
-        since the last record), ``steps_per_s`` and, at evaluations, ``valid_MRR`` and
-        ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``, ``valid_full_Hits@10`` and
-        ``selected`` (True on the kept model's record) with model selection.
+        Returns the learning curve (a :class:`History`, a list): one dict per record with ``step``,
+        ``loss`` (mean query loss since the last record), ``steps_per_s`` and, at evaluations,
+        ``valid_MRR`` and ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``,
+        ``valid_full_Hits@10`` and ``selected`` (True on the kept model's record) with model
+        selection.
+
+        Raises :class:`DivergedError` if a step produces a non-finite value (the model is left as
+        it was before that step) and :class:`BusyError` if another call is using the model.
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        steps = int(steps)
-        if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
-        if eval_every is not None and int(eval_every) < 1:
-            raise ValueError(f"eval_every must be at least 1, got {eval_every}")
+        steps = _metatl.integer(steps, "steps", 1)
+        if eval_every is not None:
+            eval_every = _metatl.integer(eval_every, "eval_every", 1)
+        progress = _metatl.flag(progress, "progress")
         if patience is not None:
-            if int(patience) < 0:
-                raise ValueError(f"patience must be non-negative, got {patience}")
-            if not eval_every:
+            patience = _metatl.integer(patience, "patience", 0)
+            if eval_every is None:
                 raise ValueError("patience needs eval_every: model selection evaluates every eval_every steps")
         if select_by not in ("sampled_mrr", "full_mrr"):
             raise ValueError(f"select_by must be 'sampled_mrr' or 'full_mrr', got {select_by!r}")
         if self._handle is None:
             self._handle = _metatl.model_create(self._settings, dataset._handle)
         selecting = patience is not None
-        record_every = int(eval_every) if eval_every else max(1, steps // 20)
+        record_every = eval_every if eval_every else max(1, steps // 20)
         chunk = max(1, min(record_every, 10))
         bar = _Progress(steps, enabled=progress)
-        history: List[Dict[str, Any]] = []
+        history = History()
 
         def validate(entry: Dict[str, Any]) -> float:
-            m = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_SAMPLED)
+            m = self._handle.evaluate(dataset._handle, "valid", "sampled")
             entry["valid_MRR"] = m["MRR"]
             entry["valid_Hits@10"] = m["Hits@10"]
             if selecting:
-                f = self._handle.evaluate(dataset._handle, _metatl.SPLIT_VALID, _metatl.PROTOCOL_FULL)
+                f = self._handle.evaluate(dataset._handle, "valid", "full")
                 entry["valid_full_MRR"] = f["MRR"]
                 entry["valid_full_Hits@10"] = f["Hits@10"]
                 entry["selected"] = False
             return entry["valid_MRR"] if select_by == "sampled_mrr" else entry["valid_full_MRR"]
 
         best_score, best_entry, best_state, since_best = -1.0, None, None, 0
-        if selecting:
-            first: Dict[str, Any] = {"step": self._handle.step()}
-            best_score, best_entry, best_state = validate(first), first, self._handle.snapshot()
-            history.append(first)
         done, since_record, loss_sum, start, record_start = 0, 0, 0.0, time.perf_counter(), time.perf_counter()
+
+        def record() -> Dict[str, Any]:
+            nonlocal since_record, loss_sum
+            entry: Dict[str, Any] = {"step": self._handle.step(), "loss": loss_sum / since_record,
+                                     "steps_per_s": since_record / max(time.perf_counter() - record_start, 1e-9)}
+            history.append(entry)
+            since_record, loss_sum = 0, 0.0
+            return entry
+
+        ctrl_c = _CtrlC()
         try:
-            while done < steps:
-                n = min(chunk, steps - done, record_every - since_record)
-                loss_sum += self._handle.train(dataset._handle, n) * n
-                done += n
-                since_record += n
-                bar.update(done, loss_sum / since_record)
-                if since_record == record_every or done == steps:
-                    now = time.perf_counter()
-                    entry: Dict[str, Any] = {"step": self._handle.step(), "loss": loss_sum / since_record,
-                                             "steps_per_s": since_record / max(now - record_start, 1e-9)}
-                    history.append(entry)
-                    since_record, loss_sum = 0, 0.0
+            with ctrl_c:
+                if selecting:
+                    first: Dict[str, Any] = {"step": self._handle.step()}
+                    best_score, best_entry, best_state = validate(first), first, self._handle.snapshot()
+                    history.append(first)
+                while done < steps and not ctrl_c.pressed:
+                    n = min(chunk, steps - done, record_every - since_record)
+                    loss_sum += self._handle.train(dataset._handle, n) * n
+                    done += n
+                    since_record += n
+                    bar.update(done, loss_sum / since_record)
+                    if ctrl_c.pressed or (since_record < record_every and done < steps):
+                        continue
+                    entry = record()
                     if eval_every:
                         score = validate(entry)
                         bar.write(f"step {entry['step']}: loss {entry['loss']:.4f}, valid MRR {entry['valid_MRR']:.4f}")
@@ -242,13 +291,19 @@ class Model:
                                 best_score, best_entry, best_state, since_best = score, entry, self._handle.snapshot(), 0
                             else:
                                 since_best += 1
-                                if patience and since_best >= int(patience):
+                                if patience and since_best >= patience:
                                     bar.write(f"no better validation for {patience} evaluations: stopping")
                                     break
                     record_start = time.perf_counter()
         except KeyboardInterrupt:
-            bar.write(f"interrupted after {done} of {steps} steps; the model keeps what it learned")
+            ctrl_c.pressed = True    # raised by a handler fit did not replace (see the docstring)
         finally:
+            if ctrl_c.pressed:
+                history.interrupted = True
+                if since_record:
+                    record()
+                bar.write(f"interrupted at step {self._handle.step()} ({done} of {steps} steps); "
+                          "the model keeps what it learned")
             bar.close(time.perf_counter() - start)
             if best_state is not None and best_entry is not None:
                 self._handle.restore(best_state)
@@ -264,13 +319,9 @@ class Model:
         """MRR, NDCG@1/5/10 and Hits@1/5/10 (and ``users``) on one split of new users.
         ``protocol`` is "sampled" (target vs 100 sampled negatives, the reference's) or "full"
         (target vs the whole catalogue except the user's inputs). Ranks are pessimistic."""
-        if split not in _SPLITS:
-            raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
-        if protocol not in _PROTOCOLS:
-            raise ValueError(f"protocol must be 'sampled' or 'full', got {protocol!r}")
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        return dict(self._trained().evaluate(dataset._handle, _SPLITS[split], _PROTOCOLS[protocol]))
+        return dict(self._trained().evaluate(dataset._handle, split, protocol))
 
     # -- serving a new user -----------------------------------------------------------------
 
@@ -291,10 +342,10 @@ class Model:
 
     def recommend(self, history: IdsLike, k: int = 10, exclude_history: bool = True) -> Tuple[np.ndarray, np.ndarray]:
         """The ``k`` best next items over the whole catalogue: (item ids int64, scores float32),
-        best first. The history's items are left out unless ``exclude_history`` is False."""
-        if int(k) < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        return self._trained().recommend(_ids(history, "history"), int(k), bool(exclude_history))
+        best first. The history's items are left out unless ``exclude_history`` is False (a bool:
+        True or False, numpy's too); ``k`` is an int of at least 1 (fewer come back when the
+        catalogue is smaller)."""
+        return self._trained().recommend(_ids(history, "history"), k, exclude_history)
 
     # -- the catalogue ----------------------------------------------------------------------
 
@@ -310,31 +361,28 @@ class Model:
 
     @property
     def config(self) -> Dict[str, Any]:
-        """The model's settings."""
+        """The model's settings (as the engine holds them: float settings are float32)."""
         if self._handle is None:
-            s = dict(self._settings)
-            s["hidden"] = (s.pop("hidden1"), s.pop("hidden2"))
-            s["sampler"] = {v: k for k, v in _SAMPLERS.items()}[s["sampler"]]
-            s["inner_step"] = {v: k for k, v in _INNER_STEPS.items()}[s["inner_step"]]
-            return s
+            return dict(self._settings)
         return dict(self._handle.config())
 
     @property
     def step(self) -> int:
-        """Training steps taken (RuntimeError while another thread trains this model)."""
+        """Training steps taken (:class:`BusyError` while another thread trains this model)."""
         return 0 if self._handle is None else int(self._handle.step())
 
     # -- checkpoints --------------------------------------------------------------------------
 
     def save(self, path: PathLike) -> None:
         """Writes a safetensors checkpoint (atomically): settings, vocabulary, weights under the
-        reference's state_dict names, BatchNorm statistics, Adam state and step."""
-        self._trained().save(os.fspath(path))
+        reference's state_dict names, BatchNorm statistics, Adam state and step. ``path`` is str,
+        bytes or os.PathLike, as :func:`open` takes it."""
+        self._trained().save(path)
 
     @classmethod
     def load(cls, path: PathLike) -> "Model":
         """A model from a checkpoint written by :meth:`save` (or by ``metatl train --out``)."""
-        handle = _metatl.model_load(os.fspath(path))
+        handle = _metatl.model_load(path)
         model = cls.__new__(cls)
         model._handle = handle
         model._settings = {}
@@ -348,6 +396,36 @@ class Model:
     def __repr__(self) -> str:
         c = self.config
         return f"Model(dim={c['dim']}, hidden={tuple(c['hidden'])}, K={c['K']}, step={self.step})"
+
+
+class _CtrlC:
+    """While ``fit`` trains, SIGINT sets ``pressed`` (fit stops at its next check) instead of
+    raising KeyboardInterrupt at whatever line runs, which would drop the loss of the chunk just
+    trained (CPython raises it as the call returns) or leave a record half written. Only Python's
+    default handler is replaced, only from the main thread, and it comes back on exit: a program's
+    own handler, SIG_IGN or SIG_DFL stays as it is."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.installed = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+
+    def __enter__(self) -> "_CtrlC":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            try:
+                signal.signal(signal.SIGINT, self._handler)
+                self.installed = True
+            except ValueError:       # not the main interpreter
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
 
 
 class _Progress:

@@ -1,17 +1,31 @@
-// pybind11 glue over include/metatl.h: handles, numpy buffers, GIL release, status → exception.
-// Python idioms (argument checking, progress, chunked training) live in metatl/__init__.py.
+// pybind11 glue over include/metatl.h: handles, numpy buffers, GIL release, status → exception,
+// and the one conversion of Python values into C values (as strictly as Python itself).
+// Python idioms (progress, chunked training, model selection) live in metatl/__init__.py.
 #include <metatl.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace py = pybind11;
 
 namespace {
+
+// metatl.BusyError and metatl.DivergedError (RuntimeError subclasses), created at import.
+PyObject *busy_error = PyExc_RuntimeError;
+PyObject *diverged_error = PyExc_RuntimeError;
+
+[[noreturn]] void raise(PyObject *type, const std::string &message) {
+    PyErr_SetString(type, message.c_str());
+    throw py::error_already_set();
+}
 
 // Raises the Python exception that matches a failed status, with the library's message.
 void check(mt_status status) {
@@ -26,10 +40,143 @@ void check(mt_status status) {
     case MT_ERR_BAD_CHECKPOINT: type = PyExc_ValueError; break;
     case MT_ERR_NOT_FOUND: type = PyExc_FileNotFoundError; break;
     case MT_ERR_IO: type = PyExc_OSError; break;
+    case MT_ERR_BUSY: type = busy_error; break;
+    case MT_ERR_DIVERGED: type = diverged_error; break;
     default: type = PyExc_RuntimeError; break;
     }
-    PyErr_SetString(type, message.c_str());
-    throw py::error_already_set();
+    raise(type, message);
+}
+
+// ---- Python values → C values ------------------------------------------------------------
+// Every argument of the package crosses here once (metatl/__init__.py calls integer() and flag()
+// below for the few settings it keeps to itself): an int is an int, never a bool or a float
+// truncated; a value outside its C type is an OverflowError, never a wrapped or "Unable to cast"
+// one; a bool is True or False; a path is what open() accepts; an array is one-dimensional.
+
+// A str's text as UTF-8 for a message (a lone surrogate backslash-escaped, never an error).
+std::string text(const py::handle &s) {
+    PyObject *bytes = PyUnicode_AsEncodedString(s.ptr(), "utf-8", "backslashreplace");
+    if (bytes == nullptr) throw py::error_already_set();
+    return std::string(py::reinterpret_steal<py::bytes>(bytes));
+}
+std::string text(const py::int_ &i) { return text(py::str(i)); }
+std::string show(py::handle v) { return text(py::repr(v)); }
+std::string describe(py::handle v) { return show(v) + " (" + Py_TYPE(v.ptr())->tp_name + ")"; }
+
+bool is_bool(py::handle v) {
+    const char *type = Py_TYPE(v.ptr())->tp_name;
+    return PyBool_Check(v.ptr()) || std::strcmp(type, "numpy.bool") == 0 || std::strcmp(type, "numpy.bool_") == 0;
+}
+
+// A Python int, or anything with __index__ (numpy's integer scalars); TypeError otherwise.
+py::int_ integer(py::handle v, const std::string &name) {
+    if (is_bool(v) || !PyIndex_Check(v.ptr())) raise(PyExc_TypeError, name + " must be an integer, got " + describe(v));
+    PyObject *i = PyNumber_Index(v.ptr());
+    if (i == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::int_>(i);
+}
+
+void check_at_least(const py::int_ &i, const std::string &name, const py::int_ &minimum) {
+    if (i < minimum)
+        raise(PyExc_ValueError, name + " must be at least " + text(minimum) + ", got " + text(i));
+}
+
+template <typename T> const char *c_type_name();
+template <> const char *c_type_name<int32_t>() { return "int32"; }
+template <> const char *c_type_name<int64_t>() { return "int64"; }
+template <> const char *c_type_name<uint64_t>() { return "uint64"; }
+
+// An integer argument as the C type T, at least `minimum` where the binding knows a bound.
+template <typename T> T to_c(py::handle v, const std::string &name, T minimum = std::numeric_limits<T>::min()) {
+    py::int_ i = integer(v, name);
+    py::int_ lo(std::numeric_limits<T>::min()), hi(std::numeric_limits<T>::max());
+    if (i < lo || i > hi)
+        raise(PyExc_OverflowError,
+              name + " must fit in " + c_type_name<T>() + " (" + text(lo) + ".." + text(hi) + "), got " + text(i));
+    if (minimum != std::numeric_limits<T>::min()) check_at_least(i, name, py::int_(minimum));
+    return i.cast<T>();
+}
+
+// A real number as a float32: ints and floats (numpy's too), never a bool or a string. The
+// engine rejects non-finite settings; a finite value that float32 cannot hold is an OverflowError.
+float to_float(py::handle v, const std::string &name) {
+    if (is_bool(v) || PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()))
+        raise(PyExc_TypeError, name + " must be a real number, got " + describe(v));
+    double d = PyFloat_AsDouble(v.ptr());
+    if (d == -1.0 && PyErr_Occurred()) {
+        bool overflow = PyErr_ExceptionMatches(PyExc_OverflowError);
+        PyErr_Clear();
+        if (overflow) raise(PyExc_OverflowError, name + " is too large for a float32, got " + describe(v));
+        raise(PyExc_TypeError, name + " must be a real number, got " + describe(v));
+    }
+    if (std::isfinite(d) && !std::isfinite(static_cast<float>(d)))
+        raise(PyExc_OverflowError, name + " is too large for a float32, got " + describe(v));
+    return static_cast<float>(d);
+}
+
+// True or False (numpy's bools too); anything else, truthy or not, is a TypeError.
+bool flag(py::handle v, const std::string &name) {
+    if (!is_bool(v)) raise(PyExc_TypeError, name + " must be True or False, got " + describe(v));
+    return PyObject_IsTrue(v.ptr()) == 1;
+}
+
+// One of the names of a C enum (TypeError for a non-str, ValueError for an unknown name).
+struct Name { const char *name; int32_t value; };
+int32_t choice(py::handle v, const std::string &name, std::initializer_list<Name> names) {
+    std::string options;
+    for (const Name &n : names) options += std::string(options.empty() ? "" : ", ") + "'" + n.name + "'";
+    if (!PyUnicode_Check(v.ptr())) raise(PyExc_TypeError, name + " must be one of " + options + ", got " + describe(v));
+    for (const Name &n : names)
+        if (py::str(n.name).equal(v)) return n.value;
+    raise(PyExc_ValueError, name + " must be one of " + options + ", got " + show(v));
+}
+const char *name_of(int32_t value, std::initializer_list<Name> names) {
+    for (const Name &n : names)
+        if (n.value == value) return n.name;
+    return "unknown";
+}
+const auto SAMPLERS = {Name{"reference", MT_SAMPLER_REFERENCE}, Name{"contiguous", MT_SAMPLER_CONTIGUOUS}};
+const auto INNER_STEPS = {Name{"reference", MT_INNER_STEP_REFERENCE}, Name{"per_task", MT_INNER_STEP_PER_TASK}};
+const auto SPLITS = {Name{"valid", MT_SPLIT_VALID}, Name{"test", MT_SPLIT_TEST}};
+const auto PROTOCOLS = {Name{"sampled", MT_PROTOCOL_SAMPLED}, Name{"full", MT_PROTOCOL_FULL}};
+
+// A path as open() takes it (str, bytes or os.PathLike, in the file system encoding). An
+// embedded NUL is ValueError("embedded null byte") as open() says, never a shorter path. The
+// engine reads a path as UTF-8 and repairs invalid bytes (String(cString:)), which would open
+// another file: such a path is refused until the C API takes paths as bytes.
+std::string fs_path(py::handle v, const std::string &name) {
+    PyObject *bytes = nullptr;
+    if (!PyUnicode_FSConverter(v.ptr(), &bytes)) {
+        py::error_already_set e;
+        raise(e.matches(PyExc_ValueError) ? PyExc_ValueError : PyExc_TypeError,
+              name + ": " + text(py::str(e.value())));
+    }
+    std::string path(py::reinterpret_steal<py::bytes>(bytes));
+    PyObject *utf8 = PyUnicode_DecodeUTF8(path.data(), (Py_ssize_t)path.size(), "strict");
+    if (utf8 == nullptr) {
+        PyErr_Clear();
+        raise(PyExc_ValueError, name + ": " + show(py::bytes(path)) + " is not valid UTF-8, which libmetatl cannot open");
+    }
+    Py_DECREF(utf8);
+    return path;
+}
+
+// The C calls take a pointer and a length: anything but a 1-D array would be read flattened.
+template <typename Array> const Array &one_d(const Array &a, const char *name) {
+    if (a.ndim() != 1) {
+        std::string shape = "(";
+        for (py::ssize_t i = 0; i < a.ndim(); i++) shape += (i ? ", " : "") + std::to_string(a.shape(i));
+        raise(PyExc_ValueError, std::string(name) + " must be one-dimensional, got shape " + shape + ")");
+    }
+    return a;
+}
+
+// Handles are native: pickling one would otherwise abort the interpreter (protocols 0 and 1).
+template <typename Class> void not_picklable(Class &cls) {
+    cls.def("__reduce_ex__", [](py::handle self, py::handle) -> py::object {
+        raise(PyExc_TypeError, std::string(Py_TYPE(self.ptr())->tp_name) +
+                                   " is a native handle and cannot be pickled or copied; use the metatl package's classes");
+    });
 }
 
 using Ids = py::array_t<int64_t, py::array::c_style>;
@@ -55,37 +202,47 @@ struct Dataset {
     }
 };
 
-std::shared_ptr<Dataset> dataset_from_files(const std::string &train, const std::string &test, int32_t K, uint64_t seed) {
+std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed) {
+    std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
+    int32_t k = to_c<int32_t>(K, "K");
+    uint64_t s = to_c<uint64_t>(seed, "seed");
     auto d = std::make_shared<Dataset>();
-    mt_status s;
+    mt_status status;
     {
         py::gil_scoped_release release;
-        s = mt_dataset_from_files(train.c_str(), test.c_str(), K, seed, &d->handle);
+        status = mt_dataset_from_files(train_path.c_str(), test_path.c_str(), k, s, &d->handle);
     }
-    check(s);
+    check(status);
     return d;
 }
 
-std::shared_ptr<Dataset> dataset_from_arrays(Ids users, Ids items, Doubles times, Ids test_users, Ids test_items,
-                                             Doubles test_times, int32_t K, uint64_t seed) {
+std::shared_ptr<Dataset> dataset_from_arrays(const Ids &users, const Ids &items, const Doubles &times, const Ids &test_users,
+                                             const Ids &test_items, const Doubles &test_times, py::handle K, py::handle seed) {
+    one_d(users, "users"), one_d(items, "items"), one_d(times, "timestamps");
+    one_d(test_users, "test_users"), one_d(test_items, "test_items"), one_d(test_times, "test_timestamps");
     if (users.size() != items.size() || users.size() != times.size())
         throw py::value_error("users, items and timestamps must have the same length");
     if (test_users.size() != test_items.size() || test_users.size() != test_times.size())
         throw py::value_error("test_users, test_items and test_timestamps must have the same length");
+    int32_t k = to_c<int32_t>(K, "K");
+    uint64_t s = to_c<uint64_t>(seed, "seed");
     auto d = std::make_shared<Dataset>();
-    mt_status s;
+    mt_status status;
     {
         py::gil_scoped_release release;
-        s = mt_dataset_from_arrays(users.data(), items.data(), times.data(), (size_t)users.size(), test_users.data(),
-                                   test_items.data(), test_times.data(), (size_t)test_users.size(), K, seed, &d->handle);
+        status = mt_dataset_from_arrays(users.data(), items.data(), times.data(), (size_t)users.size(), test_users.data(),
+                                        test_items.data(), test_times.data(), (size_t)test_users.size(), k, s, &d->handle);
     }
-    check(s);
+    check(status);
     return d;
 }
 
-std::shared_ptr<Dataset> dataset_synthetic(int32_t side, int32_t train_users, int32_t new_users, uint64_t seed) {
+std::shared_ptr<Dataset> dataset_synthetic(py::handle side, py::handle train_users, py::handle new_users, py::handle seed) {
+    int32_t n = to_c<int32_t>(side, "side"), train = to_c<int32_t>(train_users, "train_users"),
+            fresh = to_c<int32_t>(new_users, "new_users");
+    uint64_t s = to_c<uint64_t>(seed, "seed");
     auto d = std::make_shared<Dataset>();
-    check(mt_dataset_synthetic(side, train_users, new_users, seed, &d->handle));
+    check(mt_dataset_synthetic(n, train, fresh, s, &d->handle));
     return d;
 }
 
@@ -98,6 +255,51 @@ struct Snapshot {
     ~Snapshot() { mt_snapshot_free(handle); }
     int64_t step() const { return mt_snapshot_step(handle); }
 };
+
+// The settings as Python sees them (metatl.Model's keyword arguments); config_from reads back
+// what config_dict writes.
+py::dict config_dict(const mt_config &c) {
+    py::dict d;
+    d["K"] = c.K; d["dim"] = c.dim; d["hidden"] = py::make_tuple(c.hidden1, c.hidden2);
+    d["batch_size"] = c.batch_size; d["learning_rate"] = c.learning_rate; d["beta"] = c.beta;
+    d["margin"] = c.margin; d["dropout"] = c.dropout; d["seed"] = c.seed;
+    d["sampler"] = name_of(c.sampler, SAMPLERS);
+    d["inner_step"] = name_of(c.inner_step, INNER_STEPS);
+    d["threads"] = c.threads;
+    return d;
+}
+
+mt_config config_from(const py::dict &settings) {
+    mt_config c = mt_config_default();
+    for (auto item : settings) {
+        if (!PyUnicode_Check(item.first.ptr())) raise(PyExc_TypeError, "setting names must be str, got " + describe(item.first));
+        std::string key = text(item.first);
+        py::handle v = item.second;
+        if (key == "K") c.K = to_c<int32_t>(v, key);
+        else if (key == "dim") c.dim = to_c<int32_t>(v, key);
+        else if (key == "hidden") {
+            if (!PySequence_Check(v.ptr()) || PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()))
+                raise(PyExc_TypeError, "hidden must be a pair of sizes, got " + describe(v));
+            Py_ssize_t n = PySequence_Size(v.ptr());
+            if (n < 0) throw py::error_already_set();
+            if (n != 2) raise(PyExc_ValueError, "hidden must be two sizes, got " + describe(v));
+            py::sequence h = py::reinterpret_borrow<py::sequence>(v);
+            c.hidden1 = to_c<int32_t>(h[0], "hidden[0]");
+            c.hidden2 = to_c<int32_t>(h[1], "hidden[1]");
+        }
+        else if (key == "batch_size") c.batch_size = to_c<int32_t>(v, key);
+        else if (key == "learning_rate") c.learning_rate = to_float(v, key);
+        else if (key == "beta") c.beta = to_float(v, key);
+        else if (key == "margin") c.margin = to_float(v, key);
+        else if (key == "dropout") c.dropout = to_float(v, key);
+        else if (key == "seed") c.seed = to_c<uint64_t>(v, key);
+        else if (key == "sampler") c.sampler = choice(v, key, SAMPLERS);
+        else if (key == "inner_step") c.inner_step = choice(v, key, INNER_STEPS);
+        else if (key == "threads") c.threads = to_c<int32_t>(v, key);
+        else raise(PyExc_ValueError, "unknown setting '" + key + "'");
+    }
+    return c;
+}
 
 struct Model {
     mt_model *handle = nullptr;
@@ -122,14 +324,7 @@ struct Model {
     py::dict config() const {
         mt_config c = mt_config_default();
         check(mt_model_config(handle, &c));
-        py::dict d;
-        d["K"] = c.K; d["dim"] = c.dim; d["hidden"] = py::make_tuple(c.hidden1, c.hidden2);
-        d["batch_size"] = c.batch_size; d["learning_rate"] = c.learning_rate; d["beta"] = c.beta;
-        d["margin"] = c.margin; d["dropout"] = c.dropout; d["seed"] = c.seed;
-        d["sampler"] = c.sampler == MT_SAMPLER_REFERENCE ? "reference" : "contiguous";
-        d["inner_step"] = c.inner_step == MT_INNER_STEP_REFERENCE ? "reference" : "per_task";
-        d["threads"] = c.threads;
-        return d;
+        return config_dict(c);
     }
 
     std::shared_ptr<Snapshot> snapshot() const {
@@ -139,23 +334,25 @@ struct Model {
     }
     void restore(const Snapshot &snap) { check(mt_model_restore(handle, snap.handle)); }
 
-    float train(const Dataset &data, int64_t steps) {
+    float train(const Dataset &data, py::handle steps) {
+        int64_t n = to_c<int64_t>(steps, "steps");
         float loss = 0;
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_train(handle, data.handle, steps, &loss);
+            s = mt_model_train(handle, data.handle, n, &loss);
         }
         check(s);
         return loss;
     }
 
-    py::dict evaluate(const Dataset &data, int32_t split, int32_t protocol) const {
+    py::dict evaluate(const Dataset &data, py::handle split, py::handle protocol) const {
+        int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
         mt_metrics m = mt_metrics_default();
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_evaluate(handle, data.handle, split, protocol, &m);
+            s = mt_model_evaluate(handle, data.handle, sp, pr, &m);
         }
         check(s);
         py::dict d;
@@ -164,7 +361,8 @@ struct Model {
         return d;
     }
 
-    Floats adapt(Ids history) const {
+    Floats adapt(const Ids &history) const {
+        one_d(history, "history");
         Floats out(dim());
         float *r = out.mutable_data();
         mt_status s;
@@ -176,23 +374,27 @@ struct Model {
         return out;
     }
 
-    Floats score(Floats relation, int64_t last, Ids candidates) const {
+    Floats score(const Floats &relation, py::handle last, const Ids &candidates) const {
+        one_d(relation, "relation"), one_d(candidates, "candidates");
+        int64_t last_item = to_c<int64_t>(last, "last");
         Floats out(candidates.size());
         float *o = out.mutable_data();
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_score(handle, relation.data(), (size_t)relation.size(), last, candidates.data(),
+            s = mt_model_score(handle, relation.data(), (size_t)relation.size(), last_item, candidates.data(),
                                (size_t)candidates.size(), o);
         }
         check(s);
         return out;
     }
 
-    std::pair<Ids, Floats> recommend(Ids history, int64_t k, bool exclude_history) const {
-        if (k < 1) throw py::value_error("k must be at least 1 (got " + std::to_string(k) + ")");
+    std::pair<Ids, Floats> recommend(const Ids &history, py::handle k, py::handle exclude_history) const {
+        one_d(history, "history");
+        int64_t top = to_c<int64_t>(k, "k", 1);
+        uint32_t flags = flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY;
         int64_t n_items = items();
-        int64_t room = k < n_items ? k : n_items;
+        int64_t room = top < n_items ? top : n_items;
         Ids ids(room);
         Floats scores(room);
         int64_t *ip = ids.mutable_data();
@@ -201,8 +403,7 @@ struct Model {
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_recommend(handle, history.data(), (size_t)history.size(), (size_t)room,
-                                   exclude_history ? 0u : MT_RECOMMEND_INCLUDE_HISTORY, ip, sp, &written);
+            s = mt_model_recommend(handle, history.data(), (size_t)history.size(), (size_t)room, flags, ip, sp, &written);
         }
         check(s);
         ids.resize({(py::ssize_t)written});
@@ -210,7 +411,8 @@ struct Model {
         return {ids, scores};
     }
 
-    std::pair<Ids, Floats> item_table(bool with_embeddings) const {
+    std::pair<Ids, Floats> item_table(py::handle with_embeddings_arg) const {
+        bool with_embeddings = flag(with_embeddings_arg, "with_embeddings");
         int64_t n = items();
         int32_t d = dim();
         Ids ids(n);
@@ -220,50 +422,40 @@ struct Model {
         return {ids, emb};
     }
 
-    void save(const std::string &path) const {
+    void save(py::handle path) const {
+        std::string p = fs_path(path, "path");
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_save(handle, path.c_str());
+            s = mt_model_save(handle, p.c_str());
         }
         check(s);
     }
 };
 
-std::shared_ptr<Model> model_create(py::dict settings, const Dataset &data) {
-    mt_config c = mt_config_default();
-    for (auto item : settings) {
-        std::string key = py::str(item.first);
-        py::handle v = item.second;
-        if (key == "K") c.K = v.cast<int32_t>();
-        else if (key == "dim") c.dim = v.cast<int32_t>();
-        else if (key == "hidden1") c.hidden1 = v.cast<int32_t>();
-        else if (key == "hidden2") c.hidden2 = v.cast<int32_t>();
-        else if (key == "batch_size") c.batch_size = v.cast<int32_t>();
-        else if (key == "learning_rate") c.learning_rate = v.cast<float>();
-        else if (key == "beta") c.beta = v.cast<float>();
-        else if (key == "margin") c.margin = v.cast<float>();
-        else if (key == "dropout") c.dropout = v.cast<float>();
-        else if (key == "seed") c.seed = v.cast<uint64_t>();
-        else if (key == "sampler") c.sampler = v.cast<int32_t>();
-        else if (key == "inner_step") c.inner_step = v.cast<int32_t>();
-        else if (key == "threads") c.threads = v.cast<int32_t>();
-        else throw py::value_error("unknown setting '" + key + "'");
-    }
+std::shared_ptr<Model> model_create(const py::dict &settings, const Dataset &data) {
+    mt_config c = config_from(settings);
     auto m = std::make_shared<Model>();
     check(mt_model_create(&c, data.handle, &m->handle));
     return m;
 }
 
-std::shared_ptr<Model> model_load(const std::string &path) {
+std::shared_ptr<Model> model_load(py::handle path) {
+    std::string p = fs_path(path, "path");
     auto m = std::make_shared<Model>();
     mt_status s;
     {
         py::gil_scoped_release release;
-        s = mt_model_load(path.c_str(), &m->handle);
+        s = mt_model_load(p.c_str(), &m->handle);
     }
     check(s);
     return m;
+}
+
+PyObject *new_error(const char *name, const char *doc) {
+    PyObject *type = PyErr_NewExceptionWithDoc(name, doc, PyExc_RuntimeError, nullptr);
+    if (type == nullptr) throw py::error_already_set();
+    return type;  // kept for the life of the process, as the module's attribute
 }
 
 }  // namespace
@@ -272,38 +464,56 @@ PYBIND11_MODULE(_metatl, m) {
     m.doc() = "Low-level bindings of libmetatl (include/metatl.h); use the `metatl` package instead.";
     m.def("version", [] { return std::string(mt_version()); });
     m.attr("HEADER_VERSION") = MT_VERSION_STRING;
-    m.attr("SPLIT_VALID") = MT_SPLIT_VALID;
-    m.attr("SPLIT_TEST") = MT_SPLIT_TEST;
-    m.attr("PROTOCOL_SAMPLED") = MT_PROTOCOL_SAMPLED;
-    m.attr("PROTOCOL_FULL") = MT_PROTOCOL_FULL;
-    m.attr("SAMPLER_REFERENCE") = MT_SAMPLER_REFERENCE;
-    m.attr("SAMPLER_CONTIGUOUS") = MT_SAMPLER_CONTIGUOUS;
-    m.attr("INNER_STEP_REFERENCE") = MT_INNER_STEP_REFERENCE;
-    m.attr("INNER_STEP_PER_TASK") = MT_INNER_STEP_PER_TASK;
 
-    py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset")
-        .def("info", &Dataset::info);
-    m.def("dataset_from_files", &dataset_from_files);
-    m.def("dataset_from_arrays", &dataset_from_arrays);
-    m.def("dataset_synthetic", &dataset_synthetic);
+    busy_error = new_error("metatl.BusyError",
+                           "The model is in use by a conflicting call (MT_ERR_BUSY; a RuntimeError): fit needs the\n"
+                           "model alone, and serving or reading its step is refused while it trains. Nothing was\n"
+                           "changed; retry later.");
+    diverged_error = new_error("metatl.DivergedError",
+                               "Training produced a non-finite or out-of-bound value (MT_ERR_DIVERGED; a RuntimeError).\n"
+                               "The model is left as it was before the failing step; a lower learning_rate usually\n"
+                               "helps.");
+    m.attr("BusyError") = py::handle(busy_error);
+    m.attr("DivergedError") = py::handle(diverged_error);
 
-    py::class_<Snapshot, std::shared_ptr<Snapshot>>(m, "Snapshot")
-        .def("step", &Snapshot::step);
+    // The conversions above, for the settings metatl/__init__.py keeps to itself.
+    m.def("integer", [](py::handle value, const std::string &name, py::object minimum) {
+        py::int_ i = integer(value, name);
+        if (!minimum.is_none()) check_at_least(i, name, integer(minimum, "minimum"));
+        return i;
+    }, py::arg("value"), py::arg("name"), py::arg("minimum") = py::none());
+    m.def("flag", [](py::handle value, const std::string &name) { return flag(value, name); },
+          py::arg("value"), py::arg("name"));
+    m.def("settings", [](const py::dict &settings) { return config_dict(config_from(settings)); }, py::arg("settings"));
 
-    py::class_<Model, std::shared_ptr<Model>>(m, "Model")
-        .def("dim", &Model::dim)
+    py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
+    dataset.def("info", &Dataset::info);
+    not_picklable(dataset);
+    m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"));
+    m.def("dataset_from_arrays", &dataset_from_arrays, py::arg("users"), py::arg("items"), py::arg("timestamps"),
+          py::arg("test_users"), py::arg("test_items"), py::arg("test_timestamps"), py::arg("K"), py::arg("seed"));
+    m.def("dataset_synthetic", &dataset_synthetic, py::arg("side"), py::arg("train_users"), py::arg("new_users"),
+          py::arg("seed"));
+
+    py::class_<Snapshot, std::shared_ptr<Snapshot>> snapshot(m, "Snapshot");
+    snapshot.def("step", &Snapshot::step);
+    not_picklable(snapshot);
+
+    py::class_<Model, std::shared_ptr<Model>> model(m, "Model");
+    model.def("dim", &Model::dim)
         .def("items", &Model::items)
         .def("step", &Model::step)
         .def("config", &Model::config)
-        .def("train", &Model::train)
+        .def("train", &Model::train, py::arg("data"), py::arg("steps"))
         .def("snapshot", &Model::snapshot)
-        .def("restore", &Model::restore)
-        .def("evaluate", &Model::evaluate)
-        .def("adapt", &Model::adapt)
-        .def("score", &Model::score)
-        .def("recommend", &Model::recommend)
-        .def("item_table", &Model::item_table)
-        .def("save", &Model::save);
-    m.def("model_create", &model_create);
-    m.def("model_load", &model_load);
+        .def("restore", &Model::restore, py::arg("snapshot"))
+        .def("evaluate", &Model::evaluate, py::arg("data"), py::arg("split"), py::arg("protocol"))
+        .def("adapt", &Model::adapt, py::arg("history"))
+        .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
+        .def("recommend", &Model::recommend, py::arg("history"), py::arg("k"), py::arg("exclude_history"))
+        .def("item_table", &Model::item_table, py::arg("with_embeddings"))
+        .def("save", &Model::save, py::arg("path"));
+    not_picklable(model);
+    m.def("model_create", &model_create, py::arg("settings"), py::arg("data"));
+    m.def("model_load", &model_load, py::arg("path"));
 }

@@ -1,5 +1,7 @@
 """The Python API and its misuse: every misuse is an exception, never a dead interpreter."""
 import os
+import pickle
+import re
 import signal
 import threading
 import time
@@ -157,11 +159,11 @@ def test_fit_errors(data, tmp_path):
         model.fit(other, 1, progress=False)
 
 
-def test_ctrl_c_stops_training_cleanly(data):
-    model = small_model()
+def interrupt_once_training(model, send, settle=0.0):
+    """A thread that waits until `model` trains (reading its step is refused as busy), lets it
+    run `settle` seconds more, then calls `send` (a SIGINT of some kind)."""
 
-    def interrupt_once_training():
-        # Training has started once the model exists and reading its step is refused as busy.
+    def run():
         deadline = time.time() + 30
         while time.time() < deadline:
             if model._handle is not None:
@@ -170,15 +172,69 @@ def test_ctrl_c_stops_training_cleanly(data):
                 except RuntimeError:
                     break
             time.sleep(0.001)
-        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(settle)
+        send()
 
-    sender = threading.Thread(target=interrupt_once_training)
-    sender.start()
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_during_fit_returns_the_curve_so_far(data):
+    # 100000 steps record every 5000: before, Ctrl-C returned [] after thousands of steps.
+    model = small_model()
+    sender = interrupt_once_training(model, lambda: os.kill(os.getpid(), signal.SIGINT), settle=0.2)
     history = model.fit(data, 100000, progress=False)
     sender.join()
     assert 0 < model.step < 100000
-    assert model.recommend(data_ids(model)[:3], k=3)[0].shape == (3,)
-    assert isinstance(history, list)
+    assert len(history) >= 1, f"an empty learning curve after {model.step} steps"
+    assert isinstance(history, metatl.History) and isinstance(history, list)
+    assert history.interrupted is True
+    last = history[-1]
+    assert last["step"] == model.step and np.isfinite(last["loss"]) and last["loss"] > 0 and last["steps_per_s"] > 0
+    assert [h["step"] for h in history] == sorted({h["step"] for h in history})
+    # Python's own handler is back, and the model serves and trains on.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert model.recommend(model.item_ids[:3], k=3)[0].shape == (3,)
+    again = model.fit(data, 5, progress=False)
+    assert again.interrupted is False and again[-1]["step"] == model.step == last["step"] + 5
+
+
+def test_ctrl_c_during_fit_with_model_selection_keeps_the_best_model(data):
+    import _thread
+    model = small_model()
+    sender = interrupt_once_training(model, _thread.interrupt_main, settle=0.3)
+    history = model.fit(data, 100000, eval_every=5, patience=0, progress=False)
+    sender.join()
+    assert history.interrupted is True and len(history) >= 2
+    evaluated = [h for h in history if "valid_full_MRR" in h]
+    chosen = [h for h in evaluated if h["selected"]]
+    assert len(chosen) == 1 and model.step == chosen[0]["step"]
+    assert model.evaluate(data, split="valid")["MRR"] == chosen[0]["valid_MRR"]
+    # Every evaluated record is whole (an interrupt never leaves one half written).
+    assert all({"valid_MRR", "valid_Hits@10", "valid_full_MRR", "valid_full_Hits@10"} <= set(h) for h in evaluated)
+
+
+def test_ctrl_c_under_a_programs_own_handler_is_caught_too(data):
+    # fit leaves a handler of the program's own in place; the KeyboardInterrupt it raises is
+    # handled as Ctrl-C is.
+    def own_handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, own_handler)
+    try:
+        model = small_model()
+        sender = interrupt_once_training(model, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT),
+                                         settle=0.2)
+        history = model.fit(data, 100000, progress=False)
+        sender.join()
+        assert signal.getsignal(signal.SIGINT) is own_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert 0 < model.step < 100000
+    assert len(history) >= 1, f"an empty learning curve after {model.step} steps"
+    assert history.interrupted is True and history[-1]["step"] == model.step
+    assert model.recommend(model.item_ids[:3], k=3)[0].shape == (3,)
 
 
 def data_ids(model):
@@ -341,3 +397,280 @@ def test_fit_selection_arguments_are_checked(data):
     with pytest.raises(ValueError, match="patience must be"):
         small_model().fit(data, 5, eval_every=1, patience=-1)
 
+
+
+# ---- pickling and copying: a TypeError that says what to do, never an abort --------------------
+
+PICKLE_PROBE = """
+import copy, pickle, sys
+import metatl
+data = metatl.Dataset.synthetic(side=5, train_users=40, new_users=20, seed=1)
+model = metatl.Model(dim=8, hidden=(8, 8), batch_size=16)
+model.fit(data, 2, progress=False)
+objects = {"Model": model, "unfitted Model": metatl.Model(), "Dataset": data,
+           "model handle": model._handle, "dataset handle": data._handle, "snapshot": model._handle.snapshot()}
+how = sys.argv[1]
+for name, obj in objects.items():
+    print(name, end=": ", flush=True)
+    try:
+        if how == "copy":
+            copy.copy(obj)
+        elif how == "deepcopy":
+            copy.deepcopy(obj)
+        else:
+            pickle.dumps(obj, protocol=int(how))
+        print("no error", flush=True)
+    except TypeError as e:
+        print("TypeError:", e, flush=True)
+"""
+
+
+def probe(how):
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-c", PICKLE_PROBE, how], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"the interpreter died (status {run.returncode}):\n{run.stdout}{run.stderr[-2000:]}"
+    return dict(line.split(": ", 1) for line in run.stdout.splitlines())
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickling_is_a_clear_type_error_for_every_protocol(protocol):
+    # In a subprocess: protocols 0 and 1 used to abort the interpreter (pybind11 threw through C).
+    said = probe(str(protocol))
+    for name in ("Model", "unfitted Model"):
+        assert said[name] == ("TypeError: metatl.Model cannot be pickled yet; save it with model.save(path) "
+                              "and read it back with metatl.Model.load(path)"), name
+    assert said["Dataset"].startswith("TypeError: metatl.Dataset cannot be pickled yet; build it again")
+    for name in ("model handle", "dataset handle", "snapshot"):
+        assert said[name].startswith("TypeError: metatl._metatl.") and "cannot be pickled or copied" in said[name], name
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy"])
+def test_copying_is_a_clear_type_error(how):
+    # A shallow copy used to share the native model: training the copy trained the original.
+    said = probe(how)
+    assert said["Model"].startswith("TypeError: metatl.Model cannot be copied yet; save it with model.save(path)")
+    assert said["unfitted Model"] == said["Model"]
+    assert said["Dataset"].startswith("TypeError: metatl.Dataset cannot be copied yet")
+    for name in ("model handle", "dataset handle", "snapshot"):
+        assert said[name].startswith("TypeError:") and "cannot be pickled or copied" in said[name], name
+
+
+# ---- paths: what open() accepts, and a NUL byte refused as open() refuses it ------------------
+
+class FsPath:
+    def __init__(self, path):
+        self.path = path
+
+    def __fspath__(self):
+        return self.path
+
+
+def test_paths_with_a_nul_byte_are_refused_as_open_refuses_them(trained, tmp_path):
+    train, test = write(tmp_path, "n_train.csv", TRAIN), write(tmp_path, "n_test.csv", TEST)
+    saved = tmp_path / "m.safetensors"
+    trained.save(saved)
+    for bad in (str(train) + "\0x", os.fsencode(train) + b"\0x", FsPath(str(train) + "\0x")):
+        with pytest.raises(ValueError, match="embedded null byte"):
+            open(bad)
+        with pytest.raises(ValueError, match="train: embedded null byte"):
+            metatl.Dataset.from_files(bad, test)
+    with pytest.raises(ValueError, match="test: embedded null byte"):
+        metatl.Dataset.from_files(train, str(test) + "\0x")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        metatl.Model.load(str(saved) + "\0junk")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        metatl.Model.load(FsPath(os.fsencode(saved) + b"\0junk"))
+    target = tmp_path / "new.safetensors"
+    with pytest.raises(ValueError, match="embedded null byte"):
+        trained.save(str(target) + "\0.bak")
+    assert not target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "n_test.csv", "n_train.csv"]
+    with pytest.raises(TypeError, match="path: expected str, bytes or os.PathLike object, not int"):
+        metatl.Model.load(3)
+
+
+def test_paths_are_taken_as_open_takes_them(trained, tmp_path):
+    train, test = write(tmp_path, "b_train.csv", TRAIN), write(tmp_path, "b_test.csv", TEST)
+    assert metatl.Dataset.from_files(os.fsencode(train), FsPath(str(test))).items == 5
+    assert metatl.Dataset.from_files(FsPath(os.fsencode(train)), str(test)).items == 5
+    saved = tmp_path / "é.safetensors"
+    trained.save(os.fsencode(saved))
+    assert metatl.Model.load(FsPath(str(saved))).step == metatl.Model.load(saved).step == trained.step
+
+
+def test_paths_that_are_not_utf8_are_refused_not_mangled(trained, tmp_path):
+    # libmetatl reads paths as UTF-8 and replaces invalid bytes: b"m\xff" used to write "m\ufffd".
+    before = sorted(os.listdir(tmp_path))
+    odd = os.fsencode(str(tmp_path)) + b"/m\xff.safetensors"
+    for path in (odd, os.fsdecode(odd)):
+        with pytest.raises(ValueError, match=r"^path: .* is not valid UTF-8"):
+            trained.save(path)
+        with pytest.raises(ValueError, match=r"^path: .* is not valid UTF-8"):
+            metatl.Model.load(path)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+# ---- settings and arguments: as strict as Python itself -------------------------------------
+
+def call_sites(data, trained, tmp_path):
+    """Every scalar argument of the package, as (name, call with the value)."""
+    ids = trained.item_ids[:3]
+    train, test = write(tmp_path, "s_train.csv", TRAIN), write(tmp_path, "s_test.csv", TEST)
+    arrays = ([1, 1, 1], [10, 11, 12], [0, 1, 2], [9, 9, 9, 9], [10, 11, 12, 10], [0, 1, 2, 3])
+    sites = [(name, (lambda name: lambda v: metatl.Model(**{name: v}))(name))
+             for name in ("K", "dim", "batch_size", "seed", "threads")]
+    sites += [
+        ("hidden[0]", lambda v: metatl.Model(hidden=(v, 24))),
+        ("hidden[1]", lambda v: metatl.Model(hidden=(32, v))),
+        ("steps", lambda v: small_model().fit(data, v, progress=False)),
+        ("eval_every", lambda v: small_model().fit(data, 2, eval_every=v, progress=False)),
+        ("patience", lambda v: small_model().fit(data, 2, eval_every=1, patience=v, progress=False)),
+        ("k", lambda v: trained.recommend(ids, k=v)),
+        ("side", lambda v: metatl.Dataset.synthetic(side=v, train_users=10, new_users=10)),
+        ("train_users", lambda v: metatl.Dataset.synthetic(side=5, train_users=v, new_users=10)),
+        ("new_users", lambda v: metatl.Dataset.synthetic(side=5, train_users=10, new_users=v)),
+        ("seed", lambda v: metatl.Dataset.synthetic(side=5, train_users=10, new_users=10, seed=v)),
+        ("K", lambda v: metatl.Dataset.from_files(train, test, K=v)),
+        ("seed", lambda v: metatl.Dataset.from_files(train, test, seed=v)),
+        ("K", lambda v: metatl.Dataset.from_arrays(*arrays, K=v)),
+        ("seed", lambda v: metatl.Dataset.from_arrays(*arrays, seed=v)),
+    ]
+    return sites
+
+
+@pytest.mark.parametrize("value", [8.7, 3.0, True, False, np.float64(2.0), np.True_, "3", b"3"])
+def test_int_arguments_refuse_bools_floats_and_strings(data, trained, tmp_path, value):
+    # Before: dim=8.7 was 8, dim=True was 1, k=2.9 was 2, steps=1.5 was 1.
+    for name, call in call_sites(data, trained, tmp_path):
+        with pytest.raises(TypeError, match=rf"^{re.escape(name)} must be an integer, got "):
+            call(value)
+
+
+def test_int_arguments_beyond_their_c_type_are_overflow_errors(data, trained, tmp_path):
+    # Before: RuntimeError "Unable to cast" or TypeError "incompatible function arguments".
+    limits = {"seed": (-1, 2**64), "k": (None, 2**63), "steps": (None, None), "eval_every": (None, None),
+              "patience": (None, None)}
+    for name, call in call_sites(data, trained, tmp_path):
+        low, high = limits.get(name, (-2**31 - 1, 2**31))
+        for value in (low, high):
+            if value is not None:
+                with pytest.raises(OverflowError, match=rf"^{re.escape(name)} must fit in u?int(32|64) "):
+                    call(value)
+
+
+def test_int_arguments_below_the_bound_the_binding_knows_are_value_errors(data, trained):
+    for call, message in ((lambda: trained.recommend(trained.item_ids[:3], k=0), "k must be at least 1, got 0"),
+                          (lambda: small_model().fit(data, -2), "steps must be at least 1, got -2"),
+                          (lambda: small_model().fit(data, 2, eval_every=0), "eval_every must be at least 1, got 0"),
+                          (lambda: small_model().fit(data, 2, eval_every=1, patience=-1),
+                           "patience must be at least 0, got -1")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call()
+
+
+def test_int_arguments_take_numpy_integers(data, trained):
+    model = small_model(K=np.int64(3), dim=np.int32(16), hidden=(np.uint16(32), np.int8(24)), batch_size=np.int64(128),
+                        seed=np.uint64(7), threads=np.int16(1))
+    assert model.config["dim"] == 16 and type(model.config["dim"]) is int and model.config["hidden"] == (32, 24)
+    history = model.fit(data, np.int64(4), eval_every=np.int32(2), patience=np.uint8(0), progress=False)
+    assert model.step == 4 and len(history) == 3
+    assert trained.recommend(trained.item_ids[:3], k=np.uint64(4))[0].shape == (4,)
+    assert metatl.Dataset.synthetic(side=np.int64(5), train_users=np.int32(10), new_users=np.int8(10),
+                                    seed=np.uint64(2)).items == 25
+
+
+def test_float_settings_refuse_bools_and_strings(data):
+    for name in ("learning_rate", "beta", "margin", "dropout"):
+        for value in (True, np.False_, "0.1", b"0.1", None, [0.1]):
+            with pytest.raises(TypeError, match=rf"^{name} must be a real number, got "):
+                metatl.Model(**{name: value})
+        with pytest.raises(OverflowError, match=rf"^{name} is too large for a float32"):
+            metatl.Model(**{name: 1e39})
+    model = metatl.Model(learning_rate=np.float32(0.25), beta=2, margin=np.float64(0.5), dropout=np.int64(0))
+    assert model.config["learning_rate"] == 0.25 and model.config["beta"] == 2.0 and model.config["dropout"] == 0.0
+
+
+def test_bool_arguments_refuse_non_bools(data, trained):
+    # Before: exclude_history="no" was truthy.
+    ids = trained.item_ids[:3]
+    for value in ("no", "", 0, 1, 1.0, None, np.int64(1), [True]):
+        with pytest.raises(TypeError, match="^exclude_history must be True or False, got "):
+            trained.recommend(ids, exclude_history=value)
+        with pytest.raises(TypeError, match="^progress must be True or False, got "):
+            small_model().fit(data, 1, progress=value)
+    kept = trained.recommend(ids, k=len(trained.item_ids), exclude_history=np.False_)[0]
+    assert set(ids) <= set(kept)
+    assert not set(ids) & set(trained.recommend(ids, k=5, exclude_history=np.True_)[0])
+    assert np.array_equal(trained.recommend(ids, k=5, exclude_history=True)[0],
+                          trained.recommend(ids, k=5, exclude_history=np.bool_(True))[0])
+
+
+def test_choices_refuse_other_types_and_names(trained, data):
+    for name, call in (("sampler", lambda v: metatl.Model(sampler=v)), ("inner_step", lambda v: metatl.Model(inner_step=v)),
+                       ("split", lambda v: trained.evaluate(data, split=v)),
+                       ("protocol", lambda v: trained.evaluate(data, protocol=v))):
+        with pytest.raises(TypeError, match=f"^{name} must be one of "):
+            call(1)
+        with pytest.raises(ValueError, match=f"^{name} must be one of .*, got 'fancy'"):
+            call("fancy")
+    with pytest.raises(ValueError, match="hidden must be two sizes"):
+        metatl.Model(hidden=(8, 8, 8))
+    with pytest.raises(TypeError, match="hidden must be a pair of sizes"):
+        metatl.Model(hidden=8)
+
+
+def test_the_extension_refuses_arrays_that_are_not_one_dimensional(trained):
+    # Before: the extension read a 2-D array flattened (history [[a, b], [c, d]] as [a, b, c, d]).
+    handle, ids = trained._handle, trained.item_ids
+    square = np.array([ids[:2], ids[2:4]])
+    relation = trained.adapt(ids[:3])
+    calls = (("history", lambda: handle.adapt(square)), ("history", lambda: handle.recommend(square, 3, True)),
+             ("history", lambda: handle.adapt(np.int64(ids[0]))),
+             ("relation", lambda: handle.score(relation.reshape(2, -1), int(ids[2]), ids[:4])),
+             ("candidates", lambda: handle.score(relation, int(ids[2]), square)))
+    for name, call in calls:
+        with pytest.raises(ValueError, match=rf"^{name} must be one-dimensional, got shape \("):
+            call()
+    one = np.array([1, 1, 1])
+    columns = [one, one, one.astype(float), one, one, one.astype(float)]
+    names = ["users", "items", "timestamps", "test_users", "test_items", "test_timestamps"]
+    for i, name in enumerate(names):
+        args = list(columns)
+        args[i] = np.stack([args[i], args[i]])
+        with pytest.raises(ValueError, match=rf"^{name} must be one-dimensional, got shape \(2, 3\)"):
+            metatl._metatl.dataset_from_arrays(*args, 3, 1)
+    with pytest.raises(ValueError, match=r"^history must be one-dimensional, got shape \(2, 2\)"):
+        trained.recommend(square)
+
+
+# ---- errors of their own kind --------------------------------------------------------------
+
+def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
+    for error in (metatl.BusyError, metatl.DivergedError):
+        assert issubclass(error, RuntimeError) and error.__module__ == "metatl" and error.__name__ in metatl.__all__
+        assert error.__doc__ and pickle.loads(pickle.dumps(error("x"))).args == ("x",)
+    assert metatl.BusyError is metatl._metatl.BusyError and metatl.DivergedError is metatl._metatl.DivergedError
+    assert not issubclass(metatl.BusyError, metatl.DivergedError) and not issubclass(metatl.DivergedError, metatl.BusyError)
+    # MT_ERR_BUSY arrives as BusyError: read the step while another thread trains.
+    model = small_model(batch_size=512)
+    model.fit(data, 1, progress=False)
+    caught = []
+    trainer = threading.Thread(target=lambda: model._handle.train(data._handle, 300))
+    trainer.start()
+    deadline = time.time() + 30
+    while trainer.is_alive() and time.time() < deadline and not caught:
+        try:
+            model._handle.step()
+        except RuntimeError as e:
+            caught.append(e)
+    trainer.join()
+    assert caught and type(caught[0]) is metatl.BusyError and "being trained" in str(caught[0])
+
+
+@pytest.mark.xfail(strict=False, reason="the engine reports MT_ERR_DIVERGED in another part of issue 12; "
+                                        "until then a huge learning rate silently yields non-finite weights")
+def test_a_diverging_fit_raises_diverged_error(data):
+    model = small_model(learning_rate=1e30)
+    with pytest.raises(metatl.DivergedError):
+        model.fit(data, 20, progress=False)
+    assert np.isfinite(model.item_embeddings).all()
