@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 
@@ -46,7 +47,7 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["BusyError", "Dataset", "DivergedError", "History", "Model", "version"]
+__all__ = ["BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "version"]
 __version__ = "0.1.0"
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -60,6 +61,8 @@ IdsLike = Union[Sequence[int], np.ndarray, Iterable[int]]
 # Status codes of their own (both RuntimeError subclasses; see their docstrings).
 BusyError = _metatl.BusyError
 DivergedError = _metatl.DivergedError
+#: The default of ``Dataset.from_files(max_file_bytes=...)``: the C library's (4 GiB).
+DEFAULT_MAX_FILE_BYTES: int = _metatl.DEFAULT_MAX_FILE_BYTES
 
 
 def version() -> str:
@@ -103,9 +106,11 @@ class _Native:
 
 class History(List[Dict[str, Any]]):
     """The learning curve :meth:`Model.fit` returns: a list of records (dicts), oldest first.
-    ``interrupted`` is True when Ctrl-C stopped ``fit`` (what it had not done yet was skipped)."""
+    ``interrupted`` is True when Ctrl-C stopped ``fit`` (what it had not done yet was skipped);
+    ``diverged`` holds the reason when a training step diverged and ended ``fit`` (else None)."""
 
     interrupted: bool = False
+    diverged: Optional[str] = None
 
 
 class Dataset(_Native):
@@ -122,11 +127,15 @@ class Dataset(_Native):
         self._info = handle.info()
 
     @classmethod
-    def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1) -> "Dataset":
+    def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1,
+                   max_file_bytes: Optional[int] = None) -> "Dataset":
         """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (commas and one
-        header line accepted) of training users (``train``) and new users (``test``). Paths are
-        str, bytes or os.PathLike, as :func:`open` takes them."""
-        return cls(_metatl.dataset_from_files(train, test, K, seed))
+        header line accepted, a leading UTF-8 byte-order mark skipped) of training users
+        (``train``) and new users (``test``). Paths are str, bytes or os.PathLike, as
+        :func:`open` takes them; either may be a pipe. Each file may hold at most
+        ``max_file_bytes`` (default :data:`DEFAULT_MAX_FILE_BYTES`, 4 GiB; ``2**64 - 1`` for no
+        limit): a larger file, or a pipe that gives more, is a ValueError naming it."""
+        return cls(_metatl.dataset_from_files(train, test, K, seed, max_file_bytes))
 
     @classmethod
     def from_arrays(cls, users: IdsLike, items: IdsLike, timestamps: Any,
@@ -222,8 +231,11 @@ class Model(_Native):
         ``valid_full_Hits@10`` and ``selected`` (True on the kept model's record) with model
         selection.
 
-        Raises :class:`DivergedError` if a step produces a non-finite value (the model is left as
-        it was before that step) and :class:`BusyError` if another call is using the model.
+        Divergence ends ``fit`` without an error, as Swift's ``fit`` does: a step that would make a
+        value non-finite or carry it past the model's limits is not applied (the engine's
+        :class:`DivergedError`), training stops there, the model after the last good step is
+        evaluated and competes when selecting, ``history.diverged`` holds the reason and a
+        RuntimeWarning says so. Raises :class:`BusyError` if another call is using the model.
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
@@ -276,7 +288,22 @@ class Model(_Native):
                     history.append(first)
                 while done < steps and not ctrl_c.pressed:
                     n = min(chunk, steps - done, record_every - since_record)
-                    loss_sum += self._handle.train(dataset._handle, n) * n
+                    before = self._handle.step()
+                    try:
+                        loss_sum += self._handle.train(dataset._handle, n) * n
+                    except DivergedError as e:
+                        # The failing step was not applied; the ones before it in this chunk were.
+                        history.diverged = str(e)
+                        warnings.warn(f"training stopped: {e}", RuntimeWarning, stacklevel=2)
+                        done += self._handle.step() - before
+                        if selecting and self._handle.step() != (best_entry or {}).get("step"):
+                            last: Dict[str, Any] = {"step": self._handle.step()}
+                            score = validate(last)
+                            history.append(last)
+                            if score > best_score:
+                                best_score, best_entry, best_state = score, last, self._handle.snapshot()
+                        since_record = 0
+                        break
                     done += n
                     since_record += n
                     bar.update(done, loss_sum / since_record)

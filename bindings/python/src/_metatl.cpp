@@ -172,11 +172,19 @@ template <typename Array> const Array &one_d(const Array &a, const char *name) {
 }
 
 // Handles are native: pickling one would otherwise abort the interpreter (protocols 0 and 1).
+// Nor can Python make one with __new__ (a crafted pickle does): pybind11 would hand the methods an
+// object whose C++ value was never constructed, and its garbage handle would crash the engine.
+// Handles are only made by the functions below (pybind11 allocates those without calling __new__).
 template <typename Class> void not_picklable(Class &cls) {
     cls.def("__reduce_ex__", [](py::handle self, py::handle) -> py::object {
         raise(PyExc_TypeError, std::string(Py_TYPE(self.ptr())->tp_name) +
                                    " is a native handle and cannot be pickled or copied; use the metatl package's classes");
     });
+    cls.attr("__new__") = py::staticmethod(py::cpp_function([](py::args args, py::kwargs) -> py::object {
+        std::string name = args.size() > 0 ? std::string(py::str(args[0].attr("__name__"))) : "handle";
+        raise(PyExc_TypeError, "metatl._metatl." + name +
+                                   " objects are made by the metatl package's functions, not directly");
+    }));
 }
 
 using Ids = py::array_t<int64_t, py::array::c_style>;
@@ -202,15 +210,18 @@ struct Dataset {
     }
 };
 
-std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed) {
+std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed,
+                                            py::handle max_file_bytes) {
     std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
-    int32_t k = to_c<int32_t>(K, "K");
-    uint64_t s = to_c<uint64_t>(seed, "seed");
+    mt_dataset_options options = mt_dataset_options_default();
+    options.K = to_c<int32_t>(K, "K");
+    options.seed = to_c<uint64_t>(seed, "seed");
+    if (!max_file_bytes.is_none()) options.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
     auto d = std::make_shared<Dataset>();
     mt_status status;
     {
         py::gil_scoped_release release;
-        status = mt_dataset_from_files(train_path.c_str(), test_path.c_str(), k, s, &d->handle);
+        status = mt_dataset_load(train_path.c_str(), test_path.c_str(), &options, &d->handle);
     }
     check(status);
     return d;
@@ -489,7 +500,9 @@ PYBIND11_MODULE(_metatl, m) {
     py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
     dataset.def("info", &Dataset::info);
     not_picklable(dataset);
-    m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"));
+    m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
+          py::arg("max_file_bytes") = py::none());
+    m.attr("DEFAULT_MAX_FILE_BYTES") = py::int_(mt_dataset_options_default().max_file_bytes);
     m.def("dataset_from_arrays", &dataset_from_arrays, py::arg("users"), py::arg("items"), py::arg("timestamps"),
           py::arg("test_users"), py::arg("test_items"), py::arg("test_timestamps"), py::arg("K"), py::arg("seed"));
     m.def("dataset_synthetic", &dataset_synthetic, py::arg("side"), py::arg("train_users"), py::arg("new_users"),

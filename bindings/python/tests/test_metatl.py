@@ -3,6 +3,8 @@ import os
 import pickle
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -667,10 +669,45 @@ def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
     assert caught and type(caught[0]) is metatl.BusyError and "being trained" in str(caught[0])
 
 
-@pytest.mark.xfail(strict=False, reason="the engine reports MT_ERR_DIVERGED in another part of issue 12; "
-                                        "until then a huge learning rate silently yields non-finite weights")
-def test_a_diverging_fit_raises_diverged_error(data):
+def test_a_diverging_fit_stops_with_the_reason_and_a_finite_model(data):
     model = small_model(learning_rate=1e30)
+    with pytest.warns(RuntimeWarning, match="diverged at step 1|step 1"):
+        history = model.fit(data, 20, progress=False)
+    assert history.diverged is not None and "step 1" in history.diverged
+    assert model.step == 0
+    with pytest.warns(RuntimeWarning):
+        selected = small_model(learning_rate=1e30).fit(data, 20, eval_every=5, patience=2, progress=False)
+    assert selected.diverged is not None
+    assert all(0 <= r["valid_MRR"] <= 1 for r in selected if "valid_MRR" in r)
     with pytest.raises(metatl.DivergedError):
-        model.fit(data, 20, progress=False)
+        model._handle.train(data._handle, 3)   # the engine's own status, as C sees it
     assert np.isfinite(model.item_embeddings).all()
+
+
+def test_native_handles_cannot_be_made_directly():
+    # __new__ without the package's constructors (as a crafted pickle would call it) used to
+    # hand the engine a garbage handle and kill the interpreter.
+    code = ("import metatl\n"
+            "for cls in (metatl._metatl.Model, metatl._metatl.Dataset, metatl._metatl.Snapshot):\n"
+            "    try:\n"
+            "        cls.__new__(cls)\n"
+            "    except TypeError as e:\n"
+            "        assert 'not directly' in str(e), e\n"
+            "    else:\n"
+            "        raise SystemExit('made ' + cls.__name__)\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+def test_a_data_file_beyond_max_file_bytes_is_refused(tmp_path):
+    train = tmp_path / "t.tsv"
+    train.write_text("".join(f"{u}\t{100 + (u + t) % 9}\t{t}\n" for u in range(20) for t in range(6)))
+    test = tmp_path / "n.tsv"
+    test.write_text("".join(f"{1000 + u}\t{100 + (2 * u + t) % 9}\t{t}\n" for u in range(10) for t in range(5)))
+    assert metatl.DEFAULT_MAX_FILE_BYTES == 4 << 30
+    metatl.Dataset.from_files(train, test, max_file_bytes=train.stat().st_size)
+    with pytest.raises(ValueError, match="t.tsv"):
+        metatl.Dataset.from_files(train, test, max_file_bytes=train.stat().st_size - 1)
+    with pytest.raises(TypeError):
+        metatl.Dataset.from_files(train, test, max_file_bytes=1.5)
