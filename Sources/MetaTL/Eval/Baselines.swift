@@ -7,6 +7,11 @@ public struct Baselines: Sendable {
         /// First-order item-to-item transitions: count(last input → candidate) over
         /// consecutive training pairs, ties broken by popularity.
         case transition
+        /// Second-order transitions: count(second-to-last, last input → candidate) over
+        /// consecutive training triples, backing off to the first-order count and then to
+        /// popularity (ranked by the three in that order). MetaTL adapts from a new user's two
+        /// transitions, so this is the count-based baseline that sees the same evidence.
+        case secondOrder = "transition2"
     }
 
     let rows: Int
@@ -18,6 +23,8 @@ public struct Baselines: Sendable {
     let offsets: [Int]
     let tails: [Int32]
     let counts: [Float]
+    /// Second-order counts by context (a << 32 | b): the candidates c of a → b → c and their counts.
+    let triples: [Int64: [(item: Int32, count: Double)]]
 
     /// Counts the training sequences of `dataset`.
     public init(dataset: Dataset) {
@@ -28,14 +35,20 @@ public struct Baselines: Sendable {
         let top = (pop.max() ?? 0) + 1
         popularity = pop.map { $0 / top }
         var pairs: [Int64: Float] = [:]
+        var triples: [Int64: [Int32: Double]] = [:]
         for u in 0..<dataset.trainUserCount {
             let lo = dataset.trainOffsets[u], hi = dataset.trainOffsets[u + 1]
             var i = lo
             while i + 1 < hi {
                 pairs[Int64(dataset.trainItems[i]) << 32 | Int64(dataset.trainItems[i + 1]), default: 0] += 1
+                if i + 2 < hi {
+                    let context = Int64(dataset.trainItems[i]) << 32 | Int64(dataset.trainItems[i + 1])
+                    triples[context, default: [:]][dataset.trainItems[i + 2], default: 0] += 1
+                }
                 i += 1
             }
         }
+        self.triples = triples.mapValues { next in next.map { (item: $0.key, count: $0.value) } }
         let sorted = pairs.keys.sorted()
         var offsets = [Int](repeating: 0, count: rows + 1)
         var tails: [Int32] = [], counts: [Float] = []
@@ -54,15 +67,22 @@ public struct Baselines: Sendable {
     public func evaluate(_ kind: Kind, on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> Metrics {
         let users = dataset.users(split)
         var ranks = [Int](repeating: 0, count: users.count)
-        var scores = [Float](repeating: 0, count: rows)
+        // Doubles: the second-order ranking is lexicographic (counts of triples, then of pairs, then
+        // popularity) through one score, c₂·(max c₁ + 1) + c₁ + popularity, exact in a Double.
+        var scores = [Double](repeating: 0, count: rows)
+        let pairScale = Double((counts.max() ?? 0) + 1)
         let N = EvaluationUsers.sampledNegatives
         for u in 0..<users.count {
             let last = Int(users.inputs[u * K + K - 1])
             let target = Int(users.targets[u])
             // Dense scores: popularity, plus transition counts from the last input.
-            for i in 0..<rows { scores[i] = popularity[i] }
-            if kind == .transition {
-                for k in offsets[last]..<offsets[last + 1] { scores[Int(tails[k])] += counts[k] }
+            for i in 0..<rows { scores[i] = Double(popularity[i]) }
+            if kind == .transition || kind == .secondOrder {
+                for k in offsets[last]..<offsets[last + 1] { scores[Int(tails[k])] += Double(counts[k]) }
+            }
+            if kind == .secondOrder && K >= 2 {
+                let context = Int64(users.inputs[u * K + K - 2]) << 32 | Int64(last)
+                for next in triples[context] ?? [] { scores[Int(next.item)] += next.count * pairScale }
             }
             let t = scores[target]
             var above = 0

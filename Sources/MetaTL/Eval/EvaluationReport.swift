@@ -1,8 +1,8 @@
-/// Every number of a comparison: MetaTL and both baselines, sampled and full-catalogue
+/// Every number of a comparison: MetaTL and the baselines, sampled and full-catalogue
 /// ranking, on the validation and test users.
 public struct EvaluationReport: Sendable {
     /// Rows of the report, in order.
-    public static let systems = ["metatl", "popularity", "transition"]
+    public static let systems = ["metatl", "popularity", "transition", "transition2"]
 
     /// results[split][system][protocol]
     public var results: [Split: [String: [EvaluationProtocol: Metrics]]] = [:]
