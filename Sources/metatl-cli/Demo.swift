@@ -7,7 +7,8 @@ struct Demo: ParsableCommand {
         discussion: """
         Generates a seeded cold-start dataset whose users each follow one planted transition \
         pattern (a direction on a grid of items, see SyntheticData), trains MetaTL on it with the \
-        given settings and prints the comparison table. The seed drives the data and the run.
+        given settings and prints the comparison table, with the generator's oracle (it knows each \
+        user's direction) as the ceiling. The seed drives the data and the run.
         """
     )
 
@@ -16,10 +17,10 @@ struct Demo: ParsableCommand {
     func run() throws {
         var generator = SyntheticData()
         generator.seed = options.seed
-        let (train, test) = generator.generate()
+        let (train, test, oracle) = generator.generateWithOracle()
         let c = try options.configuration()
         let data = try Dataset(train: train, test: test, K: c.K, seed: c.seed,
                                trainName: "synthetic training users", testName: "synthetic new users")
-        try TrainingRun(dataset: data, configuration: c, options: options).run()
+        try TrainingRun(dataset: data, configuration: c, options: options, oracle: oracle).run()
     }
 }

@@ -7,6 +7,8 @@ struct TrainingRun {
     let dataset: Dataset
     let configuration: Configuration
     let options: TrainingOptions
+    /// The synthetic data's oracle, reported beside the baselines (demo only).
+    var oracle: SyntheticData.Oracle? = nil
 
     func run() throws {
         let d = dataset
@@ -37,7 +39,8 @@ struct TrainingRun {
             log("model saved to \(out)")
         }
         if let path = options.curveCSV { try writeCurveCSV(result.curve, to: path) }
-        let report = try EvaluationReport(model: model, dataset: dataset)
+        var report = try EvaluationReport(model: model, dataset: dataset)
+        if let oracle { report.add("oracle") { oracle.evaluate(on: dataset, split: $0, protocol: $1) } }
         print(report.table())
         if let path = options.metricsJSON {
             var json = report.dictionary()

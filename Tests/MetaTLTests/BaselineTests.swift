@@ -33,3 +33,22 @@ struct BaselineTests {
         }
     }
 }
+
+@Suite("Synthetic oracle")
+struct SyntheticOracleTests {
+    /// The oracle knows each user's direction: it is right whenever the walk did not jump (noise
+    /// 0.1, plus the grid's edge), far ahead of transition counts, which only know the last item.
+    @Test func theOracleIsTheCeilingTheDemoReports() throws {
+        var g = SyntheticData()
+        g.side = 20; g.trainUsers = 1500; g.newUsers = 600
+        let (train, test, oracle) = g.generateWithOracle()
+        #expect(g.generate().train.items == train.items)   // the same draws either way
+        let data = try Dataset(train: train, test: test, K: 3, seed: 1)
+        let full = oracle.evaluate(on: data, split: .test, protocol: .full)
+        let sampled = oracle.evaluate(on: data, split: .test, protocol: .sampled)
+        #expect(full.hits1 > 0.75 && full.hits1 < 0.95, "\(full.hits1)")
+        #expect(sampled.hits1 >= full.hits1)
+        let transitions = Baselines(dataset: data).evaluate(.transition, on: data, split: .test, protocol: .full)
+        #expect(full.hits1 > transitions.hits1 + 0.3, "oracle \(full.hits1), transitions \(transitions.hits1)")
+    }
+}

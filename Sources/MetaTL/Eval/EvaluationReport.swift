@@ -1,8 +1,8 @@
 /// Every number of a comparison: MetaTL and the baselines, sampled and full-catalogue
 /// ranking, on the validation and test users.
 public struct EvaluationReport: Sendable {
-    /// Rows of the report, in order.
-    public static let systems = ["metatl", "popularity", "transition", "transition2"]
+    /// Rows of the report, in order: MetaTL, the baselines, then any ``add(_:_:)``ed.
+    public private(set) var systems = ["metatl", "popularity", "transition", "transition2"]
 
     /// results[split][system][protocol]
     public var results: [Split: [String: [EvaluationProtocol: Metrics]]] = [:]
@@ -22,6 +22,14 @@ public struct EvaluationReport: Sendable {
         }
     }
 
+    /// Adds a row (a reference point such as the synthetic data's oracle), on every split and protocol.
+    public mutating func add(_ system: String, _ metrics: (Split, EvaluationProtocol) -> Metrics) {
+        if !systems.contains(system) { systems.append(system) }
+        for split in Split.allCases {
+            for method in EvaluationProtocol.allCases { results[split, default: [:]][system, default: [:]][method] = metrics(split, method) }
+        }
+    }
+
     public func metrics(_ split: Split, _ system: String, _ method: EvaluationProtocol) -> Metrics? {
         results[split]?[system]?[method]
     }
@@ -35,7 +43,7 @@ public struct EvaluationReport: Sendable {
         lines.append(String(repeating: "-", count: header.count))
         for split in Split.allCases {
             for method in EvaluationProtocol.allCases {
-                for system in Self.systems {
+                for system in systems {
                     guard let m = metrics(split, system, method) else { continue }
                     let cells = m.named.map { formatValue($0.value).padding(toLength: 8, withPad: " ", startingAt: 0) }
                     lines.append(split.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
