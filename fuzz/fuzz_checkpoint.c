@@ -30,14 +30,18 @@ static void exercise(mt_model *m) {
         float scores[3], again[3];
         size_t count = 0;
         FUZZ_CHECK(rel != NULL);
-        FUZZ_CHECK(fuzz_status(mt_model_adapt(m, history, 3, rel, d)) == MT_OK);
+        /* A loadable model holds only values within the documented limits, but its adapted
+         * relation can still leave them (extreme weights compound through the layers): then
+         * adapt and recommend both refuse it, clearly, and never answer with NaN or -inf. */
+        mt_status a = fuzz_status(mt_model_adapt(m, history, 3, rel, d));
+        FUZZ_CHECK(a == MT_OK || (a == MT_ERR_INVALID_STATE && strstr(mt_last_error_message(), "adapted relation")));
         mt_status s = fuzz_status(mt_model_recommend(m, history, 3, 3, MT_RECOMMEND_INCLUDE_HISTORY, top, scores, &count));
-        /* Items whose score is NaN (extreme but finite weights) are left out, so at most 3. */
-        FUZZ_CHECK(s == MT_OK && count <= (n < 3 ? n : 3));
-        for (size_t i = 1; i < count; i++) FUZZ_CHECK(scores[i - 1] >= scores[i]);
-        int finite = 1;
-        for (size_t i = 0; i < d; i++) finite &= isfinite(rel[i]) != 0;
-        if (finite && count > 0) {
+        FUZZ_CHECK(s == a);
+        if (s == MT_OK) {
+            FUZZ_CHECK(count == (n < 3 ? n : 3));
+            for (size_t i = 0; i < count; i++) FUZZ_CHECK(isfinite(scores[i]));
+            for (size_t i = 1; i < count; i++) FUZZ_CHECK(scores[i - 1] >= scores[i]);
+            for (size_t i = 0; i < d; i++) FUZZ_CHECK(isfinite(rel[i]));
             FUZZ_CHECK(fuzz_status(mt_model_score(m, rel, d, history[2], top, count, again)) == MT_OK);
             FUZZ_CHECK(memcmp(scores, again, count * sizeof *scores) == 0);
         }
