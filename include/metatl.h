@@ -20,10 +20,22 @@
  * Thread safety
  *   - mt_last_error_message() is per thread.
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
- *   - mt_model: mt_model_adapt, mt_model_score, mt_model_recommend, mt_model_evaluate and
- *     mt_model_save may run concurrently from many threads. mt_model_train needs exclusive
- *     use: while it runs, other calls on the same model return MT_ERR_BUSY (and a training
- *     call made while other calls run returns MT_ERR_BUSY). Nothing blocks, nothing races.
+ *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
+ *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info)
+ *     run concurrently from many threads. mt_model_train holds the model exclusively one step
+ *     at a time: before each step it waits for the readers in flight, and readers that arrive
+ *     during a step wait for it to end (a step takes milliseconds). Neither side fails with
+ *     MT_ERR_BUSY because of the other, and neither starves: once a step is waiting, newly
+ *     arriving readers wait behind it, and the readers waiting when a step ends get in before
+ *     the next step.
+ *   - Readers see the model as it is after some whole step, never part-way through one, and
+ *     what training computes does not depend on whether anybody read meanwhile.
+ *   - mt_model_snapshot and mt_model_restore also wait and hold the model exclusively for a
+ *     moment; during training (from another thread) they act between two steps, and training
+ *     goes on from whatever model is then there.
+ *   - One training call at a time: mt_model_train while another mt_model_train runs on the
+ *     same model returns MT_ERR_BUSY at once (it neither waits nor interleaves).
+ *   - There are no timeouts: a call waits as long as the calls ahead of it take.
  *   - Freeing a handle while another thread uses it is the caller's error.
  */
 #ifndef METATL_H
@@ -60,7 +72,7 @@ typedef int32_t mt_status;
 #define MT_ERR_IO                -4  /* reading or writing a file failed */
 #define MT_ERR_BUFFER_TOO_SMALL  -5  /* an output buffer is shorter than needed */
 #define MT_ERR_UNKNOWN_ITEM      -6  /* an item id is not in the model's vocabulary */
-#define MT_ERR_BUSY              -7  /* the model is in use by a conflicting call */
+#define MT_ERR_BUSY              -7  /* another training call is running on the model */
 #define MT_ERR_BAD_CHECKPOINT    -8  /* a checkpoint is damaged, truncated or incompatible */
 #define MT_ERR_INVALID_STATE     -9  /* the call is not possible in the object's state */
 #define MT_ERR_DIVERGED         -10  /* training produced a non-finite or out-of-bound value; the
@@ -149,8 +161,8 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
-/* The model's settings (struct_size must be set) and sizes; asking for `step` while the model
- * trains returns MT_ERR_BUSY. */
+/* The model's settings (struct_size must be set) and sizes; `step` (may be NULL, as may the
+ * others) is a reader: during training it waits for the current step and gives its number. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
 mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
 
@@ -160,12 +172,15 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
                          size_t embeddings_len);
 
 /* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
- * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss. */
+ * must have the model's vocabulary. `mean_loss` (may be NULL) receives the mean query loss.
+ * Other threads may serve the model meanwhile (see Thread safety); MT_ERR_BUSY if another
+ * mt_model_train is running on it. */
 mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
 
 /* A copy of everything training changes in a model (parameters, Adam state, BatchNorm
  * statistics, step count), to go back to with mt_model_restore: model selection keeps the best
- * model seen this way. Independent of the model afterwards; free it with mt_snapshot_free. */
+ * model seen this way. Independent of the model afterwards; free it with mt_snapshot_free.
+ * Taken during training (from another thread), it is the model after a whole step. */
 typedef struct mt_snapshot mt_snapshot;
 
 mt_status mt_model_snapshot(const mt_model *model, mt_snapshot **out);

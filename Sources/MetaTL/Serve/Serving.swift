@@ -12,7 +12,8 @@
 /// - ``recommend(history:count:excludeHistory:)`` leaves out every item of the history, not
 ///   only the last K.
 ///
-/// All three may run from many threads at once; they fail with `.busy` while training runs.
+/// All three may run from many threads at once, also while the model trains (they wait for the
+/// current training step; see ``MetaTLModel``).
 extension MetaTLModel {
     /// The adapted relation r' (``Configuration/dim`` values) for a user with this history.
     public func adapt(history: [Int64]) throws(MetaTLError) -> [Float] {

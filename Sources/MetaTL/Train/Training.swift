@@ -43,17 +43,25 @@ extension MetaTLModel {
     /// Trains for `steps` meta steps on tasks sampled from `dataset`'s training users.
     ///
     /// `progress` is called after every step; returning `false` from it stops training early.
+    ///
+    /// Other threads may serve the model meanwhile: each step holds the model alone, waiting for
+    /// the readers in flight, and readers arriving during a step wait for it (see
+    /// ``MetaTLModel``); neither fails. `progress` runs with the model free: it may call readers,
+    /// ``snapshot()`` or ``restore(_:)`` on this model. A second training call while this one
+    /// runs (from another thread, or from `progress`) fails at once with `.busy`.
     /// - Returns: the mean query loss over the steps taken.
     @discardableResult
     public func train(on dataset: Dataset, steps: Int,
                       progress: ((TrainingProgress) -> Bool)? = nil) throws(MetaTLError) -> Float {
-        try access.writing("train") { () throws(MetaTLError) -> Float in
-            try trainLocked(on: dataset, steps: steps, progress: progress)
+        try access.training("train") { () throws(MetaTLError) -> Float in
+            try trainSteps(on: dataset, steps: steps, progress: progress)
         }
     }
 
-    private func trainLocked(on dataset: Dataset, steps: Int,
-                             progress: ((TrainingProgress) -> Bool)?) throws(MetaTLError) -> Float {
+    /// The training loop of ``train(on:steps:progress:)``, for a caller that holds the training
+    /// token (``AccessLock/training(_:_:)``).
+    func trainSteps(on dataset: Dataset, steps: Int,
+                    progress: ((TrainingProgress) -> Bool)?) throws(MetaTLError) -> Float {
         guard steps >= 0 else { throw .invalidArgument("steps must be non-negative (got \(steps))") }
         try checkCompatible(dataset)
         let state: TrainingState
@@ -67,20 +75,24 @@ extension MetaTLModel {
         var lossSum: Double = 0
         var done = 0
         while done < steps {
-            phaseTimer?.start()
-            state.sampler.fill(state.batch, step: step, threads: configuration.threads)
-            phaseTimer?.mark("sample")
-            let result = metaStep(state.batch, workspace: state.workspace, lazy: true)
+            // One step holds the model alone; pending lazy rows are settled for whoever waits.
+            let (result, stepNow) = try access.step("train") { () throws(MetaTLError) -> (StepResult, Int) in
+                phaseTimer?.start()
+                state.sampler.fill(state.batch, step: step, threads: configuration.threads)
+                phaseTimer?.mark("sample")
+                let result = metaStep(state.batch, workspace: state.workspace, lazy: true)
+                return (result, step)
+            }
             lossSum += Double(result.queryLoss)
             done += 1
             if let progress {
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                let p = TrainingProgress(done: done, total: steps, step: step, queryLoss: result.queryLoss,
+                let p = TrainingProgress(done: done, total: steps, step: stepNow, queryLoss: result.queryLoss,
                                          supportLoss: result.supportLoss, elapsed: elapsed)
                 if !progress(p) { break }
             }
         }
-        catchUpAllRows()
+        try access.writing("train", settleFirst: false) { () throws(MetaTLError) in catchUpAllRows() }
         return done > 0 ? Float(lossSum / Double(done)) : 0
     }
 

@@ -139,8 +139,11 @@ class Model:
     the item catalogue comes from the first dataset passed to :meth:`fit`, or from a checkpoint
     (:meth:`load`).
 
-    A trained model may serve ``adapt``/``score``/``recommend`` from many threads at once;
-    ``fit`` needs it alone and raises RuntimeError (busy) if another call is using it."""
+    A model may serve ``adapt``/``score``/``recommend``/``evaluate`` from many threads at once,
+    also while another thread runs ``fit``: each training step holds the model for an instant and
+    serving calls wait for it, so neither fails. A training call made while another one runs on
+    the model raises RuntimeError (busy); ``fit`` trains in chunks of such calls, so do not run
+    two ``fit`` on one model at once (they would fail or interleave)."""
 
     def __init__(self, *, K: int = 3, dim: int = 100, hidden: Tuple[int, int] = (500, 200),
                  batch_size: int = 1024, learning_rate: float = 0.001, beta: float = 5.0,
