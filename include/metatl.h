@@ -36,6 +36,9 @@
  *   - One training call at a time: mt_model_train while another mt_model_train runs on the
  *     same model returns MT_ERR_BUSY at once (it neither waits nor interleaves).
  *   - There are no timeouts: a call waits as long as the calls ahead of it take.
+ *   - fork(): a child forked while other threads use a model gets it whole, as after a step
+ *     (fork waits for a step, snapshot or restore in flight) and may serve and train it; the
+ *     other threads do not exist in the child.
  *   - Freeing a handle while another thread uses it is the caller's error.
  */
 #ifndef METATL_H

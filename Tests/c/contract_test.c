@@ -706,6 +706,69 @@ static void test_fork_after_training(void) {
     mt_dataset_free(d);
 }
 
+/* Forking while other threads use the model (serving it, or training it) must not leave the
+ * child waiting for threads it does not have, or with a half-updated model: the child serves and
+ * trains it. (fork() waits for a training step or an OpenBLAS call in flight.) */
+struct forker { mt_model *model; mt_dataset *data; atomic_int stop; atomic_int calls; int train; };
+
+static void *use_thread(void *arg) {
+    struct forker *f = arg;
+    int64_t h[3] = {100, 101, 102}, items[5];
+    while (!f->stop) {
+        if (f->train) mt_model_train(f->model, f->data, 1, NULL);
+        else mt_model_recommend(f->model, h, 3, 5, 0, items, NULL, NULL);
+        f->calls++;
+    }
+    return NULL;
+}
+
+static int child_uses(mt_model *m, mt_dataset *d) {
+    int64_t h[3] = {100, 101, 102}, items[5];
+    mt_status r = mt_model_recommend(m, h, 3, 5, 0, items, NULL, NULL);
+    mt_status t = mt_model_train(m, d, 2, NULL);
+    if (r == MT_OK && t == MT_OK) return 0;
+    fprintf(stderr, "forked child: recommend %s, train %s: %s\n", mt_status_name(r), mt_status_name(t), mt_last_error_message());
+    return 1;
+}
+
+static void test_fork_while_in_use(void) {
+    if (UNDER_TSAN) {
+        printf("fork while in use: skipped under ThreadSanitizer (no threads in a forked child)\n");
+        return;
+    }
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    c.threads = 2;
+    for (int train = 0; train <= 1; train++) {
+        mt_model *m = NULL;
+        EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+        EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
+        struct forker f = {.model = m, .data = d, .train = train};
+        pthread_t users[2];
+        int n = train ? 1 : 2, failures = 0;
+        for (int i = 0; i < n; i++) pthread_create(&users[i], NULL, use_thread, &f);
+        for (int k = 0; k < 8; k++) {
+            while (f.calls < 3 * (k + 1)) usleep(100);
+            pid_t child = fork();
+            if (child == 0) {
+                alarm(60);   /* a hang fails the test instead of blocking it */
+                _exit(child_uses(m, d));
+            }
+            int status = 0;
+            if (!(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                failures++;
+                if (WIFSIGNALED(status)) fprintf(stderr, "forked child %d died by signal %d\n", k, WTERMSIG(status));
+            }
+        }
+        EXPECT(failures == 0);
+        if (failures) fprintf(stderr, "fork while %s: %d of 8 children failed\n", train ? "training" : "serving", failures);
+        f.stop = 1;
+        for (int i = 0; i < n; i++) pthread_join(users[i], NULL);
+        mt_model_free(m);
+    }
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -718,6 +781,7 @@ int main(int argc, char **argv) {
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();
+    test_fork_while_in_use();
     test_resource_limits(argv[0]);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -11,7 +11,9 @@ import MetaTLThreads
 /// - ``training(_:_:)``: one training call at a time (a second is refused with `.busy` at once);
 ///   inside it each ``step(_:_:)`` holds the model alone, and readers get in between steps.
 ///
-/// Readers and writers never fail because of each other; only a second training call does.
+/// Readers and writers never fail because of each other; only a second training call does. A
+/// fork() waits for exclusive work in flight, so a forked child gets the model whole (see
+/// metatl_access.h).
 ///
 /// Lazy Adam: a step leaves idle embedding rows' updates pending. If anybody is waiting when the
 /// step ends, the step calls ``settle`` (the model's catch-up) before letting them in; otherwise

@@ -15,6 +15,10 @@
 //   not see. Its release says so; the next call to get the model is then handed it exclusively
 //   with MTL_ACCESS_STALE, must bring it up to date, and continues (a reader as a reader).
 // - The training token: one training call at a time; a second one is refused at once.
+// - Fork: fork() waits for exclusive work in flight (see fork_guard.c), so a child never gets a
+//   half-updated model. The child has only the thread that forked: on its first use there a
+//   lock forgets its holders and waiters (they do not exist) and the training token unless the
+//   forking thread holds it.
 #ifndef METATL_ACCESS_H
 #define METATL_ACCESS_H
 
@@ -48,7 +52,7 @@ void mtl_access_downgrade(mtl_access *a);
 void mtl_access_unlock_shared(mtl_access *a);
 
 /// Waits for exclusive access: MTL_ACCESS_OK, or MTL_ACCESS_STALE (held; the model has pending
-/// work).
+/// work). A fork() meanwhile waits until it is released.
 int mtl_access_lock_exclusive(mtl_access *a);
 /// Whether other calls wait for the model (asked by the exclusive holder).
 int mtl_access_has_waiters(mtl_access *a);
