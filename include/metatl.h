@@ -24,10 +24,25 @@
  * Thread safety
  *   - mt_last_error_message() is per thread.
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
- *   - mt_model: mt_model_adapt, mt_model_score, mt_model_recommend, mt_model_evaluate and
- *     mt_model_save may run concurrently from many threads. mt_model_train needs exclusive
- *     use: while it runs, other calls on the same model return MT_ERR_BUSY (and a training
- *     call made while other calls run returns MT_ERR_BUSY). Nothing blocks, nothing races.
+ *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
+ *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info)
+ *     run concurrently from many threads. mt_model_train holds the model exclusively one step
+ *     at a time: before each step it waits for the readers in flight, and readers that arrive
+ *     during a step wait for it to end (a step takes milliseconds). Neither side fails with
+ *     MT_ERR_BUSY because of the other, and neither starves: once a step is waiting, newly
+ *     arriving readers wait behind it, and the readers waiting when a step ends get in before
+ *     the next step.
+ *   - Readers see the model as it is after some whole step, never part-way through one, and
+ *     what training computes does not depend on whether anybody read meanwhile.
+ *   - mt_model_snapshot and mt_model_restore also wait and hold the model exclusively for a
+ *     moment; during training (from another thread) they act between two steps, and training
+ *     goes on from whatever model is then there.
+ *   - One training call at a time: mt_model_train while another mt_model_train runs on the
+ *     same model returns MT_ERR_BUSY at once (it neither waits nor interleaves).
+ *   - There are no timeouts: a call waits as long as the calls ahead of it take.
+ *   - fork(): a child forked while other threads use a model gets it whole, as after a step
+ *     (fork waits for a step, snapshot or restore in flight) and may serve and train it; the
+ *     other threads do not exist in the child.
  *   - Freeing a handle while another thread uses it is the caller's error.
  */
 #ifndef METATL_H
@@ -64,7 +79,7 @@ typedef int32_t mt_status;
 #define MT_ERR_IO                -4  /* reading or writing a file failed */
 #define MT_ERR_BUFFER_TOO_SMALL  -5  /* an output buffer is shorter than needed */
 #define MT_ERR_UNKNOWN_ITEM      -6  /* an item id is not in the model's vocabulary */
-#define MT_ERR_BUSY              -7  /* the model is in use by a conflicting call */
+#define MT_ERR_BUSY              -7  /* another training call is running on the model */
 #define MT_ERR_BAD_CHECKPOINT    -8  /* a checkpoint is damaged, truncated or incompatible */
 #define MT_ERR_INVALID_STATE     -9  /* the call is not possible in the object's state */
 #define MT_ERR_DIVERGED         -10  /* training produced a non-finite or out-of-bound value; the
@@ -178,10 +193,11 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
-/* The model's settings and sizes; asking for `step` while the model trains returns MT_ERR_BUSY.
- * out->struct_size must be at least sizeof(mt_config) (mt_config_default); it is left as the
- * caller set it, and only the fields of this library's mt_config are written, so a newer
- * caller's larger struct keeps its later fields. */
+/* The model's settings and sizes. out->struct_size must be at least sizeof(mt_config)
+ * (mt_config_default); it is left as the caller set it, and only the fields of this library's
+ * mt_config are written, so a newer caller's larger struct keeps its later fields. `step` (may be
+ * NULL, as may the others) is a reader: during training it waits for the current step and gives
+ * its number. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
 mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int64_t *step);
 
@@ -200,12 +216,15 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
  * unable to carry a parameter past |x| <= 1e15 in one step). A step that fails the check is not
  * applied: the call returns MT_ERR_DIVERGED, the message names the step and the reason, and the
  * model is exactly as it was after the last step taken (mt_model_info's step counts those). So
- * a model never holds a NaN, an infinity or a value beyond the limits a checkpoint accepts. */
+ * a model never holds a NaN, an infinity or a value beyond the limits a checkpoint accepts.
+ * Other threads may serve the model meanwhile (see Thread safety); MT_ERR_BUSY if another
+ * mt_model_train is running on it. */
 mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
 
 /* A copy of everything training changes in a model (parameters, Adam state, BatchNorm
  * statistics, step count), to go back to with mt_model_restore: model selection keeps the best
- * model seen this way. Independent of the model afterwards; free it with mt_snapshot_free. */
+ * model seen this way. Independent of the model afterwards; free it with mt_snapshot_free.
+ * Taken during training (from another thread), it is the model after a whole step. */
 typedef struct mt_snapshot mt_snapshot;
 
 mt_status mt_model_snapshot(const mt_model *model, mt_snapshot **out);

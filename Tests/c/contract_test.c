@@ -524,50 +524,80 @@ static void test_save_paths(void) {
     mt_dataset_free(d);
 }
 
-/* ---- Concurrency: training is exclusive; serving is shared ---- */
+/* ---- Concurrency: serving shares the model; training takes it one step at a time ---- */
 
 struct shared { mt_model *model; mt_dataset *data; atomic_int training; mt_status train_status; };
 
 static void *train_thread(void *arg) {
     struct shared *s = arg;
-    /* The main thread's probes may hold the model for a moment: a refused start is retried. */
-    mt_status st;
-    do { st = mt_model_train(s->model, s->data, 400, NULL); } while (st == MT_ERR_BUSY);
-    s->train_status = st;
+    s->train_status = mt_model_train(s->model, s->data, 400, NULL);
     s->training = 0;
     return NULL;
 }
 
-static void test_busy(void) {
+/* While one thread trains, another serves, reads the step, snapshots and restores: each of
+ * those waits for the current step and succeeds; a second training call is refused at once. */
+static void test_serving_while_training(void) {
     struct shared s = {0};
     s.data = small_dataset();
     mt_config c = small_config();
     EXPECT_STATUS(mt_model_create(&c, s.data, &s.model), MT_OK, "");
+    mt_snapshot *initial = NULL;
+    EXPECT_STATUS(mt_model_snapshot(s.model, &initial), MT_OK, "");
     pthread_t t;
     s.training = 1;
     pthread_create(&t, NULL, train_thread, &s);
-    /* Wait until training holds the model (reading the step is refused then). */
-    while (s.training) {
-        int64_t step;
-        if (mt_model_info(s.model, NULL, NULL, &step) == MT_ERR_BUSY) break;
-        usleep(50);
-    }
-    int busy_serve = 0, busy_train = 0, other = 0;
-    int64_t h[3] = {100, 101, 102}, items[5];
+    /* Wait until training has taken a step (reading the step waits for it, never fails). */
+    int64_t step = 0;
+    mt_status info = MT_OK;
+    while (s.training && step == 0 && info == MT_OK) { info = mt_model_info(s.model, NULL, NULL, &step); usleep(50); }
+    EXPECT(info == MT_OK);
+    int served = 0, busy_train = 0, trained_after = 0, snapshots = 0, other = 0;
+    int64_t h[3] = {100, 101, 102}, items[5], last = 0;
+    char busy_message[256] = "";
     for (int i = 0; i < 20000 && s.training; i++) {
         mt_status r = mt_model_recommend(s.model, h, 3, 5, 0, items, NULL, NULL);
-        if (r == MT_ERR_BUSY) busy_serve++; else if (r != MT_OK) other++;
+        if (r == MT_OK) served++; else other++;
         mt_status tr = mt_model_train(s.model, s.data, 1, NULL);
-        if (tr == MT_ERR_BUSY) busy_train++; else if (tr != MT_OK) other++;
+        if (tr == MT_ERR_BUSY) { busy_train++; snprintf(busy_message, sizeof busy_message, "%s", mt_last_error_message()); }
+        else if (tr == MT_OK) trained_after++;   /* the first call had just ended */
+        else other++;
+        if (i % 16 == 0) {
+            mt_snapshot *snap = NULL;
+            mt_status sn = mt_model_snapshot(s.model, &snap);
+            if (sn == MT_OK && mt_snapshot_step(snap) >= last && mt_snapshot_step(snap) <= 400 + trained_after) {
+                snapshots++;
+                last = mt_snapshot_step(snap);
+            }
+            else other++;
+            mt_snapshot_free(snap);
+        }
+        if (mt_model_info(s.model, NULL, NULL, &step) != MT_OK) other++;
     }
     pthread_join(t, NULL);
     EXPECT(s.train_status == MT_OK);
-    EXPECT(busy_serve > 0);
+    EXPECT(served > 0 && snapshots > 0);
     EXPECT(busy_train > 0);
     EXPECT(other == 0);
-    EXPECT(strstr(mt_last_error_message(), "in use") || strstr(mt_last_error_message(), "being trained"));
+    EXPECT(strstr(busy_message, "already being trained"));
+    if (other || !busy_train) fprintf(stderr, "serving while training: %d served, %d snapshots, %d refused, %d other\n",
+                                      served, snapshots, busy_train, other);
+    /* Restoring from another thread while training runs waits for a step, then succeeds. */
+    int64_t before = -1;
+    EXPECT_STATUS(mt_model_info(s.model, NULL, NULL, &before), MT_OK, "");
+    s.training = 1;
+    pthread_create(&t, NULL, train_thread, &s);
+    step = before;
+    while (s.training && step == before && info == MT_OK) info = mt_model_info(s.model, NULL, NULL, &step);
+    EXPECT_STATUS(mt_model_restore(s.model, initial), MT_OK, "");
+    pthread_join(t, NULL);
+    EXPECT(s.train_status == MT_OK);
+    EXPECT_STATUS(mt_model_restore(s.model, initial), MT_OK, "");
+    EXPECT_STATUS(mt_model_info(s.model, NULL, NULL, &step), MT_OK, "");
+    EXPECT(step == 0);
     /* Afterwards the model serves normally. */
     EXPECT_STATUS(mt_model_recommend(s.model, h, 3, 5, 0, items, NULL, NULL), MT_OK, "");
+    mt_snapshot_free(initial);
     mt_model_free(s.model);
     mt_dataset_free(s.data);
 }
@@ -632,24 +662,18 @@ struct serving {
     int64_t cands[CANDS];
     struct answer expected[HISTORIES];
     pthread_mutex_t lock;
-    int served, mismatches, serve_busy, serve_other, servers_done;
-    int train_attempts, train_busy, train_refused, train_other;
+    int served, mismatches, serve_other, servers_done;
+    int train_attempts, train_refused, train_other;
 };
 
-/* One call, retried while the model is busy (the trainer may hold it for an instant). */
-#define RETRY_BUSY(s, call) \
-    do { st = (call); if (st == MT_ERR_BUSY) { pthread_mutex_lock(&(s)->lock); (s)->serve_busy++; pthread_mutex_unlock(&(s)->lock); } } while (st == MT_ERR_BUSY)
-
 static mt_status compute_answer(struct serving *s, int h, struct answer *a) {
-    mt_status st;
     memset(a, 0, sizeof *a);
-    RETRY_BUSY(s, mt_model_adapt(s->model, s->histories[h], s->lengths[h], a->relation, 8));
+    mt_status st = mt_model_adapt(s->model, s->histories[h], s->lengths[h], a->relation, 8);
     if (st != MT_OK) return st;
     size_t n = 0;
-    RETRY_BUSY(s, mt_model_recommend(s->model, s->histories[h], s->lengths[h], TOP, 0, a->top, a->top_scores, &n));
+    st = mt_model_recommend(s->model, s->histories[h], s->lengths[h], TOP, 0, a->top, a->top_scores, &n);
     if (st != MT_OK || n != TOP) return st != MT_OK ? st : MT_ERR_INTERNAL;
-    RETRY_BUSY(s, mt_model_score(s->model, a->relation, 8, s->histories[h][s->lengths[h] - 1], s->cands, CANDS, a->cand_scores));
-    return st;
+    return mt_model_score(s->model, a->relation, 8, s->histories[h][s->lengths[h] - 1], s->cands, CANDS, a->cand_scores);
 }
 
 static void *server_thread(void *arg) {
@@ -686,8 +710,7 @@ static void *trainer_thread(void *arg) {
         mt_status st = mt_model_train(s->model, s->other, 1, NULL);
         pthread_mutex_lock(&s->lock);
         s->train_attempts++;
-        if (st == MT_ERR_BUSY) s->train_busy++;
-        else if (st == MT_ERR_INVALID_ARGUMENT && strstr(mt_last_error_message(), "vocabulary")) s->train_refused++;
+        if (st == MT_ERR_INVALID_ARGUMENT && strstr(mt_last_error_message(), "vocabulary")) s->train_refused++;
         else s->train_other++;
         pthread_mutex_unlock(&s->lock);
         usleep(100);
@@ -726,13 +749,13 @@ static void test_concurrent_serving(void) {
     EXPECT(s.served == SERVERS * ROUNDS * HISTORIES);
     EXPECT(s.mismatches == 0);
     EXPECT(s.serve_other == 0);
-    EXPECT(s.train_attempts > 0 && s.train_busy > 0);
-    EXPECT(s.train_busy + s.train_refused == s.train_attempts && s.train_other == 0);
+    EXPECT(s.train_attempts > 0);
+    EXPECT(s.train_refused == s.train_attempts && s.train_other == 0);
     EXPECT_STATUS(mt_model_info(s.model, NULL, NULL, &step_after), MT_OK, "");
     EXPECT(step_after == step_before);
     if (s.mismatches || s.serve_other || s.train_other)
-        fprintf(stderr, "concurrent serving: %d served, %d mismatches, %d errors; training: %d attempts, %d busy, %d refused, %d other\n",
-                s.served, s.mismatches, s.serve_other, s.train_attempts, s.train_busy, s.train_refused, s.train_other);
+        fprintf(stderr, "concurrent serving: %d served, %d mismatches, %d errors; training: %d attempts, %d refused, %d other\n",
+                s.served, s.mismatches, s.serve_other, s.train_attempts, s.train_refused, s.train_other);
     mt_model_free(s.model);
     mt_dataset_free(s.other);
     mt_dataset_free(d);
@@ -966,6 +989,69 @@ static void test_divergence(void) {
     mt_dataset_free(d);
 }
 
+/* Forking while other threads use the model (serving it, or training it) must not leave the
+ * child waiting for threads it does not have, or with a half-updated model: the child serves and
+ * trains it. (fork() waits for a training step or an OpenBLAS call in flight.) */
+struct forker { mt_model *model; mt_dataset *data; atomic_int stop; atomic_int calls; int train; };
+
+static void *use_thread(void *arg) {
+    struct forker *f = arg;
+    int64_t h[3] = {100, 101, 102}, items[5];
+    while (!f->stop) {
+        if (f->train) mt_model_train(f->model, f->data, 1, NULL);
+        else mt_model_recommend(f->model, h, 3, 5, 0, items, NULL, NULL);
+        f->calls++;
+    }
+    return NULL;
+}
+
+static int child_uses(mt_model *m, mt_dataset *d) {
+    int64_t h[3] = {100, 101, 102}, items[5];
+    mt_status r = mt_model_recommend(m, h, 3, 5, 0, items, NULL, NULL);
+    mt_status t = mt_model_train(m, d, 2, NULL);
+    if (r == MT_OK && t == MT_OK) return 0;
+    fprintf(stderr, "forked child: recommend %s, train %s: %s\n", mt_status_name(r), mt_status_name(t), mt_last_error_message());
+    return 1;
+}
+
+static void test_fork_while_in_use(void) {
+    if (UNDER_TSAN) {
+        printf("fork while in use: skipped under ThreadSanitizer (no threads in a forked child)\n");
+        return;
+    }
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    c.threads = 2;
+    for (int train = 0; train <= 1; train++) {
+        mt_model *m = NULL;
+        EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+        EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
+        struct forker f = {.model = m, .data = d, .train = train};
+        pthread_t users[2];
+        int n = train ? 1 : 2, failures = 0;
+        for (int i = 0; i < n; i++) pthread_create(&users[i], NULL, use_thread, &f);
+        for (int k = 0; k < 8; k++) {
+            while (f.calls < 3 * (k + 1)) usleep(100);
+            pid_t child = fork();
+            if (child == 0) {
+                alarm(60);   /* a hang fails the test instead of blocking it */
+                _exit(child_uses(m, d));
+            }
+            int status = 0;
+            if (!(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                failures++;
+                if (WIFSIGNALED(status)) fprintf(stderr, "forked child %d died by signal %d\n", k, WTERMSIG(status));
+            }
+        }
+        EXPECT(failures == 0);
+        if (failures) fprintf(stderr, "fork while %s: %d of 8 children failed\n", train ? "training" : "serving", failures);
+        f.stop = 1;
+        for (int i = 0; i < n; i++) pthread_join(users[i], NULL);
+        mt_model_free(m);
+    }
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -978,9 +1064,10 @@ int main(int argc, char **argv) {
     test_save_paths();
     test_snapshots();
     test_divergence();
-    test_busy();
+    test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();
+    test_fork_while_in_use();
     test_resource_limits(argv[0]);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

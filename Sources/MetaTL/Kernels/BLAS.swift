@@ -1,4 +1,5 @@
 import CBLAS
+import MetaTLThreads
 
 /// Matrix products through OpenBLAS. Row-major throughout; shapes are in the names.
 ///
@@ -24,8 +25,10 @@ enum BLAS {
                        beta: Float, _ c: UnsafeMutablePointer<Float>) {
         if rows.isEmpty { return }
         let lo = rows.lowerBound
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(n), Int32(k),
-                    alpha, a + lo * k, Int32(k), b, Int32(k), beta, c + lo * n, Int32(n))
+        forkSafe {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(n), Int32(k),
+                        alpha, a + lo * k, Int32(k), b, Int32(k), beta, c + lo * n, Int32(n))
+        }
     }
 
     /// c[m, n] = alpha · a[m, k] · b[k, n] + beta · c
@@ -43,8 +46,10 @@ enum BLAS {
                        beta: Float, _ c: UnsafeMutablePointer<Float>) {
         if rows.isEmpty { return }
         let lo = rows.lowerBound
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(n), Int32(k),
-                    alpha, a + lo * k, Int32(k), b, Int32(n), beta, c + lo * n, Int32(n))
+        forkSafe {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(n), Int32(k),
+                        alpha, a + lo * k, Int32(k), b, Int32(n), beta, c + lo * n, Int32(n))
+        }
     }
 
     /// c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta · c   (weight gradients: doutᵀ · inp)
@@ -54,8 +59,10 @@ enum BLAS {
         // One block per worker: each block packs all of b (the layer's input rows), so more
         // blocks would cost more than they balance.
         split(m, threads, blocks: max(1, min(threads, m / 32))) { lo, rows in
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
-                        alpha, a + lo, Int32(m), b, Int32(n), beta, c + lo * n, Int32(n))
+            forkSafe {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(k),
+                            alpha, a + lo, Int32(m), b, Int32(n), beta, c + lo * n, Int32(n))
+            }
         }
     }
 
@@ -74,6 +81,15 @@ enum BLAS {
             let r = splitRange(m, parts: blocks, index: p)
             if !r.isEmpty { body(r.lowerBound, r.count) }
         }
+    }
+
+    /// Runs one OpenBLAS call inside the fork guard (see metatl_threads.h): a process forked
+    /// meanwhile waits for it, so its child never inherits OpenBLAS's locks held.
+    @inline(__always)
+    private static func forkSafe(_ call: () -> Void) {
+        mtl_fork_guard_enter()
+        defer { mtl_fork_guard_leave() }
+        call()
     }
 
     /// Sets the number of OpenBLAS's own threads (process-wide: OpenBLAS has no per-call setting).

@@ -4,9 +4,25 @@ import Foundation
 /// the optimiser's state, for a fixed item catalogue.
 ///
 /// Train it with ``train(on:steps:progress:)``, measure it with ``evaluate(on:split:protocol:)``.
-/// Thread safety: adaptation, scoring, recommendation and evaluation may run from many threads
-/// at once; training needs exclusive use, and a call that would conflict fails with a
-/// ``MetaTLError/Kind/busy`` error instead of waiting or racing.
+///
+/// Thread safety: a model may be served while it trains.
+/// - Readers (``adapt(history:)``, ``score(relation:lastItem:candidates:)``,
+///   ``recommend(history:count:excludeHistory:)``, ``evaluate(on:split:protocol:)``,
+///   ``itemEmbeddings()``, ``save(to:)``, ``stepCount()``, ``tensor(named:)``) run from many
+///   threads at once.
+/// - Training (``train(on:steps:progress:)``, ``fit(on:options:progress:evaluated:)``) holds the
+///   model alone one step at a time: a step waits for the readers in flight, and readers that
+///   arrive during a step wait for it to end (writers first, but the readers waiting when a step
+///   ends get in before the next one). Neither side fails because of the other. A reader sees
+///   the model as it is after some whole step, never with an update pending, and what training
+///   computes does not depend on whether anybody read.
+/// - ``snapshot()``, ``restore(_:)`` and ``setTensor(named:to:)`` wait like a step and hold the
+///   model alone briefly; from another thread during training they act between two steps.
+/// - Progress callbacks run with the model free, so they may call readers, ``snapshot()`` and
+///   ``restore(_:)`` on it.
+/// - One training call at a time: a second ``train(on:steps:progress:)`` or
+///   ``fit(on:options:progress:evaluated:)`` (from another thread, or from a callback of the
+///   first) fails at once with ``MetaTLError/Kind/busy``.
 public final class MetaTLModel: @unchecked Sendable {
     /// The settings it was built with.
     public let configuration: Configuration
@@ -15,7 +31,8 @@ public final class MetaTLModel: @unchecked Sendable {
     /// Training steps taken so far (read it from other threads with ``stepCount()``).
     public internal(set) var step: Int = 0
 
-    /// Training steps taken so far, read under shared access: `.busy` while training runs.
+    /// Training steps taken so far, read as a reader: during training, the count of the last
+    /// whole step.
     public func stepCount() throws(MetaTLError) -> Int {
         try access.reading("read the step count") { () throws(MetaTLError) -> Int in step }
     }
@@ -27,11 +44,15 @@ public final class MetaTLModel: @unchecked Sendable {
     let arena: ParameterArena
     let running: RunningStatistics
     var training: TrainingState?
+    /// Counts the writes that change parameters outside training (restore, setTensor), so that a
+    /// training call's divergence budget measures the model again after one (see ``DivergenceGuard``).
+    var outsideWrites = 0
     /// Adam's per-step constants, kept for replaying idle rows' updates.
     lazy var adamSchedule = Adam.Schedule(Adam(learningRate: configuration.learningRate))
     /// Set while ``profileTraining(on:steps:)`` runs.
     var phaseTimer: PhaseTimer?
-    /// Serving and evaluation share the model; training and loading state need it alone.
+    /// Serving and evaluation share the model; each training step, snapshots, restores and
+    /// setting a tensor take it alone (see ``AccessLock``).
     let access = AccessLock()
 
     /// A freshly initialised model for a catalogue whose items have the external ids
@@ -64,6 +85,8 @@ public final class MetaTLModel: @unchecked Sendable {
                                hidden2: configuration.hidden2, positions: configuration.supportCount)
         running = RunningStatistics(positions: configuration.supportCount)
         initialise()
+        // Whoever gets the model after a lazy training step first brings it up to date.
+        access.settle = { [unowned self] in self.catchUpAllRows() }
     }
 
     /// A freshly initialised model for items with ids 1...items.
@@ -107,30 +130,35 @@ public final class MetaTLModel: @unchecked Sendable {
     /// (trainable parameters, then running statistics are addressed by ``tensor(named:)``).
     public var parameterNames: [String] { arena.slots.map(\.name) }
 
-    /// A copy of a parameter or running statistic by its reference `state_dict` name. Not
-    /// synchronised: do not call it while another thread trains this model.
+    /// A copy of a parameter or running statistic by its reference `state_dict` name (nil for
+    /// another name). A reader: during training it is the tensor after the last whole step.
     public func tensor(named name: String) -> [Float]? {
-        if let slot = arena.slot(named: name) { return arena.values(slot) }
-        for l in 0..<3 {
-            let S = running.positions
-            if name == RunningStatistics.name(layer: l, variance: false) {
-                return Array(UnsafeBufferPointer(start: running.mean(l), count: S))
+        let copy = try? access.reading("read a tensor") { () throws(MetaTLError) -> [Float]? in
+            if let slot = arena.slot(named: name) { return arena.values(slot) }
+            for l in 0..<3 {
+                let S = running.positions
+                if name == RunningStatistics.name(layer: l, variance: false) {
+                    return Array(UnsafeBufferPointer(start: running.mean(l), count: S))
+                }
+                if name == RunningStatistics.name(layer: l, variance: true) {
+                    return Array(UnsafeBufferPointer(start: running.variance(l), count: S))
+                }
             }
-            if name == RunningStatistics.name(layer: l, variance: true) {
-                return Array(UnsafeBufferPointer(start: running.variance(l), count: S))
-            }
+            return nil
         }
-        return nil
+        return copy ?? nil
     }
 
     /// Overwrites a parameter or running statistic by name; the count must match, and the values
     /// must be finite and within the model's limits (|x| ≤ 1e15; running statistics ≤ 1e30,
-    /// variances non-negative). Needs the model alone (`.busy` otherwise).
+    /// variances non-negative). Holds the model alone briefly: waits for the readers in flight
+    /// and for a training step that runs.
     public func setTensor(named name: String, to values: [Float]) throws(MetaTLError) {
         try access.writing("set a tensor") { () throws(MetaTLError) in try setTensorLocked(named: name, to: values) }
     }
 
     private func setTensorLocked(named name: String, to values: [Float]) throws(MetaTLError) {
+        outsideWrites += 1
         func copy(_ dst: FPtr, _ count: Int, limit: Float = ValueLimits.parameter, nonNegative: Bool = false) throws(MetaTLError) {
             guard values.count == count else {
                 throw .invalidArgument("tensor \(name) has \(count) values, got \(values.count)")

@@ -14,7 +14,8 @@
 /// - a relation that is not finite, or beyond the parameter limit (1e15) where scores could
 ///   overflow, is an error (`.invalidState`), never an empty or NaN answer.
 ///
-/// All three may run from many threads at once; they fail with `.busy` while training runs.
+/// All three may run from many threads at once, also while the model trains (they wait for the
+/// current training step; see ``MetaTLModel``).
 extension MetaTLModel {
     /// The adapted relation r' (``Configuration/dim`` values) for a user with this history.
     public func adapt(history: [Int64]) throws(MetaTLError) -> [Float] {

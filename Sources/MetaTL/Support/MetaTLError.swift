@@ -16,7 +16,7 @@ public struct MetaTLError: Error, Equatable, CustomStringConvertible, Sendable {
         case invalidState
         /// An item id is not in the model's vocabulary.
         case unknownItem
-        /// Another call holds the model (training needs exclusive use).
+        /// Another training call is running on the model (one at a time; see ``MetaTLModel``).
         case busy
         /// A checkpoint is damaged, truncated or incompatible.
         case badCheckpoint

@@ -21,11 +21,14 @@ extension MetaTLModel {
     /// Trains `steps` steps while timing each phase of the step (sampling, forward, losses,
     /// backward, optimiser); returns milliseconds per step for each phase, in step order.
     /// The training itself is the same as ``train(on:steps:progress:)``.
+    /// It is a training call: `.busy` at once while another one runs.
     public func profileTraining(on dataset: Dataset, steps: Int) throws(MetaTLError) -> [(phase: String, ms: Double)] {
-        let timer = PhaseTimer()
-        phaseTimer = timer
-        defer { phaseTimer = nil }
-        try train(on: dataset, steps: steps)
-        return timer.order.map { ($0, (timer.totals[$0] ?? 0) * 1000 / Double(max(steps, 1))) }
+        try access.training("profile training") { () throws(MetaTLError) -> [(phase: String, ms: Double)] in
+            let timer = PhaseTimer()
+            phaseTimer = timer
+            defer { phaseTimer = nil }
+            _ = try trainSteps(on: dataset, steps: steps, progress: nil)
+            return timer.order.map { ($0, (timer.totals[$0] ?? 0) * 1000 / Double(max(steps, 1))) }
+        }
     }
 }

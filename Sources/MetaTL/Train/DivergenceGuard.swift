@@ -8,7 +8,8 @@
 ///
 /// 1. Before the step, the *parameter budget*: one Adam step moves a value by at most
 ///    ``ValueLimits/stepPerLearningRate``·lr (see ``ValueLimits``), so a bound on the largest
-///    parameter, measured at the start of each training call and raised by that much per step,
+///    parameter, measured at the start of each training call (and again after a restore or setTensor
+///    from another thread) and raised by that much per step,
 ///    says whether this step could carry a parameter past ``ValueLimits/parameter``. When the
 ///    bound says it might, the parameters are measured again (rarely: only with absurd learning
 ///    rates or after very long calls) and the step is refused if they still might.
@@ -27,11 +28,15 @@ struct DivergenceGuard {
     private var bound: Float
     /// Steps taken since `bound` was measured.
     private var stepsSinceMeasured = 0
+    /// The model's ``MetaTLModel/outsideWrites`` when measured: a restore or setTensor from
+    /// another thread between two steps invalidates the bound.
+    let outsideWrites: Int
 
     /// Measures the model's largest parameter (every Adam update must have been applied).
     init(model: MetaTLModel) {
         learningRate = model.configuration.learningRate
         bound = model.largestParameter()
+        outsideWrites = model.outsideWrites
     }
 
     /// Throws `.diverged` if the next step (number `step + 1`) could move a parameter past

@@ -81,14 +81,28 @@ extension MetaTLModel {
     /// (step 0 of the fit, evaluated first) competes too.
     ///
     /// `progress` is called after every training step (return `false` to stop: the best so far
-    /// is kept); `evaluated` after every validation. A step that diverges (see
-    /// ``train(on:steps:progress:)``) ends the fit without error: the model after the last good
-    /// step is evaluated and competes, the best is kept, and ``FitResult/divergence`` says why. Training and snapshots take the model alone
-    /// as ``train(on:steps:progress:)`` does; do not train it from another thread meanwhile.
+    /// is kept); `evaluated` after every validation. Both run with the model free. A step that
+    /// diverges (see ``train(on:steps:progress:)``) ends the fit without error: the model after the
+    /// last good step is evaluated and competes, the best is kept, and ``FitResult/divergence``
+    /// says why.
+    ///
+    /// Other threads may serve the model throughout, as during ``train(on:steps:progress:)``:
+    /// steps, snapshots and the final restore each hold the model alone briefly, validations are
+    /// readers among the others. The whole fit is one training call: another `fit` or `train`
+    /// meanwhile fails at once with `.busy`. (A ``restore(_:)`` or ``setTensor(named:to:)`` from
+    /// another thread would act between two steps and change what the fit measures.)
     @discardableResult
     public func fit(on dataset: Dataset, options: FitOptions = FitOptions(),
                     progress: ((TrainingProgress) -> Bool)? = nil,
                     evaluated: ((ValidationPoint) -> Void)? = nil) throws(MetaTLError) -> FitResult {
+        try access.training("fit") { () throws(MetaTLError) -> FitResult in
+            try fitSteps(on: dataset, options: options, progress: progress, evaluated: evaluated)
+        }
+    }
+
+    /// ``fit(on:options:progress:evaluated:)`` for a caller holding the training token.
+    private func fitSteps(on dataset: Dataset, options: FitOptions, progress: ((TrainingProgress) -> Bool)?,
+                          evaluated: ((ValidationPoint) -> Void)?) throws(MetaTLError) -> FitResult {
         try options.validate()
         try checkCompatible(dataset)
         guard dataset.valid.count > 0 else {
@@ -97,7 +111,7 @@ extension MetaTLModel {
         let start = DispatchTime.now().uptimeNanoseconds
         func seconds(since t: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9 }
         func validate(trainLoss: Double?, speed: Double) throws(MetaTLError) -> ValidationPoint {
-            ValidationPoint(step: step, trainLoss: trainLoss,
+            ValidationPoint(step: try stepCount(), trainLoss: trainLoss,
                             sampled: try evaluate(on: dataset, split: .valid, protocol: .sampled),
                             full: try evaluate(on: dataset, split: .valid, protocol: .full),
                             stepsPerSecond: speed, elapsed: seconds(since: start))
@@ -113,7 +127,7 @@ extension MetaTLModel {
             let chunkStart = DispatchTime.now().uptimeNanoseconds
             var taken = 0, lossSum = 0.0
             do throws(MetaTLError) {
-                try train(on: dataset, steps: chunk) { p in
+                _ = try trainSteps(on: dataset, steps: chunk) { p in
                     taken = p.done
                     lossSum += Double(p.queryLoss)
                     let more = progress?(TrainingProgress(done: done + p.done, total: options.maxSteps, step: p.step,
@@ -153,7 +167,8 @@ extension MetaTLModel {
     }
 
     /// A copy of everything training changes (see ``ModelSnapshot``), to return to with
-    /// ``restore(_:)``. Needs the model alone (`.busy` while another thread uses it).
+    /// ``restore(_:)``. Holds the model alone briefly: waits for the readers in flight and, during
+    /// training, for the current step (the copy is then the model after a whole step).
     public func snapshot() throws(MetaTLError) -> ModelSnapshot {
         try access.writing("snapshot the model") { () throws(MetaTLError) -> ModelSnapshot in
             // Gradients are not state: copy parameters and both moments (blocks 0, 2 and 3).
@@ -172,13 +187,15 @@ extension MetaTLModel {
 
     /// Puts the model back exactly as it was when `snapshot` was taken (bit for bit); training
     /// then continues as it would have from there. The snapshot must come from a model of the
-    /// same shape. Needs the model alone.
+    /// same shape. Holds the model alone briefly, as ``snapshot()`` does; during training from
+    /// another thread, training goes on from the restored model at its next step.
     public func restore(_ s: ModelSnapshot) throws(MetaTLError) {
-        try access.writing("restore the model") { () throws(MetaTLError) in
-            let total = arena.total
-            guard s.arena.count == 3 * total, s.running.count == running.storage.count else {
-                throw .invalidArgument("the snapshot comes from a model of another shape (\(s.arena.count / 3) parameters, this model has \(total))")
-            }
+        let total = arena.total
+        guard s.arena.count == 3 * total, s.running.count == running.storage.count else {
+            throw .invalidArgument("the snapshot comes from a model of another shape (\(s.arena.count / 3) parameters, this model has \(total))")
+        }
+        // Pending lazy updates need not be settled first: everything they would touch is replaced.
+        try access.writing("restore the model", settleFirst: false) { () throws(MetaTLError) in
             s.arena.withUnsafeBufferPointer { src in
                 guard let b = src.baseAddress else { return }
                 arena.params.update(from: b, count: total)
@@ -190,6 +207,7 @@ extension MetaTLModel {
                 running.storage.pointer.update(from: b, count: running.storage.count)
             }
             step = s.step
+            outsideWrites += 1
             arena.rowStep.update(repeating: s.step, count: rows)
         }
     }

@@ -48,17 +48,25 @@ extension MetaTLModel {
     /// ``ValueLimits`` (a diverging run, an absurd learning rate) is not applied, and the call
     /// throws ``MetaTLError/Kind/diverged`` naming the step and the reason; the model is then
     /// exactly as it was after the last step taken (``step`` counts those).
+    ///
+    /// Other threads may serve the model meanwhile: each step holds the model alone, waiting for
+    /// the readers in flight, and readers arriving during a step wait for it (see
+    /// ``MetaTLModel``); neither fails. `progress` runs with the model free: it may call readers,
+    /// ``snapshot()`` or ``restore(_:)`` on this model. A second training call while this one
+    /// runs (from another thread, or from `progress`) fails at once with `.busy`.
     /// - Returns: the mean query loss over the steps taken.
     @discardableResult
     public func train(on dataset: Dataset, steps: Int,
                       progress: ((TrainingProgress) -> Bool)? = nil) throws(MetaTLError) -> Float {
-        try access.writing("train") { () throws(MetaTLError) -> Float in
-            try trainLocked(on: dataset, steps: steps, progress: progress)
+        try access.training("train") { () throws(MetaTLError) -> Float in
+            try trainSteps(on: dataset, steps: steps, progress: progress)
         }
     }
 
-    private func trainLocked(on dataset: Dataset, steps: Int,
-                             progress: ((TrainingProgress) -> Bool)?) throws(MetaTLError) -> Float {
+    /// The training loop of ``train(on:steps:progress:)``, for a caller that holds the training
+    /// token (``AccessLock/training(_:_:)``).
+    func trainSteps(on dataset: Dataset, steps: Int,
+                    progress: ((TrainingProgress) -> Bool)?) throws(MetaTLError) -> Float {
         guard steps >= 0 else { throw .invalidArgument("steps must be non-negative (got \(steps))") }
         try checkCompatible(dataset)
         let state: TrainingState
@@ -71,24 +79,31 @@ extension MetaTLModel {
         let start = DispatchTime.now().uptimeNanoseconds
         var lossSum: Double = 0
         var done = 0
-        var divergence = DivergenceGuard(model: self)
-        defer { catchUpAllRows() }
+        var divergence: DivergenceGuard?
         while done < steps {
-            try divergence.checkBudget(step: step) { catchUpAllRows(); return largestParameter() }
-            phaseTimer?.start()
-            state.sampler.fill(state.batch, step: step, threads: configuration.threads)
-            phaseTimer?.mark("sample")
-            let result = try metaStep(state.batch, workspace: state.workspace, lazy: true)
-            divergence.stepTaken()
+            // One step holds the model alone; pending lazy rows are settled for whoever waits.
+            let (result, stepNow) = try access.step("train") { () throws(MetaTLError) -> (StepResult, Int) in
+                // The budget's first measurement needs every row up to date (a no-op unless a
+                // refused step left some pending); later ones bring them up to date themselves.
+                if divergence?.outsideWrites != outsideWrites { catchUpAllRows(); divergence = DivergenceGuard(model: self) }
+                try divergence?.checkBudget(step: step) { catchUpAllRows(); return largestParameter() }
+                phaseTimer?.start()
+                state.sampler.fill(state.batch, step: step, threads: configuration.threads)
+                phaseTimer?.mark("sample")
+                let result = try metaStep(state.batch, workspace: state.workspace, lazy: true)
+                divergence?.stepTaken()
+                return (result, step)
+            }
             lossSum += Double(result.queryLoss)
             done += 1
             if let progress {
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                let p = TrainingProgress(done: done, total: steps, step: step, queryLoss: result.queryLoss,
+                let p = TrainingProgress(done: done, total: steps, step: stepNow, queryLoss: result.queryLoss,
                                          supportLoss: result.supportLoss, elapsed: elapsed)
                 if !progress(p) { break }
             }
         }
+        try access.writing("train", settleFirst: false) { () throws(MetaTLError) in catchUpAllRows() }
         return done > 0 ? Float(lossSum / Double(done)) : 0
     }
 

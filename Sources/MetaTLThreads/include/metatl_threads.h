@@ -29,6 +29,11 @@ typedef void (*mtl_pool_chunk_fn)(void *context, long chunk);
 /// then runs the loop some other way.
 int mtl_pool_run(int threads, long chunks, mtl_pool_chunk_fn fn, void *context);
 
+/// Fork guard: every OpenBLAS call runs between enter and leave, and fork() waits until none
+/// runs (OpenBLAS is not fork-safe; see fork_guard.c). Never nested on one thread.
+void mtl_fork_guard_enter(void);
+void mtl_fork_guard_leave(void);
+
 #ifdef __cplusplus
 }
 #endif

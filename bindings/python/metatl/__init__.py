@@ -182,10 +182,12 @@ class Model(_Native):
     (TypeError) and values beyond its C type (OverflowError); numpy integers are ints. The engine
     checks their ranges when the model is created (ValueError).
 
-    A trained model may serve ``adapt``/``score``/``recommend`` from many threads at once;
-    ``fit`` needs it alone and raises :class:`BusyError` if another call is using it (and calls
-    made while it trains raise BusyError). It cannot be pickled or copied yet: :meth:`save` and
-    :meth:`load` it."""
+    A model may serve ``adapt``/``score``/``recommend``/``evaluate`` from many threads at once,
+    also while another thread runs ``fit``: each training step holds the model for an instant and
+    serving calls wait for it, so neither fails. A training call made while another one runs on
+    the model raises :class:`BusyError`; ``fit`` trains in chunks of such calls, so do not run
+    two ``fit`` on one model at once (they would fail or interleave). It cannot be
+    pickled or copied yet: :meth:`save` and :meth:`load` it."""
 
     _instead = "save it with model.save(path) and read it back with metatl.Model.load(path)"
 

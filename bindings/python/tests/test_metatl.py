@@ -162,17 +162,16 @@ def test_fit_errors(data, tmp_path):
 
 
 def interrupt_once_training(model, send, settle=0.0):
-    """A thread that waits until `model` trains (reading its step is refused as busy), lets it
-    run `settle` seconds more, then calls `send` (a SIGINT of some kind)."""
+    """A thread that waits until `model` trains, lets it run `settle` seconds more, then calls
+    `send` (a SIGINT of some kind)."""
 
     def run():
+        # Training has started once the model exists and has taken a step (reading the step
+        # waits for the current one and never fails).
         deadline = time.time() + 30
         while time.time() < deadline:
-            if model._handle is not None:
-                try:
-                    model._handle.step()
-                except RuntimeError:
-                    break
+            if model._handle is not None and model._handle.step() > 0:
+                break
             time.sleep(0.001)
         time.sleep(settle)
         send()
@@ -279,46 +278,37 @@ def test_serving_errors(trained):
         trained.score(ids[:3], [])
 
 
-def test_training_while_serving_is_busy(data):
+def test_serving_while_training(data):
+    """A model serves while another thread trains it: serving waits for the current step and never
+    fails; a second training call at the same time is refused at once (BusyError)."""
     model = small_model(batch_size=512)
     model.fit(data, 1, progress=False)
     history = model.item_ids[:3]
     errors = []
 
     def train():
-        # The probe below may hold the model for a moment: a refused start is retried.
-        for _ in range(1000):
-            try:
-                model._handle.train(data._handle, 1000)   # long enough to be caught even on a loaded machine
-                return
-            except RuntimeError as e:
-                if "in use" not in str(e):
-                    errors.append(e)
-                    return
-                time.sleep(0.001)
-        errors.append(RuntimeError("training never started"))
+        try:
+            model._handle.train(data._handle, 1000)
+        except RuntimeError as e:
+            errors.append(e)
 
     t = threading.Thread(target=train)
     t.start()
-    # Serve only once training holds the model (reading the step is refused then): serving first
-    # would make the training call the one refused as busy.
-    deadline = time.time() + 30
+    deadline = time.time() + 60
+    while t.is_alive() and model._handle.step() <= 1 and time.time() < deadline:
+        time.sleep(0.001)
+    served, refused = 0, 0
     while t.is_alive() and time.time() < deadline:
+        assert model.recommend(history, k=3)[0].shape == (3,)
+        served += 1
         try:
-            model._handle.step()
-            time.sleep(0.001)
-        except RuntimeError:
-            break
-    busy = 0
-    while t.is_alive() and time.time() < deadline:
-        try:
-            model.recommend(history, k=3)
-        except RuntimeError as e:
-            assert "being trained" in str(e)
-            busy += 1
+            model._handle.train(data._handle, 1)
+        except metatl.BusyError as e:
+            assert "already being trained" in str(e)
+            refused += 1
     t.join()
     assert errors == []
-    assert busy > 0
+    assert served > 0 and refused > 0
     assert model.recommend(history, k=3)[0].shape == (3,)
 
 
@@ -653,7 +643,7 @@ def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
         assert error.__doc__ and pickle.loads(pickle.dumps(error("x"))).args == ("x",)
     assert metatl.BusyError is metatl._metatl.BusyError and metatl.DivergedError is metatl._metatl.DivergedError
     assert not issubclass(metatl.BusyError, metatl.DivergedError) and not issubclass(metatl.DivergedError, metatl.BusyError)
-    # MT_ERR_BUSY arrives as BusyError: read the step while another thread trains.
+    # MT_ERR_BUSY arrives as BusyError: a second training call while another thread trains.
     model = small_model(batch_size=512)
     model.fit(data, 1, progress=False)
     caught = []
@@ -662,7 +652,7 @@ def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
     deadline = time.time() + 30
     while trainer.is_alive() and time.time() < deadline and not caught:
         try:
-            model._handle.step()
+            model._handle.train(data._handle, 1)
         except RuntimeError as e:
             caught.append(e)
     trainer.join()
