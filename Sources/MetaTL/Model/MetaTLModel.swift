@@ -47,6 +47,9 @@ public final class MetaTLModel: @unchecked Sendable {
     /// Counts the writes that change parameters outside training (restore, setTensor), so that a
     /// training call's divergence budget measures the model again after one (see ``DivergenceGuard``).
     var outsideWrites = 0
+    /// The transition prior blended into scores, if attached (see ``TransitionPrior``; set with
+    /// exclusive access, read with shared access).
+    var transitionPrior: TransitionPrior?
     /// Adam's per-step constants, kept for replaying idle rows' updates.
     lazy var adamSchedule = Adam.Schedule(Adam(learningRate: configuration.learningRate))
     /// Set while ``profileTraining(on:steps:)`` runs.
