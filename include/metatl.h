@@ -269,7 +269,8 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
  * Counts `dataset`'s training transitions (the dataset must have the model's vocabulary and K)
  * and attaches them, replacing any prior. `weight` >= 0 (finite, at most 1e15) is used as given;
  * a negative weight chooses it on the dataset's validation users: the best full-ranking MRR over
- * {0, 0.25, 0.5, 1, 2, 4, 8, 16, 32}, the first on ties. NaN or +inf is MT_ERR_INVALID_ARGUMENT.
+ * {0, 0.25, 0.5, 1, 2, 4, 8, 16, 32}, the first on ties (MT_ERR_INVALID_ARGUMENT when the dataset
+ * has no validation users). NaN or +inf is MT_ERR_INVALID_ARGUMENT.
  * `chosen` (may be NULL) receives the weight attached. Holds the model exclusively like
  * mt_model_restore (choosing evaluates the validation users nine times meanwhile). */
 mt_status mt_model_attach_transition_prior(mt_model *model, const mt_dataset *dataset, float weight, float *chosen);

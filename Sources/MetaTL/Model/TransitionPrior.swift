@@ -160,7 +160,8 @@ extension MetaTLModel {
     /// Counts `dataset`'s training transitions and attaches them as the model's transition prior,
     /// replacing any attached one; evaluation and serving then blend them in (see
     /// ``TransitionPrior``). With ``PriorWeight/chooseOnValidation`` the weight is the grid point
-    /// with the best full-ranking MRR on `dataset`'s validation users.
+    /// with the best full-ranking MRR on `dataset`'s validation users (`.invalidArgument` when it
+    /// has none).
     ///
     /// The dataset must match the model's vocabulary and K. Holds the model alone like
     /// ``setTensor(named:to:)`` (the validation runs inside, so it sees one model throughout).
@@ -176,6 +177,9 @@ extension MetaTLModel {
                 return PriorChoice(weight: w, validationFullMRR: [])
             case .chooseOnValidation:
                 let users = dataset.users(.valid)
+                guard users.count > 0 else {
+                    throw .invalidArgument("cannot choose the transition prior's weight: the dataset has no validation users (give a fixed weight)")
+                }
                 var tried: [(weight: Float, mrr: Double)] = []
                 let adapted = adaptedRelations(of: users)
                 for w in TransitionPrior.weightGrid {

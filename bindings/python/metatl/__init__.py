@@ -347,7 +347,8 @@ class Model(_Native):
     def evaluate(self, dataset: Dataset, split: str = "test", protocol: str = "sampled") -> Dict[str, float]:
         """MRR, NDCG@1/5/10 and Hits@1/5/10 (and ``users``) on one split of new users.
         ``protocol`` is "sampled" (target vs 100 sampled negatives, the reference's) or "full"
-        (target vs the whole catalogue except the user's inputs). Ranks are pessimistic."""
+        (target vs the whole catalogue except the user's inputs). Ranks are pessimistic. Scores
+        blend in the transition prior when one is attached (:meth:`attach_transition_prior`)."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
         return dict(self._trained().evaluate(dataset._handle, split, protocol))
