@@ -25,8 +25,8 @@
  *   - mt_last_error_message() is per thread.
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
  *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
- *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info)
- *     run concurrently from many threads. mt_model_train holds the model exclusively one step
+ *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info,
+ *     mt_model_transition_prior_weight) run concurrently from many threads. mt_model_train holds the model exclusively one step
  *     at a time: before each step it waits for the readers in flight, and readers that arrive
  *     during a step wait for it to end (a step takes milliseconds). Neither side fails with
  *     MT_ERR_BUSY because of the other, and neither starves: once a step is waiting, newly
@@ -34,9 +34,9 @@
  *     the next step.
  *   - Readers see the model as it is after some whole step, never part-way through one, and
  *     what training computes does not depend on whether anybody read meanwhile.
- *   - mt_model_snapshot and mt_model_restore also wait and hold the model exclusively for a
- *     moment; during training (from another thread) they act between two steps, and training
- *     goes on from whatever model is then there.
+ *   - mt_model_snapshot, mt_model_restore and mt_model_attach_transition_prior also wait and
+ *     hold the model exclusively for a moment; during training (from another thread) they act
+ *     between two steps, and training goes on from whatever model is then there.
  *   - One training call at a time: mt_model_train while another mt_model_train runs on the
  *     same model returns MT_ERR_BUSY at once (it neither waits nor interleaves).
  *   - There are no timeouts: a call waits as long as the calls ahead of it take.

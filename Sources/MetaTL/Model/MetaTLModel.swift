@@ -16,8 +16,9 @@ import Foundation
 ///   ends get in before the next one). Neither side fails because of the other. A reader sees
 ///   the model as it is after some whole step, never with an update pending, and what training
 ///   computes does not depend on whether anybody read.
-/// - ``snapshot()``, ``restore(_:)`` and ``setTensor(named:to:)`` wait like a step and hold the
-///   model alone briefly; from another thread during training they act between two steps.
+/// - ``snapshot()``, ``restore(_:)``, ``setTensor(named:to:)``, ``attachTransitionPrior(from:weight:)``
+///   and ``detachTransitionPrior()`` wait like a step and hold the model alone briefly; from
+///   another thread during training they act between two steps.
 /// - Progress callbacks run with the model free, so they may call readers, ``snapshot()`` and
 ///   ``restore(_:)`` on it.
 /// - One training call at a time: a second ``train(on:steps:progress:)`` or
