@@ -26,9 +26,10 @@
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
  *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
  *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info,
- *     mt_model_transition_prior_weight) run concurrently from many threads. mt_model_train holds the model exclusively one step
- *     at a time: before each step it waits for the readers in flight, and readers that arrive
- *     during a step wait for it to end (a step takes milliseconds). Neither side fails with
+ *     mt_model_transition_prior_weight) run concurrently from many threads. mt_model_train
+ *     holds the model exclusively one step at a time: before each step it waits for the
+ *     readers in flight, and readers that arrive during a step wait for it to end (a step
+ *     takes milliseconds). Neither side fails with
  *     MT_ERR_BUSY because of the other, and neither starves: once a step is waiting, newly
  *     arriving readers wait behind it, and the readers waiting when a step ends get in before
  *     the next step.
