@@ -2,7 +2,8 @@
  * Fuzzes the checkpoint loader (safetensors container, header JSON, metadata, tensor
  * shapes and values, both the MetaTL format and a reference state_dict) through
  * mt_model_load. A checkpoint that loads must then answer every query consistently: its
- * catalogue, an adaptation, a recommendation whose scores mt_model_score reproduces.
+ * catalogue, an adaptation, a recommendation whose scores mt_model_score reproduces, and
+ * its transition prior's weight (with a prior, both blend it in).
  */
 #include "fuzz_common.h"
 #include <math.h>
@@ -15,6 +16,11 @@ static void exercise(mt_model *m) {
     mt_config c = mt_config_default();
     FUZZ_CHECK(fuzz_status(mt_model_config(m, &c)) == MT_OK);
     FUZZ_CHECK(c.dim == dim && c.K >= 2);
+    /* A transition prior that loads has a finite, non-negative weight (its counts and offsets
+     * were validated: scores below stay finite and recommend agrees with score). */
+    float prior_weight = -1;
+    FUZZ_CHECK(fuzz_status(mt_model_transition_prior_weight(m, &prior_weight)) == MT_OK);
+    FUZZ_CHECK(isfinite(prior_weight) && prior_weight >= 0);
 
     size_t n = (size_t)items, d = (size_t)dim;
     int64_t *ids = malloc(n * sizeof *ids);

@@ -1,13 +1,14 @@
 /*
  * Writes the checkpoint fuzzer's seed corpus with the engine itself: two tiny trained models
- * (K = 3 and K = 2) saved with mt_model_save. fuzz/make_seeds.sh derives the reference
+ * (K = 3 and K = 2) saved with mt_model_save, and the K = 3 one again with a transition prior
+ * attached (weight 2). fuzz/make_seeds.sh derives the reference
  * state_dict seed from the first. Usage: make_checkpoint_seeds OUT_DIR
  */
 #include <metatl.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static int save(const char *dir, const char *name, int32_t K, int32_t dim) {
+static int save(const char *dir, const char *name, int32_t K, int32_t dim, float prior) {
     enum { U = 6, L = 5 };
     int64_t users[U * L], items[U * L];
     double ts[U * L];
@@ -20,7 +21,8 @@ static int save(const char *dir, const char *name, int32_t K, int32_t dim) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (mt_dataset_from_arrays(users, items, ts, U * L, users, items, ts, U * L, K, 1, &d) != MT_OK ||
-        mt_model_create(&c, d, &m) != MT_OK || mt_model_train(m, d, 2, NULL) != MT_OK || mt_model_save(m, path) != MT_OK) {
+        mt_model_create(&c, d, &m) != MT_OK || mt_model_train(m, d, 2, NULL) != MT_OK ||
+        (prior >= 0 && mt_model_attach_transition_prior(m, d, prior, NULL) != MT_OK) || mt_model_save(m, path) != MT_OK) {
         fprintf(stderr, "%s: %s\n", name, mt_last_error_message());
         return 1;
     }
@@ -31,5 +33,6 @@ static int save(const char *dir, const char *name, int32_t K, int32_t dim) {
 
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]); return 2; }
-    return save(argv[1], "metatl_k3.safetensors", 3, 2) | save(argv[1], "metatl_k2.safetensors", 2, 1);
+    return save(argv[1], "metatl_k3.safetensors", 3, 2, -1) | save(argv[1], "metatl_k2.safetensors", 2, 1, -1)
+           | save(argv[1], "metatl_k3_prior.safetensors", 3, 2, 2);
 }

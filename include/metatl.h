@@ -25,18 +25,19 @@
  *   - mt_last_error_message() is per thread.
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
  *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
- *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info)
- *     run concurrently from many threads. mt_model_train holds the model exclusively one step
- *     at a time: before each step it waits for the readers in flight, and readers that arrive
- *     during a step wait for it to end (a step takes milliseconds). Neither side fails with
+ *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info,
+ *     mt_model_transition_prior_weight) run concurrently from many threads. mt_model_train
+ *     holds the model exclusively one step at a time: before each step it waits for the
+ *     readers in flight, and readers that arrive during a step wait for it to end (a step
+ *     takes milliseconds). Neither side fails with
  *     MT_ERR_BUSY because of the other, and neither starves: once a step is waiting, newly
  *     arriving readers wait behind it, and the readers waiting when a step ends get in before
  *     the next step.
  *   - Readers see the model as it is after some whole step, never part-way through one, and
  *     what training computes does not depend on whether anybody read meanwhile.
- *   - mt_model_snapshot and mt_model_restore also wait and hold the model exclusively for a
- *     moment; during training (from another thread) they act between two steps, and training
- *     goes on from whatever model is then there.
+ *   - mt_model_snapshot, mt_model_restore and mt_model_attach_transition_prior also wait and
+ *     hold the model exclusively for a moment; during training (from another thread) they act
+ *     between two steps, and training goes on from whatever model is then there.
  *   - One training call at a time: mt_model_train while another mt_model_train runs on the
  *     same model returns MT_ERR_BUSY at once (it neither waits nor interleaves).
  *   - There are no timeouts: a call waits as long as the calls ahead of it take.
@@ -257,6 +258,27 @@ mt_metrics mt_metrics_default(void);
 mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
                             mt_metrics *out);
 
+/* ---- Transition prior ------------------------------------------------------------------------- */
+/* A transition prior blends first-order transition counts into every score:
+ *   score(t) = -|| E[last] + r' - E[t] || + w * log(1 + count(last -> t))
+ * where count(last -> t) is how often t directly follows `last` in the dataset's training
+ * sequences. Once attached, mt_model_evaluate (both protocols), mt_model_score and
+ * mt_model_recommend use it; w = 0 scores exactly as no prior. mt_model_save stores it (tensors
+ * transition_prior.offsets, .tails, .counts and metadata transition_prior_weight) and
+ * mt_model_load restores it; files without it load without a prior.
+ *
+ * Counts `dataset`'s training transitions (the dataset must have the model's vocabulary and K)
+ * and attaches them, replacing any prior. `weight` >= 0 (finite, at most 1e15) is used as given;
+ * a negative weight chooses it on the dataset's validation users: the best full-ranking MRR over
+ * {0, 0.25, 0.5, 1, 2, 4, 8, 16, 32}, the first on ties (MT_ERR_INVALID_ARGUMENT when the dataset
+ * has no validation users). NaN or +inf is MT_ERR_INVALID_ARGUMENT.
+ * `chosen` (may be NULL) receives the weight attached. Holds the model exclusively like
+ * mt_model_restore (choosing evaluates the validation users nine times meanwhile). */
+mt_status mt_model_attach_transition_prior(mt_model *model, const mt_dataset *dataset, float weight, float *chosen);
+
+/* The attached prior's weight into `*weight` (not NULL): 0 when the model has none. A reader. */
+mt_status mt_model_transition_prior_weight(const mt_model *model, float *weight);
+
 /* ---- Serving a new user ------------------------------------------------------------------------ */
 /* A history is the user's item ids, oldest first. The most recent K are used; fewer than 2 is
  * MT_ERR_INVALID_ARGUMENT; with 2..K-1 the support is front-padded as training pads short users.
@@ -269,7 +291,8 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
 mt_status mt_model_adapt(const mt_model *model, const int64_t *history, size_t history_len,
                          float *relation, size_t relation_len);
 
-/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better. `relation`
+/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better (plus
+ * w * log(1 + count(last_item -> candidates[i])) with a transition prior attached). `relation`
  * holds dim floats (relation_len == dim, else MT_ERR_INVALID_ARGUMENT); `scores` has room for
  * candidate_count. */
 mt_status mt_model_score(const mt_model *model, const float *relation, size_t relation_len, int64_t last_item,

@@ -335,6 +335,29 @@ public func mt_model_evaluate(_ p: OpaquePointer?, _ data: OpaquePointer?, _ spl
     }
 }
 
+// MARK: Transition prior
+
+@_cdecl("mt_model_attach_transition_prior")
+public func mt_model_attach_transition_prior(_ p: OpaquePointer?, _ data: OpaquePointer?, _ weight: Float,
+                                             _ chosen: UnsafeMutablePointer<Float>?) -> mt_status {
+    guarded("mt_model_attach_transition_prior") {
+        let m = try model(p)
+        let d = try dataset(data)
+        guard !weight.isNaN else { throw BoundaryError.argument("weight is NaN (a negative weight chooses on validation)") }
+        let choice = try m.attachTransitionPrior(from: d, weight: weight < 0 ? .chooseOnValidation : .fixed(weight))
+        chosen?.pointee = choice.weight
+    }
+}
+
+@_cdecl("mt_model_transition_prior_weight")
+public func mt_model_transition_prior_weight(_ p: OpaquePointer?, _ weight: UnsafeMutablePointer<Float>?) -> mt_status {
+    guarded("mt_model_transition_prior_weight") {
+        let m = try model(p)
+        guard let weight else { throw BoundaryError.argument("weight is NULL") }
+        weight.pointee = try m.attachedTransitionPrior()?.weight ?? 0
+    }
+}
+
 // MARK: Serving
 
 /// Longest history accepted (only the last K items are used).

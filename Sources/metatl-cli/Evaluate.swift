@@ -1,5 +1,6 @@
 import ArgumentParser
 import MetaTL
+import Foundation
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,11 +23,16 @@ struct Evaluate: ParsableCommand {
     var seed: UInt64?
     @Option(help: "Write every reported number to this JSON file.")
     var metricsJSON: String?
+    @Option(help: ArgumentHelp("Transition prior: off (evaluate without one), auto (weight chosen on validation full MRR) or a weight W >= 0, counted on --train; by default the checkpoint's, if it has one. With a prior the report shows metatl (pure) and metatl+prior.",
+                               valueName: "off|auto|W"))
+    var transitionPrior: TransitionPriorSetting?
 
     func run() throws {
         let m = try MetaTLModel.load(from: model)
         let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed,
                                maxFileBytes: files.maxFileBytes.value)
+        if transitionPrior == .off { try m.detachTransitionPrior() }
+        try transitionPrior?.attach(to: m, from: data)
         let report = try EvaluationReport(model: m, dataset: data)
         print(report.table())
         if let metricsJSON {
@@ -34,6 +40,7 @@ struct Evaluate: ParsableCommand {
             json["steps"] = m.step
             json["users"] = ["train": data.trainUserCount, "valid": data.valid.count, "test": data.test.count]
             json["items"] = data.itemCount
+            json["transition_prior_weight"] = report.transitionPriorWeight.map { Double($0) as Any } ?? NSNull()
             try writeJSON(json, to: metricsJSON)
         }
     }

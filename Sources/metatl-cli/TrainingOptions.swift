@@ -47,6 +47,9 @@ struct TrainingOptions: ParsableArguments {
     var metricsJSON: String?
     @Option(help: "Save the trained model to this checkpoint (safetensors).")
     var out: String?
+    @Option(help: ArgumentHelp("Blend first-order transition counts into the scores: off, auto (the weight with the best validation full MRR on a grid) or a weight W >= 0. When on, the report shows metatl (pure) and metatl+prior, and --out saves the prior with the model.",
+                               valueName: "off|auto|W"))
+    var transitionPrior: TransitionPriorSetting = .off
 
     /// The model-selection settings.
     var fitOptions: FitOptions {
@@ -111,3 +114,43 @@ enum EvalModeStart: ExpressibleByArgument, Equatable {
     }
 }
 
+
+/// `--transition-prior`: off, auto (chosen on validation) or a fixed weight.
+enum TransitionPriorSetting: ExpressibleByArgument, Equatable {
+    case off
+    case auto
+    case weight(Float)
+
+    init?(argument: String) {
+        switch argument {
+        case "off": self = .off
+        case "auto": self = .auto
+        default:
+            guard let w = Float(argument), w.isFinite, w >= 0 else { return nil }
+            self = .weight(w)
+        }
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .off: "off"
+        case .auto: "auto"
+        case .weight(let w): w.description
+        }
+    }
+
+    /// Attaches the prior this setting asks for (nothing for off), logging the choice.
+    func attach(to model: MetaTLModel, from dataset: Dataset) throws {
+        let weight: PriorWeight
+        switch self {
+        case .off: return
+        case .auto: weight = .chooseOnValidation
+        case .weight(let w): weight = .fixed(w)
+        }
+        let choice = try model.attachTransitionPrior(from: dataset, weight: weight)
+        if !choice.validationFullMRR.isEmpty {
+            log("transition prior: valid full MRR by weight " + choice.validationFullMRR.map { String(format: "%g: %.4f", $0.weight, $0.mrr) }.joined(separator: ", "))
+        }
+        log("transition prior attached with weight \(choice.weight)")
+    }
+}

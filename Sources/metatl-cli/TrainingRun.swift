@@ -34,6 +34,7 @@ struct TrainingRun {
                    result.bestStep, fit.selectBy.rawValue, result.bestScore))
         if let why = result.divergence { log("warning: \(why); training stopped there") }
 
+        try options.transitionPrior.attach(to: model, from: dataset)
         if let out = options.out {
             try model.save(to: out)
             log("model saved to \(out)")
@@ -49,6 +50,7 @@ struct TrainingRun {
             json["stopped_early"] = result.stoppedEarly
             json["divergence"] = result.divergence ?? NSNull()
             json["selected_by"] = fit.selectBy.rawValue
+            json["transition_prior_weight"] = report.transitionPriorWeight.map { Double($0) as Any } ?? NSNull()
             json["train_seconds"] = trainSeconds
             json["users"] = ["train": d.trainUserCount, "valid": d.valid.count, "test": d.test.count]
             json["items"] = d.itemCount

@@ -71,7 +71,7 @@ struct ReferenceParityTests {
                     workspace: aws, relation: r.pointer, adapted: rq.pointer)
         #expect(firstMismatch(r.array, doubles(ev["rel"])) == nil, "eval r: \(firstMismatch(r.array, doubles(ev["rel"])) ?? "")")
         #expect(firstMismatch(rq.array, doubles(ev["rel_q"])) == nil, "eval r': \(firstMismatch(rq.array, doubles(ev["rel_q"])) ?? "")")
-        let scorer = model.pairScorer(relations: rq.pointer)
+        let scorer = model.pairScorer(relations: rq.pointer, prior: nil)
         let pos = scorer.score(user: 0, head: Int32(query[0]), tail: Int32(query[1]))
         let negs = negatives.map { scorer.score(user: 0, head: Int32($0[0]), tail: Int32($0[1])) }
         #expect(close(pos, doubles(ev["query_pos_score"])[0]))

@@ -82,10 +82,10 @@ struct TrainingAndEvaluationTests {
         try m.train(on: data, steps: 3)
         let users = data.test
         let adapted = m.adaptedRelations(of: users)
-        let fast = m.ranks(of: users, protocol: .full)
+        let fast = m.ranks(of: users, protocol: .full, prior: nil)
         let d = m.configuration.dim
         adapted.withUnsafeBufferPointer { buf in
-            let scorer = m.pairScorer(relations: buf.baseAddress!)
+            let scorer = m.pairScorer(relations: buf.baseAddress!, prior: nil)
             for u in 0..<users.count {
                 let inputs = Set(users.inputs[(u * 3)..<(u * 3 + 3)])
                 let head = users.inputs[u * 3 + 2], target = users.targets[u]

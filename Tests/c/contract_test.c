@@ -7,6 +7,7 @@
 #include <metatl.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1054,6 +1055,74 @@ static void test_fork_while_in_use(void) {
     mt_dataset_free(d);
 }
 
+/* The transition prior: attach (fixed or chosen), read the weight, scores change only with w > 0,
+ * a checkpoint keeps it, bad arguments are errors. */
+static void test_transition_prior(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 3, NULL), MT_OK, "");
+    float w = -1;
+    EXPECT_STATUS(mt_model_transition_prior_weight(m, &w), MT_OK, "");
+    EXPECT(w == 0);
+    EXPECT_STATUS(mt_model_transition_prior_weight(m, NULL), MT_ERR_INVALID_ARGUMENT, "weight is NULL");
+    EXPECT_STATUS(mt_model_transition_prior_weight(NULL, &w), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT_STATUS(mt_model_attach_transition_prior(NULL, d, 1, NULL), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT_STATUS(mt_model_attach_transition_prior(m, NULL, 1, NULL), MT_ERR_INVALID_ARGUMENT, "dataset is NULL");
+    EXPECT_STATUS(mt_model_attach_transition_prior(m, d, NAN, NULL), MT_ERR_INVALID_ARGUMENT, "NaN");
+    EXPECT_STATUS(mt_model_attach_transition_prior(m, d, INFINITY, NULL), MT_ERR_INVALID_ARGUMENT, "weight must be finite");
+
+    int64_t h[3] = {100, 101, 102}, cand[40];
+    for (int i = 0; i < 40; i++) cand[i] = 100 + i;
+    float r[8], pure[40], zero[40], blended[40];
+    EXPECT_STATUS(mt_model_adapt(m, h, 3, r, 8), MT_OK, "");
+    EXPECT_STATUS(mt_model_score(m, r, 8, 102, cand, 40, pure), MT_OK, "");
+    mt_metrics before = mt_metrics_default(), after = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &before), MT_OK, "");
+
+    float chosen = -1;
+    EXPECT_STATUS(mt_model_attach_transition_prior(m, d, 0, &chosen), MT_OK, "");
+    EXPECT(chosen == 0);
+    EXPECT_STATUS(mt_model_score(m, r, 8, 102, cand, 40, zero), MT_OK, "");
+    EXPECT(memcmp(pure, zero, sizeof pure) == 0);
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &after), MT_OK, "");
+    EXPECT(after.mrr == before.mrr && after.hits10 == before.hits10);
+
+    EXPECT_STATUS(mt_model_attach_transition_prior(m, d, 2.5f, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_transition_prior_weight(m, &w), MT_OK, "");
+    EXPECT(w == 2.5f);
+    EXPECT_STATUS(mt_model_score(m, r, 8, 102, cand, 40, blended), MT_OK, "");
+    int higher = 0, lower = 0;
+    for (int i = 0; i < 40; i++) { higher += blended[i] > pure[i]; lower += blended[i] < pure[i]; }
+    EXPECT(higher > 0 && lower == 0);   /* the prior only ever adds w * log(1 + count) >= 0 */
+
+    /* A checkpoint keeps the prior: the same weight and the same scores. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/prior.safetensors", tmpdir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_OK, "");
+    mt_model *loaded = NULL;
+    EXPECT_STATUS(mt_model_load(path, &loaded), MT_OK, "");
+    float lw = 0, again[40];
+    EXPECT_STATUS(mt_model_transition_prior_weight(loaded, &lw), MT_OK, "");
+    EXPECT(lw == 2.5f);
+    EXPECT_STATUS(mt_model_score(loaded, r, 8, 102, cand, 40, again), MT_OK, "");
+    EXPECT(memcmp(blended, again, sizeof again) == 0);
+    mt_model_free(loaded);
+
+    /* Chosen on validation: one of the grid's weights. */
+    chosen = -1;
+    EXPECT_STATUS(mt_model_attach_transition_prior(m, d, -1, &chosen), MT_OK, "");
+    const float grid[9] = {0, 0.25f, 0.5f, 1, 2, 4, 8, 16, 32};
+    int on_grid = 0;
+    for (int i = 0; i < 9; i++) on_grid |= chosen == grid[i];
+    EXPECT(on_grid);
+    EXPECT_STATUS(mt_model_transition_prior_weight(m, &w), MT_OK, "");
+    EXPECT(w == chosen);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1063,6 +1132,7 @@ int main(int argc, char **argv) {
     test_datasets();
     test_dataset_load();
     test_models();
+    test_transition_prior();
     test_save_paths();
     test_snapshots();
     test_divergence();

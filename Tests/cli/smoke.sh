@@ -80,6 +80,36 @@ else
     grep -q "unknown item id 999999" "$dir/err.txt" && ok "unknown id message" || fail "unknown id message: $(cat "$dir/err.txt")"
 fi
 
+# --transition-prior auto: the report keeps the pure metatl row (as without the prior) beside
+# metatl+prior, the JSON records the chosen weight, and the checkpoint carries the prior.
+if "$bin" "${args[@]}" --metrics-json "$dir/p.json" --transition-prior auto --out "$dir/prior.safetensors" \
+    >"$dir/out.txt" 2>"$dir/err.txt"; then ok "train --transition-prior auto runs"; else fail "train --transition-prior auto: $(cat "$dir/err.txt")"; fi
+grep -q "test   full      metatl+prior" "$dir/out.txt" && grep -q "test   full      metatl  " "$dir/out.txt" \
+    && ok "table shows metatl and metatl+prior" || fail "table shows metatl and metatl+prior: $(cat "$dir/out.txt")"
+python3 - "$dir/m.json" "$dir/p.json" <<'PY' && ok "prior metrics JSON" || fail "prior metrics JSON"
+import json, sys
+pure, prior = (json.load(open(p)) for p in sys.argv[1:])
+assert prior["transition_prior_weight"] in (0, 0.25, 0.5, 1, 2, 4, 8, 16, 32), prior["transition_prior_weight"]
+assert pure["transition_prior_weight"] is None and "metatl+prior" not in pure["test"]
+for split in ("valid", "test"):
+    assert prior[split]["metatl"] == pure[split]["metatl"], split
+    for proto in ("sampled", "full"):
+        assert all(0 <= v <= 1 for v in prior[split]["metatl+prior"][proto].values())
+PY
+"$bin" evaluate --model "$dir/prior.safetensors" --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" \
+    --metrics-json "$dir/pe.json" >/dev/null 2>&1
+"$bin" evaluate --model "$dir/prior.safetensors" --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" \
+    --transition-prior off --metrics-json "$dir/po.json" >/dev/null 2>&1
+python3 - "$dir/p.json" "$dir/pe.json" "$dir/po.json" <<'PY' && ok "evaluate keeps the checkpoint's prior; off drops it" || fail "evaluate with a prior checkpoint"
+import json, sys
+trained, kept, off = (json.load(open(p)) for p in sys.argv[1:])
+assert kept["test"] == trained["test"] and kept["transition_prior_weight"] == trained["transition_prior_weight"]
+assert off["transition_prior_weight"] is None and "metatl+prior" not in off["test"]
+assert off["test"]["metatl"] == trained["test"]["metatl"]
+PY
+if "$bin" "${args[@]}" --transition-prior=-1 >/dev/null 2>"$dir/err.txt"; then fail "--transition-prior -1 is refused"; else
+    grep -q -- "--transition-prior" "$dir/err.txt" && ok "--transition-prior -1 is refused" || fail "--transition-prior -1: $(cat "$dir/err.txt")"; fi
+
 printf '1\t2\t3\n1\tx\t4\n' > "$dir/bad_train.csv"
 if "$bin" train --train "$dir/bad_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 1 >/dev/null 2>"$dir/err.txt"; then
     fail "bad input exits non-zero"

@@ -19,7 +19,8 @@ public struct Baselines: Sendable {
     /// Occurrences of each item row in training, scaled into [0, 1) so that it only breaks
     /// ties between transition counts (which are integers).
     let popularity: [Float]
-    /// Transition counts, CSR by head row: tails and counts of head h at offsets[h] ..< offsets[h+1].
+    /// First-order transition counts (``TransitionPrior``'s, the one count of these pairs), CSR by
+    /// head row: tails and counts of head h at offsets[h] ..< offsets[h+1].
     let offsets: [Int]
     let tails: [Int32]
     let counts: [Float]
@@ -34,33 +35,19 @@ public struct Baselines: Sendable {
         for item in dataset.trainItems { pop[Int(item)] += 1 }
         let top = (pop.max() ?? 0) + 1
         popularity = pop.map { $0 / top }
-        var pairs: [Int64: Float] = [:]
         var triples: [Int64: [Int32: Double]] = [:]
         for u in 0..<dataset.trainUserCount {
             let lo = dataset.trainOffsets[u], hi = dataset.trainOffsets[u + 1]
             var i = lo
-            while i + 1 < hi {
-                pairs[Int64(dataset.trainItems[i]) << 32 | Int64(dataset.trainItems[i + 1]), default: 0] += 1
-                if i + 2 < hi {
-                    let context = Int64(dataset.trainItems[i]) << 32 | Int64(dataset.trainItems[i + 1])
-                    triples[context, default: [:]][dataset.trainItems[i + 2], default: 0] += 1
-                }
+            while i + 2 < hi {
+                let context = Int64(dataset.trainItems[i]) << 32 | Int64(dataset.trainItems[i + 1])
+                triples[context, default: [:]][dataset.trainItems[i + 2], default: 0] += 1
                 i += 1
             }
         }
         self.triples = triples.mapValues { next in next.map { (item: $0.key, count: $0.value) } }
-        let sorted = pairs.keys.sorted()
-        var offsets = [Int](repeating: 0, count: rows + 1)
-        var tails: [Int32] = [], counts: [Float] = []
-        tails.reserveCapacity(sorted.count); counts.reserveCapacity(sorted.count)
-        for key in sorted {
-            let h = Int(key >> 32)
-            offsets[h + 1] += 1
-            tails.append(Int32(truncatingIfNeeded: key & 0xFFFF_FFFF))
-            counts.append(pairs[key] ?? 0)
-        }
-        for h in 0..<rows { offsets[h + 1] += offsets[h] }
-        self.offsets = offsets; self.tails = tails; self.counts = counts
+        let pairs = TransitionPrior(counting: dataset)
+        offsets = pairs.offsets; tails = pairs.tails; counts = pairs.counts
     }
 
     /// Evaluates one baseline on one split, with the same candidates as MetaTL.

@@ -2,24 +2,30 @@ extension MetaTLModel {
     /// Evaluates the model on one split of new users (evaluation mode: BatchNorm running
     /// statistics, no dropout). Each user is adapted from its first K items (K-1 support
     /// pairs) with one inner step, then the item after them is ranked.
-    public func evaluate(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) throws(MetaTLError) -> Metrics {
+    ///
+    /// Scores blend in the attached transition prior (``attachTransitionPrior(from:weight:)``)
+    /// unless `usingPrior` is false; without a prior, or with weight 0, both give the distances'
+    /// ranks bit for bit.
+    public func evaluate(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol,
+                         usingPrior: Bool = true) throws(MetaTLError) -> Metrics {
         try access.reading("evaluate") { () throws(MetaTLError) -> Metrics in
             try checkCompatible(dataset)
             let users = dataset.users(split)
             guard users.count > 0 else { return Metrics() }
-            return Metrics(ranks: ranks(of: users, protocol: method))
+            return Metrics(ranks: ranks(of: users, protocol: method, prior: usingPrior ? scoringPrior : nil))
         }
     }
 
     /// The pessimistic rank of every user's target (``Metrics/unranked`` when its score is not
     /// finite; candidates with non-finite scores never count as above it).
-    func ranks(of users: EvaluationUsers, protocol method: EvaluationProtocol) -> [Int] {
+    /// `prior`, when given, is blended into every score (pass ``scoringPrior``: one with w > 0).
+    func ranks(of users: EvaluationUsers, protocol method: EvaluationProtocol, prior: TransitionPrior?) -> [Int] {
         let adapted = adaptedRelations(of: users)
         return adapted.withUnsafeBufferPointer { buf -> [Int] in
             guard let r = buf.baseAddress else { return [] }
             switch method {
-            case .sampled: return sampledRanks(users, adapted: r)
-            case .full: return fullRanks(users, adapted: r)
+            case .sampled: return sampledRanks(users, adapted: r, prior: prior)
+            case .full: return fullRanks(users, adapted: r, prior: prior)
             }
         }
     }
@@ -56,9 +62,9 @@ extension MetaTLModel {
         return adapted
     }
 
-    private func sampledRanks(_ users: EvaluationUsers, adapted: CFPtr) -> [Int] {
+    private func sampledRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?) -> [Int] {
         let K = configuration.K, N = EvaluationUsers.sampledNegatives
-        let scorer = pairScorer(relations: adapted)
+        let scorer = pairScorer(relations: adapted, prior: prior)
         var ranks = [Int](repeating: 0, count: users.count)
         let threads = configuration.threads
         let parts = max(1, min(threads, users.count / 64))
@@ -83,7 +89,12 @@ extension MetaTLModel {
 
     /// Full-catalogue ranking: for a = E[head] + r', ‖a - e_i‖² = ‖a‖² - 2 a·e_i + ‖e_i‖², the
     /// a·e_i for a block of users at once through one matrix product.
-    private func fullRanks(_ users: EvaluationUsers, adapted: CFPtr) -> [Int] {
+    ///
+    /// Without a prior the ranking compares ‖e_i‖² - 2 a·e_i (the constant ‖a‖² and the square
+    /// root do not change the order). With one, a candidate's score is the distance score
+    /// -√(‖a‖² - 2 a·e_i + ‖e_i‖²) blended with its count from the user's last input (a walk
+    /// along that head's CSR row beside the items, ``TransitionPrior/blend(_:count:)``).
+    func fullRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?) -> [Int] {
         let c = configuration
         let K = c.K, d = c.dim, U = users.count
         let table = arena.param(arena.embedding)
@@ -109,7 +120,7 @@ extension MetaTLModel {
             }
             BLAS.gemmNT(n, rows, d, queries.pointer, table, beta: 0, products.pointer, threads: threads)
             let parts = max(1, min(threads, n / 16))
-            let p = SharedPointer(products.pointer), nm = SharedPointer(norms.pointer)
+            let p = SharedPointer(products.pointer), nm = SharedPointer(norms.pointer), q = SharedPointer(queries.pointer)
             ranks.withUnsafeMutableBufferPointer { out in
                 guard let base = out.baseAddress else { return }
                 let o = SharedPointer(base)
@@ -117,6 +128,10 @@ extension MetaTLModel {
                     for i in splitRange(n, parts: parts, index: part) {
                         let u = start + i
                         let dots = p.p + i * rows
+                        if let prior {
+                            o.p[u] = Self.blendedRank(users, user: u, dots: dots, norms: nm.p, query: q.p + i * d, dim: d, prior: prior)
+                            continue
+                        }
                         let target = Int(users.targets[u])
                         // Distances without the constant ‖a‖²: smaller is better.
                         let t = nm.p[target] - 2 * dots[target]
@@ -137,5 +152,43 @@ extension MetaTLModel {
             start += n
         }
         return ranks
+    }
+
+    /// One user's full-catalogue rank with the prior blended in: every candidate's score is
+    /// -√max(0, ‖a‖² + ‖e_i‖² - 2 a·e_i) + w · log(1 + count(last → i)), the counts read by
+    /// walking the last input's CSR row (tails increasing) beside the items. Same rules as
+    /// without a prior: a non-finite target is unranked, non-finite candidates never rank above,
+    /// ties count against the target, the user's inputs are not candidates.
+    private static func blendedRank(_ users: EvaluationUsers, user u: Int, dots: FPtr, norms: FPtr, query: FPtr,
+                                    dim d: Int, prior: TransitionPrior) -> Int {
+        let K = users.K, rows = prior.rows
+        var qq: Float = 0
+        for j in 0..<d { qq += query[j] * query[j] }
+        @inline(__always) func distanceScore(_ item: Int) -> Float {
+            -(max(0, qq + norms[item] - 2 * dots[item])).squareRoot()
+        }
+        let last = users.inputs[u * K + K - 1]
+        let target = Int(users.targets[u])
+        let t = prior.blend(distanceScore(target), count: prior.count(head: last, tail: Int32(target)))
+        guard t.isFinite else { return Metrics.unranked }
+        let row = prior.transitions(from: last)
+        var k = row.lowerBound
+        var above = 0
+        for item in 1..<rows {
+            var s = distanceScore(item)
+            if k < row.upperBound && Int(prior.tails[k]) == item {
+                s = prior.blend(s, count: prior.counts[k])
+                k += 1
+            }
+            if item != target && s >= t { above += 1 }
+        }
+        for j in 0..<K {
+            let item = Int(users.inputs[u * K + j])
+            guard item != target && item >= 1 && item < rows,
+                  !users.inputs[(u * K)..<(u * K + j)].contains(Int32(item)) else { continue }
+            let s = prior.blend(distanceScore(item), count: prior.count(head: last, tail: Int32(item)))
+            if s >= t { above -= 1 }   // the user's own inputs are not candidates
+        }
+        return 1 + above
     }
 }

@@ -1,8 +1,19 @@
 /// Every number of a comparison: MetaTL and the baselines, sampled and full-catalogue
 /// ranking, on the validation and test users.
+///
+/// The `metatl` row is always the model's own scores (no transition prior). When the model has a
+/// transition prior attached, the `metatl+prior` row beside it shows the blend, so the pure
+/// model's numbers always stay next to it.
 public struct EvaluationReport: Sendable {
-    /// Rows of the report, in order: MetaTL, the baselines, then any ``add(_:_:)``ed.
+    /// The row of the model with its transition prior blended in.
+    public static let priorSystem = "metatl+prior"
+
+    /// Rows of the report, in order: MetaTL (then `metatl+prior` when the model has a prior), the
+    /// baselines, then any ``add(_:_:)``ed.
     public private(set) var systems = ["metatl", "popularity", "transition", "transition2"]
+
+    /// The weight of the model's transition prior, nil when it has none.
+    public private(set) var transitionPriorWeight: Float?
 
     /// results[split][system][protocol]
     public var results: [Split: [String: [EvaluationProtocol: Metrics]]] = [:]
@@ -10,10 +21,15 @@ public struct EvaluationReport: Sendable {
     /// Evaluates `model` (and the baselines fitted on `dataset`) on both splits and protocols.
     public init(model: MetaTLModel, dataset: Dataset, baselines: Baselines? = nil) throws(MetaTLError) {
         let base = baselines ?? Baselines(dataset: dataset)
+        transitionPriorWeight = try model.attachedTransitionPrior()?.weight
+        if transitionPriorWeight != nil { systems.insert(Self.priorSystem, at: 1) }
         for split in Split.allCases {
             var bySystem: [String: [EvaluationProtocol: Metrics]] = [:]
             for method in EvaluationProtocol.allCases {
-                bySystem["metatl", default: [:]][method] = try model.evaluate(on: dataset, split: split, protocol: method)
+                bySystem["metatl", default: [:]][method] = try model.evaluate(on: dataset, split: split, protocol: method, usingPrior: false)
+                if transitionPriorWeight != nil {
+                    bySystem[Self.priorSystem, default: [:]][method] = try model.evaluate(on: dataset, split: split, protocol: method)
+                }
                 for kind in Baselines.Kind.allCases {
                     bySystem[kind.rawValue, default: [:]][method] = base.evaluate(kind, on: dataset, split: split, protocol: method)
                 }
@@ -38,7 +54,7 @@ public struct EvaluationReport: Sendable {
     public func table() -> String {
         var lines: [String] = []
         let names = Metrics().named.map(\.name)
-        let header = "split  protocol  system      " + names.map { $0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined(separator: " ")
+        let header = "split  protocol  system        " + names.map { $0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined(separator: " ")
         lines.append(header)
         lines.append(String(repeating: "-", count: header.count))
         for split in Split.allCases {
@@ -48,7 +64,7 @@ public struct EvaluationReport: Sendable {
                     let cells = m.named.map { formatValue($0.value).padding(toLength: 8, withPad: " ", startingAt: 0) }
                     lines.append(split.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
                                  + method.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-                                 + system.padding(toLength: 12, withPad: " ", startingAt: 0)
+                                 + system.padding(toLength: 14, withPad: " ", startingAt: 0)
                                  + cells.joined(separator: " "))
                 }
             }

@@ -10,6 +10,11 @@ import Foundation
 /// (`vocabulary.item_ids`, I64, row 0 = -1 for padding), and metadata: format and version, the
 /// configuration (JSON), the step. Random draws are derived from (seed, step), so seed and step
 /// are the whole generator state: a resumed run continues exactly as an uninterrupted one.
+///
+/// A model with a transition prior attached (``MetaTLModel/attachTransitionPrior(from:weight:)``)
+/// also saves it: tensors `transition_prior.offsets` (I64 [rows + 1]), `transition_prior.tails`
+/// (I64 [pairs]), `transition_prior.counts` (F32 [pairs]) and metadata `transition_prior_weight`,
+/// covered by the checksums like everything else. Files without them load without a prior.
 public enum Checkpoint {
     public static let format = "metatl-checkpoint"
     public static let formatVersion = 1
@@ -133,9 +138,45 @@ extension MetaTLModel {
         }
         try model.loadRunningStatistics(from: file, name: name)
         for l in 0..<3 { _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: []) }
+        model.transitionPrior = try loadTransitionPrior(file, rows: rows, name: name)
         model.step = step
         model.arena.rowStep.update(repeating: step, count: model.rows)
         return model
+    }
+
+    /// Names of the transition prior's checkpoint entries.
+    enum PriorKey {
+        static let offsets = "transition_prior.offsets", tails = "transition_prior.tails"
+        static let counts = "transition_prior.counts", weight = "transition_prior_weight"
+    }
+
+    /// The file's transition prior, nil when it has none; all four entries or none, each
+    /// validated fully (see ``TransitionPrior/init(rows:offsets:tails:counts:weight:)``).
+    private static func loadTransitionPrior(_ file: SafeTensors.File, rows: Int, name: String) throws(MetaTLError) -> TransitionPrior? {
+        func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
+        let present = [PriorKey.offsets, PriorKey.tails, PriorKey.counts].filter { file.entries[$0] != nil }
+            + (file.metadata[PriorKey.weight] != nil ? [PriorKey.weight] : [])
+        guard !present.isEmpty else { return nil }
+        guard present.count == 4 else {
+            throw bad("the transition prior is incomplete: it needs tensors \(PriorKey.offsets), \(PriorKey.tails), \(PriorKey.counts) and metadata \(PriorKey.weight), the file has only \(present.joined(separator: ", "))")
+        }
+        guard let text = file.metadata[PriorKey.weight], let weight = Float(text) else {
+            throw bad("metadata \(PriorKey.weight) is not a number")
+        }
+        guard let tailsEntry = file.entries[PriorKey.tails], tailsEntry.shape.count == 1 else {
+            throw bad("tensor \(PriorKey.tails) is not one-dimensional")
+        }
+        let pairs = tailsEntry.shape[0]
+        let offsets = try file.int64s(PriorKey.offsets, shape: [rows + 1])
+        let tails64 = try file.int64s(PriorKey.tails, shape: [pairs])
+        let counts = try file.floats(PriorKey.counts, shape: [pairs])
+        if let k = tails64.firstIndex(where: { $0 < 1 || $0 >= Int64(rows) }) {
+            throw bad("transition prior tail \(tails64[k]) at \(k) is not an item row (1..<\(rows))")
+        }
+        do {
+            return try TransitionPrior(rows: rows, offsets: offsets.map { Int(truncatingIfNeeded: $0) },
+                                       tails: tails64.map { Int32(truncatingIfNeeded: $0) }, counts: counts, weight: weight)
+        } catch { throw bad(error.message) }
     }
 
     /// A model from the reference's own `state_dict` saved with safetensors
@@ -207,13 +248,22 @@ extension MetaTLModel {
         for slot in arena.slots { add("optimizer.exp_avg." + slot.name, slot.shape, arena.adamM, slot) }
         for slot in arena.slots { add("optimizer.exp_avg_sq." + slot.name, slot.shape, arena.adamV, slot) }
         tensors.append(.init(name: "vocabulary.item_ids", dtype: .i64, shape: [rows], bytes: SafeTensors.bytes(itemIDs)))
+        var priorMetadata: [(String, String)] = []
+        if let prior = transitionPrior {
+            typealias Key = MetaTLModel.PriorKey
+            tensors.append(.init(name: Key.offsets, dtype: .i64, shape: [rows + 1], bytes: SafeTensors.bytes(prior.offsets.map { Int64($0) })))
+            tensors.append(.init(name: Key.tails, dtype: .i64, shape: [prior.tails.count], bytes: SafeTensors.bytes(prior.tails.map { Int64($0) })))
+            tensors.append(.init(name: Key.counts, dtype: .f32, shape: [prior.counts.count], bytes: SafeTensors.bytes(prior.counts)))
+            // Float's description is the shortest text that reads back as the same value.
+            priorMetadata.append((Key.weight, prior.weight.description))
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let config = (try? encoder.encode(configuration)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
         let metadata = [
             ("format", Checkpoint.format), ("format_version", String(Checkpoint.formatVersion)),
             ("configuration", config), ("step", String(step)), ("engine_version", MetaTLVersion.string),
-        ]
+        ] + priorMetadata
         let checksums = (CheckpointChecksums.key, CheckpointChecksums.entry(tensors: tensors, metadata: metadata))
         return SafeTensors.serialize(tensors, metadata: metadata + [checksums])
     }

@@ -16,8 +16,9 @@ import Foundation
 ///   ends get in before the next one). Neither side fails because of the other. A reader sees
 ///   the model as it is after some whole step, never with an update pending, and what training
 ///   computes does not depend on whether anybody read.
-/// - ``snapshot()``, ``restore(_:)`` and ``setTensor(named:to:)`` wait like a step and hold the
-///   model alone briefly; from another thread during training they act between two steps.
+/// - ``snapshot()``, ``restore(_:)``, ``setTensor(named:to:)``, ``attachTransitionPrior(from:weight:)``
+///   and ``detachTransitionPrior()`` wait like a step and hold the model alone briefly; from
+///   another thread during training they act between two steps.
 /// - Progress callbacks run with the model free, so they may call readers, ``snapshot()`` and
 ///   ``restore(_:)`` on it.
 /// - One training call at a time: a second ``train(on:steps:progress:)`` or
@@ -47,6 +48,9 @@ public final class MetaTLModel: @unchecked Sendable {
     /// Counts the writes that change parameters outside training (restore, setTensor), so that a
     /// training call's divergence budget measures the model again after one (see ``DivergenceGuard``).
     var outsideWrites = 0
+    /// The transition prior blended into scores, if attached (see ``TransitionPrior``; set with
+    /// exclusive access, read with shared access).
+    var transitionPrior: TransitionPrior?
     /// Adam's per-step constants, kept for replaying idle rows' updates.
     lazy var adamSchedule = Adam.Schedule(Adam(learningRate: configuration.learningRate))
     /// Set while ``profileTraining(on:steps:)`` runs.

@@ -25,7 +25,9 @@ extension MetaTLModel {
     }
 
     /// Scores of `candidates` as next items after `lastItem` for a user with relation r'
-    /// (from ``adapt(history:)``): -‖E[last] + r' - E[candidate]‖₂; higher is better.
+    /// (from ``adapt(history:)``): -‖E[last] + r' - E[candidate]‖₂, plus w · log(1 + count(last →
+    /// candidate)) when a transition prior is attached (``attachTransitionPrior(from:weight:)``);
+    /// higher is better.
     public func score(relation: [Float], lastItem: Int64, candidates: [Int64]) throws(MetaTLError) -> [Float] {
         try access.reading("score") { () throws(MetaTLError) -> [Float] in
             let d = configuration.dim
@@ -39,14 +41,15 @@ extension MetaTLModel {
             for id in candidates { tails.append(try row(of: id)) }
             return relation.withUnsafeBufferPointer { r -> [Float] in
                 guard let base = r.baseAddress else { return [] }
-                let scorer = pairScorer(relations: base)
+                let scorer = pairScorer(relations: base, prior: scoringPrior)
                 return tails.map { scorer.score(user: 0, head: head, tail: $0) }
             }
         }
     }
 
     /// The `count` best next items over the whole catalogue for a user with this history, best
-    /// first, as (external id, score); ties go to the smaller row. The history's items are left
+    /// first, as (external id, score, blended with the transition prior when one is attached, as
+    /// in ``score(relation:lastItem:candidates:)``); ties go to the smaller row. The history's items are left
     /// out unless `excludeHistory` is false; fewer than `count` come back if the catalogue is
     /// smaller.
     public func recommend(history: [Int64], count: Int, excludeHistory: Bool = true) throws(MetaTLError) -> [(item: Int64, score: Float)] {
@@ -59,7 +62,7 @@ extension MetaTLModel {
             var best = TopN(capacity: min(count, rows - 1))
             relation.withUnsafeBufferPointer { r in
                 guard let base = r.baseAddress else { return }
-                let scorer = pairScorer(relations: base)
+                let scorer = pairScorer(relations: base, prior: scoringPrior)
                 for item in 1..<Int32(rows) where !excluded.contains(item) {
                     best.offer(row: item, score: scorer.score(user: 0, head: head, tail: item))
                 }

@@ -372,6 +372,23 @@ struct Model {
         return d;
     }
 
+    float attach_transition_prior(const Dataset &data, float weight) {
+        float chosen = 0;
+        mt_status s;
+        {
+            py::gil_scoped_release release;
+            s = mt_model_attach_transition_prior(handle, data.handle, weight, &chosen);
+        }
+        check(s);
+        return chosen;
+    }
+
+    float transition_prior_weight() const {
+        float w = 0;
+        check(mt_model_transition_prior_weight(handle, &w));
+        return w;
+    }
+
     Floats adapt(const Ids &history) const {
         one_d(history, "history");
         Floats out(dim());
@@ -521,6 +538,8 @@ PYBIND11_MODULE(_metatl, m) {
         .def("snapshot", &Model::snapshot)
         .def("restore", &Model::restore, py::arg("snapshot"))
         .def("evaluate", &Model::evaluate, py::arg("data"), py::arg("split"), py::arg("protocol"))
+        .def("attach_transition_prior", &Model::attach_transition_prior, py::arg("data"), py::arg("weight"))
+        .def("transition_prior_weight", &Model::transition_prior_weight)
         .def("adapt", &Model::adapt, py::arg("history"))
         .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
         .def("recommend", &Model::recommend, py::arg("history"), py::arg("k"), py::arg("exclude_history"))

@@ -701,3 +701,44 @@ def test_a_data_file_beyond_max_file_bytes_is_refused(tmp_path):
         metatl.Dataset.from_files(train, test, max_file_bytes=train.stat().st_size - 1)
     with pytest.raises(TypeError):
         metatl.Dataset.from_files(train, test, max_file_bytes=1.5)
+
+
+# ---- the transition prior ------------------------------------------------------------------
+
+def test_transition_prior(data, tmp_path):
+    model = small_model()
+    model.fit(data, 10, progress=False)
+    history = model.item_ids[[1, 2, 3]]
+    pure_ids, pure_scores = model.recommend(history)
+    pure_full = model.evaluate(data, protocol="full")
+    assert model.transition_prior_weight == 0.0
+    # weight 0: exactly the pure model
+    assert model.attach_transition_prior(data, 0) == 0.0
+    ids, scores = model.recommend(history)
+    assert np.array_equal(ids, pure_ids) and np.array_equal(scores, pure_scores)
+    assert model.evaluate(data, protocol="full") == pure_full
+    # a fixed weight only ever raises scores, by weight * log(1 + count)
+    assert model.attach_transition_prior(data, 2.0) == 2.0
+    assert model.transition_prior_weight == 2.0
+    candidates = model.item_ids
+    blended = model.score(history, candidates)
+    model.attach_transition_prior(data, 0)
+    plain = model.score(history, candidates)
+    assert np.all(blended >= plain) and np.any(blended > plain)
+    # auto: a grid weight chosen on validation, saved with the model
+    chosen = model.attach_transition_prior(data)
+    assert chosen in (0, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+    path = tmp_path / "prior.safetensors"
+    model.save(path)
+    loaded = metatl.Model.load(path)
+    assert loaded.transition_prior_weight == chosen
+    assert np.array_equal(loaded.recommend(history)[1], model.recommend(history)[1])
+    for bad in (-1, float("nan"), "often"):
+        with pytest.raises(ValueError):
+            model.attach_transition_prior(data, bad)
+    with pytest.raises(ValueError):
+        model.attach_transition_prior(data, float("inf"))
+    with pytest.raises(TypeError):
+        model.attach_transition_prior(data, True)
+    with pytest.raises(TypeError):
+        model.attach_transition_prior("data", 1)
