@@ -647,9 +647,20 @@ def test_busy_and_diverged_errors_are_runtime_errors_of_their_own(data):
     model = small_model(batch_size=512)
     model.fit(data, 1, progress=False)
     caught = []
-    trainer = threading.Thread(target=lambda: model._handle.train(data._handle, 300))
+
+    def train():
+        while True:   # until this thread is the one training (the main thread may hold it first)
+            try:
+                model._handle.train(data._handle, 300)
+                return
+            except metatl.BusyError:
+                continue
+
+    trainer = threading.Thread(target=train)
     trainer.start()
-    deadline = time.time() + 30
+    deadline = time.time() + 60
+    while trainer.is_alive() and model._handle.step() < 3 and time.time() < deadline:
+        time.sleep(0.001)   # reading the step waits for a step, never fails
     while trainer.is_alive() and time.time() < deadline and not caught:
         try:
             model._handle.train(data._handle, 1)
