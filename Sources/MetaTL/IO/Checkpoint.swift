@@ -129,14 +129,10 @@ extension MetaTLModel {
             let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, arena.adamM),
                                             ("optimizer.exp_avg_sq." + slot.name, arena.adamV)]
             for (key, block) in blocks { try file.readFloats(key, shape: slot.shape, into: block + slot.offset) }
-            let p = arena.params + slot.offset, m = arena.adamM + slot.offset, v = arena.adamV + slot.offset
-            if let why = ValueLimits.problem(slot.name, p, count: slot.count, limit: ValueLimits.parameter)
-                ?? ValueLimits.problem(blocks[2].0, v, count: slot.count, limit: ValueLimits.secondMoment, nonNegative: true)
-                ?? ValueLimits.momentProblem(blocks[1].0, m: m, v: v, count: slot.count) {
-                throw bad(why)
-            }
         }
         try model.loadRunningStatistics(from: file, name: name)
+        // Meaning, once everything is read (and its checksums verified): the same check as save.
+        if let why = model.valueProblem() { throw bad(why) }
         for l in 0..<3 { _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: []) }
         model.transitionPrior = try loadTransitionPrior(file, rows: rows, name: name)
         model.step = step
@@ -207,13 +203,14 @@ extension MetaTLModel {
         for slot in model.arena.slots {
             let destination = model.arena.params + slot.offset
             try file.readFloats(slot.name, shape: slot.shape, into: destination)
-            if let why = ValueLimits.problem(slot.name, destination, count: slot.count, limit: ValueLimits.parameter) { throw bad(why) }
         }
         try model.loadRunningStatistics(from: file, name: name)
+        if let why = model.valueProblem() { throw bad(why) }   // Adam's state is zero: parameters and statistics
         return model
     }
 
-    /// The three layers' BatchNorm running means and variances (within ``ValueLimits``).
+    /// The three layers' BatchNorm running means and variances (checked with the rest by
+    /// ``valueProblem()``).
     private func loadRunningStatistics(from file: SafeTensors.File, name: String) throws(MetaTLError) {
         let S = configuration.supportCount
         for l in 0..<3 {
@@ -223,7 +220,6 @@ extension MetaTLModel {
                 (variance ? running.variance(l) : running.mean(l)).update(from: values, count: S)
             }
         }
-        if let why = runningStatisticsProblem() { throw MetaTLError(.badCheckpoint, "\(name): \(why)") }
     }
 
     /// The checkpoint's bytes (call with at least shared access).

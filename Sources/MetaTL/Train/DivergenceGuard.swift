@@ -78,11 +78,14 @@ extension MetaTLModel {
         guard result.supportLoss.isFinite, result.queryLoss.isFinite else {
             return "the loss is not finite (support \(result.supportLoss), query \(result.queryLoss))"
         }
-        let finite = Float.greatestFiniteMagnitude
-        for (name, buffer, n) in [("support", ws.supportPosScore, B * S), ("support negative", ws.supportNegScore, B * S),
-                                  ("query", ws.queryPosScore, B), ("query negative", ws.queryNegScore, B)]
-        where !ValueLimits.within(buffer.pointer, count: n, finite) {
-            return "a \(name) score is not finite (the embeddings or the relation learner's output overflowed)"
+        // Plain calls, not a loop over an array of buffers: this runs every step, allocation-free.
+        func nonFinite(_ name: String, _ scores: FloatBuffer, _ n: Int) -> String? {
+            ValueLimits.within(scores.pointer, count: n, .greatestFiniteMagnitude) ? nil
+                : "a \(name) score is not finite (the embeddings or the relation learner's output overflowed)"
+        }
+        if let why = nonFinite("support", ws.supportPosScore, B * S) ?? nonFinite("support negative", ws.supportNegScore, B * S)
+            ?? nonFinite("query", ws.queryPosScore, B) ?? nonFinite("query negative", ws.queryNegScore, B) {
+            return why
         }
         if let why = runningStatisticsProblem() { return "BatchNorm's running statistics left their limits: \(why)" }
         let dense = arena.total - arena.embedding.count
