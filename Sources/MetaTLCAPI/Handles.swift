@@ -75,13 +75,8 @@ func array<T>(_ pointer: UnsafePointer<T>?, _ n: Int, _ name: String) throws -> 
 func string(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
     guard let p else { throw BoundaryError.argument("\(name) is NULL") }
     guard let s = String(validatingCString: p) else {
-        var shown = ""
         let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
-        for b in bytes.prefix(4096) {
-            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\\") { shown.unicodeScalars.append(Unicode.Scalar(b)) } else {
-                shown += "\\x" + String(b >> 4, radix: 16) + String(b & 15, radix: 16)
-            }
-        }
+        let shown = MessageText.shown(bytes, limit: 4096)
         throw BoundaryError.argument("\(name) '\(shown)' is not valid UTF-8; this library takes UTF-8 strings")
     }
     return s

@@ -56,30 +56,13 @@ enum InteractionLog {
     /// Longest piece of a field shown in a message, in bytes.
     static let shownBytes = 40
 
-    /// Text from a file as a message shows it: printable ASCII as it is (a backslash doubled),
-    /// every other byte as `\xNN` (a NUL, which would end the message in C, a byte-order mark,
-    /// a control character, each byte of a non-ASCII letter), at most ``shownBytes`` bytes of it.
-    static func shown(_ text: Substring) -> String {
-        var out = ""
-        for b in text.utf8.prefix(shownBytes) {
-            switch b {
-            case UInt8(ascii: "\\"): out += "\\\\"
-            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
-            default: out += hex(b)
-            }
-        }
-        return out
-    }
+    /// Text from a file as a message shows it (``MessageText``), at most ``shownBytes`` bytes of it.
+    static func shown(_ text: Substring) -> String { MessageText.shown(text.utf8, limit: shownBytes) }
 
     /// ``shown(_:)`` in quotes, saying how long the text was when it was cut.
     static func quoted(_ text: Substring) -> String {
         let n = text.utf8.count
         return n > shownBytes ? "'\(shown(text))...' (\(n) bytes)" : "'\(shown(text))'"
-    }
-
-    static func hex(_ b: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return "\\x" + String(digits[Int(b >> 4)]) + String(digits[Int(b & 15)])
     }
 
     /// The 1-based position and the value of the first byte that is not valid UTF-8.
@@ -118,7 +101,7 @@ enum InteractionLog {
                 guard let line = String(validating: lineBytes, as: UTF8.self) else {
                     let (column, byte) = firstInvalidUTF8(lineBytes)
                     return .failure(.invalidData("\(name):\(lineNumber): not valid UTF-8 text (byte \(column) is "
-                                                 + "\(hex(byte))); expected user, item, timestamp"))
+                                                 + "\(MessageText.hex(byte))); expected user, item, timestamp"))
                 }
                 if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
                 let separator: Character = line.contains("\t") ? "\t" : ","
