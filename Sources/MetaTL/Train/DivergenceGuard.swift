@@ -13,7 +13,7 @@
 ///    says whether this step could carry a parameter past ``ValueLimits/parameter``. When the
 ///    bound says it might, the parameters are measured again (rarely: only with absurd learning
 ///    rates or after very long calls) and the step is refused if they still might.
-/// 2. Between the backward and the Adam update (``MetaTLModel/stepProblem(_:workspace:terms:)``):
+/// 2. Between the backward and the Adam update (``MetaTLModel/stepProblem(_:workspace:tasks:terms:)``):
 ///    every score of the batch finite, both losses finite, the running statistics the forward
 ///    just updated within their limits, and every gradient value within
 ///    ``ValueLimits/gradient`` (the relation learner's directly; an embedding row's as a sum of
