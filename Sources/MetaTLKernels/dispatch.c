@@ -180,6 +180,19 @@ void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float 
     mtl_table()->add_scaled_difference(y, a, p, q, n);
 }
 
+float mtl_k_transe_squared_distance(const float *h, const float *r, const float *t, long n) {
+    // Eight lanes, so that the loop vectorises at any ISA.
+    float lane[8] = {0};
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        for (int l = 0; l < 8; l++) { float u = h[j + l] + r[j + l] - t[j + l]; lane[l] += u * u; }
+    }
+    for (; j < n; j++) { float u = h[j] + r[j] - t[j]; lane[0] += u * u; }
+    float sum = 0;
+    for (int l = 0; l < 8; l++) sum += lane[l];
+    return sum;
+}
+
 float mtl_k_max_abs(const float *x, long n) {
     // Eight independent lanes so the loop vectorises; a NaN makes `x == x` false and is
     // counted apart, since max() drops it.

@@ -19,28 +19,41 @@ struct TrainingOptions: ParsableArguments {
     var evalModeAfter: EvalModeStart = .never
     @Option(help: "Write the learning curve (every validation) to this CSV file.")
     var curveCSV: String?
-    @Option(help: "Tasks per step.")
-    var batchSize = 1024
-    @Option(help: "Adam learning rate.")
-    var lr: Float = 0.001
-    @Option(help: "Inner-step size: r' = r - beta * dL_s/dr.")
-    var beta: Float = 5
-    @Option(help: "Margin of the ranking loss.")
-    var margin: Float = 1
-    @Option(help: "Dropout probability in the relation learner (the reference: 0.5; 0 measured better).")
-    var dropout: Float = 0
-    @Option(help: "Item embedding size.")
-    var dim = 100
-    @Option(help: "Relation learner hidden sizes, comma-separated.")
-    var hidden = "500,200"
+    @Option(help: ArgumentHelp("The settings every option below starts from: recommended (for full-catalogue ranking; see docs/RESULTS.md) or reference (the notebook, bit for bit).",
+                               valueName: "recommended|reference"))
+    var preset: PresetName = .recommended
+    @Option(help: "Tasks per step (default: the preset's, 1024).")
+    var batchSize: Int?
+    @Option(help: "Adam learning rate (preset: 0.001).")
+    var lr: Float?
+    @Option(help: "Inner-step size: r' = r - beta * dL_s/dr (preset: 5).")
+    var beta: Float?
+    @Option(help: "Margin of the ranking loss (preset: 1).")
+    var margin: Float?
+    @Option(help: "Dropout probability in the relation learner (reference: 0.5, recommended: 0).")
+    var dropout: Float?
+    @Option(help: "Item embedding size (preset: 100).")
+    var dim: Int?
+    @Option(help: "Relation learner hidden sizes, comma-separated (preset: 500,200).")
+    var hidden: String?
     @Option(help: "Seed of every random choice.")
     var seed: UInt64 = 1
-    @Option(help: "Training task sampler: reference (the notebook's, slips included) or contiguous.")
-    var sampler: SamplerMode = .reference
+    @Option(help: "Training task sampler: reference (the notebook's, slips included), contiguous, or window (contiguous windows only; recommended).")
+    var sampler: SamplerMode?
     @Option(help: "Inner-step scaling in training: reference (batch mean) or per_task.")
-    var innerStep: InnerStepScaling = .reference
-    @Option(help: "Training negatives: uniform (the reference's) or popularity (in proportion to training frequency).")
-    var negatives: NegativeSampling = .uniform
+    var innerStep: InnerStepScaling?
+    @Option(help: "Margin pairs' training negatives: uniform (the reference's) or popularity (in proportion to training frequency).")
+    var negatives: NegativeSampling?
+    @Option(help: "Query loss: margin (reference) or softmax (recommended; scores -a*|h+r-t|^2 + b).")
+    var loss: QueryLoss?
+    @Option(help: "Softmax loss: negatives shared by each step's queries, 0 for every item (recommended: 1024).")
+    var sharedNegatives: Int?
+    @Option(help: "A separate tail item table: on or off (recommended: on).")
+    var tailEmbeddings: Switch?
+    @Option(help: "A learned item bias in the softmax score: on or off (recommended: on).")
+    var itemBias: Switch?
+    @Option(help: "Start the relation at zero (last BatchNorm weight 0): on or off (recommended: on).")
+    var zeroInitialRelation: Switch?
     @Option(help: "Worker threads (default: all cores). Results are reproducible for a given count.")
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
@@ -62,26 +75,34 @@ struct TrainingOptions: ParsableArguments {
     }
 
     func configuration() throws -> Configuration {
-        var c = Configuration()
+        var c = preset.configuration
         c.K = K
-        c.dim = dim
-        let sizes = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard sizes.count == 2, let h1 = sizes[0], let h2 = sizes[1] else {
-            throw ValidationError("--hidden expects two comma-separated sizes, e.g. 500,200 (got '\(hidden)')")
+        if let dim { c.dim = dim }
+        if let hidden {
+            let sizes = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard sizes.count == 2, let h1 = sizes[0], let h2 = sizes[1] else {
+                throw ValidationError("--hidden expects two comma-separated sizes, e.g. 500,200 (got '\(hidden)')")
+            }
+            c.hidden1 = h1
+            c.hidden2 = h2
         }
-        c.hidden1 = h1
-        c.hidden2 = h2
-        c.batchSize = batchSize
-        c.learningRate = lr
-        c.beta = beta
-        c.margin = margin
-        c.dropout = dropout
+        if let batchSize { c.batchSize = batchSize }
+        if let lr { c.learningRate = lr }
+        if let beta { c.beta = beta }
+        if let margin { c.margin = margin }
+        if let dropout { c.dropout = dropout }
         c.seed = seed
-        c.sampler = sampler
-        c.innerStep = innerStep
+        if let sampler { c.sampler = sampler }
+        if let innerStep { c.innerStep = innerStep }
+        if let loss { c.loss = loss }
+        if let sharedNegatives { c.sharedNegatives = sharedNegatives }
+        if let tailEmbeddings { c.tailEmbeddings = tailEmbeddings == .on }
+        if let itemBias { c.itemBias = itemBias == .on }
+        if let zeroInitialRelation { c.zeroInitialRelation = zeroInitialRelation == .on }
+        if c.loss == .margin && itemBias == nil { c.itemBias = false }   // the margin score has no bias
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }
-        c.negatives = negatives == .uniform ? nil : negatives
+        if let negatives { c.negatives = negatives == .uniform ? nil : negatives }
         try c.validate()
         guard steps >= 0 else { throw ValidationError("--steps must be non-negative (got \(steps))") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1 (got \(evalEvery))") }
@@ -91,6 +112,16 @@ struct TrainingOptions: ParsableArguments {
 }
 
 extension SamplerMode: ExpressibleByArgument {}
+extension QueryLoss: ExpressibleByArgument {}
+
+/// `--preset`.
+enum PresetName: String, ExpressibleByArgument, CaseIterable {
+    case recommended, reference
+    var configuration: Configuration { Configuration.preset(named: rawValue) ?? .recommended }
+}
+
+/// An on/off option.
+enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
 extension SelectionMetric: ExpressibleByArgument {}
 extension NegativeSampling: ExpressibleByArgument {}
 extension InnerStepScaling: ExpressibleByArgument {}

@@ -69,6 +69,9 @@ struct TrainingRun {
                 "sampler": configuration.sampler.rawValue, "inner_step": configuration.innerStep.rawValue,
                 "threads": configuration.threads, "eval_mode_after": configuration.evalModeAfter ?? -1,
                 "negatives": (configuration.negatives ?? .uniform).rawValue,
+                "loss": configuration.loss.rawValue, "shared_negatives": configuration.sharedNegatives,
+                "tail_embeddings": configuration.tailEmbeddings, "item_bias": configuration.itemBias,
+                "zero_initial_relation": configuration.zeroInitialRelation, "select_by": fit.selectBy.rawValue,
                 "max_steps": fit.maxSteps, "eval_every": fit.evalEvery, "patience": fit.patience,
             ] as [String: Any]
             try writeJSON(json, to: path)

@@ -23,6 +23,68 @@ struct GradientCheckTests {
         return (model, batch)
     }
 
+    /// The softmax query loss with a tail table, an item bias and a learned scale: over shared
+    /// negatives that repeat and hit a target by accident, and over every item (N = 0).
+    @Test(arguments: [(4, true, true), (0, true, false), (5, false, true)])
+    func softmaxLossMatchesFiniteDifferences(negatives: Int, tail: Bool, bias: Bool) throws {
+        var c = Configuration()
+        c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
+        c.batchSize = 3; c.dropout = 0.3; c.margin = 4; c.beta = 0.7; c.seed = 7
+        c.loss = .softmax; c.sharedNegatives = negatives; c.tailEmbeddings = tail; c.itemBias = bias
+        let model = try MetaTLModel(configuration: c, items: 7)
+        // Away from the initial values, so that every parameter's gradient is visible.
+        for name in [ParameterArena.itemBiasName, ParameterArena.logScaleName] {
+            if let v = model.tensor(named: name) { try model.setTensor(named: name, to: v.indices.map { 0.1 * Float($0 % 5) - 0.2 }) }
+        }
+        let batch = TaskBatch(tasks: 3, positions: 2, sharedNegatives: negatives)
+        var rng = RandomGenerator(seed: 11)
+        for buffer in [batch.supportHead, batch.supportTail, batch.supportNegativeHead, batch.supportNegativeTail,
+                       batch.queryHead, batch.queryTail, batch.queryNegativeHead, batch.queryNegativeTail] {
+            for i in 0..<buffer.count { buffer[i] = Int32(1 + rng.below(7)) }
+        }
+        batch.supportHead[0] = 0; batch.supportTail[0] = 0   // a padding pair
+        batch.queryHead[2] = 0                               // a padding query: not in the loss
+        if negatives > 0 {
+            for k in 0..<negatives { batch.sharedNegatives[k] = Int32(1 + (k * 3) % 7) }
+            batch.sharedNegatives[1] = batch.sharedNegatives[0]   // a repeated draw
+            batch.sharedNegatives[2] = batch.queryTail[0]         // an accidental hit
+        }
+        try Self.check(model, batch)
+    }
+
+    /// Central differences of L_s + L_q for every parameter against the analytic gradient.
+    static func check(_ model: MetaTLModel, _ batch: TaskBatch) throws {
+        let ws = MetaStepWorkspace(capacity: batch.tasks, configuration: model.configuration, rows: model.rows)
+        _ = model.metaGradients(batch, workspace: ws)
+        let frozen = ws.innerStep.array
+        let analytic = Array(UnsafeBufferPointer(start: model.arena.grads, count: model.arena.total))
+        func loss() -> Double {
+            frozen.withUnsafeBufferPointer { f in
+                let r = model.metaGradients(batch, workspace: ws, frozenInnerStep: f.baseAddress)
+                return Double(r.supportLoss) + Double(r.queryLoss)
+            }
+        }
+        let h: Float = 5e-4
+        for slot in model.arena.slots {
+            var worst = 0.0
+            for i in 0..<slot.count {
+                let p = model.arena.params + slot.offset + i
+                let saved = p.pointee
+                p.pointee = saved + h
+                let up = loss()
+                p.pointee = saved - h
+                let down = loss()
+                p.pointee = saved
+                let numeric = (up - down) / Double(2 * h)
+                let a = Double(analytic[slot.offset + i])
+                worst = max(worst, abs(numeric - a) / (2e-3 + 2e-2 * abs(a)))
+            }
+            #expect(worst <= 1, "\(slot.name): finite differences disagree (worst normalised error \(worst))")
+            let moved = (0..<slot.count).contains { abs(analytic[slot.offset + $0]) > 1e-3 }
+            #expect(moved, "\(slot.name): no gradient at all (the check would be vacuous)")
+        }
+    }
+
     /// The third case trains in evaluation mode (the reference's accidental regime): BatchNorm
     /// with fixed statistics, dropout off.
     @Test(arguments: [(Float(0), InnerStepScaling.reference, Int?.none), (Float(0.3), .perTask, nil), (Float(0.3), .reference, 0)])

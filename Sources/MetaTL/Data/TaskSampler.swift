@@ -3,7 +3,7 @@ import MetaTLKernels
 /// Cuts training tasks from training users' sequences: the reference's "mixed" sampler.
 ///
 /// Per task: a user uniformly among those with at least 2 interactions; then, with
-/// probability 1/2, **window mode**, otherwise **subsequence mode** (K+1 distinct positions
+/// probability 1/2 (never with `.window`), **window mode**, otherwise **subsequence mode** (K+1 distinct positions
 /// drawn at random, kept in order). From the K+1 items x0..xK: support pairs (x0→x1) …
 /// (x(K-2)→x(K-1)), query pair (x(K-1)→xK). Each pair gets one negative tail drawn uniformly
 /// outside the user's whole training sequence. Users with K or fewer interactions always
@@ -15,7 +15,7 @@ import MetaTLKernels
 ///   the item at n-1 is skipped, and when n-1-K < 0 the start is a *negative* Python index
 ///   (counted from the end), which makes the slice empty for n = K and for short users, so
 ///   those tasks are all padding.
-/// - `.contiguous` takes the K items right before the target, `seq[n-K ..< n]`, padded in
+/// - `.contiguous` and `.window` take the K items right before the target, `seq[n-K ..< n]`, padded in
 ///   front when the user is short.
 ///
 /// Task b of step t draws from its own generator (seed, t, b): batches are the same for any
@@ -132,7 +132,7 @@ struct TaskSampler: Sendable {
         // The chosen inputs, oldest first, and the target.
         scratch.chosen.removeAll(keepingCapacity: true)
         var target: Int32
-        if len > K && rng.uniform() >= 0.5 {
+        if len > K && mode != .window && rng.uniform() >= 0.5 {
             // Subsequence mode: K+1 distinct positions, in order: the first K+1 entries of a
             // Fisher-Yates shuffle of 0..<len, with only the displaced entries stored.
             scratch.picked.removeAll(keepingCapacity: true)
@@ -157,7 +157,7 @@ struct TaskSampler: Sendable {
                 var start = min(0, n - 1 - K)
                 if start < 0 { start = max(0, start + len) }   // Python's negative index
                 if start < stop { for i in start..<stop { scratch.chosen.append(sequence[lo + i]) } }
-            case .contiguous:
+            case .contiguous, .window:
                 for i in max(0, n - K)..<n { scratch.chosen.append(sequence[lo + i]) }
             }
         }
@@ -187,6 +187,14 @@ struct TaskSampler: Sendable {
         batch.queryTail[b] = scratch.pos[K - 1]
         batch.queryNegativeHead[b] = scratch.seq[K - 1]
         batch.queryNegativeTail[b] = scratch.neg[K - 1]
+    }
+
+    /// The softmax loss's shared negatives of step `step`: `batch.sharedNegatives.count` item rows
+    /// drawn uniformly with replacement from their own generator (seed, step).
+    func fillSharedNegatives(_ batch: TaskBatch, step: Int) {
+        var rng = RandomGenerator(seed: seed, stream: RandomStream.sharedNegatives.rawValue, UInt64(step))
+        let out = batch.sharedNegatives
+        for k in 0..<out.count { out[k] = Int32(1 + rng.below(items)) }
     }
 
     /// An item row outside the user's training items (0 if the user has them all): uniform, or

@@ -87,21 +87,22 @@ extension MetaTLModel {
         return ranks
     }
 
-    /// Full-catalogue ranking: for a = E[head] + r', ‖a - e_i‖² = ‖a‖² - 2 a·e_i + ‖e_i‖², the
-    /// a·e_i for a block of users at once through one matrix product.
+    /// Full-catalogue ranking: for a = E[head] + r', ‖a - T_i‖² = ‖a‖² - 2 a·T_i + ‖T_i‖², the
+    /// a·T_i for a block of users at once through one matrix product.
     ///
-    /// Without a prior the ranking compares ‖e_i‖² - 2 a·e_i (the constant ‖a‖² and the square
-    /// root do not change the order). With one, a candidate's score is the distance score
-    /// -√(‖a‖² - 2 a·e_i + ‖e_i‖²) blended with its count from the user's last input (a walk
-    /// along that head's CSR row beside the items, ``TransitionPrior/blend(_:count:)``).
+    /// Without a prior the ranking compares ``ScoreRule/rankKey(normMinusTwoDot:item:)`` (the
+    /// constant ‖a‖² and the square root do not change the order). With one, a candidate's score
+    /// is the rule's score of ‖a‖² - 2 a·T_i + ‖T_i‖² blended with its count from the user's last
+    /// input (a walk along that head's CSR row beside the items, ``TransitionPrior/blend(_:count:)``).
     func fullRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?) -> [Int] {
         let c = configuration
         let K = c.K, d = c.dim, U = users.count
-        let table = arena.param(arena.embedding)
+        let table = headTable, tails = tailTable
+        let rule = scoreRule
         let norms = FloatBuffer(count: rows)
         for i in 0..<rows {
             var s: Float = 0
-            let e = table + i * d
+            let e = tails + i * d
             for j in 0..<d { s += e[j] * e[j] }
             norms[i] = s
         }
@@ -118,7 +119,7 @@ extension MetaTLModel {
                 let h = table + Int(users.inputs[u * K + K - 1]) * d, r = adapted + u * d, q = queries.pointer + i * d
                 for j in 0..<d { q[j] = h[j] + r[j] }
             }
-            BLAS.gemmNT(n, rows, d, queries.pointer, table, beta: 0, products.pointer, threads: threads)
+            BLAS.gemmNT(n, rows, d, queries.pointer, tails, beta: 0, products.pointer, threads: threads)
             let parts = max(1, min(threads, n / 16))
             let p = SharedPointer(products.pointer), nm = SharedPointer(norms.pointer), q = SharedPointer(queries.pointer)
             ranks.withUnsafeMutableBufferPointer { out in
@@ -129,18 +130,22 @@ extension MetaTLModel {
                         let u = start + i
                         let dots = p.p + i * rows
                         if let prior {
-                            o.p[u] = Self.blendedRank(users, user: u, dots: dots, norms: nm.p, query: q.p + i * d, dim: d, prior: prior)
+                            o.p[u] = Self.blendedRank(users, user: u, dots: dots, norms: nm.p, query: q.p + i * d, dim: d,
+                                                      rule: rule, prior: prior)
                             continue
                         }
                         let target = Int(users.targets[u])
-                        // Distances without the constant ‖a‖²: smaller is better.
-                        let t = nm.p[target] - 2 * dots[target]
+                        // Smaller is better (see ScoreRule.rankKey).
+                        @inline(__always) func key(_ item: Int) -> Float {
+                            rule.rankKey(normMinusTwoDot: nm.p[item] - 2 * dots[item], item: item)
+                        }
+                        let t = key(target)
                         guard t.isFinite else { o.p[u] = Metrics.unranked; continue }
                         var above = 0
-                        for item in 1..<rows where item != target && nm.p[item] - 2 * dots[item] <= t { above += 1 }
+                        for item in 1..<rows where item != target && key(item) <= t { above += 1 }
                         for k in 0..<K {
                             let item = Int(users.inputs[u * K + k])
-                            if item != target && item >= 1 && nm.p[item] - 2 * dots[item] <= t
+                            if item != target && item >= 1 && key(item) <= t
                                 && !users.inputs[(u * K)..<(u * K + k)].contains(Int32(item)) {
                                 above -= 1   // the user's own inputs are not candidates
                             }
@@ -154,18 +159,18 @@ extension MetaTLModel {
         return ranks
     }
 
-    /// One user's full-catalogue rank with the prior blended in: every candidate's score is
-    /// -√max(0, ‖a‖² + ‖e_i‖² - 2 a·e_i) + w · log(1 + count(last → i)), the counts read by
+    /// One user's full-catalogue rank with the prior blended in: every candidate's score is the
+    /// rule's score of ‖a‖² + ‖T_i‖² - 2 a·T_i, plus w · log(1 + count(last → i)), the counts read by
     /// walking the last input's CSR row (tails increasing) beside the items. Same rules as
     /// without a prior: a non-finite target is unranked, non-finite candidates never rank above,
     /// ties count against the target, the user's inputs are not candidates.
     private static func blendedRank(_ users: EvaluationUsers, user u: Int, dots: FPtr, norms: FPtr, query: FPtr,
-                                    dim d: Int, prior: TransitionPrior) -> Int {
+                                    dim d: Int, rule: ScoreRule, prior: TransitionPrior) -> Int {
         let K = users.K, rows = prior.rows
         var qq: Float = 0
         for j in 0..<d { qq += query[j] * query[j] }
         @inline(__always) func distanceScore(_ item: Int) -> Float {
-            -(max(0, qq + norms[item] - 2 * dots[item])).squareRoot()
+            rule.score(squaredDistance: qq + norms[item] - 2 * dots[item], item: item)
         }
         let last = users.inputs[u * K + K - 1]
         let target = Int(users.targets[u])

@@ -27,11 +27,14 @@ public enum Checkpoint {
         -> [(name: String, dtype: SafeTensors.DType, shape: [Int])] {
         let S = c.supportCount
         var parameters: [(String, [Int])] = [("embedding.embedding.weight", [rows, c.dim])]
+        if c.tailEmbeddings { parameters.append((ParameterArena.tailEmbeddingName, [rows, c.dim])) }
         let widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
         for (l, (inDim, outDim)) in widths.enumerated() {
             let p = "relation_learner.rel_fc\(l + 1)"
             parameters += [("\(p).fc.weight", [outDim, inDim]), ("\(p).fc.bias", [outDim]), ("\(p).bn.weight", [S]), ("\(p).bn.bias", [S])]
         }
+        if c.itemBias { parameters.append((ParameterArena.itemBiasName, [rows])) }
+        if c.squaredScore { parameters.append((ParameterArena.logScaleName, [1])) }
         var out = parameters.map { (name: $0.0, dtype: SafeTensors.DType.f32, shape: $0.1) }
         for l in 0..<3 {
             for variance in [false, true] { out.append((RunningStatistics.name(layer: l, variance: variance), .f32, [S])) }
@@ -136,7 +139,7 @@ extension MetaTLModel {
         for l in 0..<3 { _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: []) }
         model.transitionPrior = try loadTransitionPrior(file, rows: rows, name: name)
         model.step = step
-        model.arena.rowStep.update(repeating: step, count: model.rows)
+        model.arena.rowStep.update(repeating: step, count: model.arena.tableRows)
         return model
     }
 
@@ -191,7 +194,7 @@ extension MetaTLModel {
         guard embedding.count == 2, fc1.count == 2, fc2.count == 2, bn.count == 1, embedding[0] >= 2 else {
             throw bad("reference state_dict tensors have unexpected ranks")
         }
-        var c = Configuration()
+        var c = Configuration.reference
         c.dim = embedding[1]; c.hidden1 = fc1[0]; c.hidden2 = fc2[0]; c.K = bn[0] + 1
         do { try c.validate() } catch { throw bad(error.message) }
         // As for our own format: every implied tensor is checked before the model is allocated.
@@ -231,6 +234,7 @@ extension MetaTLModel {
         }
         // state_dict order: each layer's fc weight, bias, bn weight, bias, running stats, count.
         add(arena.embedding.name, arena.embedding.shape, arena.params, arena.embedding)
+        if let tail = arena.tailEmbedding { add(tail.name, tail.shape, arena.params, tail) }
         let S = configuration.supportCount
         for l in 0..<3 {
             for slot in [arena.fc[l], arena.fcBias[l], arena.bnWeight[l], arena.bnBias[l]] { add(slot.name, slot.shape, arena.params, slot) }
@@ -241,6 +245,7 @@ extension MetaTLModel {
             tensors.append(.init(name: "relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", dtype: .i64, shape: [],
                                  bytes: SafeTensors.bytes([Int64(step)])))
         }
+        for slot in [arena.itemBias, arena.logScale].compactMap({ $0 }) { add(slot.name, slot.shape, arena.params, slot) }
         for slot in arena.slots { add("optimizer.exp_avg." + slot.name, slot.shape, arena.adamM, slot) }
         for slot in arena.slots { add("optimizer.exp_avg_sq." + slot.name, slot.shape, arena.adamV, slot) }
         tensors.append(.init(name: "vocabulary.item_ids", dtype: .i64, shape: [rows], bytes: SafeTensors.bytes(itemIDs)))

@@ -12,22 +12,24 @@ final class AdaptationWorkspace: @unchecked Sendable {
 extension MetaTLModel {
     /// Evaluation-mode adaptation of `users` users from their support pairs, as the reference
     /// evaluates one user (batch of one): r = relation learner (running statistics, no
-    /// dropout), L_s = mean margin loss over the user's K-1 support pairs and their negatives,
+    /// dropout), L_s = mean margin loss over the user's K-1 support pairs and their negatives
+    /// (always the reference's -‖E[h] + r - T[t]‖₂ scores, whatever the query loss),
     /// r' = r - β·∂L_s/∂r. Users are independent, so they go through the learner together.
     ///
     /// Support pair n of user i (n = i·S + s) is (heads[n] → tails[n]) with negative
     /// (negativeHeads[n] → negativeTails[n]). Writes r and r' (users x d) into `relation` and `adapted`.
-    func adapt(users: Int, heads: UnsafePointer<Int32>, tails: UnsafePointer<Int32>,
+    func adapt(users: Int, heads: UnsafePointer<Int32>, tails tailIndex: UnsafePointer<Int32>,
                negativeHeads: UnsafePointer<Int32>, negativeTails: UnsafePointer<Int32>,
                workspace ws: AdaptationWorkspace, relation: FPtr, adapted: FPtr) {
         let c = configuration
         let S = c.supportCount, d = c.dim
         let learner = RelationLearner(model: self)
-        learner.gatherInput(ws.learner, heads: heads, tails: tails, rows: users * S)
+        learner.gatherInput(ws.learner, heads: heads, tails: tailIndex, rows: users * S)
         learner.forwardEval(ws.learner, rows: users * S)
         learner.relation(ws.learner, tasks: users, into: relation)
 
-        let table = arena.param(arena.embedding)
+        let table = headTable, tails = tailTable   // the tail table holds tails and their negatives
+        let tailRows = UnsafePointer(tails)
         let scale = 1 / Float(S)
         let rel = SharedPointer(relation), out = SharedPointer(adapted)
         let parts = max(1, min(c.threads, users / 32))
@@ -43,10 +45,10 @@ extension MetaTLModel {
                     g.update(repeating: 0, count: d)
                     for s in 0..<S {
                         let n = i * S + s
-                        let pos = TransE.score(h: table + Int(heads[n]) * d, r: r, t: table + Int(tails[n]) * d,
+                        let pos = TransE.score(h: table + Int(heads[n]) * d, r: r, t: tailRows + Int(tailIndex[n]) * d,
                                                dim: d, direction: pd)
                         let neg = TransE.score(h: table + Int(negativeHeads[n]) * d, r: r,
-                                               t: table + Int(negativeTails[n]) * d, dim: d, direction: nd)
+                                               t: tailRows + Int(negativeTails[n]) * d, dim: d, direction: nd)
                         if TransE.marginTerm(positive: pos, negative: neg, margin: c.margin) > 0 {
                             for j in 0..<d { g[j] += scale * (pd[j] - nd[j]) }
                         }

@@ -85,8 +85,7 @@ public final class MetaTLModel: @unchecked Sendable {
         self.itemIDs = [-1] + itemIDs
         rowOfItem = rowOf
         rows = items + 1
-        arena = ParameterArena(rows: rows, dim: configuration.dim, hidden1: configuration.hidden1,
-                               hidden2: configuration.hidden2, positions: configuration.supportCount)
+        arena = ParameterArena(rows: rows, configuration: configuration)
         running = RunningStatistics(positions: configuration.supportCount)
         initialise()
         // Whoever gets the model after a lazy training step first brings it up to date.
@@ -128,7 +127,23 @@ public final class MetaTLModel: @unchecked Sendable {
             arena.param(arena.bnWeight[l]).update(repeating: 1, count: arena.bnWeight[l].count)
             arena.param(arena.bnBias[l]).update(repeating: 0, count: arena.bnBias[l].count)
         }
+        // After everything the reference draws, so that its values do not depend on these settings.
+        if let tail = arena.tailEmbedding {
+            let t = arena.param(tail)
+            for i in 0..<tail.count { t[i] = Float(rng.uniform() * 2 - 1) * bound }
+        }
+        if configuration.zeroInitialRelation {
+            arena.param(arena.bnWeight[2]).update(repeating: 0, count: arena.bnWeight[2].count)
+        }
+        // The item bias and log α start at 0 (α = 1): the arena starts zeroed.
     }
+
+    /// The head table E.
+    var headTable: FPtr { arena.param(arena.embedding) }
+    /// The tail table T (E itself without ``Configuration/tailEmbeddings``).
+    var tailTable: FPtr { arena.tailEmbedding.map { arena.param($0) } ?? arena.param(arena.embedding) }
+    /// Table row of tail row t: rows + t with a tail table, else t (see ``ParameterArena/tableRows``).
+    var tailRowOffset: Int { arena.tailEmbedding == nil ? 0 : rows }
 
     /// Names of every tensor of the reference's `state_dict` this model holds, in its order
     /// (trainable parameters, then running statistics are addressed by ``tensor(named:)``).

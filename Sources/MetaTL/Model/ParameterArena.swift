@@ -22,22 +22,47 @@ final class ParameterArena: @unchecked Sendable {
 
     // Named views, in state_dict order.
     let embedding: TensorSlot
+    /// The tail table T (``Configuration/tailEmbeddings``), right after E with no gap, so that
+    /// the two tables are one block of ``tableRows`` rows: tail row t is table row rows + t.
+    let tailEmbedding: TensorSlot?
     let fc: [TensorSlot]       // three Linear weights
     let fcBias: [TensorSlot]   // three Linear biases
     let bnWeight: [TensorSlot] // three BatchNorm gammas
     let bnBias: [TensorSlot]   // three BatchNorm betas
+    /// The item bias b (``Configuration/itemBias``), updated densely like the learner.
+    let itemBias: TensorSlot?
+    /// log α, the softmax loss's score scale (``QueryLoss/softmax``).
+    let logScale: TensorSlot?
 
-    init(rows: Int, dim: Int, hidden1: Int, hidden2: Int, positions S: Int) {
+    /// Rows of the item tables (E, then T when there is one): the rows lazy Adam, the touched
+    /// marks and the embedding gradient's terms address. Row r's values are at r·dim.
+    let tableRows: Int
+    /// Floats of the item tables: every value from ``tableCount`` on is updated densely.
+    var tableCount: Int { tableRows * embedding.shape[1] }
+
+    static let tailEmbeddingName = "tail_embedding.weight"
+    static let itemBiasName = "item_bias.weight"
+    static let logScaleName = "score.log_scale"
+
+    convenience init(rows: Int, configuration c: Configuration) {
+        self.init(rows: rows, dim: c.dim, hidden1: c.hidden1, hidden2: c.hidden2, positions: c.supportCount,
+                  tailTable: c.tailEmbeddings, itemBias: c.itemBias, scale: c.squaredScore)
+    }
+
+    init(rows: Int, dim: Int, hidden1: Int, hidden2: Int, positions S: Int,
+         tailTable: Bool = false, itemBias withBias: Bool = false, scale: Bool = false) {
         var slots: [TensorSlot] = []
         var offset = 0
-        func add(_ name: String, _ shape: [Int]) -> TensorSlot {
+        func add(_ name: String, _ shape: [Int], padded: Bool = true) -> TensorSlot {
             let slot = TensorSlot(name: name, shape: shape, offset: offset)
-            // Keep every tensor 16-float (64-byte) aligned for vector loads.
-            offset += (slot.count + 15) / 16 * 16
+            // Keep every tensor 16-float (64-byte) aligned for vector loads (but T follows E at once).
+            offset += padded ? (slot.count + 15) / 16 * 16 : slot.count
             slots.append(slot)
             return slot
         }
-        embedding = add("embedding.embedding.weight", [rows, dim])
+        embedding = add("embedding.embedding.weight", [rows, dim], padded: !tailTable)
+        tailEmbedding = tailTable ? add(Self.tailEmbeddingName, [rows, dim]) : nil
+        tableRows = tailTable ? 2 * rows : rows
         let widths = [(2 * dim, hidden1), (hidden1, hidden2), (hidden2, dim)]
         var fc: [TensorSlot] = [], fcb: [TensorSlot] = [], bnw: [TensorSlot] = [], bnb: [TensorSlot] = []
         for (l, (inDim, outDim)) in widths.enumerated() {
@@ -48,14 +73,16 @@ final class ParameterArena: @unchecked Sendable {
             bnb.append(add("\(p).bn.bias", [S]))
         }
         self.fc = fc; fcBias = fcb; bnWeight = bnw; bnBias = bnb
+        itemBias = withBias ? add(Self.itemBiasName, [rows]) : nil
+        logScale = scale ? add(Self.logScaleName, [1]) : nil
         self.slots = slots
         total = offset
         storage = FloatBuffer(count: 4 * offset)
-        touched = .allocate(capacity: rows)
-        touched.initialize(repeating: 0, count: rows)
-        rowStep = .allocate(capacity: rows)
-        rowStep.initialize(repeating: 0, count: rows)
-        touchedList = IndexBuffer(count: rows)
+        touched = .allocate(capacity: tableRows)
+        touched.initialize(repeating: 0, count: tableRows)
+        rowStep = .allocate(capacity: tableRows)
+        rowStep.initialize(repeating: 0, count: tableRows)
+        touchedList = IndexBuffer(count: tableRows)
     }
 
     deinit {
@@ -68,20 +95,20 @@ final class ParameterArena: @unchecked Sendable {
 
     func slot(named name: String) -> TensorSlot? { slots.first { $0.name == name } }
 
-    /// Embedding rows whose gradient may be non-zero since the last ``zeroGrads()``, a mark per row.
+    /// Table rows whose gradient may be non-zero since the last ``zeroGrads()``, a mark per row.
     let touched: UnsafeMutablePointer<UInt8>
-    /// The Adam step each embedding row is up to date with (see ``Adam``).
+    /// The Adam step each table row is up to date with (see ``Adam``).
     let rowStep: UnsafeMutablePointer<Int>
 
     /// Zeroes every gradient: the marked embedding rows (the others are zero already) and the
     /// relation learner's block.
     func zeroGrads() {
         let d = embedding.shape[1]
-        for r in 0..<embedding.shape[0] where touched[r] != 0 {
+        for r in 0..<tableRows where touched[r] != 0 {
             (grads + r * d).update(repeating: 0, count: d)
             touched[r] = 0
         }
-        (grads + embedding.count).update(repeating: 0, count: total - embedding.count)
+        (grads + tableCount).update(repeating: 0, count: total - tableCount)
     }
 
     /// The marked rows in ascending order, listed afresh from the marks by ``listTouched()``.
@@ -93,17 +120,18 @@ final class ParameterArena: @unchecked Sendable {
     func listTouched() -> Int {
         let list = touchedList.pointer
         var n = 0
-        for r in 0..<embedding.shape[0] where touched[r] != 0 {
+        for r in 0..<tableRows where touched[r] != 0 {
             list[n] = Int32(truncatingIfNeeded: r)
             n += 1
         }
         return n
     }
 
-    /// Marks embedding rows that this step's gradient may reach (valid rows only).
-    func markTouched(_ rows: UnsafePointer<Int32>, count: Int) {
+    /// Marks table rows that this step's gradient may reach (valid rows only; `offset` is
+    /// added to each, the number of E's rows for rows of T).
+    func markTouched(_ rows: UnsafePointer<Int32>, count: Int, offset: Int = 0) {
         for i in 0..<count {
-            let r = Int(rows[i])
+            let r = Int(rows[i]) + offset
             touched[r] = 1
         }
     }

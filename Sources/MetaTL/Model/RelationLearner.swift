@@ -2,7 +2,7 @@ import MetaTLKernels
 
 /// The relation learner: from a task's K-1 support pairs (head, tail) to its relation r.
 ///
-///     concat(E[h], E[t]) (2d) → Linear(2d, H1) → BN → LeakyReLU → Dropout
+///     concat(E[h], T[t]) (2d) → Linear(2d, H1) → BN → LeakyReLU → Dropout
 ///                             → Linear(H1, H2) → BN → LeakyReLU → Dropout
 ///                             → Linear(H2, d)  → BN → mean over the K-1 positions = r
 ///
@@ -31,9 +31,10 @@ struct RelationLearner {
         threads = c.threads
     }
 
-    /// Fills the input rows: row n = concat(E[heads[n]], E[tails[n]]).
+    /// Fills the input rows: row n = concat(E[heads[n]], T[tails[n]]) (T is E without a tail table).
     func gatherInput(_ ws: RelationLearnerWorkspace, heads: UnsafePointer<Int32>, tails: UnsafePointer<Int32>, rows: Int) {
         let table = arena.param(arena.embedding)
+        let tailTable = UnsafePointer(arena.tailEmbedding.map { arena.param($0) } ?? table)
         let x = SharedPointer(ws.x0.pointer), d = dim
         let parts = max(1, min(threads, rows / 256))
         parallelChunks(parts, threads: threads) { c in
@@ -41,10 +42,10 @@ struct RelationLearner {
             for n in mine {
                 if n + 4 < mine.upperBound {   // rows four ahead, so that their loads overlap these copies
                     mtl_prefetch(table + Int(heads[n + 4]) * d, d)
-                    mtl_prefetch(table + Int(tails[n + 4]) * d, d)
+                    mtl_prefetch(tailTable + Int(tails[n + 4]) * d, d)
                 }
                 (x.p + n * 2 * d).update(from: table + Int(heads[n]) * d, count: d)
-                (x.p + n * 2 * d + d).update(from: table + Int(tails[n]) * d, count: d)
+                (x.p + n * 2 * d + d).update(from: tailTable + Int(tails[n]) * d, count: d)
             }
         }
     }

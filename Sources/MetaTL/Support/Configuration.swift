@@ -4,6 +4,21 @@ public enum SamplerMode: String, Sendable, CaseIterable, Codable {
     case reference
     /// Window mode takes the K items right before the target, with no skipped item.
     case contiguous
+    /// Window mode only, as ``contiguous`` does it: every task is K consecutive items and the
+    /// one after them, the shape of a new user's first K + 1 interactions.
+    case window
+}
+
+/// The loss of the query pairs (the outer step) and, with it, the score of a transition.
+public enum QueryLoss: String, Sendable, CaseIterable, Codable {
+    /// The reference: margin ranking loss against one negative per pair; a transition h → t
+    /// scores -‖E[h] + r' - T[t]‖₂.
+    case margin
+    /// Sampled softmax over the query's target and ``Configuration/sharedNegatives`` items drawn
+    /// once per step and shared by the batch (an accidental hit of the target is masked). A
+    /// transition scores -α·‖E[h] + r' - T[t]‖₂² + b[t], with the scale α = exp(log α) learned
+    /// and b the item bias when ``Configuration/itemBias`` is on (else 0).
+    case softmax
 }
 
 /// How training draws the negative tail of each pair.
@@ -56,10 +71,54 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// statistics (which stop moving) and dropout is off. The reference notebook does this by
     /// accident after its first evaluation (it never switches back to training mode); nil: never.
     public var evalModeAfter: Int? = nil
-    /// Training negatives (nil: uniform, the reference's). Evaluation always uses uniform ones.
+    /// Training negatives of the margin pairs (nil: uniform, the reference's). Evaluation always
+    /// uses uniform ones.
     public var negatives: NegativeSampling? = nil
+    /// The query loss, which also sets the score (see ``QueryLoss``). The support loss of the
+    /// inner step is always the margin loss.
+    public var loss: QueryLoss = .margin
+    /// With the softmax loss: items drawn uniformly (with replacement) once per step and shared
+    /// by every query of the batch; 0 means the whole catalogue (an exact softmax).
+    public var sharedNegatives: Int = 1024
+    /// A second item table for the tail of a transition (T in the score; the relation learner
+    /// reads [E[h]; T[t]]), so that an item's place as a source and as a target can differ.
+    /// Off: T is E, as in the reference.
+    public var tailEmbeddings: Bool = false
+    /// A learned per-item bias b[t] in the softmax loss's score (zero-initialised).
+    public var itemBias: Bool = false
+    /// Start the relation learner's last BatchNorm weight at 0 instead of 1, so that r = 0 at
+    /// step 0 and the item tables learn the common transitions first.
+    public var zeroInitialRelation: Bool = false
 
     public init() {}
+
+    /// The reference notebook's settings: margin loss, one item table, its sampler and inner
+    /// step, dropout 0.5. It reproduces the notebook bit for bit (the parity fixture).
+    public static var reference: Configuration { Configuration() }
+
+    /// The settings this engine recommends for ranking the whole catalogue, chosen by the
+    /// measurements in docs/RESULTS.md: softmax over 1,024 shared negatives, a tail table, an
+    /// item bias, the relation started at zero, window tasks, dropout 0.
+    public static var recommended: Configuration {
+        var c = Configuration()
+        c.loss = .softmax
+        c.sharedNegatives = 1024
+        c.tailEmbeddings = true
+        c.itemBias = true
+        c.zeroInitialRelation = true
+        c.sampler = .window
+        c.dropout = 0
+        return c
+    }
+
+    /// A preset by name: "reference" or "recommended".
+    public static func preset(named name: String) -> Configuration? {
+        switch name {
+        case "reference": return .reference
+        case "recommended": return .recommended
+        default: return nil
+        }
+    }
 
     /// Support pairs per task.
     var supportCount: Int { K - 1 }
@@ -80,5 +139,38 @@ public struct Configuration: Sendable, Equatable, Codable {
         try check(dropout.isFinite && dropout >= 0 && dropout < 1, "dropout must be in [0, 1) (got \(dropout))")
         try check(threads >= 1 && threads <= 256, "threads must be in 1...256 (got \(threads))")
         try check(evalModeAfter.map { $0 >= 0 } ?? true, "evalModeAfter must be non-negative (got \(evalModeAfter ?? 0))")
+        try check(sharedNegatives >= 0 && sharedNegatives <= 1 << 20, "shared negatives must be in 0...1048576 (got \(sharedNegatives))")
+        try check(!itemBias || loss == .softmax, "an item bias needs the softmax loss (the margin loss's score has none)")
+    }
+
+    /// Whether scores are -α‖·‖² + b (the softmax loss) rather than the reference's -‖·‖.
+    var squaredScore: Bool { loss == .softmax }
+}
+
+extension Configuration {
+    private enum CodingKeys: String, CodingKey {
+        case K, dim, hidden1, hidden2, batchSize, learningRate, beta, margin, dropout, seed, sampler, innerStep, threads
+        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation
+    }
+
+    /// Reads a checkpoint's configuration; settings added after a checkpoint was written take
+    /// their reference values, so an older checkpoint loads as the model it was.
+    public init(from decoder: any Decoder) throws {
+        let k = try decoder.container(keyedBy: CodingKeys.self)
+        var c = Configuration.reference
+        // The settings every checkpoint has are required; the later ones default.
+        func need<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws { into = try k.decode(T.self, forKey: key) }
+        func read<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
+            if let v = try k.decodeIfPresent(T.self, forKey: key) { into = v }
+        }
+        try need(.K, &c.K); try need(.dim, &c.dim); try need(.hidden1, &c.hidden1); try need(.hidden2, &c.hidden2)
+        try need(.batchSize, &c.batchSize); try need(.learningRate, &c.learningRate); try need(.beta, &c.beta)
+        try need(.margin, &c.margin); try need(.dropout, &c.dropout); try need(.seed, &c.seed)
+        try need(.sampler, &c.sampler); try need(.innerStep, &c.innerStep); try need(.threads, &c.threads)
+        c.evalModeAfter = try k.decodeIfPresent(Int.self, forKey: .evalModeAfter)
+        c.negatives = try k.decodeIfPresent(NegativeSampling.self, forKey: .negatives)
+        try read(.loss, &c.loss); try read(.sharedNegatives, &c.sharedNegatives); try read(.tailEmbeddings, &c.tailEmbeddings)
+        try read(.itemBias, &c.itemBias); try read(.zeroInitialRelation, &c.zeroInitialRelation)
+        self = c
     }
 }

@@ -64,9 +64,8 @@ struct Adam {
         let p = SharedPointer(arena.params), g = SharedPointer(arena.grads)
         let m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
         let rowStep = SharedPointer(arena.rowStep), touched = SharedPointer(arena.touched)
-        let table = arena.embedding
-        let d = table.shape[1]
-        let rest = table.count..<arena.total
+        let d = arena.embedding.shape[1]
+        let rest = arena.tableCount..<arena.total
         let parts = max(1, min(16, arena.total / 65536))
         let listed = arena.listTouched(), list = arena.touchedList.pointer
         parallelChunks(parts, threads: threads) { c in
@@ -105,7 +104,7 @@ struct Adam {
     /// marked in `arena.touched` when `onlyTouched`, else every row. Rows are visited in ascending
     /// order, so memory is read nearly sequentially; the marked ones are prefetched two ahead.
     func catchUp(_ arena: ParameterArena, onlyTouched: Bool, through t: Int, threads: Int, schedule: Schedule) {
-        let d = arena.embedding.shape[1], rows = arena.embedding.shape[0]
+        let d = arena.embedding.shape[1], rows = arena.tableRows
         let p = SharedPointer(arena.params), m = SharedPointer(arena.adamM), v = SharedPointer(arena.adamV)
         let rowStep = SharedPointer(arena.rowStep)
         let parts = max(1, min(16, rows / 256))

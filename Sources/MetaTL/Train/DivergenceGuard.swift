@@ -88,15 +88,20 @@ extension MetaTLModel {
             return why
         }
         if let why = runningStatisticsProblem() { return "BatchNorm's running statistics left their limits: \(why)" }
-        let dense = arena.total - arena.embedding.count
+        let dense = arena.total - arena.tableCount
         let threads = configuration.threads
-        let largest = ValueLimits.maxMagnitude(arena.grads + arena.embedding.count, count: dense, threads: threads)
+        let largest = ValueLimits.maxMagnitude(arena.grads + arena.tableCount, count: dense, threads: threads)
         guard largest <= ValueLimits.gradient else {
             return "a gradient of the relation learner is \(largest), beyond the limit of ±\(ValueLimits.gradient)"
         }
         // An embedding row's gradient sums at most `terms` terms: unit directions scaled by at most
         // 1, and rows of the learner's input gradient.
-        let input = ValueLimits.maxMagnitude(ws.learner.dX0.pointer, count: B * S * 2 * d, threads: threads)
+        var input = ValueLimits.maxMagnitude(ws.learner.dX0.pointer, count: B * S * 2 * d, threads: threads)
+        if let sm = ws.softmax {   // the softmax loss's terms: ∂L/∂a, the targets' and the candidates'
+            input = max(input, ValueLimits.maxMagnitude(ws.queryGradient.pointer, count: B * d, threads: threads),
+                        ValueLimits.maxMagnitude(sm.targetTerm.pointer, count: B * d, threads: threads),
+                        ValueLimits.maxMagnitude(sm.candidateGradient.pointer, count: sm.candidates * d, threads: threads))
+        }
         guard input <= ValueLimits.gradient, Float(max(terms, 1)) * max(1, input) <= ValueLimits.gradient else {
             return "an embedding gradient term is \(input): a row's sum of up to \(terms) such terms could pass the limit of ±\(ValueLimits.gradient)"
         }

@@ -29,6 +29,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let chunkLosses: FloatBuffer
     /// The BatchNorm running statistics before the step, put back when the step is refused.
     let runningBefore: FloatBuffer
+    /// The softmax query loss's buffers (``QueryLoss/softmax`` only).
+    let softmax: SoftmaxWorkspace?
 
     init(capacity B: Int, configuration c: Configuration, rows: Int) {
         capacity = B
@@ -43,7 +45,11 @@ final class MetaStepWorkspace: @unchecked Sendable {
         supportActive = IndexBuffer(count: B * S); queryActive = IndexBuffer(count: B)
         chunkLosses = FloatBuffer(count: 2 * 16)
         runningBefore = FloatBuffer(count: 6 * S)
-        embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 4 * B, rows: rows)
+        let candidates = c.loss == .softmax ? (c.sharedNegatives == 0 ? rows - 1 : c.sharedNegatives) : 0
+        softmax = c.loss == .softmax ? SoftmaxWorkspace(tasks: B, candidates: candidates, dim: d, gather: c.sharedNegatives > 0) : nil
+        // Terms: the support pairs' four rows and the learner's two per support row; per query
+        // four (margin) or two (softmax: E[h] and T[t]), and one per softmax candidate.
+        embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 4 * B + candidates, rows: c.tailEmbeddings ? 2 * rows : rows)
     }
 }
 
@@ -113,9 +119,19 @@ extension MetaTLModel {
         let learner = RelationLearner(model: self)
         BLAS.setThreads(1)   // the engine splits products over its own workers (see BLAS)
         arena.zeroGrads()
-        for rows in [batch.supportHead, batch.supportTail, batch.supportNegativeHead, batch.supportNegativeTail,
-                     batch.queryHead, batch.queryTail, batch.queryNegativeHead, batch.queryNegativeTail] {
+        let tailOffset = tailRowOffset
+        for rows in [batch.supportHead, batch.supportNegativeHead, batch.queryHead, batch.queryNegativeHead] {
             arena.markTouched(rows.pointer, count: rows.count)
+        }
+        for rows in [batch.supportTail, batch.supportNegativeTail, batch.queryTail, batch.queryNegativeTail] {
+            arena.markTouched(rows.pointer, count: rows.count, offset: tailOffset)
+        }
+        if c.loss == .softmax {
+            if c.sharedNegatives == 0 {
+                for r in 1..<rows { arena.touched[tailOffset + r] = 1 }
+            } else {
+                arena.markTouched(batch.sharedNegatives.pointer, count: batch.sharedNegatives.count, offset: tailOffset)
+            }
         }
         phaseTimer?.mark("zero gradients")
         // The rows this batch reads must have every update through the last step.
@@ -133,7 +149,8 @@ extension MetaTLModel {
         let r = ws.relation.pointer
         learner.relation(ws.learner, tasks: B, into: r)
 
-        let table = arena.param(arena.embedding)
+        let table = headTable, tails = UnsafePointer(tailTable)
+        let softmax = c.loss == .softmax
         let supportScale = 1 / Float(B * S), queryScale = 1 / Float(B)
         let innerScale: Float = c.innerStep == .perTask ? c.beta * Float(B) : c.beta
         let margin = c.margin
@@ -153,12 +170,12 @@ extension MetaTLModel {
             let mine = splitRange(B, parts: chunks, index: chunk)
             for b in mine {
                 // The embedding rows two tasks ahead, so that their loads overlap this task's work.
-                if b + 2 < mine.upperBound { prefetchRows(of: batch, task: b + 2, table: table, d: d, S: S) }
+                if b + 2 < mine.upperBound { prefetchRows(of: batch, task: b + 2, heads: table, tails: tails, d: d, S: S) }
                 let gsb = w.gS + b * d, rb = w.r + b * d
                 gsb.update(repeating: 0, count: d)
                 for s in 0..<S {
                     let n = b * S + s
-                    supportLoss += scorePair(table: table, d: d, margin: margin,
+                    supportLoss += scorePair(heads: table, tails: tails, d: d, margin: margin,
                                              positive: (batch.supportHead[n], batch.supportTail[n]),
                                              negative: (batch.supportNegativeHead[n], batch.supportNegativeTail[n]),
                                              relation: rb, gradient: gsb, scale: supportScale,
@@ -170,9 +187,11 @@ extension MetaTLModel {
                     ib[j] = fixedInner.map { $0.p[b * d + j] } ?? innerScale * gsb[j]
                     rqb[j] = rb[j] - ib[j]
                 }
+                // The softmax loss scores every query at once, after this loop.
+                if softmax { continue }
                 let gqb = w.gQ + b * d
                 gqb.update(repeating: 0, count: d)
-                queryLoss += scorePair(table: table, d: d, margin: margin,
+                queryLoss += scorePair(heads: table, tails: tails, d: d, margin: margin,
                                        positive: (batch.queryHead[b], batch.queryTail[b]),
                                        negative: (batch.queryNegativeHead[b], batch.queryNegativeTail[b]),
                                        relation: rqb, gradient: gqb, scale: queryScale,
@@ -188,6 +207,11 @@ extension MetaTLModel {
         for chunk in 0..<chunks { supportLoss += losses[2 * chunk]; queryLoss += losses[2 * chunk + 1] }
         supportLoss *= supportScale
         queryLoss *= queryScale
+        if softmax {
+            phaseTimer?.mark("support scores")
+            queryLoss = softmaxQueryLoss(batch, workspace: ws)
+            for i in 0..<B * d { gS[i] += ws.queryGradient[i] }
+        }
 
         // 5. One fused backward through the learner with upstream g_s + g_q (summed per task above).
         phaseTimer?.mark("scores and losses")
@@ -213,21 +237,30 @@ extension MetaTLModel {
         let d = configuration.dim, S = configuration.supportCount, B = batch.tasks
         let w = SharedWorkspacePointers(ws)
         let dx = ws.learner.dX0.pointer
+        let o = Int32(truncatingIfNeeded: tailRowOffset)   // tails are rows of T
         for n in 0..<B * S where w.sActive[n] != 0 {
             term(batch.supportHead[n], supportScale, w.sPos + n * d)
-            term(batch.supportTail[n], -supportScale, w.sPos + n * d)
+            term(batch.supportTail[n] + o, -supportScale, w.sPos + n * d)
             term(batch.supportNegativeHead[n], -supportScale, w.sNeg + n * d)
-            term(batch.supportNegativeTail[n], supportScale, w.sNeg + n * d)
+            term(batch.supportNegativeTail[n] + o, supportScale, w.sNeg + n * d)
         }
-        for b in 0..<B where w.qActive[b] != 0 {
-            term(batch.queryHead[b], queryScale, w.qPos + b * d)
-            term(batch.queryTail[b], -queryScale, w.qPos + b * d)
-            term(batch.queryNegativeHead[b], -queryScale, w.qNeg + b * d)
-            term(batch.queryNegativeTail[b], queryScale, w.qNeg + b * d)
+        if let sm = ws.softmax {
+            for b in 0..<B {
+                term(batch.queryHead[b], 1, w.gQ + b * d)
+                term(batch.queryTail[b] + o, 1, sm.targetTerm.pointer + b * d)
+            }
+            for k in 0..<sm.candidates { term(candidateRow(k, batch: batch) + o, 1, sm.candidateGradient.pointer + k * d) }
+        } else {
+            for b in 0..<B where w.qActive[b] != 0 {
+                term(batch.queryHead[b], queryScale, w.qPos + b * d)
+                term(batch.queryTail[b] + o, -queryScale, w.qPos + b * d)
+                term(batch.queryNegativeHead[b], -queryScale, w.qNeg + b * d)
+                term(batch.queryNegativeTail[b] + o, queryScale, w.qNeg + b * d)
+            }
         }
         for n in 0..<B * S {
             term(batch.supportHead[n], 1, dx + n * 2 * d)
-            term(batch.supportTail[n], 1, dx + n * 2 * d + d)
+            term(batch.supportTail[n] + o, 1, dx + n * 2 * d + d)
         }
     }
 
@@ -238,7 +271,7 @@ extension MetaTLModel {
     func scatterEmbeddingGradient(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, supportScale: Float, queryScale: Float) {
         let d = configuration.dim
         let grad = SharedPointer(arena.grad(arena.embedding))
-        let rowCount = rows
+        let rowCount = arena.tableRows
         let parts = max(1, min(configuration.threads, rowCount / 64))
         parallelChunks(parts, threads: configuration.threads) { c in
             let mine = splitRange(rowCount, parts: parts, index: c)
@@ -256,22 +289,22 @@ extension MetaTLModel {
         forEachEmbeddingTerm(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale) { row, a, x in
             list.add(row, a, x)
         }
-        list.index(rows: rows)
+        list.index(rows: arena.tableRows)
     }
 }
 
 /// Prefetches the embedding rows that task `b`'s support and query pairs read.
 @inline(__always)
-func prefetchRows(of batch: TaskBatch, task b: Int, table: CFPtr, d: Int, S: Int) {
+func prefetchRows(of batch: TaskBatch, task b: Int, heads: CFPtr, tails: CFPtr, d: Int, S: Int) {
     for s in 0..<S {
         let n = b * S + s
-        mtl_prefetch(table + Int(batch.supportHead[n]) * d, d)
-        mtl_prefetch(table + Int(batch.supportTail[n]) * d, d)
-        mtl_prefetch(table + Int(batch.supportNegativeTail[n]) * d, d)
+        mtl_prefetch(heads + Int(batch.supportHead[n]) * d, d)
+        mtl_prefetch(tails + Int(batch.supportTail[n]) * d, d)
+        mtl_prefetch(tails + Int(batch.supportNegativeTail[n]) * d, d)
     }
-    mtl_prefetch(table + Int(batch.queryHead[b]) * d, d)
-    mtl_prefetch(table + Int(batch.queryTail[b]) * d, d)
-    mtl_prefetch(table + Int(batch.queryNegativeTail[b]) * d, d)
+    mtl_prefetch(heads + Int(batch.queryHead[b]) * d, d)
+    mtl_prefetch(tails + Int(batch.queryTail[b]) * d, d)
+    mtl_prefetch(tails + Int(batch.queryNegativeTail[b]) * d, d)
 }
 
 /// Scores a positive and a negative pair under `relation`, records both scores, both unit
@@ -279,12 +312,12 @@ func prefetchRows(of batch: TaskBatch, task b: Int, table: CFPtr, d: Int, S: Int
 /// respect to the relation, scale·(u_pos/‖u_pos‖ - u_neg/‖u_neg‖), into `gradient`
 /// (∂term/∂pos = -1 and pos = -‖u_pos‖; likewise for the negative). Returns the margin term.
 @inline(__always)
-func scorePair(table: CFPtr, d: Int, margin: Float, positive: (Int32, Int32), negative: (Int32, Int32),
+func scorePair(heads: CFPtr, tails: CFPtr, d: Int, margin: Float, positive: (Int32, Int32), negative: (Int32, Int32),
                relation: CFPtr, gradient: FPtr, scale: Float, directions: (FPtr, FPtr),
                scores: (FPtr, FPtr), active: UnsafeMutablePointer<Int32>) -> Float {
-    let pos = TransE.score(h: table + Int(positive.0) * d, r: relation, t: table + Int(positive.1) * d,
+    let pos = TransE.score(h: heads + Int(positive.0) * d, r: relation, t: tails + Int(positive.1) * d,
                            dim: d, direction: directions.0)
-    let neg = TransE.score(h: table + Int(negative.0) * d, r: relation, t: table + Int(negative.1) * d,
+    let neg = TransE.score(h: heads + Int(negative.0) * d, r: relation, t: tails + Int(negative.1) * d,
                            dim: d, direction: directions.1)
     scores.0.pointee = pos
     scores.1.pointee = neg

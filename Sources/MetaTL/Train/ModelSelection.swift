@@ -208,7 +208,7 @@ extension MetaTLModel {
             }
             step = s.step
             outsideWrites += 1
-            arena.rowStep.update(repeating: s.step, count: rows)
+            arena.rowStep.update(repeating: s.step, count: arena.tableRows)
         }
     }
 }

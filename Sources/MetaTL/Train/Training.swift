@@ -24,7 +24,8 @@ final class TrainingState: @unchecked Sendable {
     init(model: MetaTLModel, data: Dataset) {
         let c = model.configuration
         workspace = MetaStepWorkspace(capacity: c.batchSize, configuration: c, rows: model.rows)
-        batch = TaskBatch(tasks: c.batchSize, positions: c.supportCount)
+        batch = TaskBatch(tasks: c.batchSize, positions: c.supportCount,
+                          sharedNegatives: c.loss == .softmax ? c.sharedNegatives : 0)
         sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed, negatives: c.negatives ?? .uniform,
                               workers: c.threads)
         dataset = ObjectIdentifier(data)
@@ -89,6 +90,7 @@ extension MetaTLModel {
                 try divergence?.checkBudget(step: step) { catchUpAllRows(); return largestParameter() }
                 phaseTimer?.start()
                 state.sampler.fill(state.batch, step: step, threads: configuration.threads)
+                state.sampler.fillSharedNegatives(state.batch, step: step)
                 phaseTimer?.mark("sample")
                 let result = try metaStep(state.batch, workspace: state.workspace, lazy: true)
                 divergence?.stepTaken()

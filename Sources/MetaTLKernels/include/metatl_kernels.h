@@ -73,6 +73,9 @@ float mtl_k_transe_score_direction(const float *h, const float *r, const float *
 /// TransE: -‖h + r - t‖₂.
 float mtl_k_transe_score(const float *h, const float *r, const float *t, long n);
 
+/// ‖h + r - t‖₂² (the softmax loss's score; see ScoreRule).
+float mtl_k_transe_squared_distance(const float *h, const float *r, const float *t, long n);
+
 /// y += a·x.
 void mtl_k_add_scaled(float *y, float a, const float *x, long n);
 
