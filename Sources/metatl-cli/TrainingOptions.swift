@@ -54,6 +54,8 @@ struct TrainingOptions: ParsableArguments {
     var itemBias: Switch?
     @Option(help: "Start the relation at zero (last BatchNorm weight 0): on or off (recommended: on).")
     var zeroInitialRelation: Switch?
+    @Option(help: "Penalty lambda * mean |r|^2 on the relation learner's output (recommended: see docs/RESULTS.md).")
+    var relationPenalty: Float?
     @Option(help: "Worker threads (default: all cores). Results are reproducible for a given count.")
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
@@ -99,6 +101,7 @@ struct TrainingOptions: ParsableArguments {
         if let tailEmbeddings { c.tailEmbeddings = tailEmbeddings == .on }
         if let itemBias { c.itemBias = itemBias == .on }
         if let zeroInitialRelation { c.zeroInitialRelation = zeroInitialRelation == .on }
+        if let relationPenalty { c.relationPenalty = relationPenalty }
         if c.loss == .margin && itemBias == nil { c.itemBias = false }   // the margin score has no bias
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }

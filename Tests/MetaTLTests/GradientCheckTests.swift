@@ -31,6 +31,7 @@ struct GradientCheckTests {
         c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
         c.batchSize = 3; c.dropout = 0.3; c.margin = 4; c.beta = 0.7; c.seed = 7
         c.loss = .softmax; c.sharedNegatives = negatives; c.tailEmbeddings = tail; c.itemBias = bias
+        c.relationPenalty = 0.3
         let model = try MetaTLModel(configuration: c, items: 7)
         // Away from the initial values, so that every parameter's gradient is visible.
         for name in [ParameterArena.itemBiasName, ParameterArena.logScaleName] {
@@ -49,12 +50,14 @@ struct GradientCheckTests {
             batch.sharedNegatives[1] = batch.sharedNegatives[0]   // a repeated draw
             batch.sharedNegatives[2] = batch.queryTail[0]         // an accidental hit
         }
-        try Self.check(model, batch)
+        // The log-Q correction of popularity draws (a made-up proposal) with the shared negatives.
+        try Self.check(model, batch, logProposal: negatives == 4 ? (0...7).map { 0.3 * Float($0) - 1 } : nil)
     }
 
     /// Central differences of L_s + L_q for every parameter against the analytic gradient.
-    static func check(_ model: MetaTLModel, _ batch: TaskBatch) throws {
+    static func check(_ model: MetaTLModel, _ batch: TaskBatch, logProposal: [Float]? = nil) throws {
         let ws = MetaStepWorkspace(capacity: batch.tasks, configuration: model.configuration, rows: model.rows)
+        ws.softmax?.logProposal = logProposal
         _ = model.metaGradients(batch, workspace: ws)
         let frozen = ws.innerStep.array
         let analytic = Array(UnsafeBufferPointer(start: model.arena.grads, count: model.arena.total))

@@ -1,3 +1,4 @@
+import Foundation
 import MetaTLKernels
 
 /// Cuts training tasks from training users' sequences: the reference's "mixed" sampler.
@@ -191,10 +192,30 @@ struct TaskSampler: Sendable {
 
     /// The softmax loss's shared negatives of step `step`: `batch.sharedNegatives.count` item rows
     /// drawn uniformly with replacement from their own generator (seed, step).
+    ///
+    /// With `.popularity` negatives they are the items of uniformly drawn training interactions
+    /// (q_i = count_i / interactions), and ``logProposal`` holds log(N·q_i) for the softmax's
+    /// log-Q correction.
     func fillSharedNegatives(_ batch: TaskBatch, step: Int) {
         var rng = RandomGenerator(seed: seed, stream: RandomStream.sharedNegatives.rawValue, UInt64(step))
         let out = batch.sharedNegatives
-        for k in 0..<out.count { out[k] = Int32(1 + rng.below(items)) }
+        if negatives == .popularity && !data.trainItems.isEmpty {
+            for k in 0..<out.count { out[k] = data.trainItems[rng.below(data.trainItems.count)] }
+        } else {
+            for k in 0..<out.count { out[k] = Int32(1 + rng.below(items)) }
+        }
+    }
+
+    /// log(N·q_i) per item row for `N` shared popularity negatives: the log-Q correction that
+    /// makes a sampled softmax estimate the full one (Bengio & Senecal 2008; Yi et al. 2019).
+    /// Items never in training get the count 1/2 (their q would be 0). Nil for uniform draws,
+    /// whose correction is the same for every item and cancels.
+    func logProposal(negatives N: Int) -> [Float]? {
+        guard negatives == .popularity, !data.trainItems.isEmpty else { return nil }
+        var counts = [Double](repeating: 0, count: items + 1)
+        for t in data.trainItems where Int(t) <= items { counts[Int(t)] += 1 }
+        let total = Double(data.trainItems.count)
+        return counts.map { Float(Foundation.log(Double(N) * max($0, 0.5) / total)) }
     }
 
     /// An item row outside the user's training items (0 if the user has them all): uniform, or

@@ -89,6 +89,9 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// Start the relation learner's last BatchNorm weight at 0 instead of 1, so that r = 0 at
     /// step 0 and the item tables learn the common transitions first.
     public var zeroInitialRelation: Bool = false
+    /// λ of a penalty λ·mean_b ‖r_b‖² on the relation learner's output, added to the query loss,
+    /// so that a task's relation moves away from 0 only where that pays across tasks.
+    public var relationPenalty: Float = 0
 
     public init() {}
 
@@ -140,6 +143,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         try check(threads >= 1 && threads <= 256, "threads must be in 1...256 (got \(threads))")
         try check(evalModeAfter.map { $0 >= 0 } ?? true, "evalModeAfter must be non-negative (got \(evalModeAfter ?? 0))")
         try check(sharedNegatives >= 0 && sharedNegatives <= 1 << 20, "shared negatives must be in 0...1048576 (got \(sharedNegatives))")
+        try check(relationPenalty.isFinite && relationPenalty >= 0, "relation penalty must be non-negative (got \(relationPenalty))")
         try check(!itemBias || loss == .softmax, "an item bias needs the softmax loss (the margin loss's score has none)")
     }
 
@@ -150,7 +154,7 @@ public struct Configuration: Sendable, Equatable, Codable {
 extension Configuration {
     private enum CodingKeys: String, CodingKey {
         case K, dim, hidden1, hidden2, batchSize, learningRate, beta, margin, dropout, seed, sampler, innerStep, threads
-        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation
+        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation, relationPenalty
     }
 
     /// Reads a checkpoint's configuration; settings added after a checkpoint was written take
@@ -171,6 +175,7 @@ extension Configuration {
         c.negatives = try k.decodeIfPresent(NegativeSampling.self, forKey: .negatives)
         try read(.loss, &c.loss); try read(.sharedNegatives, &c.sharedNegatives); try read(.tailEmbeddings, &c.tailEmbeddings)
         try read(.itemBias, &c.itemBias); try read(.zeroInitialRelation, &c.zeroInitialRelation)
+        try read(.relationPenalty, &c.relationPenalty)
         self = c
     }
 }

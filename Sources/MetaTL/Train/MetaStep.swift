@@ -212,6 +212,15 @@ extension MetaTLModel {
             queryLoss = softmaxQueryLoss(batch, workspace: ws)
             for i in 0..<B * d { gS[i] += ws.queryGradient[i] }
         }
+        if c.relationPenalty > 0 {   // λ·mean_b ‖r_b‖², part of the query loss
+            var squares: Float = 0
+            let g = 2 * c.relationPenalty / Float(B)
+            for i in 0..<B * d {
+                squares += r[i] * r[i]
+                gS[i] += g * r[i]
+            }
+            queryLoss += c.relationPenalty * squares / Float(B)
+        }
 
         // 5. One fused backward through the learner with upstream g_s + g_q (summed per task above).
         phaseTimer?.mark("scores and losses")

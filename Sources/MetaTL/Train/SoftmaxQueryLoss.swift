@@ -6,11 +6,13 @@ import MetaTLKernels
 /// For query b with a_b = E[h_b] + r'_b (B x d) and candidates c_1..c_N (the step's shared
 /// negatives, or every item for an exact softmax; rows of T, N x d):
 ///
-///     z_b0 = -α‖a_b - T[t_b]‖² + b[t_b]         (the target)
-///     z_bk = -α‖a_b - c_k‖² + b[c_k]            (-∞ when c_k is the target: an accidental hit)
+///     z_b0 = -α‖a_b - T[t_b]‖² + b[t_b] - log(N q[t_b])   (the target)
+///     z_bk = -α‖a_b - c_k‖² + b[c_k] - log(N q[c_k])      (-∞ when c_k is the target: an accidental hit)
 ///     L_q  = (1/|V|) Σ_{b ∈ V} (logsumexp_k z_bk - z_b0)
 ///
-/// V holds the queries with a real head and target (not padding). The negatives' distances come
+/// q is the negatives' proposal: the log-Q correction applies only to popularity draws (for uniform
+/// ones it is the same for every item and cancels, so it is left out). V holds the queries with a
+/// real head and target (not padding). The negatives' distances come
 /// from one product, ‖a - c‖² = ‖a‖² - 2 a·c + ‖c‖². With δ = softmax(z_b) - e_0, scaled by
 /// 1/|V| (Δ), and Σ_k δ_bk = 0:
 ///
@@ -38,6 +40,9 @@ final class SoftmaxWorkspace: @unchecked Sendable {
     let candidateGradient: FloatBuffer
     /// Each chunk's loss and log α gradient sums (at most 16 chunks).
     let chunkSums: FloatBuffer
+    /// log(N·q_i) per item row when the shared negatives are drawn with probabilities q
+    /// (popularity), subtracted from every logit (the log-Q correction); nil for uniform draws.
+    var logProposal: [Float]?
 
     init(tasks B: Int, candidates N: Int, dim d: Int, gather: Bool) {
         candidates = N
@@ -75,6 +80,7 @@ extension MetaTLModel {
         let rule = scoreRule
         let alpha = rule.alpha, twoAlpha = 2 * rule.alpha
         let bias = rule.bias
+        let logQ = sm.logProposal
 
         // Candidates: T's rows 1..<rows in place, or the shared negatives gathered.
         let candidates: CFPtr
@@ -122,12 +128,16 @@ extension MetaTLModel {
                 for j in 0..<d { qq += a[j] * a[j] }
                 let targetDistance = mtl_k_transe_squared_distance(heads + Int(batch.queryHead[b]) * d,
                                                                    ws.adapted.pointer + b * d, tails + Int(target) * d, d)
-                let z0 = -alpha * targetDistance + (bias.map { $0[Int(target)] } ?? 0)
+                // Each logit with its offset: the bias, less the log-Q correction.
+                @inline(__always) func offset(_ item: Int) -> Float {
+                    (bias.map { $0[item] } ?? 0) - (logQ.map { $0[item] } ?? 0)
+                }
+                let z0 = -alpha * targetDistance + offset(Int(target))
                 var top = z0
                 for k in 0..<N {
                     let item = full ? Int32(truncatingIfNeeded: k + 1) : batch.sharedNegatives[k]
                     if item == target { row[k] = -.infinity; continue }
-                    let v = -alpha * (qq - 2 * row[k] + norms.p[k]) + (bias.map { $0[Int(item)] } ?? 0)
+                    let v = -alpha * (qq - 2 * row[k] + norms.p[k]) + offset(Int(item))
                     row[k] = v
                     top = max(top, v)
                 }
@@ -144,7 +154,7 @@ extension MetaTLModel {
                     guard row[k] > -.infinity else { row[k] = 0; continue }
                     let item = full ? k + 1 : Int(batch.sharedNegatives[k])
                     let p = weight * Foundation.exp(row[k] - lse)
-                    scaleGradient += p * (row[k] - (bias.map { $0[item] } ?? 0))
+                    scaleGradient += p * (row[k] - offset(item))
                     row[k] = p
                 }
             }

@@ -29,6 +29,9 @@ final class TrainingState: @unchecked Sendable {
         sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed, negatives: c.negatives ?? .uniform,
                               workers: c.threads)
         dataset = ObjectIdentifier(data)
+        if c.loss == .softmax && c.sharedNegatives > 0 {
+            workspace.softmax?.logProposal = sampler.logProposal(negatives: c.sharedNegatives)
+        }
     }
 }
 
