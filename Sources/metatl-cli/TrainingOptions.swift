@@ -24,7 +24,7 @@ struct TrainingOptions: ParsableArguments {
     var preset: PresetName = .recommended
     @Option(help: "Tasks per step (default: the preset's, 1024).")
     var batchSize: Int?
-    @Option(help: "Adam learning rate (preset: 0.001).")
+    @Option(help: "Adam learning rate (recommended: 0.0005, reference: 0.001).")
     var lr: Float?
     @Option(help: "Inner-step size: r' = r - beta * dL_s/dr (preset: 5).")
     var beta: Float?
@@ -42,7 +42,7 @@ struct TrainingOptions: ParsableArguments {
     var sampler: SamplerMode?
     @Option(help: "Inner-step scaling in training: reference (batch mean) or per_task.")
     var innerStep: InnerStepScaling?
-    @Option(help: "Margin pairs' training negatives: uniform (the reference's) or popularity (in proportion to training frequency).")
+    @Option(help: "Training negatives: uniform (the reference's), popularity (in proportion to training frequency; recommended) or mixed (half each). With the softmax loss popularity draws are log-Q corrected.")
     var negatives: NegativeSampling?
     @Option(help: "Query loss: margin (reference) or softmax (recommended; scores -a*|h+r-t|^2 + b).")
     var loss: QueryLoss?
@@ -56,6 +56,8 @@ struct TrainingOptions: ParsableArguments {
     var zeroInitialRelation: Switch?
     @Option(help: "Penalty lambda * mean |r|^2 on the relation learner's output (recommended: see docs/RESULTS.md).")
     var relationPenalty: Float?
+    @Option(help: "L2 penalty lambda on the item rows each query uses (recommended: see docs/RESULTS.md).")
+    var tableDecay: Float?
     @Option(help: "Worker threads (default: all cores). Results are reproducible for a given count.")
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
@@ -64,7 +66,7 @@ struct TrainingOptions: ParsableArguments {
     var out: String?
     @Option(help: ArgumentHelp("Blend first-order transition counts into the scores: off, auto (the weight with the best validation full MRR on a grid) or a weight W >= 0. When on, the report shows metatl (pure) and metatl+prior, and --out saves the prior with the model.",
                                valueName: "off|auto|W"))
-    var transitionPrior: TransitionPriorSetting = .off
+    var transitionPrior: TransitionPriorSetting = .auto
 
     /// The model-selection settings.
     var fitOptions: FitOptions {
@@ -102,6 +104,7 @@ struct TrainingOptions: ParsableArguments {
         if let itemBias { c.itemBias = itemBias == .on }
         if let zeroInitialRelation { c.zeroInitialRelation = zeroInitialRelation == .on }
         if let relationPenalty { c.relationPenalty = relationPenalty }
+        if let tableDecay { c.tableDecay = tableDecay }
         if c.loss == .margin && itemBias == nil { c.itemBias = false }   // the margin score has no bias
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }
@@ -178,7 +181,12 @@ enum TransitionPriorSetting: ExpressibleByArgument, Equatable {
         let weight: PriorWeight
         switch self {
         case .off: return
-        case .auto: weight = .chooseOnValidation
+        case .auto:
+            guard dataset.valid.count > 0 else {
+                log("transition prior: not attached (auto needs validation users to choose its weight; this dataset has none)")
+                return
+            }
+            weight = .chooseOnValidation
         case .weight(let w): weight = .fixed(w)
         }
         let choice = try model.attachTransitionPrior(from: dataset, weight: weight)

@@ -31,7 +31,7 @@ struct GradientCheckTests {
         c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
         c.batchSize = 3; c.dropout = 0.3; c.margin = 4; c.beta = 0.7; c.seed = 7
         c.loss = .softmax; c.sharedNegatives = negatives; c.tailEmbeddings = tail; c.itemBias = bias
-        c.relationPenalty = 0.3
+        c.relationPenalty = 0.3; c.tableDecay = 0.2
         let model = try MetaTLModel(configuration: c, items: 7)
         // Away from the initial values, so that every parameter's gradient is visible.
         for name in [ParameterArena.itemBiasName, ParameterArena.logScaleName] {

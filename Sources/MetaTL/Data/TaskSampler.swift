@@ -199,23 +199,29 @@ struct TaskSampler: Sendable {
     func fillSharedNegatives(_ batch: TaskBatch, step: Int) {
         var rng = RandomGenerator(seed: seed, stream: RandomStream.sharedNegatives.rawValue, UInt64(step))
         let out = batch.sharedNegatives
-        if negatives == .popularity && !data.trainItems.isEmpty {
-            for k in 0..<out.count { out[k] = data.trainItems[rng.below(data.trainItems.count)] }
-        } else {
-            for k in 0..<out.count { out[k] = Int32(1 + rng.below(items)) }
+        let popular = negatives != .uniform && !data.trainItems.isEmpty
+        for k in 0..<out.count {
+            if popular && (negatives == .popularity || k % 2 == 0) {
+                out[k] = data.trainItems[rng.below(data.trainItems.count)]
+            } else {
+                out[k] = Int32(1 + rng.below(items))
+            }
         }
     }
 
-    /// log(N·q_i) per item row for `N` shared popularity negatives: the log-Q correction that
+    /// log(N·q_i) per item row for `N` shared popularity (or mixed) negatives: the log-Q correction that
     /// makes a sampled softmax estimate the full one (Bengio & Senecal 2008; Yi et al. 2019).
     /// Items never in training get the count 1/2 (their q would be 0). Nil for uniform draws,
     /// whose correction is the same for every item and cancels.
     func logProposal(negatives N: Int) -> [Float]? {
-        guard negatives == .popularity, !data.trainItems.isEmpty else { return nil }
+        guard negatives != .uniform, !data.trainItems.isEmpty else { return nil }
         var counts = [Double](repeating: 0, count: items + 1)
         for t in data.trainItems where Int(t) <= items { counts[Int(t)] += 1 }
         let total = Double(data.trainItems.count)
-        return counts.map { Float(Foundation.log(Double(N) * max($0, 0.5) / total)) }
+        // .mixed: ⌈N/2⌉ popularity draws and ⌊N/2⌋ uniform ones.
+        let popular = negatives == .popularity ? Double(N) : Double((N + 1) / 2)
+        let uniform = Double(N) - popular
+        return counts.map { Float(Foundation.log(popular * max($0, 0.5) / total + uniform / Double(max(items, 1)))) }
     }
 
     /// An item row outside the user's training items (0 if the user has them all): uniform, or
@@ -224,7 +230,7 @@ struct TaskSampler: Sendable {
     private func negative(_ rng: inout RandomGenerator, user u: Int) -> Int32 {
         let lo = data.distinctOffsets[u], hi = data.distinctOffsets[u + 1]
         guard hi - lo < items else { return 0 }
-        if negatives == .popularity && !data.trainItems.isEmpty {
+        if negatives != .uniform && !data.trainItems.isEmpty && (negatives == .popularity || rng.uniform() < 0.5) {
             for _ in 0..<32 {
                 let t = data.trainItems[rng.below(data.trainItems.count)]
                 if !contains(data.distinctItems, lo, hi, t) { return t }

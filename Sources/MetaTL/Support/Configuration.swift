@@ -28,6 +28,9 @@ public enum NegativeSampling: String, Sendable, CaseIterable, Codable {
     /// In proportion to the items' training frequency (a random training interaction's item), so
     /// that popular items are contrasted more often.
     case popularity
+    /// Half of each kind: the softmax loss's shared negatives alternate popularity and uniform
+    /// draws; a margin pair's negative is either, by a coin.
+    case mixed
 }
 
 /// How the support gradient is scaled in the one-step adaptation during training.
@@ -92,6 +95,10 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// λ of a penalty λ·mean_b ‖r_b‖² on the relation learner's output, added to the query loss,
     /// so that a task's relation moves away from 0 only where that pays across tasks.
     public var relationPenalty: Float = 0
+    /// λ of an L2 penalty on the item rows each query uses, λ·mean_b (‖E[h_b]‖² + ‖T[t_b]‖²),
+    /// added to the query loss (weight decay where the rows are used, as matrix factorisation
+    /// regularises), so that the tables do not memorise the training transitions.
+    public var tableDecay: Float = 0
 
     public init() {}
 
@@ -100,12 +107,15 @@ public struct Configuration: Sendable, Equatable, Codable {
     public static var reference: Configuration { Configuration() }
 
     /// The settings this engine recommends for ranking the whole catalogue, chosen by the
-    /// measurements in docs/RESULTS.md: softmax over 1,024 shared negatives, a tail table, an
-    /// item bias, the relation started at zero, window tasks, dropout 0.
+    /// measurements in docs/RESULTS.md: softmax over 1,024 shared popularity negatives (log-Q
+    /// corrected), a tail table, an item bias, the relation started at zero, window tasks,
+    /// dropout 0, learning rate 0.0005.
     public static var recommended: Configuration {
         var c = Configuration()
         c.loss = .softmax
         c.sharedNegatives = 1024
+        c.negatives = .popularity
+        c.learningRate = 0.0005
         c.tailEmbeddings = true
         c.itemBias = true
         c.zeroInitialRelation = true
@@ -143,6 +153,7 @@ public struct Configuration: Sendable, Equatable, Codable {
         try check(threads >= 1 && threads <= 256, "threads must be in 1...256 (got \(threads))")
         try check(evalModeAfter.map { $0 >= 0 } ?? true, "evalModeAfter must be non-negative (got \(evalModeAfter ?? 0))")
         try check(sharedNegatives >= 0 && sharedNegatives <= 1 << 20, "shared negatives must be in 0...1048576 (got \(sharedNegatives))")
+        try check(tableDecay.isFinite && tableDecay >= 0, "table decay must be non-negative (got \(tableDecay))")
         try check(relationPenalty.isFinite && relationPenalty >= 0, "relation penalty must be non-negative (got \(relationPenalty))")
         try check(!itemBias || loss == .softmax, "an item bias needs the softmax loss (the margin loss's score has none)")
     }
@@ -154,7 +165,7 @@ public struct Configuration: Sendable, Equatable, Codable {
 extension Configuration {
     private enum CodingKeys: String, CodingKey {
         case K, dim, hidden1, hidden2, batchSize, learningRate, beta, margin, dropout, seed, sampler, innerStep, threads
-        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation, relationPenalty
+        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation, relationPenalty, tableDecay
     }
 
     /// Reads a checkpoint's configuration; settings added after a checkpoint was written take
@@ -175,7 +186,7 @@ extension Configuration {
         c.negatives = try k.decodeIfPresent(NegativeSampling.self, forKey: .negatives)
         try read(.loss, &c.loss); try read(.sharedNegatives, &c.sharedNegatives); try read(.tailEmbeddings, &c.tailEmbeddings)
         try read(.itemBias, &c.itemBias); try read(.zeroInitialRelation, &c.zeroInitialRelation)
-        try read(.relationPenalty, &c.relationPenalty)
+        try read(.relationPenalty, &c.relationPenalty); try read(.tableDecay, &c.tableDecay)
         self = c
     }
 }

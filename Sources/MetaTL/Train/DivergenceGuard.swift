@@ -97,6 +97,12 @@ extension MetaTLModel {
         // An embedding row's gradient sums at most `terms` terms: unit directions scaled by at most
         // 1, and rows of the learner's input gradient.
         var input = ValueLimits.maxMagnitude(ws.learner.dX0.pointer, count: B * S * 2 * d, threads: threads)
+        let decay = configuration.tableDecay
+        if decay > 0 {   // the table decay's terms: copies of parameter rows, scaled by 2λ/B
+            let rows = max(ValueLimits.maxMagnitude(ws.decayHeads.pointer, count: B * d, threads: threads),
+                           ValueLimits.maxMagnitude(ws.decayTails.pointer, count: B * d, threads: threads))
+            input = max(input, rows * 2 * decay / Float(B))
+        }
         if let sm = ws.softmax {   // the softmax loss's terms: ∂L/∂a, the targets' and the candidates'
             input = max(input, ValueLimits.maxMagnitude(ws.queryGradient.pointer, count: B * d, threads: threads),
                         ValueLimits.maxMagnitude(sm.targetTerm.pointer, count: B * d, threads: threads),

@@ -31,6 +31,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
     let runningBefore: FloatBuffer
     /// The softmax query loss's buffers (``QueryLoss/softmax`` only).
     let softmax: SoftmaxWorkspace?
+    /// Copies of the query rows E[h_b] and T[t_b] (B x d each), the table decay's gradient terms.
+    let decayHeads: FloatBuffer, decayTails: FloatBuffer
 
     init(capacity B: Int, configuration c: Configuration, rows: Int) {
         capacity = B
@@ -45,11 +47,13 @@ final class MetaStepWorkspace: @unchecked Sendable {
         supportActive = IndexBuffer(count: B * S); queryActive = IndexBuffer(count: B)
         chunkLosses = FloatBuffer(count: 2 * 16)
         runningBefore = FloatBuffer(count: 6 * S)
+        decayHeads = FloatBuffer(count: c.tableDecay > 0 ? B * d : 0)
+        decayTails = FloatBuffer(count: c.tableDecay > 0 ? B * d : 0)
         let candidates = c.loss == .softmax ? (c.sharedNegatives == 0 ? rows - 1 : c.sharedNegatives) : 0
         softmax = c.loss == .softmax ? SoftmaxWorkspace(tasks: B, candidates: candidates, dim: d, gather: c.sharedNegatives > 0) : nil
         // Terms: the support pairs' four rows and the learner's two per support row; per query
         // four (margin) or two (softmax: E[h] and T[t]), and one per softmax candidate.
-        embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 4 * B + candidates, rows: c.tailEmbeddings ? 2 * rows : rows)
+        embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 6 * B + candidates, rows: c.tailEmbeddings ? 2 * rows : rows)
     }
 }
 
@@ -212,6 +216,16 @@ extension MetaTLModel {
             queryLoss = softmaxQueryLoss(batch, workspace: ws)
             for i in 0..<B * d { gS[i] += ws.queryGradient[i] }
         }
+        if c.tableDecay > 0 {   // λ·mean_b (‖E[h_b]‖² + ‖T[t_b]‖²), part of the query loss
+            var squares: Float = 0
+            for b in 0..<B {
+                let h = ws.decayHeads.pointer + b * d, t = ws.decayTails.pointer + b * d
+                h.update(from: table + Int(batch.queryHead[b]) * d, count: d)
+                t.update(from: tails + Int(batch.queryTail[b]) * d, count: d)
+                for j in 0..<d { squares += h[j] * h[j] + t[j] * t[j] }
+            }
+            queryLoss += c.tableDecay * squares / Float(B)
+        }
         if c.relationPenalty > 0 {   // λ·mean_b ‖r_b‖², part of the query loss
             var squares: Float = 0
             let g = 2 * c.relationPenalty / Float(B)
@@ -270,6 +284,13 @@ extension MetaTLModel {
         for n in 0..<B * S {
             term(batch.supportHead[n], 1, dx + n * 2 * d)
             term(batch.supportTail[n] + o, 1, dx + n * 2 * d + d)
+        }
+        let decay = configuration.tableDecay
+        if decay > 0 {   // ∂/∂row of λ/B·‖row‖²: (2λ/B)·row, from copies taken before the update
+            for b in 0..<B {
+                term(batch.queryHead[b], 2 * decay / Float(B), ws.decayHeads.pointer + b * d)
+                term(batch.queryTail[b] + o, 2 * decay / Float(B), ws.decayTails.pointer + b * d)
+            }
         }
     }
 
