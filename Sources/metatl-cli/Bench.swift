@@ -60,7 +60,7 @@ struct Bench: ParsableCommand {
         // (single-threaded sgemm per worker), as training runs the products; OpenBLAS's own
         // threading is measured against it separately, and if it is faster the floor is scaled
         // down by that factor.
-        let gemm = GEMMFloor(configuration: c)
+        let gemm = GEMMFloor(configuration: c, catalogue: data.itemCount)
         let openblasOverSplit = openBLASOverSplit(gemm)
         var stepTimes: [Double] = [], splitFloor: [Double] = [], ratios: [Double] = []
         var round: [Double] = []
