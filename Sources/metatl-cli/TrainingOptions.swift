@@ -58,6 +58,8 @@ struct TrainingOptions: ParsableArguments {
     var relationPenalty: Float?
     @Option(help: "L2 penalty lambda on the item rows each query uses (recommended: see docs/RESULTS.md).")
     var tableDecay: Float?
+    @Option(help: "With the softmax loss, also the margin loss on each query against a uniform negative: on or off.")
+    var queryMargin: Switch?
     @Option(help: "Worker threads (default: all cores). Results are reproducible for a given count.")
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
@@ -105,6 +107,7 @@ struct TrainingOptions: ParsableArguments {
         if let zeroInitialRelation { c.zeroInitialRelation = zeroInitialRelation == .on }
         if let relationPenalty { c.relationPenalty = relationPenalty }
         if let tableDecay { c.tableDecay = tableDecay }
+        if let queryMargin { c.queryMargin = queryMargin == .on }
         if c.loss == .margin && itemBias == nil { c.itemBias = false }   // the margin score has no bias
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }

@@ -25,13 +25,13 @@ struct GradientCheckTests {
 
     /// The softmax query loss with a tail table, an item bias and a learned scale: over shared
     /// negatives that repeat and hit a target by accident, and over every item (N = 0).
-    @Test(arguments: [(4, true, true), (0, true, false), (5, false, true)])
-    func softmaxLossMatchesFiniteDifferences(negatives: Int, tail: Bool, bias: Bool) throws {
+    @Test(arguments: [(4, true, true, false), (0, true, false, true), (5, false, true, true)])
+    func softmaxLossMatchesFiniteDifferences(negatives: Int, tail: Bool, bias: Bool, queryMargin: Bool) throws {
         var c = Configuration()
         c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
         c.batchSize = 3; c.dropout = 0.3; c.margin = 4; c.beta = 0.7; c.seed = 7
         c.loss = .softmax; c.sharedNegatives = negatives; c.tailEmbeddings = tail; c.itemBias = bias
-        c.relationPenalty = 0.3; c.tableDecay = 0.2
+        c.relationPenalty = 0.3; c.tableDecay = 0.2; c.queryMargin = queryMargin
         let model = try MetaTLModel(configuration: c, items: 7)
         // Away from the initial values, so that every parameter's gradient is visible.
         for name in [ParameterArena.itemBiasName, ParameterArena.logScaleName] {

@@ -99,6 +99,9 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// added to the query loss (weight decay where the rows are used, as matrix factorisation
     /// regularises), so that the tables do not memorise the training transitions.
     public var tableDecay: Float = 0
+    /// With the softmax loss, also the reference's margin loss on each query pair against its
+    /// uniform negative (added to the query loss), which keeps the target above random items.
+    public var queryMargin: Bool = false
 
     public init() {}
 
@@ -165,7 +168,7 @@ public struct Configuration: Sendable, Equatable, Codable {
 extension Configuration {
     private enum CodingKeys: String, CodingKey {
         case K, dim, hidden1, hidden2, batchSize, learningRate, beta, margin, dropout, seed, sampler, innerStep, threads
-        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation, relationPenalty, tableDecay
+        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation, relationPenalty, tableDecay, queryMargin
     }
 
     /// Reads a checkpoint's configuration; settings added after a checkpoint was written take
@@ -187,6 +190,7 @@ extension Configuration {
         try read(.loss, &c.loss); try read(.sharedNegatives, &c.sharedNegatives); try read(.tailEmbeddings, &c.tailEmbeddings)
         try read(.itemBias, &c.itemBias); try read(.zeroInitialRelation, &c.zeroInitialRelation)
         try read(.relationPenalty, &c.relationPenalty); try read(.tableDecay, &c.tableDecay)
+        try read(.queryMargin, &c.queryMargin)
         self = c
     }
 }

@@ -191,8 +191,9 @@ extension MetaTLModel {
                     ib[j] = fixedInner.map { $0.p[b * d + j] } ?? innerScale * gsb[j]
                     rqb[j] = rb[j] - ib[j]
                 }
-                // The softmax loss scores every query at once, after this loop.
-                if softmax { continue }
+                // The softmax loss scores every query at once, after this loop (and the margin
+                // term here only with ``Configuration/queryMargin``).
+                if softmax && !c.queryMargin { continue }
                 let gqb = w.gQ + b * d
                 gqb.update(repeating: 0, count: d)
                 queryLoss += scorePair(heads: table, tails: tails, d: d, margin: margin,
@@ -213,7 +214,7 @@ extension MetaTLModel {
         queryLoss *= queryScale
         if softmax {
             phaseTimer?.mark("support scores")
-            queryLoss = softmaxQueryLoss(batch, workspace: ws)
+            queryLoss = (c.queryMargin ? queryLoss : 0) + softmaxQueryLoss(batch, workspace: ws)
             for i in 0..<B * d { gS[i] += ws.queryGradient[i] }
         }
         if c.tableDecay > 0 {   // λ·mean_b (‖E[h_b]‖² + ‖T[t_b]‖²), part of the query loss
@@ -273,7 +274,8 @@ extension MetaTLModel {
                 term(batch.queryTail[b] + o, 1, sm.targetTerm.pointer + b * d)
             }
             for k in 0..<sm.candidates { term(candidateRow(k, batch: batch) + o, 1, sm.candidateGradient.pointer + k * d) }
-        } else {
+        }
+        if ws.softmax == nil || configuration.queryMargin {
             for b in 0..<B where w.qActive[b] != 0 {
                 term(batch.queryHead[b], queryScale, w.qPos + b * d)
                 term(batch.queryTail[b] + o, -queryScale, w.qPos + b * d)
