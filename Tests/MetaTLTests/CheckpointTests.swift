@@ -4,9 +4,9 @@ import Testing
 
 @Suite("Checkpoints")
 struct CheckpointTests {
-    static func trainedModel(steps: Int = 6) throws -> (MetaTLModel, Dataset) {
+    static func trainedModel(steps: Int = 6, preset: String = "reference") throws -> (MetaTLModel, Dataset) {
         let data = try TrainingAndEvaluationTests.synthetic()
-        let m = try MetaTLModel(configuration: TrainingAndEvaluationTests.configuration(), dataset: data)
+        let m = try MetaTLModel(configuration: TrainingAndEvaluationTests.configuration(preset: preset), dataset: data)
         try m.train(on: data, steps: steps)
         return (m, data)
     }
@@ -17,8 +17,9 @@ struct CheckpointTests {
         return dir.appendingPathComponent(name).path
     }
 
-    @Test func roundTripGivesIdenticalScores() throws {
-        let (m, data) = try Self.trainedModel()
+    @Test(arguments: Configuration.presetNames)
+    func roundTripGivesIdenticalScores(preset: String) throws {
+        let (m, data) = try Self.trainedModel(preset: preset)
         let file = path("m.safetensors")
         try m.save(to: file)
         let loaded = try MetaTLModel.load(from: file)
@@ -36,9 +37,10 @@ struct CheckpointTests {
         #expect(try loaded.adapt(history: history) == m.adapt(history: history))
     }
 
-    @Test func resumingContinuesExactlyAsIfNeverInterrupted() throws {
-        let (straight, data) = try Self.trainedModel(steps: 8)
-        let (first, _) = try Self.trainedModel(steps: 5)
+    @Test(arguments: Configuration.presetNames)
+    func resumingContinuesExactlyAsIfNeverInterrupted(preset: String) throws {
+        let (straight, data) = try Self.trainedModel(steps: 8, preset: preset)
+        let (first, _) = try Self.trainedModel(steps: 5, preset: preset)
         let file = path("resume.safetensors")
         try first.save(to: file)
         let resumed = try MetaTLModel.load(from: file)

@@ -7,7 +7,7 @@ import Testing
 @Suite("Gradient checks")
 struct GradientCheckTests {
     static func tinyModel(dropout: Float, inner: InnerStepScaling, evalModeAfter: Int? = nil) throws -> (MetaTLModel, TaskBatch) {
-        var c = Configuration()
+        var c = Configuration.reference   // the margin loss and its single item table
         c.evalModeAfter = evalModeAfter
         c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
         c.batchSize = 3; c.dropout = dropout; c.innerStep = inner
@@ -27,7 +27,7 @@ struct GradientCheckTests {
     /// negatives that repeat and hit a target by accident, and over every item (N = 0).
     @Test(arguments: [(4, true, true, false), (0, true, false, true), (5, false, true, true)])
     func softmaxLossMatchesFiniteDifferences(negatives: Int, tail: Bool, bias: Bool, queryMargin: Bool) throws {
-        var c = Configuration()
+        var c = Configuration.reference   // the reference's settings but for the loss's own below
         c.K = 3; c.dim = 4; c.hidden1 = 5; c.hidden2 = 3
         c.batchSize = 3; c.dropout = 0.3; c.margin = 4; c.beta = 0.7; c.seed = 7
         c.loss = .softmax; c.sharedNegatives = negatives; c.tailEmbeddings = tail; c.itemBias = bias

@@ -20,7 +20,7 @@ struct NumericPropertyTests {
         let data = try #require(Self.data)
         var rng = RandomGenerator(seed: 20_261_201, stream: UInt64(trial))
         func pick<T>(_ options: [T]) -> T { options[Int(rng.uniform() * Double(options.count)) % options.count] }
-        var c = Configuration()
+        var c = pick([Configuration.reference, .recommended])
         c.dim = pick([1, 2, 5, 8]); c.hidden1 = pick([1, 3, 8]); c.hidden2 = pick([1, 4, 6])
         c.batchSize = pick([1, 3, 16, 40])
         c.learningRate = pick([1e-4, 1e-3, 0.1, 10, 1e6, 1e13, 1e19, 1e30, .greatestFiniteMagnitude])
@@ -28,13 +28,13 @@ struct NumericPropertyTests {
         c.margin = pick([0, 1, 1e8, 1e30])
         c.dropout = pick([0, 0.5, 0.99])
         c.seed = UInt64(trial)
-        c.sampler = pick([.reference, .contiguous]); c.innerStep = pick([.reference, .perTask])
+        c.sampler = pick(SamplerMode.allCases); c.innerStep = pick([.reference, .perTask])
         c.evalModeAfter = pick([nil, 0, 3]); c.threads = pick([1, 2])
         c.negatives = pick([nil, .uniform, .popularity])
         var options = FitOptions()
         options.maxSteps = pick([0, 1, 7, 15]); options.evalEvery = pick([1, 3, 5]); options.patience = pick([0, 1, 3])
         options.selectBy = pick(SelectionMetric.allCases)
-        let settings = "trial \(trial): lr \(c.learningRate) beta \(c.beta) margin \(c.margin) dim \(c.dim) batch \(c.batchSize)"
+        let settings = "trial \(trial): loss \(c.loss) lr \(c.learningRate) beta \(c.beta) margin \(c.margin) dim \(c.dim) batch \(c.batchSize)"
 
         let model = try MetaTLModel(configuration: c, dataset: data)
         let result = try model.fit(on: data, options: options)

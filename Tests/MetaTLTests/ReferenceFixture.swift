@@ -24,7 +24,7 @@ struct ReferenceFixture {
     /// A model built and initialised exactly as the fixture's: the closed-form init of every
     /// state_dict tensor, dropout 0.
     func makeModel(batchSize: Int) throws -> MetaTLModel {
-        var c = Configuration()
+        var c = Configuration.reference
         c.K = config["K"] as? Int ?? 3
         c.dim = config["embed_dim"] as? Int ?? 100
         let hidden = config["hidden"] as? [Int] ?? [500, 200, 100]

@@ -106,9 +106,10 @@ struct ResourceLimitTests {
                 "\(r?.message ?? "")")
     }
 
-    @Test func theImpliedTensorListMatchesWhatAModelSaves() throws {
+    @Test(arguments: Configuration.presetNames)
+    func theImpliedTensorListMatchesWhatAModelSaves(preset: String) throws {
         for (K, dim, h1, h2, items) in [(3, 2, 3, 2, 4), (2, 5, 7, 1, 1), (6, 16, 32, 24, 30)] {
-            var c = Configuration(); c.K = K; c.dim = dim; c.hidden1 = h1; c.hidden2 = h2
+            var c = Configuration.preset(named: preset) ?? .reference; c.K = K; c.dim = dim; c.hidden1 = h1; c.hidden2 = h2
             let m = try MetaTLModel(configuration: c, items: items)
             let file = try SafeTensors.File(data: m.checkpointData(), name: "m")
             let implied = Checkpoint.tensors(c, rows: items + 1, optimizer: true, batchCounts: true)

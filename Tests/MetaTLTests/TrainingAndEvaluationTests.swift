@@ -10,16 +10,19 @@ struct TrainingAndEvaluationTests {
         return try Dataset(train: train, test: test, K: 3, seed: seed)
     }
 
-    static func configuration(threads: Int = 1) -> Configuration {
-        var c = Configuration()
+    /// A small model of a preset (the reference's by default: most tests here, and those that
+    /// share this helper, were calibrated on it).
+    static func configuration(threads: Int = 1, preset: String = "reference") -> Configuration {
+        var c = Configuration.preset(named: preset) ?? .reference
         c.dim = 16; c.hidden1 = 32; c.hidden2 = 24; c.batchSize = 64; c.threads = threads
         return c
     }
 
-    @Test func sameSeedSameModelBitForBit() throws {
+    @Test(arguments: Configuration.presetNames)
+    func sameSeedSameModelBitForBit(preset: String) throws {
         let data = try Self.synthetic()
         func run() throws -> ([Float], Metrics) {
-            let m = try MetaTLModel(configuration: Self.configuration(), dataset: data)
+            let m = try MetaTLModel(configuration: Self.configuration(preset: preset), dataset: data)
             try m.train(on: data, steps: 5)
             var all: [Float] = []
             for name in m.parameterNames { all += m.tensor(named: name) ?? [] }
@@ -28,17 +31,18 @@ struct TrainingAndEvaluationTests {
         let (a, ma) = try run(), (b, mb) = try run()
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
         #expect(ma == mb)
-        var c = Self.configuration(); c.seed = 2
+        var c = Self.configuration(preset: preset); c.seed = 2
         let other = try MetaTLModel(configuration: c, dataset: data)
         try other.train(on: data, steps: 5)
         #expect(other.tensor(named: "embedding.embedding.weight") != Array(a.prefix(data.itemCount * 16 + 16)))
     }
 
-    @Test func trainingInTwoCallsEqualsOneCall() throws {
+    @Test(arguments: Configuration.presetNames)
+    func trainingInTwoCallsEqualsOneCall(preset: String) throws {
         let data = try Self.synthetic()
-        let once = try MetaTLModel(configuration: Self.configuration(), dataset: data)
+        let once = try MetaTLModel(configuration: Self.configuration(preset: preset), dataset: data)
         try once.train(on: data, steps: 4)
-        let twice = try MetaTLModel(configuration: Self.configuration(), dataset: data)
+        let twice = try MetaTLModel(configuration: Self.configuration(preset: preset), dataset: data)
         try twice.train(on: data, steps: 2)
         try twice.train(on: data, steps: 2)
         #expect(once.tensor(named: "relation_learner.rel_fc1.fc.weight") == twice.tensor(named: "relation_learner.rel_fc1.fc.weight"))
@@ -76,9 +80,10 @@ struct TrainingAndEvaluationTests {
         #expect(pending > probe.rows / 2)
     }
 
-    @Test func fullRankingEqualsBruteForce() throws {
+    @Test(arguments: Configuration.presetNames)
+    func fullRankingEqualsBruteForce(preset: String) throws {
         let data = try Self.synthetic()
-        let m = try MetaTLModel(configuration: Self.configuration(), dataset: data)
+        let m = try MetaTLModel(configuration: Self.configuration(preset: preset), dataset: data)
         try m.train(on: data, steps: 3)
         let users = data.test
         let adapted = m.adaptedRelations(of: users)

@@ -9,8 +9,8 @@ struct VectorKernelTests {
     static let variants = ["generic", "avx2", "avx512"]
 
     /// Sizes with partial 16-lane groups everywhere (20, 37, 24 are not all multiples of 16).
-    static func trainAndEvaluate(_ data: Dataset) throws -> ([UInt32], Metrics) {
-        var c = Configuration()
+    static func trainAndEvaluate(_ data: Dataset, preset: String) throws -> ([UInt32], Metrics) {
+        var c = Configuration.preset(named: preset) ?? .reference
         c.dim = 20; c.hidden1 = 37; c.hidden2 = 24; c.batchSize = 48; c.threads = 2; c.dropout = 0.3
         let m = try MetaTLModel(configuration: c, dataset: data)
         try m.train(on: data, steps: 6)
@@ -19,22 +19,23 @@ struct VectorKernelTests {
         return (bits, try m.evaluate(on: data, split: .test, protocol: .sampled))
     }
 
-    @Test func everyVariantTrainsTheSameModelBitForBit() throws {
+    @Test(arguments: Configuration.presetNames)
+    func everyVariantTrainsTheSameModelBitForBit(preset: String) throws {
         let data = try TrainingAndEvaluationTests.synthetic()
         let original = VectorKernels.selected
         defer { VectorKernels.select(original) }
         #expect(VectorKernels.select("generic"))
-        let (reference, referenceMetrics) = try Self.trainAndEvaluate(data)
+        let (reference, referenceMetrics) = try Self.trainAndEvaluate(data, preset: preset)
         var compared = 0
         for variant in Self.variants.dropFirst() where VectorKernels.select(variant) {
-            let (bits, metrics) = try Self.trainAndEvaluate(data)
+            let (bits, metrics) = try Self.trainAndEvaluate(data, preset: preset)
             let differing = zip(bits, reference).filter { $0 != $1 }.count
             #expect(bits.count == reference.count && differing == 0, "\(variant): \(differing) parameters differ from generic")
             #expect(metrics == referenceMetrics, "\(variant) differs from generic")
             compared += 1
         }
         #expect(!VectorKernels.select("no-such-variant"))
-        print("vector kernel variants compared with generic: \(compared)")
+        print("vector kernel variants compared with generic (\(preset)): \(compared)")
     }
 
     /// Dropout keeps each unit with probability 1-p, scaled by 1/(1-p), and records what it did.

@@ -13,7 +13,8 @@ func run() throws(MetaTLError) {
     let data = try Dataset(train: train, test: newUsers, K: 3, seed: 1)
     print("\(data.itemCount) items, \(data.trainUserCount) training users, \(data.valid.count) validation / \(data.test.count) test users")
 
-    var config = Configuration()
+    // The reference notebook's settings, scaled down (Configuration() is the recommended preset).
+    var config = Configuration.reference
     config.dim = 32; config.hidden1 = 64; config.hidden2 = 48; config.batchSize = 256
     config.learningRate = 0.005; config.sampler = .contiguous; config.threads = 2
     let model = try MetaTLModel(configuration: config, dataset: data)

@@ -42,92 +42,126 @@ public enum InnerStepScaling: String, Sendable, CaseIterable, Codable {
     case perTask = "per_task"
 }
 
-/// Every setting of a MetaTL model and its training. Defaults are the reference notebook's.
+/// Every setting of a MetaTL model and its training.
+///
+/// There are two presets: ``recommended`` (what `Configuration()` gives, the default of every
+/// surface: Swift, C, Python and the command) and ``reference`` (the reference notebook's
+/// settings, which reproduce it bit for bit). Start from one and change what you need:
+///
+/// ```swift
+/// var c = Configuration()        // the recommended preset
+/// c.threads = 4
+/// var r = Configuration.reference
+/// r.dim = 64
+/// ```
 public struct Configuration: Sendable, Equatable, Codable {
     /// Number of initial interactions of a new user (K); K-1 support pairs per task.
-    public var K: Int = 3
+    public var K: Int
     /// Item embedding size d (also the relation size).
-    public var dim: Int = 100
+    public var dim: Int
     /// Width of the relation learner's first hidden layer.
-    public var hidden1: Int = 500
+    public var hidden1: Int
     /// Width of the relation learner's second hidden layer.
-    public var hidden2: Int = 200
+    public var hidden2: Int
     /// Tasks per training step (B).
-    public var batchSize: Int = 1024
+    public var batchSize: Int
     /// Adam learning rate.
-    public var learningRate: Float = 0.001
+    public var learningRate: Float
     /// Step size of the one-step adaptation r' = r - beta * dL_s/dr.
-    public var beta: Float = 5
+    public var beta: Float
     /// Margin of the ranking loss.
-    public var margin: Float = 1
+    public var margin: Float
     /// Dropout probability after the first two hidden layers (training only).
-    public var dropout: Float = 0.5
+    public var dropout: Float
     /// Seed of every random choice in a run.
-    public var seed: UInt64 = 1
+    public var seed: UInt64
     /// Training task sampler.
-    public var sampler: SamplerMode = .reference
+    public var sampler: SamplerMode
     /// Scaling of the inner step in training.
-    public var innerStep: InnerStepScaling = .reference
+    public var innerStep: InnerStepScaling
     /// Worker threads for sampling, evaluation and BLAS (results are reproducible per thread count).
-    public var threads: Int = 1
+    public var threads: Int
     /// From this many steps on, train in evaluation mode: BatchNorm normalises with its running
     /// statistics (which stop moving) and dropout is off. The reference notebook does this by
     /// accident after its first evaluation (it never switches back to training mode); nil: never.
-    public var evalModeAfter: Int? = nil
+    public var evalModeAfter: Int?
     /// Training negatives of the margin pairs (nil: uniform, the reference's). Evaluation always
     /// uses uniform ones.
-    public var negatives: NegativeSampling? = nil
+    public var negatives: NegativeSampling?
     /// The query loss, which also sets the score (see ``QueryLoss``). The support loss of the
     /// inner step is always the margin loss.
-    public var loss: QueryLoss = .margin
+    public var loss: QueryLoss
     /// With the softmax loss: items drawn uniformly (with replacement) once per step and shared
     /// by every query of the batch; 0 means the whole catalogue (an exact softmax).
-    public var sharedNegatives: Int = 1024
+    public var sharedNegatives: Int
     /// A second item table for the tail of a transition (T in the score; the relation learner
     /// reads [E[h]; T[t]]), so that an item's place as a source and as a target can differ.
     /// Off: T is E, as in the reference.
-    public var tailEmbeddings: Bool = false
+    public var tailEmbeddings: Bool
     /// A learned per-item bias b[t] in the softmax loss's score (zero-initialised).
-    public var itemBias: Bool = false
+    public var itemBias: Bool
     /// Start the relation learner's last BatchNorm weight at 0 instead of 1, so that r = 0 at
     /// step 0 and the item tables learn the common transitions first.
-    public var zeroInitialRelation: Bool = false
+    public var zeroInitialRelation: Bool
     /// λ of a penalty λ·mean_b ‖r_b‖² on the relation learner's output, added to the query loss,
     /// so that a task's relation moves away from 0 only where that pays across tasks.
-    public var relationPenalty: Float = 0
+    public var relationPenalty: Float
     /// λ of an L2 penalty on the item rows each query uses, λ·mean_b (‖E[h_b]‖² + ‖T[t_b]‖²),
     /// added to the query loss (weight decay where the rows are used, as matrix factorisation
     /// regularises), so that the tables do not memorise the training transitions.
-    public var tableDecay: Float = 0
+    public var tableDecay: Float
     /// With the softmax loss, also the reference's margin loss on each query pair against its
     /// uniform negative (added to the query loss), which keeps the target above random items.
-    public var queryMargin: Bool = false
+    public var queryMargin: Bool
 
-    public init() {}
+    /// The recommended preset, ``recommended``.
+    public init() { self = Configuration.recommended }
+
+    /// Every setting given: the presets below are the only callers, so that each states every
+    /// field (a setting added later must be given a value in both).
+    private init(K: Int, dim: Int, hidden1: Int, hidden2: Int, batchSize: Int, learningRate: Float, beta: Float,
+                 margin: Float, dropout: Float, seed: UInt64, sampler: SamplerMode, innerStep: InnerStepScaling,
+                 threads: Int, evalModeAfter: Int?, negatives: NegativeSampling?, loss: QueryLoss, sharedNegatives: Int,
+                 tailEmbeddings: Bool, itemBias: Bool, zeroInitialRelation: Bool, relationPenalty: Float,
+                 tableDecay: Float, queryMargin: Bool) {
+        self.K = K; self.dim = dim; self.hidden1 = hidden1; self.hidden2 = hidden2; self.batchSize = batchSize
+        self.learningRate = learningRate; self.beta = beta; self.margin = margin; self.dropout = dropout
+        self.seed = seed; self.sampler = sampler; self.innerStep = innerStep; self.threads = threads
+        self.evalModeAfter = evalModeAfter; self.negatives = negatives; self.loss = loss
+        self.sharedNegatives = sharedNegatives; self.tailEmbeddings = tailEmbeddings; self.itemBias = itemBias
+        self.zeroInitialRelation = zeroInitialRelation; self.relationPenalty = relationPenalty
+        self.tableDecay = tableDecay; self.queryMargin = queryMargin
+    }
 
     /// The reference notebook's settings: margin loss, one item table, its sampler and inner
-    /// step, dropout 0.5. It reproduces the notebook bit for bit (the parity fixture).
-    public static var reference: Configuration { Configuration() }
+    /// step, dropout 0.5. It reproduces the notebook bit for bit (the parity fixture). A
+    /// checkpoint written before a setting existed reads that setting as it is here.
+    public static var reference: Configuration {
+        Configuration(K: 3, dim: 100, hidden1: 500, hidden2: 200, batchSize: 1024, learningRate: 0.001, beta: 5,
+                      margin: 1, dropout: 0.5, seed: 1, sampler: .reference, innerStep: .reference, threads: 1,
+                      evalModeAfter: nil, negatives: nil, loss: .margin, sharedNegatives: 1024,
+                      tailEmbeddings: false, itemBias: false, zeroInitialRelation: false, relationPenalty: 0,
+                      tableDecay: 0, queryMargin: false)
+    }
 
     /// The settings this engine recommends for ranking the whole catalogue, chosen by the
     /// measurements in docs/RESULTS.md: softmax over 1,024 shared popularity negatives (log-Q
     /// corrected), a tail table, an item bias, the relation started at zero, window tasks,
-    /// dropout 0, learning rate 0.0005.
+    /// dropout 0, learning rate 0.0005. The default of every surface (`Configuration()`, C
+    /// `mt_config_default()`, Python `metatl.Model()`, the command's `--preset`); this is the one
+    /// place its values are written.
     public static var recommended: Configuration {
-        var c = Configuration()
-        c.loss = .softmax
-        c.sharedNegatives = 1024
-        c.negatives = .popularity
-        c.learningRate = 0.0005
-        c.tailEmbeddings = true
-        c.itemBias = true
-        c.zeroInitialRelation = true
-        c.sampler = .window
-        c.dropout = 0
-        return c
+        Configuration(K: 3, dim: 100, hidden1: 500, hidden2: 200, batchSize: 1024, learningRate: 0.0005, beta: 5,
+                      margin: 1, dropout: 0, seed: 1, sampler: .window, innerStep: .reference, threads: 1,
+                      evalModeAfter: nil, negatives: .popularity, loss: .softmax, sharedNegatives: 1024,
+                      tailEmbeddings: true, itemBias: true, zeroInitialRelation: true, relationPenalty: 0,
+                      tableDecay: 0, queryMargin: false)
     }
 
-    /// A preset by name: "reference" or "recommended".
+    /// The names ``preset(named:)`` knows, the default first.
+    public static let presetNames = ["recommended", "reference"]
+
+    /// A preset by name: "recommended" or "reference" (nil for any other name).
     public static func preset(named name: String) -> Configuration? {
         switch name {
         case "reference": return .reference
