@@ -6,14 +6,15 @@ import MetaTL
 struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("K"), help: "Initial interactions per new user (K-1 support pairs).")
     var K = 3
+    // The model-selection defaults are FitOptions' (the Swift API's), written once there.
     @Option(help: "At most this many training steps (meta batches).")
-    var steps = 20_000
+    var steps = FitOptions().maxSteps
     @Option(help: "Evaluate on the validation users every N steps; the best evaluation's model is kept.")
-    var evalEvery = 250
+    var evalEvery = FitOptions().evalEvery
     @Option(help: "Stop after this many evaluations in a row without a new best (0: run all the steps).")
-    var patience = 8
-    @Option(help: "Validation number that picks the model: sampled_mrr or full_mrr.")
-    var selectBy: SelectionMetric = .sampledMRR
+    var patience = FitOptions().patience
+    @Option(help: "Validation number that picks the model: full_mrr (full-catalogue ranking) or sampled_mrr (the reference's protocol).")
+    var selectBy: SelectionMetric = FitOptions().selectBy
     @Option(help: ArgumentHelp("Train in evaluation mode (running BatchNorm statistics, no dropout) from this step on, as the reference does by accident after its first evaluation; 'never' trains in training mode throughout.",
                                valueName: "step|never"))
     var evalModeAfter: EvalModeStart = .never

@@ -71,7 +71,8 @@ struct TrainingRun {
                 "negatives": (configuration.negatives ?? .uniform).rawValue,
                 "loss": configuration.loss.rawValue, "shared_negatives": configuration.sharedNegatives,
                 "tail_embeddings": configuration.tailEmbeddings, "item_bias": configuration.itemBias,
-                "zero_initial_relation": configuration.zeroInitialRelation, "select_by": fit.selectBy.rawValue,
+                "zero_initial_relation": configuration.zeroInitialRelation,
+                "relation_penalty": Double(configuration.relationPenalty), "select_by": fit.selectBy.rawValue,
                 "max_steps": fit.maxSteps, "eval_every": fit.evalEvery, "patience": fit.patience,
             ] as [String: Any]
             try writeJSON(json, to: path)

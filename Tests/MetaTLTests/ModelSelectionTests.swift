@@ -56,8 +56,9 @@ struct ModelSelectionTests {
         let model = try MetaTLModel(configuration: c, dataset: data)
         var options = FitOptions()
         options.maxSteps = 400; options.evalEvery = 4; options.patience = 3
+        options.selectBy = .sampledMRR   // calibrated on it: the sampled curve stalls within the budget
         let result = try model.fit(on: data, options: options)
-        let scores = result.curve.map { $0.score(.sampledMRR) }
+        let scores = result.curve.map { $0.score(options.selectBy) }
         // Replay the rule on the curve: the index where it had to stop.
         var best = scores[0], since = 0, stopAt: Int? = nil
         for (i, s) in scores.enumerated().dropFirst() {

@@ -38,10 +38,15 @@ assert m["steps"] == 6 and m["train_seconds"] >= 0 and m["items"] > 0
 assert set(m["users"]) == {"train", "valid", "test"}
 curve = m["learning_curve"]
 assert [p["step"] for p in curve] == [0, 3, 6], curve
-best = max(curve, key=lambda p: (p["valid_sampled"]["MRR"], -p["step"]))
+# The model is chosen by the default --select-by (FitOptions'), the first best on ties.
+key = {"full_mrr": "valid_full", "sampled_mrr": "valid_sampled"}[m["configuration"]["select_by"]]
+best = max(curve, key=lambda p: (p[key]["MRR"], -p["step"]))
 assert m["chosen_step"] == best["step"], (m["chosen_step"], best)
 # The report's validation numbers are the chosen model's.
 assert abs(m["valid"]["metatl"]["sampled"]["MRR"] - best["valid_sampled"]["MRR"]) < 1e-12
+assert abs(m["valid"]["metatl"]["full"]["MRR"] - best["valid_full"]["MRR"]) < 1e-12
+# The command trains the recommended preset unless told otherwise.
+assert m["configuration"]["loss"] == "softmax" and m["configuration"]["select_by"] == "full_mrr", m["configuration"]
 PY
 python3 - "$dir/curve.csv" <<'PY' && ok "learning curve CSV" || fail "learning curve CSV"
 import csv, sys

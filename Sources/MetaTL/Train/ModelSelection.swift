@@ -16,9 +16,11 @@ public struct FitOptions: Sendable, Equatable {
     public var evalEvery = 250
     /// Stop after this many evaluations in a row without a new best (0: never stop early).
     public var patience = 8
-    /// The validation number to maximise.
-    public var selectBy: SelectionMetric = .sampledMRR
+    /// The validation number to maximise: by default the full-catalogue MRR, the ranking users
+    /// get (the reference's sampled protocol is ``SelectionMetric/sampledMRR``).
+    public var selectBy: SelectionMetric = .fullMRR
 
+    /// The defaults above.
     public init() {}
 
     func validate() throws(MetaTLError) {
