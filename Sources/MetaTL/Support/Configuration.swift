@@ -85,7 +85,8 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// statistics (which stop moving) and dropout is off. The reference notebook does this by
     /// accident after its first evaluation (it never switches back to training mode); nil: never.
     public var evalModeAfter: Int?
-    /// Training negatives of the margin pairs (nil: uniform, the reference's). Evaluation always
+    /// Training negatives: the margin pairs' and, with the softmax loss, the shared ones (drawn
+    /// by popularity with the log-Q correction). nil: uniform, the reference's. Evaluation always
     /// uses uniform ones.
     public var negatives: NegativeSampling?
     /// The query loss, which also sets the score (see ``QueryLoss``). The support loss of the
