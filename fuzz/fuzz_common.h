@@ -63,9 +63,10 @@ static inline const char *fuzz_file(int slot, const uint8_t *data, size_t size) 
     return paths[slot];
 }
 
-/* A small, quick configuration for models made inside a harness. */
+/* A small, quick configuration for models made inside a harness: the reference preset's. */
 static inline mt_config fuzz_config(void) {
     mt_config c = mt_config_default();
+    FUZZ_CHECK(mt_config_preset("reference", &c) == MT_OK);
     c.dim = 4; c.hidden1 = 6; c.hidden2 = 5; c.batch_size = 8; c.threads = 1;
     return c;
 }

@@ -94,12 +94,26 @@ const char *mt_last_error_message(void);
 const char *mt_status_name(mt_status status);
 
 /* ---- Configuration --------------------------------------------------------------------- */
+/* Two presets: "recommended" (mt_config_default(), the default of every surface) and "reference"
+ * (the reference notebook's settings, which reproduce it bit for bit). Each field's comment gives
+ * its value in both as (recommended: X, reference: Y), or one value where they agree. */
 
 #define MT_SAMPLER_REFERENCE   0  /* the reference notebook's mixed sampler, slips included */
 #define MT_SAMPLER_CONTIGUOUS  1  /* window mode without the skipped item */
+#define MT_SAMPLER_WINDOW      2  /* window mode only: every task is K consecutive items and the next */
 #define MT_INNER_STEP_REFERENCE 0 /* inner step scaled by the batch mean, as the reference */
 #define MT_INNER_STEP_PER_TASK  1 /* inner step scaled per task, as at evaluation */
+#define MT_LOSS_MARGIN   0  /* margin ranking loss, one negative per pair; score -||E[h] + r - E[t]|| */
+#define MT_LOSS_SOFTMAX  1  /* sampled softmax over negatives shared by each step's queries;
+                             * score -a * ||E[h] + r - T[t]||^2 + b[t], the scale a learned */
+#define MT_NEGATIVES_UNIFORM    0  /* training negatives uniform over the catalogue */
+#define MT_NEGATIVES_POPULARITY 1  /* in proportion to the items' training frequency */
 
+/* Size-versioned: struct_size says which fields the caller has. The fields from eval_mode_after
+ * on were added later, at the end; a caller built against an earlier header (whose struct_size,
+ * 64, ends before eval_mode_after) gets the reference preset's values for them, as that header's
+ * mt_config_default() was the reference. Other struct_size values below sizeof(mt_config) are
+ * MT_ERR_INVALID_ARGUMENT. */
 typedef struct mt_config {
     uint32_t struct_size;   /* sizeof(mt_config) */
     int32_t  K;             /* initial interactions per new user (3) */
@@ -109,16 +123,36 @@ typedef struct mt_config {
     int32_t  batch_size;    /* tasks per training step (1024) */
     float    learning_rate; /* Adam (0.001) */
     float    beta;          /* inner step size (5) */
-    float    margin;        /* ranking margin (1) */
-    float    dropout;       /* dropout probability (0.5) */
+    float    margin;        /* ranking margin of the margin loss and of the inner step's support loss (1) */
+    float    dropout;       /* dropout probability (recommended: 0, reference: 0.5) */
     uint64_t seed;          /* every random choice (1) */
-    int32_t  sampler;       /* MT_SAMPLER_* (reference) */
-    int32_t  inner_step;    /* MT_INNER_STEP_* (reference) */
+    int32_t  sampler;       /* MT_SAMPLER_* (recommended: WINDOW, reference: REFERENCE) */
+    int32_t  inner_step;    /* MT_INNER_STEP_* (REFERENCE) */
     int32_t  threads;       /* worker threads (1); results reproducible per count */
+    /* Added later (an earlier header's struct ends here, at 64 bytes). */
+    int64_t  eval_mode_after;       /* train in evaluation mode (BatchNorm frozen at its running
+                                     * statistics, no dropout) from this step on; -1: never (-1) */
+    int32_t  loss;                  /* MT_LOSS_* (recommended: SOFTMAX, reference: MARGIN) */
+    int32_t  shared_negatives;      /* softmax: negatives drawn once per step (with replacement)
+                                     * and shared by its queries; 0: every item (1024) */
+    int32_t  tail_embeddings;       /* 1: a second item table T for the tail of a transition, 0: T is
+                                     * E (recommended: 1, reference: 0) */
+    int32_t  item_bias;             /* 1: a learned item bias b[t] in the score, softmax loss only
+                                     * (recommended: 1, reference: 0) */
+    int32_t  zero_initial_relation; /* 1: the relation starts at 0 (last BatchNorm weight 0)
+                                     * (recommended: 1, reference: 0) */
+    float    relation_penalty;      /* lambda >= 0 of lambda * mean ||r||^2 added to the query loss (0) */
+    int32_t  negatives;             /* MT_NEGATIVES_* training negatives: the margin pairs' and the
+                                     * softmax's shared ones (log-Q corrected) (UNIFORM) */
 } mt_config;
 
-/* The reference notebook's settings. */
+/* The recommended preset (struct_size = sizeof(mt_config)). */
 mt_config mt_config_default(void);
+
+/* A preset by name, "recommended" or "reference", into *out. out->struct_size must be set as for
+ * mt_model_config (mt_config_default(), or sizeof(mt_config)); only the fields within it are
+ * written and it is left as set. Another name is MT_ERR_INVALID_ARGUMENT (out unchanged). */
+mt_status mt_config_preset(const char *name, mt_config *out);
 
 /* ---- Datasets ---------------------------------------------------------------------------- */
 
@@ -194,9 +228,11 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
-/* The model's settings and sizes. out->struct_size must be at least sizeof(mt_config)
- * (mt_config_default); it is left as the caller set it, and only the fields of this library's
- * mt_config are written, so a newer caller's larger struct keeps its later fields. `step` (may be
+/* The model's settings and sizes. out->struct_size must be set (mt_config_default(), or
+ * sizeof(mt_config); an earlier header's size is accepted too); it is left as the caller set it,
+ * and only the fields of this library's mt_config that lie within it are written: an earlier
+ * caller's smaller struct gets its own fields, a newer caller's larger struct keeps its later
+ * fields. Every setting of the model is reported, also for a loaded checkpoint. `step` (may be
  * NULL, as may the others) is a reader: during training it waits for the current step and gives
  * its number. */
 mt_status mt_model_config(const mt_model *model, mt_config *out);
@@ -260,8 +296,8 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
 
 /* ---- Transition prior ------------------------------------------------------------------------- */
 /* A transition prior blends first-order transition counts into every score:
- *   score(t) = -|| E[last] + r' - E[t] || + w * log(1 + count(last -> t))
- * where count(last -> t) is how often t directly follows `last` in the dataset's training
+ *   score(t) = s(last -> t) + w * log(1 + count(last -> t))
+ * where s is the model's own score (see mt_model_score) and count(last -> t) is how often t directly follows `last` in the dataset's training
  * sequences. Once attached, mt_model_evaluate (both protocols), mt_model_score and
  * mt_model_recommend use it; w = 0 scores exactly as no prior. mt_model_save stores it (tensors
  * transition_prior.offsets, .tails, .counts and metadata transition_prior_weight) and
@@ -291,8 +327,10 @@ mt_status mt_model_transition_prior_weight(const mt_model *model, float *weight)
 mt_status mt_model_adapt(const mt_model *model, const int64_t *history, size_t history_len,
                          float *relation, size_t relation_len);
 
-/* scores[i] = -|| E[last_item] + relation - E[candidates[i]] ||, higher is better (plus
- * w * log(1 + count(last_item -> candidates[i])) with a transition prior attached). `relation`
+/* scores[i], higher is better, by the model's loss (config.loss), with u = E[last_item] + relation
+ * - T[candidates[i]] (T is E without tail_embeddings): MT_LOSS_MARGIN -||u||; MT_LOSS_SOFTMAX
+ * -a * ||u||^2 + b[candidates[i]] (b 0 without item_bias). Plus
+ * w * log(1 + count(last_item -> candidates[i])) with a transition prior attached. `relation`
  * holds dim floats (relation_len == dim, else MT_ERR_INVALID_ARGUMENT); `scores` has room for
  * candidate_count. */
 mt_status mt_model_score(const mt_model *model, const float *relation, size_t relation_len, int64_t last_item,

@@ -50,38 +50,132 @@ private func cString(_ s: StaticString) -> UnsafePointer<CChar> {
 
 @_cdecl("mt_config_default")
 public func mt_config_default() -> mt_config {
-    cConfig(Configuration())
+    cConfig(.recommended)
+}
+
+@_cdecl("mt_config_preset")
+public func mt_config_preset(_ name: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<mt_config>?) -> mt_status {
+    guarded("mt_config_preset") {
+        let n = try string(name, "name")
+        guard let out else { throw BoundaryError.argument("out is NULL") }
+        guard let c = Configuration.preset(named: n) else {
+            let known = Configuration.presetNames.map { "'\($0)'" }.joined(separator: " or ")
+            throw BoundaryError.argument("unknown preset '\(MessageText.shown(n.utf8, limit: 64))'; expected \(known)")
+        }
+        try write(c, to: out, "out")
+    }
+}
+
+/// The sizes of mt_config that earlier headers had: the first ended where `eval_mode_after`,
+/// the first field added after it, begins (64 bytes).
+private let earlierConfigSizes = [MemoryLayout<mt_config>.offset(of: \mt_config.eval_mode_after) ?? MemoryLayout<mt_config>.size]
+
+/// The caller's mt_config size: this header's or larger (a newer caller), or an earlier header's.
+private func configSize(_ p: UnsafeRawPointer, _ name: String) throws -> Int {
+    // Only struct_size bytes are the caller's: read the size alone first.
+    let size = Int(p.load(as: UInt32.self)), ours = MemoryLayout<mt_config>.size
+    guard size >= ours || earlierConfigSizes.contains(size) else {
+        let earlier = earlierConfigSizes.map(String.init).joined(separator: ", ")
+        throw BoundaryError.argument("\(name)->struct_size is \(size); initialise it with mt_config_default() "
+                                     + "(sizeof(mt_config) is \(ours); an earlier header's \(earlier) is accepted too)")
+    }
+    return size
+}
+
+/// `c` into the caller's struct: the fields within its struct_size, which is left as it was.
+func write(_ c: Configuration, to out: UnsafeMutablePointer<mt_config>, _ name: String) throws {
+    let size = try configSize(out, name)
+    var full = cConfig(c)
+    full.struct_size = UInt32(size)
+    let n = min(size, MemoryLayout<mt_config>.size)
+    withUnsafeBytes(of: full) { bytes in
+        UnsafeMutableRawBufferPointer(start: out, count: n).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(n)))
+    }
 }
 
 func cConfig(_ c: Configuration) -> mt_config {
     var out = mt_config()
     out.struct_size = UInt32(MemoryLayout<mt_config>.size)
-    out.K = Int32(c.K); out.dim = Int32(c.dim); out.hidden1 = Int32(c.hidden1); out.hidden2 = Int32(c.hidden2)
-    out.batch_size = Int32(c.batchSize); out.learning_rate = c.learningRate; out.beta = c.beta
+    out.K = Int32(clamping: c.K); out.dim = Int32(clamping: c.dim)
+    out.hidden1 = Int32(clamping: c.hidden1); out.hidden2 = Int32(clamping: c.hidden2)
+    out.batch_size = Int32(clamping: c.batchSize); out.learning_rate = c.learningRate; out.beta = c.beta
     out.margin = c.margin; out.dropout = c.dropout; out.seed = c.seed
-    out.sampler = c.sampler == .reference ? MT_SAMPLER_REFERENCE : MT_SAMPLER_CONTIGUOUS
-    out.inner_step = c.innerStep == .reference ? MT_INNER_STEP_REFERENCE : MT_INNER_STEP_PER_TASK
-    out.threads = Int32(c.threads)
+    switch c.sampler {
+    case .reference: out.sampler = MT_SAMPLER_REFERENCE
+    case .contiguous: out.sampler = MT_SAMPLER_CONTIGUOUS
+    case .window: out.sampler = MT_SAMPLER_WINDOW
+    }
+    switch c.innerStep {
+    case .reference: out.inner_step = MT_INNER_STEP_REFERENCE
+    case .perTask: out.inner_step = MT_INNER_STEP_PER_TASK
+    }
+    out.threads = Int32(clamping: c.threads)
+    out.eval_mode_after = c.evalModeAfter.map { Int64($0) } ?? -1
+    switch c.loss {
+    case .margin: out.loss = MT_LOSS_MARGIN
+    case .softmax: out.loss = MT_LOSS_SOFTMAX
+    }
+    out.shared_negatives = Int32(clamping: c.sharedNegatives)
+    out.tail_embeddings = c.tailEmbeddings ? 1 : 0
+    out.item_bias = c.itemBias ? 1 : 0
+    out.zero_initial_relation = c.zeroInitialRelation ? 1 : 0
+    out.relation_penalty = c.relationPenalty
+    switch c.negatives {
+    case nil, .uniform?: out.negatives = MT_NEGATIVES_UNIFORM
+    case .popularity?: out.negatives = MT_NEGATIVES_POPULARITY
+    }
     return out
 }
 
+/// The caller's mt_config as a Configuration: fields beyond an earlier caller's struct_size take
+/// the reference preset's values (that header's default).
 func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
     guard let p else { throw BoundaryError.argument("config is NULL") }
-    let c = p.pointee
-    try checkSize(c.struct_size, of: mt_config.self, "config", "mt_config_default")
-    var out = Configuration()
+    let size = try configSize(p, "config")
+    var c = cConfig(.reference)
+    withUnsafeMutableBytes(of: &c) { $0.copyMemory(from: UnsafeRawBufferPointer(start: p, count: min(size, MemoryLayout<mt_config>.size))) }
+    func flag(_ v: Int32, _ field: String) throws -> Bool {
+        switch v {
+        case 0: return false
+        case 1: return true
+        default: throw BoundaryError.argument("config->\(field) must be 0 or 1 (got \(v))")
+        }
+    }
+    var out = Configuration.reference
     out.K = Int(c.K); out.dim = Int(c.dim); out.hidden1 = Int(c.hidden1); out.hidden2 = Int(c.hidden2)
     out.batchSize = Int(c.batch_size); out.learningRate = c.learning_rate; out.beta = c.beta
     out.margin = c.margin; out.dropout = c.dropout; out.seed = c.seed; out.threads = Int(c.threads)
     switch c.sampler {
     case MT_SAMPLER_REFERENCE: out.sampler = .reference
     case MT_SAMPLER_CONTIGUOUS: out.sampler = .contiguous
-    default: throw BoundaryError.argument("config->sampler must be MT_SAMPLER_REFERENCE or MT_SAMPLER_CONTIGUOUS (got \(c.sampler))")
+    case MT_SAMPLER_WINDOW: out.sampler = .window
+    default:
+        throw BoundaryError.argument("config->sampler must be MT_SAMPLER_REFERENCE, MT_SAMPLER_CONTIGUOUS or MT_SAMPLER_WINDOW (got \(c.sampler))")
     }
     switch c.inner_step {
     case MT_INNER_STEP_REFERENCE: out.innerStep = .reference
     case MT_INNER_STEP_PER_TASK: out.innerStep = .perTask
     default: throw BoundaryError.argument("config->inner_step must be MT_INNER_STEP_REFERENCE or MT_INNER_STEP_PER_TASK (got \(c.inner_step))")
+    }
+    switch c.eval_mode_after {
+    case -1: out.evalModeAfter = nil
+    case 0...: out.evalModeAfter = Int(c.eval_mode_after)
+    default: throw BoundaryError.argument("config->eval_mode_after must be a step >= 0, or -1 for never (got \(c.eval_mode_after))")
+    }
+    switch c.loss {
+    case MT_LOSS_MARGIN: out.loss = .margin
+    case MT_LOSS_SOFTMAX: out.loss = .softmax
+    default: throw BoundaryError.argument("config->loss must be MT_LOSS_MARGIN or MT_LOSS_SOFTMAX (got \(c.loss))")
+    }
+    out.sharedNegatives = Int(c.shared_negatives)
+    out.tailEmbeddings = try flag(c.tail_embeddings, "tail_embeddings")
+    out.itemBias = try flag(c.item_bias, "item_bias")
+    out.zeroInitialRelation = try flag(c.zero_initial_relation, "zero_initial_relation")
+    out.relationPenalty = c.relation_penalty
+    switch c.negatives {
+    case MT_NEGATIVES_UNIFORM: out.negatives = nil
+    case MT_NEGATIVES_POPULARITY: out.negatives = .popularity
+    default: throw BoundaryError.argument("config->negatives must be MT_NEGATIVES_UNIFORM or MT_NEGATIVES_POPULARITY (got \(c.negatives))")
     }
     try out.validate()
     return out
@@ -216,12 +310,7 @@ public func mt_model_config(_ p: OpaquePointer?, _ out: UnsafeMutablePointer<mt_
     guarded("mt_model_config") {
         let m = try model(p)
         guard let out else { throw BoundaryError.argument("out is NULL") }
-        let size = out.pointee.struct_size
-        try checkSize(size, of: mt_config.self, "out", "mt_config_default")
-        // Writes this library's mt_config only: a newer caller's larger struct keeps its
-        // struct_size and the fields after ours.
-        out.pointee = cConfig(m.configuration)
-        out.pointee.struct_size = size
+        try write(m.configuration, to: out, "out")
     }
 }
 

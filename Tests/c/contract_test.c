@@ -88,8 +88,11 @@ static mt_dataset *small_dataset(void) {
     return d;
 }
 
+/* The reference preset, small: the tests below were written against its margin-loss scores
+ * (-||h + r - t|| <= 0); test_presets covers the recommended one. */
 static mt_config small_config(void) {
     mt_config c = mt_config_default();
+    if (mt_config_preset("reference", &c) != MT_OK) { fprintf(stderr, "preset: %s\n", mt_last_error_message()); exit(2); }
     c.dim = 8; c.hidden1 = 16; c.hidden2 = 12; c.batch_size = 64; c.threads = 1;
     return c;
 }
@@ -102,12 +105,161 @@ static void test_version_and_errors(void) {
     EXPECT(mt_last_error_message() != NULL);
 }
 
+/* Every field of two configurations equal (not memcmp: padding bytes are unspecified). */
+static int same_config(const mt_config *a, const mt_config *b) {
+    return a->struct_size == b->struct_size && a->K == b->K && a->dim == b->dim && a->hidden1 == b->hidden1 &&
+           a->hidden2 == b->hidden2 && a->batch_size == b->batch_size && a->learning_rate == b->learning_rate &&
+           a->beta == b->beta && a->margin == b->margin && a->dropout == b->dropout && a->seed == b->seed &&
+           a->sampler == b->sampler && a->inner_step == b->inner_step && a->threads == b->threads &&
+           a->eval_mode_after == b->eval_mode_after && a->loss == b->loss && a->shared_negatives == b->shared_negatives &&
+           a->tail_embeddings == b->tail_embeddings && a->item_bias == b->item_bias &&
+           a->zero_initial_relation == b->zero_initial_relation && a->relation_penalty == b->relation_penalty &&
+           a->negatives == b->negatives;
+}
+
+/* The fields an earlier header's mt_config had end where eval_mode_after begins. */
+_Static_assert(offsetof(mt_config, eval_mode_after) == 64, "the first mt_config was 64 bytes; new fields go after it");
+#define MT_CONFIG_FIRST_SIZE ((uint32_t)offsetof(mt_config, eval_mode_after))
+
+/* Whether the reference preset's values are exactly the notebook's. */
+static int is_reference(const mt_config *c) {
+    return c->K == 3 && c->dim == 100 && c->hidden1 == 500 && c->hidden2 == 200 && c->batch_size == 1024 &&
+           c->learning_rate == 0.001f && c->beta == 5 && c->margin == 1 && c->dropout == 0.5f && c->seed == 1 &&
+           c->sampler == MT_SAMPLER_REFERENCE && c->inner_step == MT_INNER_STEP_REFERENCE && c->threads == 1 &&
+           c->eval_mode_after == -1 && c->loss == MT_LOSS_MARGIN && c->shared_negatives == 1024 &&
+           c->tail_embeddings == 0 && c->item_bias == 0 && c->zero_initial_relation == 0 && c->relation_penalty == 0 &&
+           c->negatives == MT_NEGATIVES_UNIFORM;
+}
+
 static void test_config(void) {
-    mt_config c = mt_config_default();
+    /* The default is the recommended preset; mt_config_preset gives either by name. */
+    mt_config c = mt_config_default(), named = mt_config_default(), ref = mt_config_default();
     EXPECT(c.struct_size == sizeof(mt_config));
-    EXPECT(c.K == 3 && c.dim == 100 && c.hidden1 == 500 && c.hidden2 == 200 && c.batch_size == 1024);
-    EXPECT(c.learning_rate == 0.001f && c.beta == 5 && c.margin == 1 && c.dropout == 0.5f);
-    EXPECT(c.sampler == MT_SAMPLER_REFERENCE && c.inner_step == MT_INNER_STEP_REFERENCE);
+    EXPECT(c.loss == MT_LOSS_SOFTMAX);
+    EXPECT_STATUS(mt_config_preset("recommended", &named), MT_OK, "");
+    EXPECT(same_config(&c, &named));
+    EXPECT_STATUS(mt_config_preset("reference", &ref), MT_OK, "");
+    EXPECT(ref.struct_size == sizeof(mt_config) && is_reference(&ref));
+    EXPECT(!same_config(&c, &ref));
+    /* Back again: nothing of the other preset is left. */
+    EXPECT_STATUS(mt_config_preset("recommended", &ref), MT_OK, "");
+    EXPECT(same_config(&c, &ref));
+
+    /* Unknown names and bad arguments are errors, and leave *out as it was. */
+    mt_config before = named;
+    EXPECT_STATUS(mt_config_preset("fancy", &named), MT_ERR_INVALID_ARGUMENT,
+                  "mt_config_preset: unknown preset 'fancy'; expected 'recommended' or 'reference'");
+    EXPECT_STATUS(mt_config_preset("Reference", &named), MT_ERR_INVALID_ARGUMENT, "unknown preset 'Reference'");
+    EXPECT_STATUS(mt_config_preset("", &named), MT_ERR_INVALID_ARGUMENT, "unknown preset ''");
+    EXPECT_STATUS(mt_config_preset("\xff\n", &named), MT_ERR_INVALID_ARGUMENT, "not valid UTF-8");
+    EXPECT_STATUS(mt_config_preset("ref\terence", &named), MT_ERR_INVALID_ARGUMENT, "unknown preset 'ref\\x09erence'");
+    EXPECT(same_config(&named, &before));
+    EXPECT_STATUS(mt_config_preset(NULL, &named), MT_ERR_INVALID_ARGUMENT, "name is NULL");
+    EXPECT_STATUS(mt_config_preset("reference", NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    named.struct_size = 0;
+    EXPECT_STATUS(mt_config_preset("reference", &named), MT_ERR_INVALID_ARGUMENT, "out->struct_size is 0");
+    named.struct_size = MT_CONFIG_FIRST_SIZE + 4;   /* not the size of any header's mt_config */
+    EXPECT_STATUS(mt_config_preset("reference", &named), MT_ERR_INVALID_ARGUMENT, "out->struct_size is 68");
+
+    /* An earlier caller's struct (it ends before eval_mode_after) gets its own fields only: the
+     * bytes after it are not written, and struct_size stays as it was. */
+    union { mt_config c; unsigned char bytes[sizeof(mt_config) + 8]; } old;
+    memset(&old, 0xCD, sizeof old);
+    old.c.struct_size = MT_CONFIG_FIRST_SIZE;
+    EXPECT_STATUS(mt_config_preset("reference", &old.c), MT_OK, "");
+    int untouched = 1;
+    for (size_t i = MT_CONFIG_FIRST_SIZE; i < sizeof old; i++) untouched &= old.bytes[i] == 0xCD;
+    EXPECT(untouched && old.c.struct_size == MT_CONFIG_FIRST_SIZE && old.c.dim == 100 && old.c.dropout == 0.5f);
+    /* A newer caller's larger struct keeps its fields after this library's. */
+    struct { mt_config c; int64_t newer_field; } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.c.struct_size = (uint32_t)sizeof newer;
+    newer.newer_field = 0x1234;
+    EXPECT_STATUS(mt_config_preset("reference", &newer.c), MT_OK, "");
+    EXPECT(newer.c.struct_size == sizeof newer && newer.newer_field == 0x1234 && newer.c.loss == MT_LOSS_MARGIN);
+}
+
+/* The presets through models: every field reaches the model and comes back from a checkpoint;
+ * an earlier caller's struct (struct_size ends before the later fields) makes a reference model,
+ * never reading past its struct_size; bad values of the later fields are errors. */
+static void test_presets(void) {
+    mt_dataset *d = small_dataset();
+    mt_model *m = NULL, *loaded = NULL;
+    mt_config c = mt_config_default();
+    c.dim = 8; c.hidden1 = 16; c.hidden2 = 12; c.batch_size = 64;
+    c.shared_negatives = 16; c.relation_penalty = 0.25f; c.negatives = MT_NEGATIVES_POPULARITY; c.eval_mode_after = 3;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    mt_config back = mt_config_default();
+    EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
+    EXPECT(same_config(&c, &back));
+    float loss = -1;
+    EXPECT_STATUS(mt_model_train(m, d, 5, &loss), MT_OK, "");
+    EXPECT(isfinite(loss));
+    mt_metrics met = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &met), MT_OK, "");
+    EXPECT(met.users > 0 && met.mrr > 0 && met.mrr <= 1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/recommended.safetensors", tmpdir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_OK, "");
+    EXPECT_STATUS(mt_model_load(path, &loaded), MT_OK, "");
+    mt_config from_file = mt_config_default();
+    EXPECT_STATUS(mt_model_config(loaded, &from_file), MT_OK, "");
+    EXPECT(same_config(&c, &from_file));
+    int64_t h[3] = {100, 101, 102}, top[5], top2[5];
+    float s1[5], s2[5];
+    size_t n1 = 0, n2 = 0;
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0, top, s1, &n1), MT_OK, "");
+    EXPECT_STATUS(mt_model_recommend(loaded, h, 3, 5, 0, top2, s2, &n2), MT_OK, "");
+    EXPECT(n1 == 5 && n2 == 5 && memcmp(top, top2, sizeof top) == 0 && memcmp(s1, s2, sizeof s1) == 0);
+    mt_model_free(loaded);
+    mt_model_free(m);
+
+    /* An earlier caller: the bytes after its struct are garbage that would be refused if read. */
+    union { mt_config c; unsigned char bytes[sizeof(mt_config)]; } old;
+    old.c = c;
+    old.c.sampler = MT_SAMPLER_CONTIGUOUS; old.c.dropout = 0.25f; old.c.seed = 9;
+    old.c.struct_size = MT_CONFIG_FIRST_SIZE;
+    memset(old.bytes + MT_CONFIG_FIRST_SIZE, 0xAB, sizeof old - MT_CONFIG_FIRST_SIZE);
+    EXPECT_STATUS(mt_model_create(&old.c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
+    mt_config want = mt_config_default();
+    EXPECT_STATUS(mt_config_preset("reference", &want), MT_OK, "");
+    want.dim = 8; want.hidden1 = 16; want.hidden2 = 12; want.batch_size = 64;
+    want.sampler = MT_SAMPLER_CONTIGUOUS; want.dropout = 0.25f; want.seed = 9;
+    EXPECT(same_config(&back, &want));
+    EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
+    /* ...and mt_model_config writes only its fields for it. */
+    memset(old.bytes + MT_CONFIG_FIRST_SIZE, 0xAB, sizeof old - MT_CONFIG_FIRST_SIZE);
+    old.c.dim = 0;
+    EXPECT_STATUS(mt_model_config(m, &old.c), MT_OK, "");
+    int untouched = 1;
+    for (size_t i = MT_CONFIG_FIRST_SIZE; i < sizeof old; i++) untouched &= old.bytes[i] == 0xAB;
+    EXPECT(untouched && old.c.struct_size == MT_CONFIG_FIRST_SIZE && old.c.dim == 8 && old.c.sampler == MT_SAMPLER_CONTIGUOUS);
+    old.c.struct_size = MT_CONFIG_FIRST_SIZE - 8;
+    EXPECT_STATUS(mt_model_config(m, &old.c), MT_ERR_INVALID_ARGUMENT, "out->struct_size is 56");
+    mt_model_free(m);
+    m = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_create(&old.c, d, &m), MT_ERR_INVALID_ARGUMENT, "config->struct_size is 56");
+    EXPECT(m == NULL);
+
+    /* The later fields' values are checked like the others. */
+    struct { mt_config c; const char *message; } bad[9];
+    for (int i = 0; i < 9; i++) bad[i].c = c;
+    bad[0].c.loss = 2;                   bad[0].message = "config->loss must be MT_LOSS_MARGIN or MT_LOSS_SOFTMAX (got 2)";
+    bad[1].c.tail_embeddings = 2;        bad[1].message = "config->tail_embeddings must be 0 or 1 (got 2)";
+    bad[2].c.item_bias = -1;             bad[2].message = "config->item_bias must be 0 or 1 (got -1)";
+    bad[3].c.zero_initial_relation = 7;  bad[3].message = "config->zero_initial_relation must be 0 or 1 (got 7)";
+    bad[4].c.negatives = 2;              bad[4].message = "config->negatives must be MT_NEGATIVES_UNIFORM or MT_NEGATIVES_POPULARITY (got 2)";
+    bad[5].c.eval_mode_after = -2;       bad[5].message = "config->eval_mode_after must be a step >= 0, or -1 for never (got -2)";
+    bad[6].c.shared_negatives = -1;      bad[6].message = "shared negatives must be in";
+    bad[7].c.relation_penalty = NAN;     bad[7].message = "relation penalty must be non-negative";
+    bad[8].c.loss = MT_LOSS_MARGIN;      bad[8].message = "an item bias needs the softmax loss";
+    for (int i = 0; i < 9; i++) {
+        m = (mt_model *)0x1;
+        EXPECT_STATUS(mt_model_create(&bad[i].c, d, &m), MT_ERR_INVALID_ARGUMENT, bad[i].message);
+        EXPECT(m == NULL);
+    }
+    mt_dataset_free(d);
 }
 
 static void test_datasets(void) {
@@ -1129,6 +1281,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
     test_version_and_errors();
     test_config();
+    test_presets();
     test_datasets();
     test_dataset_load();
     test_models();

@@ -62,7 +62,9 @@ int main(int argc, char **argv) {
     printf("%lld items, %lld training users, %lld validation / %lld test users\n", (long long)info.items,
            (long long)info.train_users, (long long)info.valid_users, (long long)info.test_users);
 
+    /* The reference notebook's settings, scaled down (mt_config_default() is the recommended preset). */
     mt_config config = mt_config_default();
+    CHECK(mt_config_preset("reference", &config));
     config.dim = 32; config.hidden1 = 64; config.hidden2 = 48; config.batch_size = 256;
     config.learning_rate = 0.005f; config.sampler = MT_SAMPLER_CONTIGUOUS; config.threads = 2;
     mt_model *model = NULL;
