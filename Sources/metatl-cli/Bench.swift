@@ -14,7 +14,10 @@ struct Bench: ParsableCommand {
         round and their median; \
         per-phase step times; evaluation users/s for the sampled and the full-catalogue protocols; \
         the peak resident memory; the OpenBLAS kernel and the vector-kernel variant in use \
-        (METATL_SIMD=avx512|avx2|generic picks another).
+        (METATL_SIMD=avx512|avx2|generic picks another). Each preset's numbers are under its \
+        name in "presets" (both by default; --preset picks one). The GEMM floor is the relation \
+        learner's products, which both presets share: the recommended preset's softmax over \
+        shared negatives adds work the floor does not count.
         """
     )
 
@@ -34,6 +37,9 @@ struct Bench: ParsableCommand {
     var batchSize = 1024
     @Option(help: "Seed of the data and the run.")
     var seed: UInt64 = 1
+    @Option(help: ArgumentHelp("The presets to measure, one after the other on the same data.",
+                               valueName: "both|recommended|reference"))
+    var preset: BenchPresets = .both
 
     func run() throws {
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
@@ -41,10 +47,34 @@ struct Bench: ParsableCommand {
         let (train, test) = electronicsLike()
         let data = try Dataset(train: train, test: test, K: 3, seed: seed, trainName: "bench training users", testName: "bench new users")
         let loadSeconds = Date().timeIntervalSince(t0)
-        var c = Configuration()
-        c.threads = threadCount
-        c.batchSize = batchSize
-        c.seed = seed
+        var presets: [String: Any] = [:]
+        for name in preset.names {
+            guard var c = Configuration.preset(named: name) else { throw ValidationError("unknown preset '\(name)'") }
+            c.threads = threadCount
+            c.batchSize = batchSize
+            c.seed = seed
+            presets[name] = try measure(c, on: data)
+        }
+
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let json: [String: Any] = [
+            "threads": threadCount,
+            "blas_kernel": BLASKernel.current,
+            "vector_kernels": VectorKernels.selected,
+            "batch_size": batchSize,
+            "data": ["train_users": data.trainUserCount, "train_interactions": data.trainInteractionCount,
+                     "items": data.itemCount, "test_users": data.test.count, "load_seconds": round3(loadSeconds)],
+            "presets": presets,
+            "peak_rss_mb": round3(Double(usage.ru_maxrss) / 1024),
+        ]
+        let out = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: out, as: UTF8.self))
+    }
+
+    /// One preset's training step times against the GEMM floor, its step phases and its
+    /// evaluation throughput, for a fresh model of configuration `c`.
+    func measure(_ c: Configuration, on data: Dataset) throws -> [String: Any] {
         let model = try MetaTLModel(configuration: c, dataset: data)
 
         // Warm-up: buffers, thread pools, caches, and a model past its first steps. Deferred Adam
@@ -89,16 +119,8 @@ struct Bench: ParsableCommand {
         _ = try model.evaluate(on: data, split: .valid, protocol: .sampled)   // warm-up
         let (sampledRate, _) = try usersPerSecond(.sampled)
         let (fullRate, _) = try usersPerSecond(.full)
-
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let json: [String: Any] = [
-            "threads": threadCount,
-            "blas_kernel": BLASKernel.current,
-            "vector_kernels": VectorKernels.selected,
-            "batch_size": batchSize, "K": c.K, "dim": c.dim, "hidden": [c.hidden1, c.hidden2],
-            "data": ["train_users": data.trainUserCount, "train_interactions": data.trainInteractionCount,
-                     "items": data.itemCount, "test_users": data.test.count, "load_seconds": round3(loadSeconds)],
+        return [
+            "K": c.K, "dim": c.dim, "hidden": [c.hidden1, c.hidden2], "loss": c.loss.rawValue,
             "step_ms_median": round3(stepMs),
             "step_ms_min": round3((stepTimes.min() ?? 0) * 1000),
             "gemm_floor_ms_median": round3(floorMs),
@@ -111,10 +133,7 @@ struct Bench: ParsableCommand {
             "step_phases_ms": Dictionary(uniqueKeysWithValues: phases.map { ($0.phase, round3($0.ms)) }),
             "eval_sampled_users_per_s": Int(sampledRate),
             "eval_full_users_per_s": Int(fullRate),
-            "peak_rss_mb": round3(Double(usage.ru_maxrss) / 1024),
         ]
-        let out = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-        print(String(decoding: out, as: UTF8.self))
     }
 
     /// How OpenBLAS's own threading compares with the engine's split on the step's products:
@@ -164,6 +183,13 @@ struct Bench: ParsableCommand {
         }
         return (users(self.users, first: 1, lengths: 2...14), users(newUsers, first: Int64(self.users) + 1, lengths: 4...10))
     }
+}
+
+/// `metatl bench --preset`: both presets (the recommended one first) or one.
+enum BenchPresets: String, ExpressibleByArgument, CaseIterable {
+    case both, recommended, reference
+    /// The ``Configuration/preset(named:)`` names to measure, in order.
+    var names: [String] { self == .both ? Configuration.presetNames : [rawValue] }
 }
 
 /// SplitMix64 for the benchmark's data (the engine's own generator is internal to the library).
