@@ -2,8 +2,9 @@
 
 A user who arrives with two or three interactions gets a personal "translation" vector, adapted
 in one gradient step from their first item-to-item transitions, and the items that come next are
-ranked by TransE scores ``-||head + r - tail||``. This package drives the Swift engine through
-its C ABI.
+ranked by TransE-style scores: ``-a * ||head + r - tail||^2 + bias[tail]`` with the recommended
+preset (the default), ``-||head + r - tail||`` with the reference notebook's
+(``Model(preset="reference")``). This package drives the Swift engine through its C ABI.
 
 >>> import metatl
 >>> data = metatl.Dataset.synthetic(seed=1)
@@ -173,10 +174,34 @@ class Dataset(_Native):
                 f"{i['valid_users']} validation / {i['test_users']} test users, K={i['K']})")
 
 
+class _PresetValue:
+    """The default of :class:`Model`'s settings: the preset's value."""
+
+    def __repr__(self) -> str:
+        return "<the preset's>"
+
+
+_PRESET: Any = _PresetValue()
+
+
 class Model(_Native):
-    """A MetaTL model. Settings are keyword arguments (defaults are the reference notebook's);
-    the item catalogue comes from the first dataset passed to :meth:`fit`, or from a checkpoint
-    (:meth:`load`).
+    """A MetaTL model. Settings are keyword arguments, each left out taking the value of
+    ``preset``: None, the library's default (``mt_config_default()``), which is the recommended
+    preset; "recommended" (the engine's objective for full-catalogue ranking: softmax loss over
+    shared negatives, a tail item table, an item bias, the relation started at zero, window
+    tasks, no dropout); or "reference" (the reference notebook's settings, which reproduce it
+    bit for bit). ``Model(preset=...).config`` lists a preset's values. The item catalogue
+    comes from the first dataset passed to :meth:`fit`, or from a checkpoint (:meth:`load`).
+
+    The settings have the C library's ``mt_config`` names: ``K``, ``dim``, ``hidden`` (the
+    relation learner's two widths), ``batch_size``, ``learning_rate``, ``beta`` (inner step size),
+    ``margin``, ``dropout``, ``seed``, ``threads``; ``sampler`` ("reference", "contiguous" or
+    "window"), ``inner_step`` ("reference" or "per_task"), ``loss`` ("softmax" or "margin"),
+    ``shared_negatives`` (the softmax's negatives per step, 0 for every item),
+    ``tail_embeddings``, ``item_bias`` (softmax only: left out with ``loss="margin"`` it is
+    off, as ``metatl train --loss margin`` does), ``zero_initial_relation`` (True or False),
+    ``relation_penalty`` (>= 0), ``negatives`` ("uniform" or "popularity") and
+    ``eval_mode_after`` (train in evaluation mode from that step on; None: never).
 
     Settings are checked as Python checks arguments: an int setting refuses bools and floats
     (TypeError) and values beyond its C type (OverflowError); numpy integers are ints. The engine
@@ -191,21 +216,30 @@ class Model(_Native):
 
     _instead = "save it with model.save(path) and read it back with metatl.Model.load(path)"
 
-    def __init__(self, *, K: int = 3, dim: int = 100, hidden: Tuple[int, int] = (500, 200),
-                 batch_size: int = 1024, learning_rate: float = 0.001, beta: float = 5.0,
-                 margin: float = 1.0, dropout: float = 0.5, seed: int = 1,
-                 sampler: str = "reference", inner_step: str = "reference", threads: int = 1) -> None:
-        # Converted now (errors at construction), exactly as the model will be created from them.
-        self._settings: Dict[str, Any] = _metatl.settings(dict(
+    def __init__(self, *, preset: Optional[str] = None, K: int = _PRESET, dim: int = _PRESET,
+                 hidden: Tuple[int, int] = _PRESET, batch_size: int = _PRESET, learning_rate: float = _PRESET,
+                 beta: float = _PRESET, margin: float = _PRESET, dropout: float = _PRESET, seed: int = _PRESET,
+                 sampler: str = _PRESET, inner_step: str = _PRESET, threads: int = _PRESET, loss: str = _PRESET,
+                 shared_negatives: int = _PRESET, tail_embeddings: bool = _PRESET, item_bias: bool = _PRESET,
+                 zero_initial_relation: bool = _PRESET, relation_penalty: float = _PRESET,
+                 negatives: str = _PRESET, eval_mode_after: Optional[int] = _PRESET) -> None:
+        given = {name: value for name, value in dict(
             K=K, dim=dim, hidden=hidden, batch_size=batch_size, learning_rate=learning_rate, beta=beta,
-            margin=margin, dropout=dropout, seed=seed, sampler=sampler, inner_step=inner_step, threads=threads))
+            margin=margin, dropout=dropout, seed=seed, sampler=sampler, inner_step=inner_step, threads=threads,
+            loss=loss, shared_negatives=shared_negatives, tail_embeddings=tail_embeddings, item_bias=item_bias,
+            zero_initial_relation=zero_initial_relation, relation_penalty=relation_penalty, negatives=negatives,
+            eval_mode_after=eval_mode_after).items() if value is not _PRESET}
+        if isinstance(loss, str) and loss == "margin" and "item_bias" not in given:
+            given["item_bias"] = False   # the margin loss's score has no bias (the command does the same)
+        # Converted now (errors at construction), exactly as the model will be created from them.
+        self._settings: Dict[str, Any] = _metatl.settings(preset, given)
         self._handle: Optional[Any] = None
 
     # -- training -------------------------------------------------------------------------
 
     def fit(self, dataset: Dataset, steps: int, eval_every: Optional[int] = None,
             progress: bool = True, patience: Optional[int] = None,
-            select_by: str = "sampled_mrr") -> History:
+            select_by: str = "full_mrr") -> History:
         """Trains up to ``steps`` meta steps on ``dataset``'s training users.
 
         Training runs in chunks of at most 10 steps (the GIL is released inside each), so a
@@ -223,7 +257,9 @@ class Model(_Native):
 
         Model selection (as ``metatl train`` does it): with ``patience`` (and ``eval_every``), the
         model before training and after every evaluation competes on ``select_by``
-        ("sampled_mrr" or "full_mrr" on the validation users); training stops after
+        ("full_mrr", the default as in Swift's ``FitOptions`` and ``metatl train``: the
+        full-catalogue ranking users get; or "sampled_mrr", the reference's protocol, on the
+        validation users); training stops after
         ``patience`` evaluations in a row without a new best (0: never early), and the model is
         then put back exactly as it was at the best evaluation (also after Ctrl-C).
 
@@ -268,7 +304,8 @@ class Model(_Native):
                 entry["valid_full_MRR"] = f["MRR"]
                 entry["valid_full_Hits@10"] = f["Hits@10"]
                 entry["selected"] = False
-            return entry["valid_MRR"] if select_by == "sampled_mrr" else entry["valid_full_MRR"]
+            # The score select_by names (only compared when selecting).
+            return entry["valid_full_MRR"] if selecting and select_by == "full_mrr" else entry["valid_MRR"]
 
         best_score, best_entry, best_state, since_best = -1.0, None, None, 0
         done, since_record, loss_sum, start, record_start = 0, 0, 0.0, time.perf_counter(), time.perf_counter()
@@ -356,7 +393,7 @@ class Model(_Native):
     def attach_transition_prior(self, dataset: Dataset, weight: Union[str, float] = "auto") -> float:
         """Blends first-order transition counts of ``dataset``'s training sequences into every
         score from now on (evaluate, score, recommend; saved with the model):
-        ``score(t) = -||E[last] + r' - E[t]|| + weight * log(1 + count(last -> t))``.
+        ``score(t) = s(t) + weight * log(1 + count(last -> t))``, s the model's own score (:meth:`score`).
 
         ``weight`` is a number >= 0 (0 scores exactly as without a prior) or "auto": the value of
         {0, 0.25, 0.5, 1, 2, 4, 8, 16, 32} with the best full-ranking MRR on ``dataset``'s
@@ -390,8 +427,10 @@ class Model(_Native):
 
     def score(self, history: IdsLike, candidates: IdsLike) -> np.ndarray:
         """Scores (float32, higher is better) of ``candidates`` as the next item after the last
-        item of ``history``: ``-||E[last] + r' - E[candidate]||`` (plus the transition prior's
-        ``weight * log(1 + count(last -> candidate))`` when one is attached)."""
+        item of ``history``, with u = E[last] + r' - T[candidate] (T is E without
+        ``tail_embeddings``): ``-a * ||u||^2 + b[candidate]`` with ``loss="softmax"`` (a learned
+        scale, b the item bias or 0), ``-||u||`` with ``loss="margin"``; plus the transition
+        prior's ``weight * log(1 + count(last -> candidate))`` when one is attached."""
         h = _ids(history, "history")
         model = self._trained()
         relation = model.adapt(h)

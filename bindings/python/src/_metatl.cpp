@@ -135,8 +135,11 @@ const char *name_of(int32_t value, std::initializer_list<Name> names) {
         if (n.value == value) return n.name;
     return "unknown";
 }
-const auto SAMPLERS = {Name{"reference", MT_SAMPLER_REFERENCE}, Name{"contiguous", MT_SAMPLER_CONTIGUOUS}};
+const auto SAMPLERS = {Name{"reference", MT_SAMPLER_REFERENCE}, Name{"contiguous", MT_SAMPLER_CONTIGUOUS},
+                       Name{"window", MT_SAMPLER_WINDOW}};
 const auto INNER_STEPS = {Name{"reference", MT_INNER_STEP_REFERENCE}, Name{"per_task", MT_INNER_STEP_PER_TASK}};
+const auto LOSSES = {Name{"margin", MT_LOSS_MARGIN}, Name{"softmax", MT_LOSS_SOFTMAX}};
+const auto NEGATIVES = {Name{"uniform", MT_NEGATIVES_UNIFORM}, Name{"popularity", MT_NEGATIVES_POPULARITY}};
 const auto SPLITS = {Name{"valid", MT_SPLIT_VALID}, Name{"test", MT_SPLIT_TEST}};
 const auto PROTOCOLS = {Name{"sampled", MT_PROTOCOL_SAMPLED}, Name{"full", MT_PROTOCOL_FULL}};
 
@@ -267,8 +270,8 @@ struct Snapshot {
     int64_t step() const { return mt_snapshot_step(handle); }
 };
 
-// The settings as Python sees them (metatl.Model's keyword arguments); config_from reads back
-// what config_dict writes.
+// The settings as Python sees them (metatl.Model's keyword arguments: mt_config's field names,
+// hidden1/hidden2 as the pair `hidden`); config_from reads back what config_dict writes.
 py::dict config_dict(const mt_config &c) {
     py::dict d;
     d["K"] = c.K; d["dim"] = c.dim; d["hidden"] = py::make_tuple(c.hidden1, c.hidden2);
@@ -277,11 +280,31 @@ py::dict config_dict(const mt_config &c) {
     d["sampler"] = name_of(c.sampler, SAMPLERS);
     d["inner_step"] = name_of(c.inner_step, INNER_STEPS);
     d["threads"] = c.threads;
+    d["loss"] = name_of(c.loss, LOSSES);
+    d["shared_negatives"] = c.shared_negatives;
+    d["tail_embeddings"] = c.tail_embeddings != 0;
+    d["item_bias"] = c.item_bias != 0;
+    d["zero_initial_relation"] = c.zero_initial_relation != 0;
+    d["relation_penalty"] = c.relation_penalty;
+    d["negatives"] = name_of(c.negatives, NEGATIVES);
+    d["eval_mode_after"] = c.eval_mode_after < 0 ? py::object(py::none()) : py::object(py::int_(c.eval_mode_after));
     return d;
 }
 
-mt_config config_from(const py::dict &settings) {
+// A preset by name (a str), as the library gives it: None is mt_config_default().
+mt_config preset_config(py::handle name) {
     mt_config c = mt_config_default();
+    if (name.is_none()) return c;
+    if (!PyUnicode_Check(name.ptr()))
+        raise(PyExc_TypeError, "preset must be a str ('recommended' or 'reference') or None, got " + describe(name));
+    std::string n = text(name);
+    if (n.find('\0') != std::string::npos) raise(PyExc_ValueError, "preset: embedded null byte");
+    check(mt_config_preset(n.c_str(), &c));
+    return c;
+}
+
+// `settings` over `base`: only the settings given change.
+mt_config config_from(const py::dict &settings, mt_config c) {
     for (auto item : settings) {
         if (!PyUnicode_Check(item.first.ptr())) raise(PyExc_TypeError, "setting names must be str, got " + describe(item.first));
         std::string key = text(item.first);
@@ -307,6 +330,14 @@ mt_config config_from(const py::dict &settings) {
         else if (key == "sampler") c.sampler = choice(v, key, SAMPLERS);
         else if (key == "inner_step") c.inner_step = choice(v, key, INNER_STEPS);
         else if (key == "threads") c.threads = to_c<int32_t>(v, key);
+        else if (key == "loss") c.loss = choice(v, key, LOSSES);
+        else if (key == "shared_negatives") c.shared_negatives = to_c<int32_t>(v, key);
+        else if (key == "tail_embeddings") c.tail_embeddings = flag(v, key) ? 1 : 0;
+        else if (key == "item_bias") c.item_bias = flag(v, key) ? 1 : 0;
+        else if (key == "zero_initial_relation") c.zero_initial_relation = flag(v, key) ? 1 : 0;
+        else if (key == "relation_penalty") c.relation_penalty = to_float(v, key);
+        else if (key == "negatives") c.negatives = choice(v, key, NEGATIVES);
+        else if (key == "eval_mode_after") c.eval_mode_after = v.is_none() ? -1 : to_c<int64_t>(v, key, 0);
         else raise(PyExc_ValueError, "unknown setting '" + key + "'");
     }
     return c;
@@ -462,7 +493,7 @@ struct Model {
 };
 
 std::shared_ptr<Model> model_create(const py::dict &settings, const Dataset &data) {
-    mt_config c = config_from(settings);
+    mt_config c = config_from(settings, mt_config_default());
     auto m = std::make_shared<Model>();
     check(mt_model_create(&c, data.handle, &m->handle));
     return m;
@@ -512,7 +543,10 @@ PYBIND11_MODULE(_metatl, m) {
     }, py::arg("value"), py::arg("name"), py::arg("minimum") = py::none());
     m.def("flag", [](py::handle value, const std::string &name) { return flag(value, name); },
           py::arg("value"), py::arg("name"));
-    m.def("settings", [](const py::dict &settings) { return config_dict(config_from(settings)); }, py::arg("settings"));
+    // Every setting of a preset (None: the library's default), with `settings` changed.
+    m.def("settings", [](py::handle preset, const py::dict &settings) {
+        return config_dict(config_from(settings, preset_config(preset)));
+    }, py::arg("preset"), py::arg("settings"));
 
     py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
     dataset.def("info", &Dataset::info);

@@ -355,18 +355,23 @@ def test_checkpoint_errors(trained, tmp_path):
         trained.save(tmp_path / "no-such-folder" / "m.safetensors")
 
 
-def test_fit_with_patience_keeps_the_best_model(data):
+@pytest.mark.parametrize("select_by", [None, "sampled_mrr", "full_mrr"])
+def test_fit_with_patience_keeps_the_best_model(data, select_by):
     model = small_model()
-    history = model.fit(data, 60, eval_every=6, patience=3, progress=False)
+    chosen_by = {} if select_by is None else {"select_by": select_by}
+    history = model.fit(data, 60, eval_every=6, patience=3, progress=False, **chosen_by)
+    # The default is the full-catalogue MRR, as Swift's FitOptions and `metatl train` choose.
+    key, protocol = {None: ("valid_full_MRR", "full"), "full_mrr": ("valid_full_MRR", "full"),
+                     "sampled_mrr": ("valid_MRR", "sampled")}[select_by]
     evals = [h for h in history if "valid_full_MRR" in h]
     assert evals[0]["step"] == 0 and all("valid_MRR" in h for h in evals)
     chosen = [h for h in evals if h["selected"]]
     assert len(chosen) == 1
-    best = max(evals, key=lambda h: (h["valid_MRR"], -h["step"]))
+    best = max(evals, key=lambda h: (h[key], -h["step"]))
     assert chosen[0] is best
     assert model.step == best["step"]
     # The kept model is exactly the one evaluated then.
-    assert model.evaluate(data, split="valid")["MRR"] == best["valid_MRR"]
+    assert model.evaluate(data, split="valid", protocol=protocol)["MRR"] == best[key]
     straight = small_model()
     if best["step"] > 0:
         straight.fit(data, best["step"], progress=False)
@@ -374,7 +379,7 @@ def test_fit_with_patience_keeps_the_best_model(data):
     # Early stopping follows the rule.
     since, stop = 0, None
     for i, h in enumerate(evals[1:], 1):
-        since = 0 if h["valid_MRR"] > max(e["valid_MRR"] for e in evals[:i]) else since + 1
+        since = 0 if h[key] > max(e[key] for e in evals[:i]) else since + 1
         if since >= 3:
             stop = i
             break
@@ -502,6 +507,49 @@ def test_paths_that_are_not_utf8_are_refused_not_mangled(trained, tmp_path):
     assert sorted(os.listdir(tmp_path)) == before
 
 
+# ---- presets -------------------------------------------------------------------------------
+
+REFERENCE = dict(K=3, dim=100, hidden=(500, 200), batch_size=1024, learning_rate=np.float32(0.001), beta=5.0,
+                 margin=1.0, dropout=0.5, seed=1, sampler="reference", inner_step="reference", threads=1,
+                 loss="margin", shared_negatives=1024, tail_embeddings=False, item_bias=False,
+                 zero_initial_relation=False, relation_penalty=0.0, negatives="uniform", eval_mode_after=None)
+
+
+def test_the_reference_preset_is_the_notebooks():
+    assert metatl.Model(preset="reference").config == REFERENCE
+
+
+def test_the_default_is_the_recommended_preset():
+    default = metatl.Model().config
+    assert default["loss"] == "softmax"
+    assert default == metatl.Model(preset="recommended").config != REFERENCE
+    assert set(default) == set(REFERENCE)
+
+
+def test_settings_change_only_what_they_name(data):
+    model = metatl.Model(preset="reference", dim=8, hidden=(8, 6), batch_size=16, shared_negatives=0,
+                         relation_penalty=0.5, negatives="popularity", eval_mode_after=4, sampler="window")
+    assert model.config == dict(REFERENCE, dim=8, hidden=(8, 6), batch_size=16, shared_negatives=0,
+                                relation_penalty=0.5, negatives="popularity", eval_mode_after=4, sampler="window")
+    recommended = metatl.Model(dim=8, hidden=(8, 6), batch_size=16, threads=1, eval_mode_after=None)
+    recommended.fit(data, 3, progress=False)
+    assert recommended.config == dict(metatl.Model().config, dim=8, hidden=(8, 6), batch_size=16)
+    # The margin loss's score has no bias: left out, item_bias follows (as `metatl train` does).
+    assert metatl.Model(loss="margin").config["item_bias"] is False
+    with pytest.raises(ValueError, match="an item bias needs the softmax loss"):
+        metatl.Model(loss="margin", item_bias=True, dim=8, hidden=(8, 6), batch_size=16).fit(data, 1, progress=False)
+
+
+def test_unknown_presets_are_errors():
+    with pytest.raises(ValueError, match="unknown preset 'fancy'; expected 'recommended' or 'reference'"):
+        metatl.Model(preset="fancy")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        metatl.Model(preset="reference\0")
+    for value in (1, b"reference", ["reference"]):
+        with pytest.raises(TypeError, match="^preset must be a str"):
+            metatl.Model(preset=value)
+
+
 # ---- settings and arguments: as strict as Python itself -------------------------------------
 
 def call_sites(data, trained, tmp_path):
@@ -510,7 +558,7 @@ def call_sites(data, trained, tmp_path):
     train, test = write(tmp_path, "s_train.csv", TRAIN), write(tmp_path, "s_test.csv", TEST)
     arrays = ([1, 1, 1], [10, 11, 12], [0, 1, 2], [9, 9, 9, 9], [10, 11, 12, 10], [0, 1, 2, 3])
     sites = [(name, (lambda name: lambda v: metatl.Model(**{name: v}))(name))
-             for name in ("K", "dim", "batch_size", "seed", "threads")]
+             for name in ("K", "dim", "batch_size", "seed", "threads", "shared_negatives", "eval_mode_after")]
     sites += [
         ("hidden[0]", lambda v: metatl.Model(hidden=(v, 24))),
         ("hidden[1]", lambda v: metatl.Model(hidden=(32, v))),
@@ -541,7 +589,7 @@ def test_int_arguments_refuse_bools_floats_and_strings(data, trained, tmp_path, 
 def test_int_arguments_beyond_their_c_type_are_overflow_errors(data, trained, tmp_path):
     # Before: RuntimeError "Unable to cast" or TypeError "incompatible function arguments".
     limits = {"seed": (-1, 2**64), "k": (None, 2**63), "steps": (None, None), "eval_every": (None, None),
-              "patience": (None, None)}
+              "patience": (None, None), "eval_mode_after": (-2**63 - 1, 2**63)}
     for name, call in call_sites(data, trained, tmp_path):
         low, high = limits.get(name, (-2**31 - 1, 2**31))
         for value in (low, high):
@@ -555,7 +603,8 @@ def test_int_arguments_below_the_bound_the_binding_knows_are_value_errors(data, 
                           (lambda: small_model().fit(data, -2), "steps must be at least 1, got -2"),
                           (lambda: small_model().fit(data, 2, eval_every=0), "eval_every must be at least 1, got 0"),
                           (lambda: small_model().fit(data, 2, eval_every=1, patience=-1),
-                           "patience must be at least 0, got -1")):
+                           "patience must be at least 0, got -1"),
+                          (lambda: metatl.Model(eval_mode_after=-1), "eval_mode_after must be at least 0, got -1")):
         with pytest.raises(ValueError, match=re.escape(message)):
             call()
 
@@ -572,7 +621,7 @@ def test_int_arguments_take_numpy_integers(data, trained):
 
 
 def test_float_settings_refuse_bools_and_strings(data):
-    for name in ("learning_rate", "beta", "margin", "dropout"):
+    for name in ("learning_rate", "beta", "margin", "dropout", "relation_penalty"):
         for value in (True, np.False_, "0.1", b"0.1", None, [0.1]):
             with pytest.raises(TypeError, match=rf"^{name} must be a real number, got "):
                 metatl.Model(**{name: value})
@@ -590,6 +639,11 @@ def test_bool_arguments_refuse_non_bools(data, trained):
             trained.recommend(ids, exclude_history=value)
         with pytest.raises(TypeError, match="^progress must be True or False, got "):
             small_model().fit(data, 1, progress=value)
+    for name in ("tail_embeddings", "item_bias", "zero_initial_relation"):
+        for value in ("no", 0, 1, None, np.int64(1)):
+            with pytest.raises(TypeError, match=f"^{name} must be True or False, got "):
+                metatl.Model(**{name: value})
+        assert metatl.Model(**{name: np.False_}).config[name] is False
     kept = trained.recommend(ids, k=len(trained.item_ids), exclude_history=np.False_)[0]
     assert set(ids) <= set(kept)
     assert not set(ids) & set(trained.recommend(ids, k=5, exclude_history=np.True_)[0])
@@ -599,6 +653,7 @@ def test_bool_arguments_refuse_non_bools(data, trained):
 
 def test_choices_refuse_other_types_and_names(trained, data):
     for name, call in (("sampler", lambda v: metatl.Model(sampler=v)), ("inner_step", lambda v: metatl.Model(inner_step=v)),
+                       ("loss", lambda v: metatl.Model(loss=v)), ("negatives", lambda v: metatl.Model(negatives=v)),
                        ("split", lambda v: trained.evaluate(data, split=v)),
                        ("protocol", lambda v: trained.evaluate(data, protocol=v))):
         with pytest.raises(TypeError, match=f"^{name} must be one of "):
