@@ -15,9 +15,8 @@ struct Bench: ParsableCommand {
         per-phase step times; evaluation users/s for the sampled and the full-catalogue protocols; \
         the peak resident memory; the OpenBLAS kernel and the vector-kernel variant in use \
         (METATL_SIMD=avx512|avx2|generic picks another). Each preset's numbers are under its \
-        name in "presets" (both by default; --preset picks one). The GEMM floor is the relation \
-        learner's products, which both presets share: the recommended preset's softmax over \
-        shared negatives adds work the floor does not count.
+        name in "presets" (both by default; --preset picks one); each preset's floor counts its \
+        own products (the softmax loss's against the shared negatives too).
         """
     )
 
