@@ -108,6 +108,7 @@ const char *mt_status_name(mt_status status);
                              * score -a * ||E[h] + r - T[t]||^2 + b[t], the scale a learned */
 #define MT_NEGATIVES_UNIFORM    0  /* training negatives uniform over the catalogue */
 #define MT_NEGATIVES_POPULARITY 1  /* in proportion to the items' training frequency */
+#define MT_NEGATIVES_MIXED      2  /* half each: the shared ones alternate, a pair's by a coin */
 
 /* Size-versioned: struct_size says which fields the caller has. The fields from eval_mode_after
  * on were added later, at the end; a caller built against an earlier header (whose struct_size,
@@ -121,7 +122,7 @@ typedef struct mt_config {
     int32_t  hidden1;       /* relation learner widths (500, 200) */
     int32_t  hidden2;
     int32_t  batch_size;    /* tasks per training step (1024) */
-    float    learning_rate; /* Adam (0.001) */
+    float    learning_rate; /* Adam (recommended: 0.0005, reference: 0.001) */
     float    beta;          /* inner step size (5) */
     float    margin;        /* ranking margin of the margin loss and of the inner step's support loss (1) */
     float    dropout;       /* dropout probability (recommended: 0, reference: 0.5) */
@@ -143,7 +144,12 @@ typedef struct mt_config {
                                      * (recommended: 1, reference: 0) */
     float    relation_penalty;      /* lambda >= 0 of lambda * mean ||r||^2 added to the query loss (0) */
     int32_t  negatives;             /* MT_NEGATIVES_* training negatives: the margin pairs' and the
-                                     * softmax's shared ones (log-Q corrected) (UNIFORM) */
+                                     * softmax's shared ones, popularity draws log-Q corrected
+                                     * (recommended: POPULARITY, reference: UNIFORM) */
+    float    table_decay;           /* lambda >= 0 of an L2 penalty on the item rows each query uses,
+                                     * lambda * mean (||E[h]||^2 + ||T[t]||^2) (0) */
+    int32_t  query_margin;          /* 1: with the softmax loss, also the margin loss on each query
+                                     * pair against its uniform negative (0) */
 } mt_config;
 
 /* The recommended preset (struct_size = sizeof(mt_config)). */

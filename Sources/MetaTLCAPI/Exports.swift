@@ -123,7 +123,10 @@ func cConfig(_ c: Configuration) -> mt_config {
     switch c.negatives {
     case nil, .uniform?: out.negatives = MT_NEGATIVES_UNIFORM
     case .popularity?: out.negatives = MT_NEGATIVES_POPULARITY
+    case .mixed?: out.negatives = MT_NEGATIVES_MIXED
     }
+    out.table_decay = c.tableDecay
+    out.query_margin = c.queryMargin ? 1 : 0
     return out
 }
 
@@ -175,8 +178,12 @@ func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
     switch c.negatives {
     case MT_NEGATIVES_UNIFORM: out.negatives = nil
     case MT_NEGATIVES_POPULARITY: out.negatives = .popularity
-    default: throw BoundaryError.argument("config->negatives must be MT_NEGATIVES_UNIFORM or MT_NEGATIVES_POPULARITY (got \(c.negatives))")
+    case MT_NEGATIVES_MIXED: out.negatives = .mixed
+    default:
+        throw BoundaryError.argument("config->negatives must be MT_NEGATIVES_UNIFORM, MT_NEGATIVES_POPULARITY or MT_NEGATIVES_MIXED (got \(c.negatives))")
     }
+    out.tableDecay = c.table_decay
+    out.queryMargin = try flag(c.query_margin, "query_margin")
     try out.validate()
     return out
 }

@@ -114,7 +114,7 @@ static int same_config(const mt_config *a, const mt_config *b) {
            a->eval_mode_after == b->eval_mode_after && a->loss == b->loss && a->shared_negatives == b->shared_negatives &&
            a->tail_embeddings == b->tail_embeddings && a->item_bias == b->item_bias &&
            a->zero_initial_relation == b->zero_initial_relation && a->relation_penalty == b->relation_penalty &&
-           a->negatives == b->negatives;
+           a->negatives == b->negatives && a->table_decay == b->table_decay && a->query_margin == b->query_margin;
 }
 
 /* The fields an earlier header's mt_config had end where eval_mode_after begins. */
@@ -128,7 +128,7 @@ static int is_reference(const mt_config *c) {
            c->sampler == MT_SAMPLER_REFERENCE && c->inner_step == MT_INNER_STEP_REFERENCE && c->threads == 1 &&
            c->eval_mode_after == -1 && c->loss == MT_LOSS_MARGIN && c->shared_negatives == 1024 &&
            c->tail_embeddings == 0 && c->item_bias == 0 && c->zero_initial_relation == 0 && c->relation_penalty == 0 &&
-           c->negatives == MT_NEGATIVES_UNIFORM;
+           c->negatives == MT_NEGATIVES_UNIFORM && c->table_decay == 0 && c->query_margin == 0;
 }
 
 static void test_config(void) {
@@ -187,7 +187,8 @@ static void test_presets(void) {
     mt_model *m = NULL, *loaded = NULL;
     mt_config c = mt_config_default();
     c.dim = 8; c.hidden1 = 16; c.hidden2 = 12; c.batch_size = 64;
-    c.shared_negatives = 16; c.relation_penalty = 0.25f; c.negatives = MT_NEGATIVES_POPULARITY; c.eval_mode_after = 3;
+    c.shared_negatives = 16; c.relation_penalty = 0.25f; c.negatives = MT_NEGATIVES_MIXED; c.eval_mode_after = 3;
+    c.table_decay = 0.125f; c.query_margin = 1;
     EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
     mt_config back = mt_config_default();
     EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
@@ -222,11 +223,13 @@ static void test_presets(void) {
     memset(old.bytes + MT_CONFIG_FIRST_SIZE, 0xAB, sizeof old - MT_CONFIG_FIRST_SIZE);
     EXPECT_STATUS(mt_model_create(&old.c, d, &m), MT_OK, "");
     EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
+    /* The caller's 64 bytes, then the reference preset's later fields. */
     mt_config want = mt_config_default();
     EXPECT_STATUS(mt_config_preset("reference", &want), MT_OK, "");
-    want.dim = 8; want.hidden1 = 16; want.hidden2 = 12; want.batch_size = 64;
-    want.sampler = MT_SAMPLER_CONTIGUOUS; want.dropout = 0.25f; want.seed = 9;
-    EXPECT(same_config(&back, &want));
+    memcpy(&want, &old.c, MT_CONFIG_FIRST_SIZE);
+    want.struct_size = sizeof(mt_config);
+    EXPECT(same_config(&back, &want) && back.dim == 8 && back.sampler == MT_SAMPLER_CONTIGUOUS && back.seed == 9);
+    EXPECT(back.loss == MT_LOSS_MARGIN && back.tail_embeddings == 0 && back.negatives == MT_NEGATIVES_UNIFORM);
     EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
     /* ...and mt_model_config writes only its fields for it. */
     memset(old.bytes + MT_CONFIG_FIRST_SIZE, 0xAB, sizeof old - MT_CONFIG_FIRST_SIZE);
@@ -243,18 +246,21 @@ static void test_presets(void) {
     EXPECT(m == NULL);
 
     /* The later fields' values are checked like the others. */
-    struct { mt_config c; const char *message; } bad[9];
-    for (int i = 0; i < 9; i++) bad[i].c = c;
+    enum { BAD = 11 };
+    struct { mt_config c; const char *message; } bad[BAD];
+    for (int i = 0; i < BAD; i++) bad[i].c = c;
     bad[0].c.loss = 2;                   bad[0].message = "config->loss must be MT_LOSS_MARGIN or MT_LOSS_SOFTMAX (got 2)";
     bad[1].c.tail_embeddings = 2;        bad[1].message = "config->tail_embeddings must be 0 or 1 (got 2)";
     bad[2].c.item_bias = -1;             bad[2].message = "config->item_bias must be 0 or 1 (got -1)";
     bad[3].c.zero_initial_relation = 7;  bad[3].message = "config->zero_initial_relation must be 0 or 1 (got 7)";
-    bad[4].c.negatives = 2;              bad[4].message = "config->negatives must be MT_NEGATIVES_UNIFORM or MT_NEGATIVES_POPULARITY (got 2)";
+    bad[4].c.negatives = 3;              bad[4].message = "config->negatives must be MT_NEGATIVES_UNIFORM, MT_NEGATIVES_POPULARITY or MT_NEGATIVES_MIXED (got 3)";
     bad[5].c.eval_mode_after = -2;       bad[5].message = "config->eval_mode_after must be a step >= 0, or -1 for never (got -2)";
     bad[6].c.shared_negatives = -1;      bad[6].message = "shared negatives must be in";
     bad[7].c.relation_penalty = NAN;     bad[7].message = "relation penalty must be non-negative";
     bad[8].c.loss = MT_LOSS_MARGIN;      bad[8].message = "an item bias needs the softmax loss";
-    for (int i = 0; i < 9; i++) {
+    bad[9].c.query_margin = 2;           bad[9].message = "config->query_margin must be 0 or 1 (got 2)";
+    bad[10].c.table_decay = -1;          bad[10].message = "table decay must be non-negative";
+    for (int i = 0; i < BAD; i++) {
         m = (mt_model *)0x1;
         EXPECT_STATUS(mt_model_create(&bad[i].c, d, &m), MT_ERR_INVALID_ARGUMENT, bad[i].message);
         EXPECT(m == NULL);
