@@ -863,16 +863,15 @@ static void *server_thread(void *arg) {
 
 static void *trainer_thread(void *arg) {
     struct serving *s = arg;
-    for (;;) {
-        pthread_mutex_lock(&s->lock);
-        int done = s->servers_done == SERVERS;
-        pthread_mutex_unlock(&s->lock);
-        if (done) break;
+    /* At least one attempt: on a loaded machine the servers may all finish before this thread
+     * first runs (the test then failed on train_attempts > 0). */
+    for (int done = 0; !done;) {
         mt_status st = mt_model_train(s->model, s->other, 1, NULL);
         pthread_mutex_lock(&s->lock);
         s->train_attempts++;
         if (st == MT_ERR_INVALID_ARGUMENT && strstr(mt_last_error_message(), "vocabulary")) s->train_refused++;
         else s->train_other++;
+        done = s->servers_done == SERVERS;
         pthread_mutex_unlock(&s->lock);
         usleep(100);
     }
