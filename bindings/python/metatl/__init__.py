@@ -200,7 +200,8 @@ class Model(_Native):
     ``shared_negatives`` (the softmax's negatives per step, 0 for every item),
     ``tail_embeddings``, ``item_bias`` (softmax only: left out with ``loss="margin"`` it is
     off, as ``metatl train --loss margin`` does), ``zero_initial_relation`` (True or False),
-    ``relation_penalty`` (>= 0), ``negatives`` ("uniform" or "popularity") and
+    ``relation_penalty`` and ``table_decay`` (>= 0), ``query_margin`` (softmax: also the margin
+    loss on each query; True or False), ``negatives`` ("uniform", "popularity" or "mixed") and
     ``eval_mode_after`` (train in evaluation mode from that step on; None: never).
 
     Settings are checked as Python checks arguments: an int setting refuses bools and floats
@@ -222,13 +223,15 @@ class Model(_Native):
                  sampler: str = _PRESET, inner_step: str = _PRESET, threads: int = _PRESET, loss: str = _PRESET,
                  shared_negatives: int = _PRESET, tail_embeddings: bool = _PRESET, item_bias: bool = _PRESET,
                  zero_initial_relation: bool = _PRESET, relation_penalty: float = _PRESET,
-                 negatives: str = _PRESET, eval_mode_after: Optional[int] = _PRESET) -> None:
+                 negatives: str = _PRESET, eval_mode_after: Optional[int] = _PRESET, table_decay: float = _PRESET,
+                 query_margin: bool = _PRESET) -> None:
         given = {name: value for name, value in dict(
             K=K, dim=dim, hidden=hidden, batch_size=batch_size, learning_rate=learning_rate, beta=beta,
             margin=margin, dropout=dropout, seed=seed, sampler=sampler, inner_step=inner_step, threads=threads,
             loss=loss, shared_negatives=shared_negatives, tail_embeddings=tail_embeddings, item_bias=item_bias,
             zero_initial_relation=zero_initial_relation, relation_penalty=relation_penalty, negatives=negatives,
-            eval_mode_after=eval_mode_after).items() if value is not _PRESET}
+            eval_mode_after=eval_mode_after, table_decay=table_decay, query_margin=query_margin).items()
+            if value is not _PRESET}
         if isinstance(loss, str) and loss == "margin" and "item_bias" not in given:
             given["item_bias"] = False   # the margin loss's score has no bias (the command does the same)
         # Converted now (errors at construction), exactly as the model will be created from them.

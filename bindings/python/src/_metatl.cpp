@@ -139,7 +139,8 @@ const auto SAMPLERS = {Name{"reference", MT_SAMPLER_REFERENCE}, Name{"contiguous
                        Name{"window", MT_SAMPLER_WINDOW}};
 const auto INNER_STEPS = {Name{"reference", MT_INNER_STEP_REFERENCE}, Name{"per_task", MT_INNER_STEP_PER_TASK}};
 const auto LOSSES = {Name{"margin", MT_LOSS_MARGIN}, Name{"softmax", MT_LOSS_SOFTMAX}};
-const auto NEGATIVES = {Name{"uniform", MT_NEGATIVES_UNIFORM}, Name{"popularity", MT_NEGATIVES_POPULARITY}};
+const auto NEGATIVES = {Name{"uniform", MT_NEGATIVES_UNIFORM}, Name{"popularity", MT_NEGATIVES_POPULARITY},
+                        Name{"mixed", MT_NEGATIVES_MIXED}};
 const auto SPLITS = {Name{"valid", MT_SPLIT_VALID}, Name{"test", MT_SPLIT_TEST}};
 const auto PROTOCOLS = {Name{"sampled", MT_PROTOCOL_SAMPLED}, Name{"full", MT_PROTOCOL_FULL}};
 
@@ -287,6 +288,8 @@ py::dict config_dict(const mt_config &c) {
     d["zero_initial_relation"] = c.zero_initial_relation != 0;
     d["relation_penalty"] = c.relation_penalty;
     d["negatives"] = name_of(c.negatives, NEGATIVES);
+    d["table_decay"] = c.table_decay;
+    d["query_margin"] = c.query_margin != 0;
     d["eval_mode_after"] = c.eval_mode_after < 0 ? py::object(py::none()) : py::object(py::int_(c.eval_mode_after));
     return d;
 }
@@ -337,6 +340,8 @@ mt_config config_from(const py::dict &settings, mt_config c) {
         else if (key == "zero_initial_relation") c.zero_initial_relation = flag(v, key) ? 1 : 0;
         else if (key == "relation_penalty") c.relation_penalty = to_float(v, key);
         else if (key == "negatives") c.negatives = choice(v, key, NEGATIVES);
+        else if (key == "table_decay") c.table_decay = to_float(v, key);
+        else if (key == "query_margin") c.query_margin = flag(v, key) ? 1 : 0;
         else if (key == "eval_mode_after") c.eval_mode_after = v.is_none() ? -1 : to_c<int64_t>(v, key, 0);
         else raise(PyExc_ValueError, "unknown setting '" + key + "'");
     }

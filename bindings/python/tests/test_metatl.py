@@ -512,7 +512,8 @@ def test_paths_that_are_not_utf8_are_refused_not_mangled(trained, tmp_path):
 REFERENCE = dict(K=3, dim=100, hidden=(500, 200), batch_size=1024, learning_rate=np.float32(0.001), beta=5.0,
                  margin=1.0, dropout=0.5, seed=1, sampler="reference", inner_step="reference", threads=1,
                  loss="margin", shared_negatives=1024, tail_embeddings=False, item_bias=False,
-                 zero_initial_relation=False, relation_penalty=0.0, negatives="uniform", eval_mode_after=None)
+                 zero_initial_relation=False, relation_penalty=0.0, negatives="uniform", eval_mode_after=None,
+                 table_decay=0.0, query_margin=False)
 
 
 def test_the_reference_preset_is_the_notebooks():
@@ -528,9 +529,11 @@ def test_the_default_is_the_recommended_preset():
 
 def test_settings_change_only_what_they_name(data):
     model = metatl.Model(preset="reference", dim=8, hidden=(8, 6), batch_size=16, shared_negatives=0,
-                         relation_penalty=0.5, negatives="popularity", eval_mode_after=4, sampler="window")
+                         relation_penalty=0.5, negatives="mixed", eval_mode_after=4, sampler="window",
+                         table_decay=0.25, query_margin=True)
     assert model.config == dict(REFERENCE, dim=8, hidden=(8, 6), batch_size=16, shared_negatives=0,
-                                relation_penalty=0.5, negatives="popularity", eval_mode_after=4, sampler="window")
+                                relation_penalty=0.5, negatives="mixed", eval_mode_after=4, sampler="window",
+                                table_decay=0.25, query_margin=True)
     recommended = metatl.Model(dim=8, hidden=(8, 6), batch_size=16, threads=1, eval_mode_after=None)
     recommended.fit(data, 3, progress=False)
     assert recommended.config == dict(metatl.Model().config, dim=8, hidden=(8, 6), batch_size=16)
@@ -621,7 +624,7 @@ def test_int_arguments_take_numpy_integers(data, trained):
 
 
 def test_float_settings_refuse_bools_and_strings(data):
-    for name in ("learning_rate", "beta", "margin", "dropout", "relation_penalty"):
+    for name in ("learning_rate", "beta", "margin", "dropout", "relation_penalty", "table_decay"):
         for value in (True, np.False_, "0.1", b"0.1", None, [0.1]):
             with pytest.raises(TypeError, match=rf"^{name} must be a real number, got "):
                 metatl.Model(**{name: value})
@@ -639,7 +642,7 @@ def test_bool_arguments_refuse_non_bools(data, trained):
             trained.recommend(ids, exclude_history=value)
         with pytest.raises(TypeError, match="^progress must be True or False, got "):
             small_model().fit(data, 1, progress=value)
-    for name in ("tail_embeddings", "item_bias", "zero_initial_relation"):
+    for name in ("tail_embeddings", "item_bias", "zero_initial_relation", "query_margin"):
         for value in ("no", 0, 1, None, np.int64(1)):
             with pytest.raises(TypeError, match=f"^{name} must be True or False, got "):
                 metatl.Model(**{name: value})
