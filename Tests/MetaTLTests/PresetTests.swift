@@ -41,8 +41,12 @@ struct PresetTests {
     /// A checkpoint from before the newer settings holds only the first thirteen: the others
     /// read as the reference's (such a checkpoint is a reference model), not the default's.
     @Test func anOlderCheckpointsConfigurationReadsTheNewerSettingsAsTheReferences() throws {
-        var written = Configuration.recommended
-        written.dim = 7; written.sampler = .contiguous; written.dropout = 0.25
+        var written = Configuration.reference
+        written.dim = 7; written.sampler = .contiguous; written.dropout = 0.25; written.learningRate = 0.002
+        // Every newer setting away from the reference's: none of these may survive.
+        written.evalModeAfter = 9; written.negatives = .mixed; written.loss = .softmax; written.sharedNegatives = 64
+        written.tailEmbeddings = true; written.itemBias = true; written.zeroInitialRelation = true
+        written.relationPenalty = 0.5; written.tableDecay = 0.5; written.queryMargin = true
         let newer = ["evalModeAfter", "negatives", "loss", "sharedNegatives", "tailEmbeddings", "itemBias",
                      "zeroInitialRelation", "relationPenalty", "tableDecay", "queryMargin"]
         var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(written)) as? [String: Any])
@@ -50,7 +54,7 @@ struct PresetTests {
         #expect(object.count == 13)
         let read = try JSONDecoder().decode(Configuration.self, from: JSONSerialization.data(withJSONObject: object))
         var expected = Configuration.reference
-        expected.dim = 7; expected.sampler = .contiguous; expected.dropout = 0.25
+        expected.dim = 7; expected.sampler = .contiguous; expected.dropout = 0.25; expected.learningRate = 0.002
         #expect(read == expected)
         // Every setting a checkpoint has always held is required.
         object.removeValue(forKey: "K")
