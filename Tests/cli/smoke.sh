@@ -91,10 +91,13 @@ if "$bin" "${args[@]}" --metrics-json "$dir/p.json" --transition-prior auto --ou
     >"$dir/out.txt" 2>"$dir/err.txt"; then ok "train --transition-prior auto runs"; else fail "train --transition-prior auto: $(cat "$dir/err.txt")"; fi
 grep -q "test   full      metatl+prior" "$dir/out.txt" && grep -q "test   full      metatl  " "$dir/out.txt" \
     && ok "table shows metatl and metatl+prior" || fail "table shows metatl and metatl+prior: $(cat "$dir/out.txt")"
-python3 - "$dir/m.json" "$dir/p.json" <<'PY' && ok "prior metrics JSON" || fail "prior metrics JSON"
+"$bin" "${args[@]}" --metrics-json "$dir/pure.json" --transition-prior off >/dev/null 2>&1
+python3 - "$dir/pure.json" "$dir/p.json" "$dir/m.json" <<'PY' && ok "prior metrics JSON" || fail "prior metrics JSON"
 import json, sys
-pure, prior = (json.load(open(p)) for p in sys.argv[1:])
+pure, prior, default = (json.load(open(p)) for p in sys.argv[1:])
 assert prior["transition_prior_weight"] in (0, 0.25, 0.5, 1, 2, 4, 8, 16, 32), prior["transition_prior_weight"]
+# auto is the command's default.
+assert default["transition_prior_weight"] == prior["transition_prior_weight"] and default["test"] == prior["test"]
 assert pure["transition_prior_weight"] is None and "metatl+prior" not in pure["test"]
 for split in ("valid", "test"):
     assert prior[split]["metatl"] == pure[split]["metatl"], split
