@@ -39,6 +39,7 @@ struct mtl_kernel_table {
     float (*transe_score)(const float *, const float *, const float *, long);
     void (*add_scaled)(float *, float, const float *, long);
     void (*add_scaled_difference)(float *, float, const float *, const float *, long);
+    float (*softmax_exp)(float *, long, float, const float *, float *);
 };
 
 // lowbias32 (Chris Wellons' integer hash): dropout draws are a pure function of (row key, unit),
@@ -178,6 +179,10 @@ float mtl_k_transe_score(const float *h, const float *r, const float *t, long n)
 void mtl_k_add_scaled(float *y, float a, const float *x, long n) { mtl_table()->add_scaled(y, a, x, n); }
 void mtl_k_add_scaled_difference(float *y, float a, const float *p, const float *q, long n) {
     mtl_table()->add_scaled_difference(y, a, p, q, n);
+}
+
+float mtl_k_softmax_exp(float *x, long n, float shift, const float *offset, float *weighted) {
+    return mtl_table()->softmax_exp(x, n, shift, offset, weighted);
 }
 
 float mtl_k_transe_squared_distance(const float *h, const float *r, const float *t, long n) {

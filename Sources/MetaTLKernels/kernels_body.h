@@ -260,11 +260,68 @@ void K(add_scaled_difference)(float *y, float a, const float *p, const float *q,
     for (; j < n; j++) y[j] += a * (p[j] - q[j]);
 }
 
+// exp(x) for x ≤ 0 (Cephes' expf: x = k·ln2 + r, |r| ≤ ln2/2, a degree-7 polynomial in r, then
+// ·2^k; about 1 ulp), clamped below at -87.3 where 2^k is the smallest normal float. k is
+// rounded by the 1.5·2^23 trick, so every step is lane-wise arithmetic. The scalar tail repeats
+// the same operations, so each element's value is the same whichever lane computes it.
+#define EXP_STEPS(T, x, splat, to_int, from_bits, sel) ({ \
+    T _x = (x); \
+    _x = sel(_x < splat(-87.33654f), splat(-87.33654f), _x); \
+    T _k = (_x * splat(1.44269504088896341f) + splat(12582912.0f)) - splat(12582912.0f); \
+    T _r = (_x - _k * splat(0.693359375f)) + _k * splat(2.12194440e-4f); \
+    T _p = splat(1.9875691500E-4f); \
+    _p = _p * _r + splat(1.3981999507E-3f); \
+    _p = _p * _r + splat(8.3334519073E-3f); \
+    _p = _p * _r + splat(4.1665795894E-2f); \
+    _p = _p * _r + splat(1.6666665459E-1f); \
+    _p = _p * _r + splat(5.0000001201E-1f); \
+    T _y = (_p * _r * _r + _r) + splat(1.0f); \
+    _y * from_bits((to_int(_k) + 127) << 23); })
+#define VSPLAT(x) SPLAT(x)
+#define VTOINT(k) __builtin_convertvector((k), vi)
+#define VFROMBITS(b) ({ vi _b = (b); vf _f; __builtin_memcpy(&_f, &_b, sizeof _f); _f; })
+#define SSPLAT(x) ((float)(x))
+#define SSEL(m, a, b) ((m) ? (a) : (b))
+#define STOINT(k) ((int32_t)(k))
+#define SFROMBITS(b) ({ int32_t _b = (b); float _f; __builtin_memcpy(&_f, &_b, sizeof _f); _f; })
+
+float K(softmax_exp)(float *x, long n, float shift, const float *offset, float *weighted) {
+    vf s = {0}, w = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        vf v = LD(x + j);
+        vf e = EXP_STEPS(vf, v - SPLAT(shift), VSPLAT, VTOINT, VFROMBITS, SELECT);
+        e = SELECT(v > SPLAT(-__builtin_inff()), e, SPLAT(0));
+        ST(x + j, e);
+        s += e;
+        w += SELECT(v > SPLAT(-__builtin_inff()), e * (v - LD(offset + j)), SPLAT(0));
+    }
+    float st = 0, wt = 0;
+    for (; j < n; j++) {
+        float v = x[j];
+        float e = v > -__builtin_inff() ? EXP_STEPS(float, v - shift, SSPLAT, STOINT, SFROMBITS, SSEL) : 0;
+        x[j] = e;
+        st += e;
+        wt += v > -__builtin_inff() ? e * (v - offset[j]) : 0;
+    }
+    *weighted = REDUCE(w) + wt;
+    return REDUCE(s) + st;
+}
+
+#undef EXP_STEPS
+#undef VSPLAT
+#undef VTOINT
+#undef VFROMBITS
+#undef SSPLAT
+#undef SSEL
+#undef STOINT
+#undef SFROMBITS
+
 static const struct mtl_kernel_table K(table) = {
     MTL_STRINGIFY(ISA),
     K(bias_sum), K(norm_forward_row), K(norm_backward_row_stats), K(norm_backward_row_apply),
     K(adam_update), K(adam_update_terms), K(adam_replay), K(transe_score_direction), K(transe_score),
-    K(add_scaled), K(add_scaled_difference),
+    K(add_scaled), K(add_scaled_difference), K(softmax_exp),
 };
 
 #undef K

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import MetaTLKernels
 @testable import MetaTL
@@ -91,6 +92,36 @@ struct VectorKernelTests {
             #expect(v1.map(\.bitPattern) == v2.map(\.bitPattern), "\(variant): second moments")
             #expect(m2.allSatisfy { abs($0) < 2e-37 }, "\(variant): m should have decayed to the smallest normals")
             #expect(p2 != p0, "\(variant): the parameters should have moved")
+        }
+    }
+
+    /// The softmax's exponentials: within 2 ulp-ish (3e-7 relative) of exp over [-87, 0], exactly 0
+    /// for a masked (-∞) logit, the sums as documented, and the same bits on every variant.
+    @Test func softmaxExponentialsAreAccurateAndTheSameOnEveryVariant() {
+        let original = VectorKernels.selected
+        defer { VectorKernels.select(original) }
+        let n = 37
+        var x0 = (0..<n).map { -Float($0) * 2.37 + 0.5 }
+        x0[7] = -.infinity
+        let shift: Float = 0.5
+        let offsets = (0..<n).map { Float($0 % 3) * 0.25 }
+        var first: [UInt32]?
+        for variant in Self.variants where VectorKernels.select(variant) {
+            var x = x0
+            var weighted: Float = 0
+            let total = mtl_k_softmax_exp(&x, n, shift, offsets, &weighted)
+            var expectTotal = 0.0, expectWeighted = 0.0
+            for i in 0..<n where x0[i] > -.infinity {
+                let e = Foundation.exp(Double(x0[i] - shift))
+                #expect(abs(Double(x[i]) - e) <= 3e-7 * e + 1e-38, "\(variant): exp(\(x0[i] - shift)) = \(x[i]), expected \(e)")
+                expectTotal += e
+                expectWeighted += e * Double(x0[i] - offsets[i])
+            }
+            #expect(x[7] == 0, "\(variant): a masked logit's exponential is 0")
+            #expect(abs(Double(total) - expectTotal) <= 1e-6 * expectTotal)
+            #expect(abs(Double(weighted) - expectWeighted) <= 1e-5 * abs(expectWeighted) + 1e-6)
+            let bits = x.map(\.bitPattern) + [total.bitPattern, weighted.bitPattern]
+            if let first { #expect(bits == first, "\(variant) differs from the first variant") } else { first = bits }
         }
     }
 }

@@ -34,6 +34,9 @@ final class SoftmaxWorkspace: @unchecked Sendable {
     let logits: FloatBuffer
     /// ‖c_k‖² and Σ_b Δ_bk per candidate.
     let candidateNorms: FloatBuffer, columnSums: FloatBuffer
+    /// Per candidate: its item row, its logit offset o_k = b[c_k] - log(N q[c_k]), and the part of
+    /// every logit that depends on it alone, -α‖c_k‖² + o_k.
+    let candidateRows: IndexBuffer, candidateOffsets: FloatBuffer, candidateConstants: FloatBuffer
     /// Δ_b0 per query, and 2α Δ_b0 (a_b - T[t_b]) (B x d).
     let targetDelta: FloatBuffer, targetTerm: FloatBuffer
     /// ∂L/∂c_k (N x d).
@@ -50,6 +53,7 @@ final class SoftmaxWorkspace: @unchecked Sendable {
         gathered = FloatBuffer(count: gather ? N * d : 0)
         logits = FloatBuffer(count: B * N)
         candidateNorms = FloatBuffer(count: N); columnSums = FloatBuffer(count: N)
+        candidateRows = IndexBuffer(count: N); candidateOffsets = FloatBuffer(count: N); candidateConstants = FloatBuffer(count: N)
         targetDelta = FloatBuffer(count: B); targetTerm = FloatBuffer(count: B * d)
         candidateGradient = FloatBuffer(count: N * d)
         chunkSums = FloatBuffer(count: 2 * 16)
@@ -90,11 +94,19 @@ extension MetaTLModel {
             for k in 0..<N { (sm.gathered.pointer + k * d).update(from: tails + Int(batch.sharedNegatives[k]) * d, count: d) }
             candidates = UnsafePointer(sm.gathered.pointer)
         }
+        // Each logit's offset: the bias, less the log-Q correction.
+        @inline(__always) func offset(_ item: Int) -> Float {
+            (bias.map { $0[item] } ?? 0) - (logQ.map { $0[item] } ?? 0)
+        }
         for k in 0..<N {
             let row = candidates + k * d
             var s: Float = 0
             for j in 0..<d { s += row[j] * row[j] }
             sm.candidateNorms[k] = s
+            let item = candidateRow(k, batch: batch)
+            sm.candidateRows[k] = item
+            sm.candidateOffsets[k] = offset(Int(item))
+            sm.candidateConstants[k] = -alpha * s + sm.candidateOffsets[k]
         }
         // a_b = E[h_b] + r'_b, and the queries that count.
         var valid = 0
@@ -109,10 +121,11 @@ extension MetaTLModel {
         // Per query: logits, log-sum-exp, Δ in place of the products.
         let chunks = min(16, B)
         let z = SharedPointer(sm.logits.pointer), q = SharedPointer(sm.query.pointer)
-        let norms = SharedPointer(sm.candidateNorms.pointer), delta0 = SharedPointer(sm.targetDelta.pointer)
+        let delta0 = SharedPointer(sm.targetDelta.pointer)
+        let ids = SharedPointer(sm.candidateRows.pointer), offsets = SharedPointer(sm.candidateOffsets.pointer)
+        let constants = SharedPointer(sm.candidateConstants.pointer)
         let sums = SharedPointer(sm.chunkSums.pointer)
         let posScore = SharedPointer(ws.queryPosScore.pointer), lseOut = SharedPointer(ws.queryNegScore.pointer)
-        let full = c.sharedNegatives == 0
         parallelChunks(chunks, threads: threads) { chunk in
             var lossSum: Float = 0, scaleGradient: Float = 0
             for b in splitRange(B, parts: chunks, index: chunk) {
@@ -128,35 +141,29 @@ extension MetaTLModel {
                 for j in 0..<d { qq += a[j] * a[j] }
                 let targetDistance = mtl_k_transe_squared_distance(heads + Int(batch.queryHead[b]) * d,
                                                                    ws.adapted.pointer + b * d, tails + Int(target) * d, d)
-                // Each logit with its offset: the bias, less the log-Q correction.
-                @inline(__always) func offset(_ item: Int) -> Float {
-                    (bias.map { $0[item] } ?? 0) - (logQ.map { $0[item] } ?? 0)
-                }
                 let z0 = -alpha * targetDistance + offset(Int(target))
+                // z_k = -α(‖a‖² - 2 a·c_k + ‖c_k‖²) + o_k, from the product; an accidental hit is -∞.
+                let shift = -alpha * qq
                 var top = z0
                 for k in 0..<N {
-                    let item = full ? Int32(truncatingIfNeeded: k + 1) : batch.sharedNegatives[k]
-                    if item == target { row[k] = -.infinity; continue }
-                    let v = -alpha * (qq - 2 * row[k] + norms.p[k]) + offset(Int(item))
+                    let v = ids.p[k] == target ? -Float.infinity : twoAlpha * row[k] + constants.p[k] + shift
                     row[k] = v
                     top = max(top, v)
                 }
-                var total = Foundation.exp(z0 - top)
-                for k in 0..<N { total += Foundation.exp(row[k] - top) }
+                // One exponential per logit: e_k = exp(z_k - top), then p_k = e_k / Σ e; and
+                // Σ e_k·(z_k - o_k) = Σ e_k·(-α‖a - c_k‖²), for log α.
+                let e0 = Foundation.exp(z0 - top)
+                var weightedRaw: Float = 0
+                let total = e0 + mtl_k_softmax_exp(row, N, top, offsets.p, &weightedRaw)
                 let lse = top + Foundation.log(total)
                 lossSum += lse - z0
                 posScore.p[b] = z0; lseOut.p[b] = lse
-                // Δ = (softmax - e_0) / |V|, and Σ Δ (z - b) for log α.
-                let p0 = Foundation.exp(z0 - lse)
+                // Δ = (softmax - e_0) / |V|, and Σ Δ (z - o) for log α.
+                let scale = weight / total
+                let p0 = e0 / total
                 delta0.p[b] = weight * (p0 - 1)
-                scaleGradient += weight * (p0 - 1) * (-alpha * targetDistance)
-                for k in 0..<N {
-                    guard row[k] > -.infinity else { row[k] = 0; continue }
-                    let item = full ? k + 1 : Int(batch.sharedNegatives[k])
-                    let p = weight * Foundation.exp(row[k] - lse)
-                    scaleGradient += p * (row[k] - offset(item))
-                    row[k] = p
-                }
+                scaleGradient += weight * (p0 - 1) * (-alpha * targetDistance) + scale * weightedRaw
+                for k in 0..<N { row[k] *= scale }
             }
             sums.p[2 * chunk] = lossSum
             sums.p[2 * chunk + 1] = scaleGradient

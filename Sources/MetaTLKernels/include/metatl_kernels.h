@@ -73,6 +73,11 @@ float mtl_k_transe_score_direction(const float *h, const float *r, const float *
 /// TransE: -‖h + r - t‖₂.
 float mtl_k_transe_score(const float *h, const float *r, const float *t, long n);
 
+/// The softmax's exponentials in place: x[i] ← exp(x[i] - shift) for x[i] > -∞ (≤ 0 after the
+/// shift), 0 for -∞ (a masked logit); returns Σ x[i] and writes Σ x[i]·(old x[i] - offset[i])
+/// over the unmasked ones to *weighted. The same values on every instruction set.
+float mtl_k_softmax_exp(float *x, long n, float shift, const float *offset, float *weighted);
+
 /// ‖h + r - t‖₂² (the softmax loss's score; see ScoreRule).
 float mtl_k_transe_squared_distance(const float *h, const float *r, const float *t, long n);
 
