@@ -31,6 +31,8 @@ EXPERIMENTS = [
     ("reference-dropout", "beauty", REF, "the reference preset (the notebook's settings)"),
     ("reference-dropout0", "beauty", REF + ["--dropout", "0"], "reference + dropout 0 (the default before issue 13)"),
     ("rec-lr-0.001", "beauty", ["--lr", "0.001"], "recommended + learning rate 0.001"),
+    ("rec-lr-0.00025", "beauty", ["--lr", "0.00025"], "recommended + learning rate 0.00025"),
+    ("rec-query-margin", "beauty", ["--query-margin", "on"], "recommended + the margin loss on each query as well"),
     ("rec-negatives-uniform-lr-0.001", "beauty", ["--negatives", "uniform", "--lr", "0.001"],
      "recommended + uniform shared negatives, learning rate 0.001 (the prototype's recipe R)"),
     ("rec-negatives-mixed", "beauty", ["--negatives", "mixed"], "recommended + mixed (half uniform) negatives"),

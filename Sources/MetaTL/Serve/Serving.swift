@@ -25,7 +25,9 @@ extension MetaTLModel {
     }
 
     /// Scores of `candidates` as next items after `lastItem` for a user with relation r'
-    /// (from ``adapt(history:)``): -‖E[last] + r' - E[candidate]‖₂, plus w · log(1 + count(last →
+    /// (from ``adapt(history:)``) by the model's score: -‖E[last] + r' - T[candidate]‖₂ for the
+    /// margin loss (the reference), -α‖E[last] + r' - T[candidate]‖₂² + b[candidate] for the
+    /// softmax loss (see ``QueryLoss``; T is E without a tail table), plus w · log(1 + count(last →
     /// candidate)) when a transition prior is attached (``attachTransitionPrior(from:weight:)``);
     /// higher is better.
     public func score(relation: [Float], lastItem: Int64, candidates: [Int64]) throws(MetaTLError) -> [Float] {
