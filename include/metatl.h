@@ -101,6 +101,7 @@ const char *mt_status_name(mt_status status);
 #define MT_SAMPLER_REFERENCE   0  /* the reference notebook's mixed sampler, slips included */
 #define MT_SAMPLER_CONTIGUOUS  1  /* window mode without the skipped item */
 #define MT_SAMPLER_WINDOW      2  /* window mode only: every task is K consecutive items and the next */
+#define MT_SAMPLER_EVERY_WINDOW 3 /* window mode, every window of every training user equally likely */
 #define MT_INNER_STEP_REFERENCE 0 /* inner step scaled by the batch mean, as the reference */
 #define MT_INNER_STEP_PER_TASK  1 /* inner step scaled per task, as at evaluation */
 #define MT_LOSS_MARGIN   0  /* margin ranking loss, one negative per pair; score -||E[h] + r - E[t]|| */
@@ -127,7 +128,7 @@ typedef struct mt_config {
     float    margin;        /* ranking margin of the margin loss and of the inner step's support loss (1) */
     float    dropout;       /* dropout probability (recommended: 0, reference: 0.5) */
     uint64_t seed;          /* every random choice (1) */
-    int32_t  sampler;       /* MT_SAMPLER_* (recommended: WINDOW, reference: REFERENCE) */
+    int32_t  sampler;       /* MT_SAMPLER_* (recommended: EVERY_WINDOW, reference: REFERENCE) */
     int32_t  inner_step;    /* MT_INNER_STEP_* (REFERENCE) */
     int32_t  threads;       /* worker threads (1); results reproducible per count */
     /* Added later (an earlier header's struct ends here, at 64 bytes). */

@@ -104,6 +104,7 @@ func cConfig(_ c: Configuration) -> mt_config {
     case .reference: out.sampler = MT_SAMPLER_REFERENCE
     case .contiguous: out.sampler = MT_SAMPLER_CONTIGUOUS
     case .window: out.sampler = MT_SAMPLER_WINDOW
+    case .everyWindow: out.sampler = MT_SAMPLER_EVERY_WINDOW
     }
     switch c.innerStep {
     case .reference: out.inner_step = MT_INNER_STEP_REFERENCE
@@ -152,8 +153,9 @@ func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
     case MT_SAMPLER_REFERENCE: out.sampler = .reference
     case MT_SAMPLER_CONTIGUOUS: out.sampler = .contiguous
     case MT_SAMPLER_WINDOW: out.sampler = .window
+    case MT_SAMPLER_EVERY_WINDOW: out.sampler = .everyWindow
     default:
-        throw BoundaryError.argument("config->sampler must be MT_SAMPLER_REFERENCE, MT_SAMPLER_CONTIGUOUS or MT_SAMPLER_WINDOW (got \(c.sampler))")
+        throw BoundaryError.argument("config->sampler must be MT_SAMPLER_REFERENCE, MT_SAMPLER_CONTIGUOUS, MT_SAMPLER_WINDOW or MT_SAMPLER_EVERY_WINDOW (got \(c.sampler))")
     }
     switch c.inner_step {
     case MT_INNER_STEP_REFERENCE: out.innerStep = .reference

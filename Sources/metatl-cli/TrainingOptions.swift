@@ -39,7 +39,7 @@ struct TrainingOptions: ParsableArguments {
     var hidden: String?
     @Option(help: "Seed of every random choice.")
     var seed: UInt64 = 1
-    @Option(help: "Training task sampler: reference (the notebook's, slips included), contiguous, or window (contiguous windows only; recommended).")
+    @Option(help: "Training task sampler: reference (the notebook's, slips included), contiguous, window (contiguous windows only, users equally likely) or every_window (every training window equally likely; recommended).")
     var sampler: SamplerMode?
     @Option(help: "Inner-step scaling in training: reference (batch mean) or per_task.")
     var innerStep: InnerStepScaling?

@@ -58,6 +58,24 @@ struct TaskSamplerTests {
         #expect(seen.allSatisfy { $0 == $0.sorted() && Set($0).count == 4 })
     }
 
+    /// `.window` draws users equally often; `.everyWindow` in proportion to their windows
+    /// (max(1, length - K)): here 1 and 9, so the long user gets 9 tasks in 10. Both take only
+    /// consecutive windows.
+    @Test func everyWindowWeighsUsersByTheirWindows() throws {
+        let long: [Int64] = Array(1...12)
+        let d = try dataset([[13, 14, 15], long])
+        func longShare(_ mode: SamplerMode) -> Double {
+            let b = tasks(d, mode: mode, count: 20_000)
+            return Double((0..<b.tasks).filter { b.queryTail[$0] <= 12 }.count) / Double(b.tasks)
+        }
+        // 20,000 draws: the standard error is about 0.004.
+        #expect(abs(longShare(.everyWindow) - 0.9) < 0.02)
+        #expect(abs(longShare(.window) - 0.5) < 0.02)
+        for chain in chains(tasks(d, mode: .everyWindow, count: 2000)) where chain[3] <= 12 {
+            #expect(chain == [chain[3] - 3, chain[3] - 2, chain[3] - 1, chain[3]], "not a window: \(chain)")
+        }
+    }
+
     @Test func shortUsersArePaddedNotACrash() throws {
         let d = try dataset([[7, 8], [7, 8, 9]])
         let contiguous = Set(chains(tasks(d, mode: .contiguous)))

@@ -30,6 +30,9 @@ struct TaskSampler: Sendable {
     let negatives: NegativeSampling
     /// Per-worker buffers kept between steps (nil: each call allocates its own).
     let scratch: SamplerScratch?
+    /// `.everyWindow`: the running count of windows over ``Dataset/sampleableUsers`` (entry i is
+    /// the windows of users 0...i), which a user draw searches.
+    let windowCounts: [Int]
 
     /// `workers`: how many workers will fill batches at once; their buffers are allocated here,
     /// once, instead of in every ``fill(_:step:threads:)``.
@@ -41,6 +44,16 @@ struct TaskSampler: Sendable {
         self.negatives = negatives
         items = data.itemCount
         scratch = workers > 0 ? SamplerScratch(workers: workers, K: K) : nil
+        var counts: [Int] = []
+        if mode == .everyWindow {
+            var total = 0
+            counts.reserveCapacity(data.sampleableUsers.count)
+            for u in data.sampleableUsers {
+                total += max(1, data.trainOffsets[Int(u) + 1] - data.trainOffsets[Int(u)] - K)
+                counts.append(total)
+            }
+        }
+        windowCounts = counts
     }
 
     /// Fills all tasks of `batch` for training step `step`, split over `threads` workers.
@@ -94,7 +107,15 @@ struct TaskSampler: Sendable {
     @inline(__always)
     func drawUser(_ rng: inout RandomGenerator) -> Int {
         let users = data.sampleableUsers
-        return Int(users[rng.below(users.count)])
+        guard let total = windowCounts.last, total > 0 else { return Int(users[rng.below(users.count)]) }
+        // The first user whose running window count passes a uniform draw.
+        let x = rng.below(total)
+        var lo = 0, hi = windowCounts.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if windowCounts[mid] > x { hi = mid } else { lo = mid + 1 }
+        }
+        return Int(users[lo])
     }
 
     /// Per-worker buffers: the K+1 chosen items, their next items and negatives; the picked
@@ -133,7 +154,7 @@ struct TaskSampler: Sendable {
         // The chosen inputs, oldest first, and the target.
         scratch.chosen.removeAll(keepingCapacity: true)
         var target: Int32
-        if len > K && mode != .window && rng.uniform() >= 0.5 {
+        if len > K && mode != .window && mode != .everyWindow && rng.uniform() >= 0.5 {
             // Subsequence mode: K+1 distinct positions, in order: the first K+1 entries of a
             // Fisher-Yates shuffle of 0..<len, with only the displaced entries stored.
             scratch.picked.removeAll(keepingCapacity: true)
@@ -158,7 +179,7 @@ struct TaskSampler: Sendable {
                 var start = min(0, n - 1 - K)
                 if start < 0 { start = max(0, start + len) }   // Python's negative index
                 if start < stop { for i in start..<stop { scratch.chosen.append(sequence[lo + i]) } }
-            case .contiguous, .window:
+            case .contiguous, .window, .everyWindow:
                 for i in max(0, n - K)..<n { scratch.chosen.append(sequence[lo + i]) }
             }
         }

@@ -3,9 +3,11 @@ import Foundation
 /// First-order transition counts blended into MetaTL's scores: a candidate t after the last
 /// input h scores
 ///
-///     s(t) = -‖E[h] + r' - E[t]‖₂ + w · log(1 + count(h → t))
+///     s(t) = score(h → t) + w · log(1 + count(h → t))
 ///
-/// where count(h → t) is how often t directly follows h in the training sequences. The counts
+/// where score is the model's own (``ScoreRule``: -‖E[h] + r' - T[t]‖₂ for the margin loss,
+/// -α‖E[h] + r' - T[t]‖₂² + b[t] for the softmax loss),
+/// and count(h → t) is how often t directly follows h in the training sequences. The counts
 /// are kept as CSR by head row (the tails and counts of head h at `offsets[h] ..< offsets[h+1]`,
 /// tails strictly increasing within a head), so scoring looks up one head's row and never makes
 /// a dense pass over the prior.

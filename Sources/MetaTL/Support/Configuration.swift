@@ -7,6 +7,10 @@ public enum SamplerMode: String, Sendable, CaseIterable, Codable {
     /// Window mode only, as ``contiguous`` does it: every task is K consecutive items and the
     /// one after them, the shape of a new user's first K + 1 interactions.
     case window
+    /// As ``window``, but every window of every training user is equally likely (a user is drawn
+    /// in proportion to its number of windows, max(1, length - K)), as a model trained on all
+    /// training transitions sees them, instead of every user equally likely.
+    case everyWindow = "every_window"
 }
 
 /// The loss of the query pairs (the outer step) and, with it, the score of a transition.
@@ -147,13 +151,13 @@ public struct Configuration: Sendable, Equatable, Codable {
 
     /// The settings this engine recommends for ranking the whole catalogue, chosen by the
     /// measurements in docs/RESULTS.md: softmax over 1,024 shared popularity negatives (log-Q
-    /// corrected), a tail table, an item bias, the relation started at zero, window tasks,
+    /// corrected), a tail table, an item bias, the relation started at zero, every training window equally likely as a task,
     /// dropout 0, learning rate 0.0005. The default of every surface (`Configuration()`, C
     /// `mt_config_default()`, Python `metatl.Model()`, the command's `--preset`); this is the one
     /// place its values are written.
     public static var recommended: Configuration {
         Configuration(K: 3, dim: 100, hidden1: 500, hidden2: 200, batchSize: 1024, learningRate: 0.0005, beta: 5,
-                      margin: 1, dropout: 0, seed: 1, sampler: .window, innerStep: .reference, threads: 1,
+                      margin: 1, dropout: 0, seed: 1, sampler: .everyWindow, innerStep: .reference, threads: 1,
                       evalModeAfter: nil, negatives: .popularity, loss: .softmax, sharedNegatives: 1024,
                       tailEmbeddings: true, itemBias: true, zeroInitialRelation: true, relationPenalty: 0,
                       tableDecay: 0, queryMargin: false)

@@ -188,15 +188,15 @@ class Model(_Native):
     """A MetaTL model. Settings are keyword arguments, each left out taking the value of
     ``preset``: None, the library's default (``mt_config_default()``), which is the recommended
     preset; "recommended" (the engine's objective for full-catalogue ranking: softmax loss over
-    shared negatives, a tail item table, an item bias, the relation started at zero, window
-    tasks, no dropout); or "reference" (the reference notebook's settings, which reproduce it
+    shared negatives, a tail item table, an item bias, the relation started at zero, every
+    training window equally likely as a task, no dropout); or "reference" (the reference notebook's settings, which reproduce it
     bit for bit). ``Model(preset=...).config`` lists a preset's values. The item catalogue
     comes from the first dataset passed to :meth:`fit`, or from a checkpoint (:meth:`load`).
 
     The settings have the C library's ``mt_config`` names: ``K``, ``dim``, ``hidden`` (the
     relation learner's two widths), ``batch_size``, ``learning_rate``, ``beta`` (inner step size),
     ``margin``, ``dropout``, ``seed``, ``threads``; ``sampler`` ("reference", "contiguous" or
-    "window"), ``inner_step`` ("reference" or "per_task"), ``loss`` ("softmax" or "margin"),
+    "window", "every_window"), ``inner_step`` ("reference" or "per_task"), ``loss`` ("softmax" or "margin"),
     ``shared_negatives`` (the softmax's negatives per step, 0 for every item),
     ``tail_embeddings``, ``item_bias`` (softmax only: left out with ``loss="margin"`` it is
     off, as ``metatl train --loss margin`` does), ``zero_initial_relation`` (True or False),

@@ -136,7 +136,7 @@ const char *name_of(int32_t value, std::initializer_list<Name> names) {
     return "unknown";
 }
 const auto SAMPLERS = {Name{"reference", MT_SAMPLER_REFERENCE}, Name{"contiguous", MT_SAMPLER_CONTIGUOUS},
-                       Name{"window", MT_SAMPLER_WINDOW}};
+                       Name{"window", MT_SAMPLER_WINDOW}, Name{"every_window", MT_SAMPLER_EVERY_WINDOW}};
 const auto INNER_STEPS = {Name{"reference", MT_INNER_STEP_REFERENCE}, Name{"per_task", MT_INNER_STEP_PER_TASK}};
 const auto LOSSES = {Name{"margin", MT_LOSS_MARGIN}, Name{"softmax", MT_LOSS_SOFTMAX}};
 const auto NEGATIVES = {Name{"uniform", MT_NEGATIVES_UNIFORM}, Name{"popularity", MT_NEGATIVES_POPULARITY},
