@@ -195,8 +195,8 @@ class Model(_Native):
 
     The settings have the C library's ``mt_config`` names: ``K``, ``dim``, ``hidden`` (the
     relation learner's two widths), ``batch_size``, ``learning_rate``, ``beta`` (inner step size),
-    ``margin``, ``dropout``, ``seed``, ``threads``; ``sampler`` ("reference", "contiguous" or
-    "window", "every_window"), ``inner_step`` ("reference" or "per_task"), ``loss`` ("softmax" or "margin"),
+    ``margin``, ``dropout``, ``seed``, ``threads``; ``sampler`` ("reference", "contiguous",
+    "window" or "every_window"), ``inner_step`` ("reference" or "per_task"), ``loss`` ("softmax" or "margin"),
     ``shared_negatives`` (the softmax's negatives per step, 0 for every item),
     ``tail_embeddings``, ``item_bias`` (softmax only: left out with ``loss="margin"`` it is
     off, as ``metatl train --loss margin`` does), ``zero_initial_relation`` (True or False),
