@@ -42,7 +42,7 @@ EXPERIMENTS = [
     ("reference-dropout", "synthetic", REF, "the reference preset (the notebook's settings)"),
     ("reference-dropout0", "synthetic", REF + ["--dropout", "0"], "reference + dropout 0 (the default before issue 13)"),
 ]
-FOR_EVERY_SEED = ("defaults", "reference-dropout", "reference-dropout0")
+FOR_EVERY_SEED = ("defaults", "reference-dropout", "reference-dropout0", "rec-lr-0.00025")
 
 
 def run(binary, name, dataset, flags, seed, data_dir, threads, tables_only=False):

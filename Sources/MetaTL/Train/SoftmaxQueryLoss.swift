@@ -87,33 +87,40 @@ extension MetaTLModel {
         let logQ = sm.logProposal
 
         // Candidates: T's rows 1..<rows in place, or the shared negatives gathered.
-        let candidates: CFPtr
-        if c.sharedNegatives == 0 {
-            candidates = UnsafePointer(tails + d)
-        } else {
-            for k in 0..<N { (sm.gathered.pointer + k * d).update(from: tails + Int(batch.sharedNegatives[k]) * d, count: d) }
-            candidates = UnsafePointer(sm.gathered.pointer)
-        }
+        let gather = c.sharedNegatives > 0
+        let candidates: CFPtr = gather ? UnsafePointer(sm.gathered.pointer) : UnsafePointer(tails + d)
         // Each logit's offset: the bias, less the log-Q correction.
         @inline(__always) func offset(_ item: Int) -> Float {
             (bias.map { $0[item] } ?? 0) - (logQ.map { $0[item] } ?? 0)
         }
-        for k in 0..<N {
-            let row = candidates + k * d
-            var s: Float = 0
-            for j in 0..<d { s += row[j] * row[j] }
-            sm.candidateNorms[k] = s
-            let item = candidateRow(k, batch: batch)
-            sm.candidateRows[k] = item
-            sm.candidateOffsets[k] = offset(Int(item))
-            sm.candidateConstants[k] = -alpha * s + sm.candidateOffsets[k]
+        // Per candidate (rows split over the workers; each value computed as one worker would).
+        let gathered = SharedPointer(sm.gathered.pointer), norms = SharedPointer(sm.candidateNorms.pointer)
+        let candidateRows = SharedPointer(sm.candidateRows.pointer), candidateOffsets = SharedPointer(sm.candidateOffsets.pointer)
+        let candidateConstants = SharedPointer(sm.candidateConstants.pointer)
+        let rowParts = max(1, min(threads, N / 256))
+        parallelChunks(rowParts, threads: threads) { part in
+            for k in splitRange(N, parts: rowParts, index: part) {
+                let item = candidateRow(k, batch: batch)
+                if gather { (gathered.p + k * d).update(from: tails + Int(item) * d, count: d) }
+                let row = candidates + k * d
+                var s: Float = 0
+                for j in 0..<d { s += row[j] * row[j] }
+                norms.p[k] = s
+                candidateRows.p[k] = item
+                candidateOffsets.p[k] = offset(Int(item))
+                candidateConstants.p[k] = -alpha * s + candidateOffsets.p[k]
+            }
         }
         // a_b = E[h_b] + r'_b, and the queries that count.
         var valid = 0
-        for b in 0..<B {
-            let a = sm.query.pointer + b * d, h = heads + Int(batch.queryHead[b]) * d, r = ws.adapted.pointer + b * d
-            for j in 0..<d { a[j] = h[j] + r[j] }
-            if batch.queryHead[b] != 0 && batch.queryTail[b] != 0 { valid += 1 }
+        for b in 0..<B where batch.queryHead[b] != 0 && batch.queryTail[b] != 0 { valid += 1 }
+        let query = SharedPointer(sm.query.pointer), adapted = SharedPointer(ws.adapted.pointer)
+        let queryParts = max(1, min(threads, B / 64))
+        parallelChunks(queryParts, threads: threads) { part in
+            for b in splitRange(B, parts: queryParts, index: part) {
+                let a = query.p + b * d, h = heads + Int(batch.queryHead[b]) * d, r = adapted.p + b * d
+                for j in 0..<d { a[j] = h[j] + r[j] }
+            }
         }
         let weight: Float = valid > 0 ? 1 / Float(valid) : 0
         BLAS.gemmNT(B, N, d, UnsafePointer(sm.query.pointer), candidates, beta: 0, sm.logits.pointer, threads: threads)
@@ -189,16 +196,22 @@ extension MetaTLModel {
         BLAS.gemmNN(B, d, N, alpha: twoAlpha, UnsafePointer(sm.logits.pointer), candidates, beta: 0, dA, threads: threads)
         BLAS.gemmTN(N, d, B, alpha: twoAlpha, UnsafePointer(sm.logits.pointer), UnsafePointer(sm.query.pointer),
                     beta: 0, sm.candidateGradient.pointer, threads: threads)
-        for k in 0..<N {
-            let g = sm.candidateGradient.pointer + k * d, row = candidates + k * d, s = twoAlpha * sm.columnSums[k]
-            for j in 0..<d { g[j] -= s * row[j] }
+        let candidateGradient = SharedPointer(sm.candidateGradient.pointer)
+        parallelChunks(rowParts, threads: threads) { part in
+            for k in splitRange(N, parts: rowParts, index: part) {
+                let g = candidateGradient.p + k * d, row = candidates + k * d, s = twoAlpha * columns.p[k]
+                for j in 0..<d { g[j] -= s * row[j] }
+            }
         }
-        for b in 0..<B {
-            let t = tails + Int(batch.queryTail[b]) * d, a = sm.query.pointer + b * d
-            let g = dA + b * d, term = sm.targetTerm.pointer + b * d, s = twoAlpha * sm.targetDelta[b]
-            for j in 0..<d {
-                g[j] += s * t[j]
-                term[j] = s * (a[j] - t[j])
+        let dAp = SharedPointer(dA), targetTerm = SharedPointer(sm.targetTerm.pointer)
+        parallelChunks(queryParts, threads: threads) { part in
+            for b in splitRange(B, parts: queryParts, index: part) {
+                let t = tails + Int(batch.queryTail[b]) * d, a = query.p + b * d
+                let g = dAp.p + b * d, term = targetTerm.p + b * d, s = twoAlpha * delta0.p[b]
+                for j in 0..<d {
+                    g[j] += s * t[j]
+                    term[j] = s * (a[j] - t[j])
+                }
             }
         }
         // The bias (candidates' columns, then the targets) and log α, straight into the arena.
