@@ -7,9 +7,18 @@ import MetaTL
 
 // MARK: Version and errors
 
+/// MetaTLVersion.string as a C string that lives as long as the process (written once, when
+/// first read, and only read after: safe to share).
+nonisolated(unsafe) private let versionText: UnsafePointer<CChar> = {
+    let utf8 = Array(MetaTLVersion.string.utf8CString)
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
+    p.initialize(from: utf8, count: utf8.count)
+    return UnsafePointer(p)
+}()
+
 @_cdecl("mt_version")
 public func mt_version() -> UnsafePointer<CChar> {
-    cString("0.1.0")
+    versionText
 }
 
 @_cdecl("mt_version_number")

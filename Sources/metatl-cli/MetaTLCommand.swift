@@ -7,6 +7,7 @@ struct MetaTLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metatl",
         abstract: "MetaTL: sequential recommendation for cold-start users by meta transitional learning.",
+        version: MetaTLVersion.string,
         subcommands: [Train.self, Evaluate.self, Recommend.self, Demo.self, Bench.self, BLASInfo.self]
     )
 

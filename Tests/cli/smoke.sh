@@ -158,5 +158,8 @@ for bad in 0 abc 12Q; do
         grep -q -- "--max-file-bytes" "$dir/err.txt" && ok "--max-file-bytes $bad is refused" || fail "--max-file-bytes $bad: $(cat "$dir/err.txt")"
     fi
 done
+# --version prints the library's version, the header's.
+header=$(sed -n 's/^#define MT_VERSION_STRING "\(.*\)"$/\1/p' "$(dirname "$0")/../../include/metatl.h")
+[ -n "$header" ] && [ "$("$bin" --version)" = "$header" ] && ok "--version prints $header" || fail "--version: $("$bin" --version 2>&1), header $header"
 echo "cli smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

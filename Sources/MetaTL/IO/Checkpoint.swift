@@ -269,9 +269,3 @@ extension MetaTLModel {
         return SafeTensors.serialize(tensors, metadata: metadata + [checksums])
     }
 }
-
-/// The engine's version (the C header's MT_VERSION_* macros must agree).
-public enum MetaTLVersion {
-    public static let major = 0, minor = 1, patch = 0
-    public static var string: String { "\(major).\(minor).\(patch)" }
-}

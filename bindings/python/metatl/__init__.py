@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from . import _metatl  # noqa: E402
 
 __all__ = ["BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "version"]
-__version__ = "0.1.0"
+__version__ = _metatl.version()  # the library's (one place: Sources/MetaTL/Support/Version.swift)
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 IdsLike = Union[Sequence[int], np.ndarray, Iterable[int]]

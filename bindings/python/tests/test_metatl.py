@@ -49,6 +49,10 @@ TEST = "7\t10\t1\n7\t11\t2\n7\t12\t3\n7\t13\t4\n8\t12\t1\n8\t13\t2\n8\t14\t3\n8\
 
 def test_version():
     assert metatl.version() == metatl._metatl.HEADER_VERSION == metatl.__version__
+    # The package's metadata carries the same version (pyproject.toml cannot read it from the library).
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
+    declared = re.search(r'^version = "([^"]+)"', open(pyproject).read(), re.M)
+    assert declared is not None and declared.group(1) == metatl.__version__
 
 
 def test_dataset_from_files(tmp_path):
