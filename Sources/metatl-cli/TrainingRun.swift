@@ -56,9 +56,13 @@ struct TrainingRun {
             json["items"] = d.itemCount
             json["items_not_in_training"] = d.itemsNotInTraining
             json["learning_curve"] = result.curve.map { p -> [String: Any] in
+                // The --curve-csv columns (and Python's fit records) by the same names, then every
+                // metric of both protocols.
                 var row: [String: Any] = ["step": p.step, "elapsed_seconds": p.elapsed, "steps_per_second": p.stepsPerSecond,
+                                          "valid_sampled_mrr": p.sampled.mrr, "valid_sampled_hits10": p.sampled.hits10,
+                                          "valid_full_mrr": p.full.mrr, "valid_full_hits10": p.full.hits10,
                                           "valid_sampled": metricsDictionary(p.sampled), "valid_full": metricsDictionary(p.full)]
-                if let loss = p.trainLoss { row["loss"] = loss }
+                if let loss = p.trainLoss { row["train_loss"] = loss }
                 return row
             }
             json["configuration"] = [

@@ -48,12 +48,20 @@ assert abs(m["valid"]["metatl"]["full"]["MRR"] - best["valid_full"]["MRR"]) < 1e
 # The command trains the recommended preset unless told otherwise.
 assert m["configuration"]["loss"] == "softmax" and m["configuration"]["select_by"] == "full_mrr", m["configuration"]
 PY
-python3 - "$dir/curve.csv" <<'PY' && ok "learning curve CSV" || fail "learning curve CSV"
-import csv, sys
+python3 - "$dir/curve.csv" "$dir/m.json" <<'PY' && ok "learning curve CSV" || fail "learning curve CSV"
+import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert [int(r["step"]) for r in rows] == [0, 3, 6], rows
 assert rows[0]["train_loss"] == "" and float(rows[1]["train_loss"]) > 0
 assert all(0 <= float(r["valid_full_mrr"]) <= 1 for r in rows)
+# The JSON's curve has every CSV column under the same name, with the same values.
+curve = json.load(open(sys.argv[2]))["learning_curve"]
+for row, point in zip(rows, curve):
+    for name, text in row.items():
+        if text == "":
+            assert name not in point, (name, point)
+        else:
+            assert abs(float(text) - float(point[name])) <= 1e-6 * max(1, abs(float(text))), (name, text, point[name])
 PY
 "$bin" "${args[@]}" --metrics-json "$dir/m2.json" >/dev/null 2>&1
 python3 - "$dir/m.json" "$dir/m2.json" <<'PY' && ok "same seed, same metrics" || fail "same seed, same metrics"

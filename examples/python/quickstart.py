@@ -20,8 +20,8 @@ history = model.fit(data, steps=400, eval_every=50)
 # %%
 steps = [h["step"] for h in history]
 fig, ax = plt.subplots(1, 2, figsize=(9, 3))
-ax[0].plot(steps, [h["loss"] for h in history]); ax[0].set_title("query loss"); ax[0].set_xlabel("step")
-ax[1].plot(steps, [h["valid_MRR"] for h in history]); ax[1].set_title("validation MRR (sampled)"); ax[1].set_xlabel("step")
+ax[0].plot(steps, [h["train_loss"] for h in history]); ax[0].set_title("query loss"); ax[0].set_xlabel("step")
+ax[1].plot(steps, [h["valid_sampled_mrr"] for h in history]); ax[1].set_title("validation MRR (sampled)"); ax[1].set_xlabel("step")
 fig.tight_layout()
 plt.show()
 

@@ -266,11 +266,12 @@ class Model(_Native):
         ``patience`` evaluations in a row without a new best (0: never early), and the model is
         then put back exactly as it was at the best evaluation (also after Ctrl-C).
 
-        Returns the learning curve (a :class:`History`, a list): one dict per record with ``step``,
-        ``loss`` (mean query loss since the last record), ``steps_per_s`` and, at evaluations,
-        ``valid_MRR`` and ``valid_Hits@10`` (sampled protocol), plus ``valid_full_MRR``,
-        ``valid_full_Hits@10`` and ``selected`` (True on the kept model's record) with model
-        selection.
+        Returns the learning curve (a :class:`History`, a list): one dict per record with the
+        field names of ``metatl train``'s ``--curve-csv`` and JSON ``learning_curve``: ``step``,
+        ``elapsed_seconds`` (since ``fit`` began), ``steps_per_second``, ``train_loss`` (mean
+        query loss since the last record) and, at evaluations, ``valid_sampled_mrr`` and
+        ``valid_sampled_hits10``, plus ``valid_full_mrr``, ``valid_full_hits10`` and
+        ``selected`` (True on the kept model's record) with model selection.
 
         Divergence ends ``fit`` without an error, as Swift's ``fit`` does: a step that would make a
         value non-finite or carry it past the model's limits is not applied (the engine's
@@ -300,23 +301,25 @@ class Model(_Native):
 
         def validate(entry: Dict[str, Any]) -> float:
             m = self._handle.evaluate(dataset._handle, "valid", "sampled")
-            entry["valid_MRR"] = m["MRR"]
-            entry["valid_Hits@10"] = m["Hits@10"]
+            entry["valid_sampled_mrr"] = m["MRR"]
+            entry["valid_sampled_hits10"] = m["Hits@10"]
             if selecting:
                 f = self._handle.evaluate(dataset._handle, "valid", "full")
-                entry["valid_full_MRR"] = f["MRR"]
-                entry["valid_full_Hits@10"] = f["Hits@10"]
+                entry["valid_full_mrr"] = f["MRR"]
+                entry["valid_full_hits10"] = f["Hits@10"]
                 entry["selected"] = False
             # The score select_by names (only compared when selecting).
-            return entry["valid_full_MRR"] if selecting and select_by == "full_mrr" else entry["valid_MRR"]
+            return entry["valid_full_mrr"] if selecting and select_by == "full_mrr" else entry["valid_sampled_mrr"]
 
         best_score, best_entry, best_state, since_best = -1.0, None, None, 0
         done, since_record, loss_sum, start, record_start = 0, 0, 0.0, time.perf_counter(), time.perf_counter()
 
         def record() -> Dict[str, Any]:
             nonlocal since_record, loss_sum
-            entry: Dict[str, Any] = {"step": self._handle.step(), "loss": loss_sum / since_record,
-                                     "steps_per_s": since_record / max(time.perf_counter() - record_start, 1e-9)}
+            now = time.perf_counter()
+            entry: Dict[str, Any] = {"step": self._handle.step(), "elapsed_seconds": now - start,
+                                     "steps_per_second": since_record / max(now - record_start, 1e-9),
+                                     "train_loss": loss_sum / since_record}
             history.append(entry)
             since_record, loss_sum = 0, 0.0
             return entry
@@ -354,7 +357,7 @@ class Model(_Native):
                     entry = record()
                     if eval_every:
                         score = validate(entry)
-                        bar.write(f"step {entry['step']}: loss {entry['loss']:.4f}, valid MRR {entry['valid_MRR']:.4f}")
+                        bar.write(f"step {entry['step']}: loss {entry['train_loss']:.4f}, valid MRR {entry['valid_sampled_mrr']:.4f}")
                         if selecting:
                             if score > best_score:
                                 best_score, best_entry, best_state, since_best = score, entry, self._handle.snapshot(), 0

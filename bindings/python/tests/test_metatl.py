@@ -103,10 +103,10 @@ def test_fit_returns_the_learning_curve(data):
     model = small_model()
     history = model.fit(data, 30, eval_every=10, progress=False)
     assert [h["step"] for h in history] == [10, 20, 30]
-    assert all(0 <= h["valid_MRR"] <= 1 and h["loss"] > 0 and h["steps_per_s"] > 0 for h in history)
+    assert all(0 <= h["valid_sampled_mrr"] <= 1 and h["train_loss"] > 0 and h["steps_per_second"] > 0 for h in history)
     assert model.step == 30
     more = model.fit(data, 5, progress=False)
-    assert more[-1]["step"] == 35 and "valid_MRR" not in more[-1]
+    assert more[-1]["step"] == 35 and "valid_sampled_mrr" not in more[-1]
 
 
 def test_fit_prints_plain_progress_without_tqdm(data, capsys, monkeypatch):
@@ -196,7 +196,7 @@ def test_ctrl_c_during_fit_returns_the_curve_so_far(data):
     assert isinstance(history, metatl.History) and isinstance(history, list)
     assert history.interrupted is True
     last = history[-1]
-    assert last["step"] == model.step and np.isfinite(last["loss"]) and last["loss"] > 0 and last["steps_per_s"] > 0
+    assert last["step"] == model.step and np.isfinite(last["train_loss"]) and last["train_loss"] > 0 and last["steps_per_second"] > 0
     assert [h["step"] for h in history] == sorted({h["step"] for h in history})
     # Python's own handler is back, and the model serves and trains on.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -212,12 +212,12 @@ def test_ctrl_c_during_fit_with_model_selection_keeps_the_best_model(data):
     history = model.fit(data, 100000, eval_every=5, patience=0, progress=False)
     sender.join()
     assert history.interrupted is True and len(history) >= 2
-    evaluated = [h for h in history if "valid_full_MRR" in h]
+    evaluated = [h for h in history if "valid_full_mrr" in h]
     chosen = [h for h in evaluated if h["selected"]]
     assert len(chosen) == 1 and model.step == chosen[0]["step"]
-    assert model.evaluate(data, split="valid")["MRR"] == chosen[0]["valid_MRR"]
+    assert model.evaluate(data, split="valid")["MRR"] == chosen[0]["valid_sampled_mrr"]
     # Every evaluated record is whole (an interrupt never leaves one half written).
-    assert all({"valid_MRR", "valid_Hits@10", "valid_full_MRR", "valid_full_Hits@10"} <= set(h) for h in evaluated)
+    assert all({"valid_sampled_mrr", "valid_sampled_hits10", "valid_full_mrr", "valid_full_hits10"} <= set(h) for h in evaluated)
 
 
 def test_ctrl_c_under_a_programs_own_handler_is_caught_too(data):
@@ -365,10 +365,10 @@ def test_fit_with_patience_keeps_the_best_model(data, select_by):
     chosen_by = {} if select_by is None else {"select_by": select_by}
     history = model.fit(data, 60, eval_every=6, patience=3, progress=False, **chosen_by)
     # The default is the full-catalogue MRR, as Swift's FitOptions and `metatl train` choose.
-    key, protocol = {None: ("valid_full_MRR", "full"), "full_mrr": ("valid_full_MRR", "full"),
-                     "sampled_mrr": ("valid_MRR", "sampled")}[select_by]
-    evals = [h for h in history if "valid_full_MRR" in h]
-    assert evals[0]["step"] == 0 and all("valid_MRR" in h for h in evals)
+    key, protocol = {None: ("valid_full_mrr", "full"), "full_mrr": ("valid_full_mrr", "full"),
+                     "sampled_mrr": ("valid_sampled_mrr", "sampled")}[select_by]
+    evals = [h for h in history if "valid_full_mrr" in h]
+    assert evals[0]["step"] == 0 and all("valid_sampled_mrr" in h for h in evals)
     chosen = [h for h in evals if h["selected"]]
     assert len(chosen) == 1
     best = max(evals, key=lambda h: (h[key], -h["step"]))
@@ -741,7 +741,7 @@ def test_a_diverging_fit_stops_with_the_reason_and_a_finite_model(data):
     with pytest.warns(RuntimeWarning):
         selected = small_model(learning_rate=1e30).fit(data, 20, eval_every=5, patience=2, progress=False)
     assert selected.diverged is not None
-    assert all(0 <= r["valid_MRR"] <= 1 for r in selected if "valid_MRR" in r)
+    assert all(0 <= r["valid_sampled_mrr"] <= 1 for r in selected if "valid_sampled_mrr" in r)
     with pytest.raises(metatl.DivergedError):
         model._handle.train(data._handle, 3)   # the engine's own status, as C sees it
     assert np.isfinite(model.item_embeddings).all()
