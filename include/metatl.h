@@ -104,7 +104,8 @@ const char *mt_status_name(mt_status status);
 #define MT_SAMPLER_EVERY_WINDOW 3 /* window mode, every window of every training user equally likely */
 #define MT_INNER_STEP_REFERENCE 0 /* inner step scaled by the batch mean, as the reference */
 #define MT_INNER_STEP_PER_TASK  1 /* inner step scaled per task, as at evaluation */
-#define MT_LOSS_MARGIN   0  /* margin ranking loss, one negative per pair; score -||E[h] + r - E[t]|| */
+#define MT_LOSS_MARGIN   0  /* margin ranking loss, one negative per pair; score -||E[h] + r - T[t]||
+                             * (T is E without tail_embeddings) */
 #define MT_LOSS_SOFTMAX  1  /* sampled softmax over negatives shared by each step's queries;
                              * score -a * ||E[h] + r - T[t]||^2 + b[t], the scale a learned */
 #define MT_NEGATIVES_UNIFORM    0  /* training negatives uniform over the catalogue */
