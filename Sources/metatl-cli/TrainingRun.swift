@@ -65,18 +65,20 @@ struct TrainingRun {
                 if let loss = p.trainLoss { row["train_loss"] = loss }
                 return row
             }
+            // The settings under the names of mt_config and of Python's Model().config.
             json["configuration"] = [
                 "K": configuration.K, "dim": configuration.dim, "hidden": [configuration.hidden1, configuration.hidden2],
-                "batch_size": configuration.batchSize, "lr": Double(configuration.learningRate),
+                "batch_size": configuration.batchSize, "learning_rate": Double(configuration.learningRate),
                 "beta": Double(configuration.beta), "margin": Double(configuration.margin),
                 "dropout": Double(configuration.dropout), "seed": configuration.seed,
                 "sampler": configuration.sampler.rawValue, "inner_step": configuration.innerStep.rawValue,
-                "threads": configuration.threads, "eval_mode_after": configuration.evalModeAfter ?? -1,
+                "threads": configuration.threads, "eval_mode_after": configuration.evalModeAfter.map { $0 as Any } ?? NSNull(),
                 "negatives": (configuration.negatives ?? .uniform).rawValue,
                 "loss": configuration.loss.rawValue, "shared_negatives": configuration.sharedNegatives,
                 "tail_embeddings": configuration.tailEmbeddings, "item_bias": configuration.itemBias,
                 "zero_initial_relation": configuration.zeroInitialRelation,
-                "relation_penalty": Double(configuration.relationPenalty), "select_by": fit.selectBy.rawValue,
+                "relation_penalty": Double(configuration.relationPenalty), "table_decay": Double(configuration.tableDecay),
+                "query_margin": configuration.queryMargin, "select_by": fit.selectBy.rawValue,
                 "max_steps": fit.maxSteps, "eval_every": fit.evalEvery, "patience": fit.patience,
             ] as [String: Any]
             try writeJSON(json, to: path)

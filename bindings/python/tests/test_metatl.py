@@ -1,4 +1,5 @@
 """The Python API and its misuse: every misuse is an exception, never a dead interpreter."""
+import json
 import os
 import pickle
 import re
@@ -545,6 +546,32 @@ def test_settings_change_only_what_they_name(data):
     assert metatl.Model(loss="margin").config["item_bias"] is False
     with pytest.raises(ValueError, match="an item bias needs the softmax loss"):
         metatl.Model(loss="margin", item_bias=True, dim=8, hidden=(8, 6), batch_size=16).fit(data, 1, progress=False)
+
+
+def test_the_command_trains_what_python_and_c_default_to(tmp_path):
+    """`metatl train` with no settings, C's mt_config_default() (through Model()) and Swift's
+    Configuration() (which both wrap) agree setting for setting; only threads differs by design
+    (the command defaults to every core, the library to 1)."""
+    root = Path(__file__).resolve().parents[3]
+    binary = root / ".build" / "debug" / "metatl-cli"
+    if not binary.exists():
+        pytest.skip(f"{binary} is not built (make test builds it first)")
+    # Enough new users for some to be validation users (the command's fit selects on them).
+    many = "".join(f"{u}\t{10 + (u + t) % 5}\t{t}\n" for u in range(100, 130) for t in range(4))
+    train, test = write(tmp_path, "a_train.csv", TRAIN), write(tmp_path, "a_test.csv", many)
+    out = tmp_path / "m.json"
+    subprocess.run([str(binary), "train", "--train", str(train), "--test", str(test), "--steps", "0",
+                    "--metrics-json", str(out)], check=True, capture_output=True)
+    command = json.load(open(out))["configuration"]
+    library = metatl.Model().config
+    for name, value in library.items():
+        if name == "threads":
+            continue
+        assert name in command, f"the command's JSON lacks {name}"
+        if isinstance(value, float):
+            assert command[name] == pytest.approx(value, rel=1e-6), name
+        else:
+            assert command[name] == (list(value) if isinstance(value, tuple) else value), name
 
 
 def test_unknown_presets_are_errors():
