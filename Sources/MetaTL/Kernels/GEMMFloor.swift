@@ -37,7 +37,7 @@ public final class GEMMFloor: @unchecked Sendable {
         weights = widths.map { buffer($0.0 * $0.1) }
         grads = widths.map { buffer($0.0 * $0.1) }
         dinputs = widths.map { buffer(rows * $0.0) }
-        candidates = c.loss == .softmax ? (c.sharedNegatives == 0 ? catalogue : c.sharedNegatives) : 0
+        candidates = c.softmaxCandidates(items: catalogue)
         let B = c.batchSize, N = candidates, d = c.dim
         queries = buffer(N > 0 ? B * d : 0); items = buffer(N * d); logits = buffer(B * N)
         dQueries = buffer(N > 0 ? B * d : 0); dItems = buffer(N * d)

@@ -202,6 +202,16 @@ public struct Configuration: Sendable, Equatable, Codable {
 
     /// Whether scores are -α‖·‖² + b (the softmax loss) rather than the reference's -‖·‖.
     var squaredScore: Bool { loss == .softmax }
+
+    /// Shared negatives a training step draws: ``sharedNegatives`` with the softmax loss, 0 for
+    /// an exact softmax (its candidates are every item) and for the margin loss.
+    var sharedNegativeDraws: Int { loss == .softmax ? sharedNegatives : 0 }
+
+    /// Candidates of each query under the softmax loss for a catalogue of `items` items: the
+    /// shared negatives, or every item for an exact softmax; 0 for the margin loss.
+    func softmaxCandidates(items: Int) -> Int {
+        loss != .softmax ? 0 : sharedNegatives == 0 ? items : sharedNegatives
+    }
 }
 
 extension Configuration {

@@ -49,8 +49,8 @@ final class MetaStepWorkspace: @unchecked Sendable {
         runningBefore = FloatBuffer(count: 6 * S)
         decayHeads = FloatBuffer(count: c.tableDecay > 0 ? B * d : 0)
         decayTails = FloatBuffer(count: c.tableDecay > 0 ? B * d : 0)
-        let candidates = c.loss == .softmax ? (c.sharedNegatives == 0 ? rows - 1 : c.sharedNegatives) : 0
-        softmax = c.loss == .softmax ? SoftmaxWorkspace(tasks: B, candidates: candidates, dim: d, gather: c.sharedNegatives > 0) : nil
+        let candidates = c.softmaxCandidates(items: rows - 1)
+        softmax = c.loss == .softmax ? SoftmaxWorkspace(tasks: B, candidates: candidates, dim: d, gather: c.sharedNegativeDraws > 0) : nil
         // Terms: the support pairs' four rows and the learner's two per support row; per query
         // four (margin) or two (softmax: E[h] and T[t]), and one per softmax candidate.
         embeddingGradient = EmbeddingGradient(capacity: 6 * B * S + 6 * B + candidates, rows: c.tailEmbeddings ? 2 * rows : rows)
@@ -273,7 +273,7 @@ extension MetaTLModel {
                 term(batch.queryHead[b], 1, w.gQ + b * d)
                 term(batch.queryTail[b] + o, 1, sm.targetTerm.pointer + b * d)
             }
-            for k in 0..<sm.candidates { term(candidateRow(k, batch: batch) + o, 1, sm.candidateGradient.pointer + k * d) }
+            for k in 0..<sm.candidates { term(sm.candidateRows[k] + o, 1, sm.candidateGradient.pointer + k * d) }
         }
         if ws.softmax == nil || configuration.queryMargin {
             for b in 0..<B where w.qActive[b] != 0 {

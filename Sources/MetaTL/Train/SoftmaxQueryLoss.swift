@@ -61,10 +61,7 @@ final class SoftmaxWorkspace: @unchecked Sendable {
 }
 
 extension MetaTLModel {
-    /// Candidates of each query under the softmax loss: the shared negatives, or every item.
-    func softmaxCandidates(_ c: Configuration) -> Int { c.sharedNegatives == 0 ? rows - 1 : c.sharedNegatives }
-
-    /// Row of candidate k (an item row).
+    /// Row of candidate k (an item row; afterwards read from the workspace's `candidateRows`).
     @inline(__always)
     func candidateRow(_ k: Int, batch: TaskBatch) -> Int32 {
         configuration.sharedNegatives == 0 ? Int32(truncatingIfNeeded: k + 1) : batch.sharedNegatives[k]
@@ -87,7 +84,7 @@ extension MetaTLModel {
         let logQ = sm.logProposal
 
         // Candidates: T's rows 1..<rows in place, or the shared negatives gathered.
-        let gather = c.sharedNegatives > 0
+        let gather = c.sharedNegativeDraws > 0
         let candidates: CFPtr = gather ? UnsafePointer(sm.gathered.pointer) : UnsafePointer(tails + d)
         // Each logit's offset: the bias, less the log-Q correction.
         @inline(__always) func offset(_ item: Int) -> Float {
@@ -127,10 +124,8 @@ extension MetaTLModel {
 
         // Per query: logits, log-sum-exp, Δ in place of the products.
         let chunks = min(16, B)
-        let z = SharedPointer(sm.logits.pointer), q = SharedPointer(sm.query.pointer)
+        let z = SharedPointer(sm.logits.pointer)
         let delta0 = SharedPointer(sm.targetDelta.pointer)
-        let ids = SharedPointer(sm.candidateRows.pointer), offsets = SharedPointer(sm.candidateOffsets.pointer)
-        let constants = SharedPointer(sm.candidateConstants.pointer)
         let sums = SharedPointer(sm.chunkSums.pointer)
         let posScore = SharedPointer(ws.queryPosScore.pointer), lseOut = SharedPointer(ws.queryNegScore.pointer)
         parallelChunks(chunks, threads: threads) { chunk in
@@ -143,7 +138,7 @@ extension MetaTLModel {
                     delta0.p[b] = 0; posScore.p[b] = 0; lseOut.p[b] = 0
                     continue
                 }
-                let a = q.p + b * d
+                let a = query.p + b * d
                 var qq: Float = 0
                 for j in 0..<d { qq += a[j] * a[j] }
                 let targetDistance = mtl_k_transe_squared_distance(heads + Int(batch.queryHead[b]) * d,
@@ -153,7 +148,7 @@ extension MetaTLModel {
                 let shift = -alpha * qq
                 var top = z0
                 for k in 0..<N {
-                    let v = ids.p[k] == target ? -Float.infinity : twoAlpha * row[k] + constants.p[k] + shift
+                    let v = candidateRows.p[k] == target ? -Float.infinity : twoAlpha * row[k] + candidateConstants.p[k] + shift
                     row[k] = v
                     top = max(top, v)
                 }
@@ -161,7 +156,7 @@ extension MetaTLModel {
                 // Σ e_k·(z_k - o_k) = Σ e_k·(-α‖a - c_k‖²), for log α.
                 let e0 = Foundation.exp(z0 - top)
                 var weightedRaw: Float = 0
-                let total = e0 + mtl_k_softmax_exp(row, N, top, offsets.p, &weightedRaw)
+                let total = e0 + mtl_k_softmax_exp(row, N, top, candidateOffsets.p, &weightedRaw)
                 let lse = top + Foundation.log(total)
                 lossSum += lse - z0
                 posScore.p[b] = z0; lseOut.p[b] = lse
@@ -217,7 +212,7 @@ extension MetaTLModel {
         // The bias (candidates' columns, then the targets) and log α, straight into the arena.
         if let slot = arena.itemBias {
             let g = arena.grad(slot)
-            for k in 0..<N { g[Int(candidateRow(k, batch: batch))] += sm.columnSums[k] }
+            for k in 0..<N { g[Int(sm.candidateRows[k])] += sm.columnSums[k] }
             for b in 0..<B { g[Int(batch.queryTail[b])] += sm.targetDelta[b] }
         }
         if let slot = arena.logScale { arena.grad(slot)[0] += scaleGradient }

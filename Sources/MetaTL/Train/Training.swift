@@ -25,12 +25,12 @@ final class TrainingState: @unchecked Sendable {
         let c = model.configuration
         workspace = MetaStepWorkspace(capacity: c.batchSize, configuration: c, rows: model.rows)
         batch = TaskBatch(tasks: c.batchSize, positions: c.supportCount,
-                          sharedNegatives: c.loss == .softmax ? c.sharedNegatives : 0)
+                          sharedNegatives: c.sharedNegativeDraws)
         sampler = TaskSampler(data: data, K: c.K, mode: c.sampler, seed: c.seed, negatives: c.negatives ?? .uniform,
                               workers: c.threads)
         dataset = ObjectIdentifier(data)
-        if c.loss == .softmax && c.sharedNegatives > 0 {
-            workspace.softmax?.logProposal = sampler.logProposal(negatives: c.sharedNegatives)
+        if c.sharedNegativeDraws > 0 {
+            workspace.softmax?.logProposal = sampler.logProposal(negatives: c.sharedNegativeDraws)
         }
     }
 }
