@@ -24,6 +24,15 @@ public final class Dataset: @unchecked Sendable {
 
     let rowOfItem: [Int64: Int32]
     let trainUserIDs: [Int64]
+
+    /// How often each item row occurs in the training sequences (rows + 1 values; row 0, the
+    /// padding item, occurs 0 times): the popularity baseline's ranking and the popularity
+    /// negatives' proposal.
+    func trainingItemCounts() -> [Int] {
+        var counts = [Int](repeating: 0, count: itemCount + 1)
+        for item in trainItems { counts[Int(item)] += 1 }
+        return counts
+    }
     /// Training sequences as rows, user u's at trainItems[trainOffsets[u] ..< trainOffsets[u+1]].
     let trainOffsets: [Int]
     let trainItems: [Int32]

@@ -222,13 +222,18 @@ struct TaskSampler: Sendable {
         let out = batch.sharedNegatives
         let popular = negatives != .uniform && !data.trainItems.isEmpty
         for k in 0..<out.count {
-            if popular && (negatives == .popularity || k % 2 == 0) {
-                out[k] = data.trainItems[rng.below(data.trainItems.count)]
-            } else {
-                out[k] = Int32(1 + rng.below(items))
-            }
+            out[k] = popular && (negatives == .popularity || k % 2 == 0) ? popularItem(&rng) : uniformItem(&rng)
         }
     }
+
+    /// An item row in proportion to its training frequency: the item of a uniformly drawn
+    /// training interaction (there must be one).
+    @inline(__always)
+    private func popularItem(_ rng: inout RandomGenerator) -> Int32 { data.trainItems[rng.below(data.trainItems.count)] }
+
+    /// An item row uniformly over the catalogue.
+    @inline(__always)
+    private func uniformItem(_ rng: inout RandomGenerator) -> Int32 { Int32(1 + rng.below(items)) }
 
     /// log(N·q_i) per item row for `N` shared popularity (or mixed) negatives: the log-Q correction that
     /// makes a sampled softmax estimate the full one (Bengio & Senecal 2008; Yi et al. 2019).
@@ -236,13 +241,12 @@ struct TaskSampler: Sendable {
     /// whose correction is the same for every item and cancels.
     func logProposal(negatives N: Int) -> [Float]? {
         guard negatives != .uniform, !data.trainItems.isEmpty else { return nil }
-        var counts = [Double](repeating: 0, count: items + 1)
-        for t in data.trainItems where Int(t) <= items { counts[Int(t)] += 1 }
+        let counts = data.trainingItemCounts()
         let total = Double(data.trainItems.count)
         // .mixed: ⌈N/2⌉ popularity draws and ⌊N/2⌋ uniform ones.
         let popular = negatives == .popularity ? Double(N) : Double((N + 1) / 2)
         let uniform = Double(N) - popular
-        return counts.map { Float(Foundation.log(popular * max($0, 0.5) / total + uniform / Double(max(items, 1)))) }
+        return counts.map { Float(Foundation.log(popular * max(Double($0), 0.5) / total + uniform / Double(max(items, 1)))) }
     }
 
     /// An item row outside the user's training items (0 if the user has them all): uniform, or
@@ -253,12 +257,12 @@ struct TaskSampler: Sendable {
         guard hi - lo < items else { return 0 }
         if negatives != .uniform && !data.trainItems.isEmpty && (negatives == .popularity || rng.uniform() < 0.5) {
             for _ in 0..<32 {
-                let t = data.trainItems[rng.below(data.trainItems.count)]
+                let t = popularItem(&rng)
                 if !contains(data.distinctItems, lo, hi, t) { return t }
             }
         }
         while true {
-            let t = Int32(1 + rng.below(items))
+            let t = uniformItem(&rng)
             if !contains(data.distinctItems, lo, hi, t) { return t }
         }
     }

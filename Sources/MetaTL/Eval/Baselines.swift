@@ -31,8 +31,7 @@ public struct Baselines: Sendable {
     public init(dataset: Dataset) {
         rows = dataset.itemCount + 1
         K = dataset.K
-        var pop = [Float](repeating: 0, count: rows)
-        for item in dataset.trainItems { pop[Int(item)] += 1 }
+        let pop = dataset.trainingItemCounts().map(Float.init)
         let top = (pop.max() ?? 0) + 1
         popularity = pop.map { $0 / top }
         var triples: [Int64: [Int32: Double]] = [:]
