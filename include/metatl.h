@@ -266,6 +266,108 @@ mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, fl
  * mt_model_train is running on it. */
 mt_status mt_model_train(mt_model *model, const mt_dataset *dataset, int64_t steps, float *mean_loss);
 
+/* ---- Progress and validation-driven training (fit) ------------------------------------------- */
+
+/* One validation of a fit: the model after `step` steps on the dataset's validation users. The
+ * names are those of the learning curve everywhere (the command's --curve-csv and JSON
+ * learning_curve, Python's fit history). */
+typedef struct mt_curve_point {
+    uint32_t struct_size;          /* sizeof(mt_curve_point) */
+    int64_t  step;                 /* the model's step count when evaluated */
+    double   elapsed_seconds;      /* since the fit began, evaluations included */
+    double   steps_per_second;     /* training speed since the previous point (0 for the first) */
+    double   train_loss;           /* mean query loss of the steps since the previous point; NaN
+                                    * for the point taken before training */
+    double   valid_sampled_mrr;    /* MT_PROTOCOL_SAMPLED */
+    double   valid_sampled_hits10;
+    double   valid_full_mrr;       /* MT_PROTOCOL_FULL */
+    double   valid_full_hits10;
+} mt_curve_point;
+
+/* What a progress callback is told: after every training step (validation NULL), and after every
+ * validation of mt_model_fit (validation points to it; the step fields then describe the last
+ * step taken, or are 0 before the first). Valid only during the call. */
+typedef struct mt_progress {
+    uint32_t struct_size;          /* sizeof(mt_progress) of the library */
+    int64_t  done;                 /* steps taken in this call */
+    int64_t  total;                /* steps asked for (mt_fit_params.max_steps) */
+    int64_t  step;                 /* the model's step count */
+    float    query_loss;           /* of the last step (the reference's reported loss) */
+    float    support_loss;
+    double   elapsed_seconds;      /* since the call began */
+    const mt_curve_point *validation;
+} mt_progress;
+
+/* Called in the thread that trains, with the model free: it may serve the model (readers,
+ * mt_model_snapshot), not train it (MT_ERR_BUSY). Returning non-zero cancels: mt_model_train stops
+ * after the current step; mt_model_fit validates the steps taken since its last validation (that
+ * point competes), restores the best model and returns MT_OK with cancelled = 1. */
+typedef int32_t (*mt_progress_callback)(const mt_progress *progress, void *user_data);
+
+/* mt_model_train with a progress callback (may be NULL): the same steps, and the same model. A
+ * cancel is MT_OK; mt_model_info's step says how many were taken. */
+mt_status mt_model_train_with_progress(mt_model *model, const mt_dataset *dataset, int64_t steps,
+                                       mt_progress_callback callback, void *user_data, float *mean_loss);
+
+#define MT_SELECT_SAMPLED_MRR 0    /* validation MRR against 100 sampled negatives (the reference's) */
+#define MT_SELECT_FULL_MRR    1    /* validation MRR over the whole catalogue (the default) */
+
+/* How mt_model_fit trains and chooses. The same settings, defaults and rules as Swift's
+ * FitOptions, `metatl train` (--steps, --eval-every, --patience, --select-by) and Python's
+ * Model.fit. */
+typedef struct mt_fit_params {
+    uint32_t struct_size;          /* sizeof(mt_fit_params) */
+    int64_t  max_steps;            /* at most this many steps (20000), >= 0 */
+    int64_t  eval_every;           /* validate every this many steps and after the last (250), >= 1 */
+    int64_t  patience;             /* stop after this many validations in a row without a new best;
+                                    * 0: never early (8) */
+    int32_t  select_by;            /* MT_SELECT_* (MT_SELECT_FULL_MRR) */
+    mt_progress_callback progress_callback;   /* may be NULL (NULL) */
+    void    *progress_user_data;   /* passed to it (NULL) */
+} mt_fit_params;
+
+mt_fit_params mt_fit_params_default(void);
+
+/* What a fit did and chose; free it with mt_fit_result_free. */
+typedef struct mt_fit_result mt_fit_result;
+
+typedef struct mt_fit_summary {
+    uint32_t struct_size;          /* sizeof(mt_fit_summary) */
+    int64_t  best_step;            /* the step whose model was kept */
+    double   best_score;           /* its validation score by select_by */
+    int64_t  steps_taken;          /* training steps taken in this fit */
+    int32_t  stopped_early;        /* 1: patience ran out before max_steps */
+    int32_t  cancelled;            /* 1: the callback returned non-zero */
+    int32_t  diverged;             /* 1: a step diverged and ended the fit (mt_fit_result_divergence) */
+    int64_t  curve_points;         /* validations, in order (the first is before training) */
+} mt_fit_summary;
+
+/* Trains with validation-driven model selection. Validates the model first (step 0 of the fit
+ * competes), then every eval_every steps and after the last: both protocols on the dataset's
+ * validation users (MT_ERR_INVALID_ARGUMENT when it has none). The best by select_by (the first
+ * on ties) is remembered; training stops at max_steps, after `patience` validations without a new
+ * best, on a cancel, or at a step that diverges (that step is not applied, the model after the
+ * last good step competes, and the fit still returns MT_OK with diverged = 1). The model is then
+ * put back exactly as it was at the best validation (parameters, Adam state, BatchNorm statistics,
+ * step). The callback sees every step and every validation. Threads as mt_model_train: readers
+ * may serve the model meanwhile; MT_ERR_BUSY if another training call runs on it. `params` may be
+ * NULL for mt_fit_params_default(); `*out` receives the result (NULL on failure). */
+mt_status mt_model_fit(mt_model *model, const mt_dataset *dataset, const mt_fit_params *params,
+                       mt_fit_result **out);
+
+/* The summary; out->struct_size must be set (sizeof(mt_fit_summary)). */
+mt_status mt_fit_result_summary(const mt_fit_result *result, mt_fit_summary *out);
+
+/* Validation `index` (0 ... curve_points - 1) of the learning curve; out->struct_size must be set
+ * (sizeof(mt_curve_point)). An index out of range is MT_ERR_INVALID_ARGUMENT. */
+mt_status mt_fit_result_curve_point(const mt_fit_result *result, size_t index, mt_curve_point *out);
+
+/* Why the fit's last step diverged (the message MT_ERR_DIVERGED would carry), or NULL when none
+ * did (or result is NULL). Lives as long as `result`. */
+const char *mt_fit_result_divergence(const mt_fit_result *result);
+
+void mt_fit_result_free(mt_fit_result *result);
+
 /* A copy of everything training changes in a model (parameters, Adam state, BatchNorm
  * statistics, step count), to go back to with mt_model_restore: model selection keeps the best
  * model seen this way. Independent of the model afterwards; free it with mt_snapshot_free.

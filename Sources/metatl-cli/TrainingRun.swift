@@ -26,6 +26,7 @@ struct TrainingRun {
             display.line(String(format: "step %d  loss %@  valid sampled MRR %.4f  full MRR %.4f  (%.0f steps/s)",
                                 point.step, point.trainLoss.map { String(format: "%.4f", $0) } ?? "-",
                                 point.sampled.mrr, point.full.mrr, point.stepsPerSecond))
+            return true
         }
         display.finish()
         let trainSeconds = Date().timeIntervalSince(start)

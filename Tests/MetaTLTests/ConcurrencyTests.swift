@@ -402,6 +402,7 @@ struct ConcurrencyTests {
                             inCallback.signal()
                             proceed.wait()
                         }
+                        return true
                     }.bestStep
                 } catch { log.fail("training thread: \(error)") }
                 return

@@ -22,7 +22,7 @@ struct ModelSelectionTests {
         var options = FitOptions()
         options.maxSteps = 24; options.evalEvery = 3; options.patience = 0; options.selectBy = metric
         var seen: [ValidationPoint] = []
-        let result = try model.fit(on: data, options: options) { _ in true } evaluated: { seen.append($0) }
+        let result = try model.fit(on: data, options: options) { _ in true } evaluated: { seen.append($0); return true }
         #expect(result.curve == seen)
         #expect(result.curve.map(\.step) == Array(stride(from: 0, through: 24, by: 3)))
         #expect(result.stepsTaken == 24 && !result.stoppedEarly)
@@ -71,6 +71,39 @@ struct ModelSelectionTests {
         #expect(result.stepsTaken == expectedStop * 4)
         #expect(result.bestScore == best)
         #expect(try model.stepCount() == result.bestStep)
+    }
+
+    /// A callback that says stop ends the fit: from `progress` at step 7 (the steps since the last
+    /// validation are validated and compete), or from `evaluated`; the best model is kept.
+    @Test func aCallbackCancelsAndTheBestIsKept() throws {
+        let data = try TrainingAndEvaluationTests.synthetic()
+        let c = TrainingAndEvaluationTests.configuration()
+        var options = FitOptions()
+        options.maxSteps = 40; options.evalEvery = 3; options.patience = 0; options.selectBy = .sampledMRR
+
+        let model = try MetaTLModel(configuration: c, dataset: data)
+        var seen: [ValidationPoint] = [], steps: [Int] = []
+        let result = try model.fit(on: data, options: options) { p in
+            steps.append(p.step)
+            return p.step < 7
+        } evaluated: { seen.append($0); return true }
+        #expect(result.cancelled && !result.stoppedEarly)
+        #expect(result.stepsTaken == 7 && steps == Array(1...7))
+        #expect(result.curve == seen)
+        #expect(result.curve.map(\.step) == [0, 3, 6, 7])
+        let scores = result.curve.map { $0.score(options.selectBy) }
+        let firstBest = try #require(scores.indices.max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) })
+        #expect(result.bestStep == result.curve[firstBest].step)
+        #expect(try model.stepCount() == result.bestStep)
+        let straight = try MetaTLModel(configuration: c, dataset: data)
+        try straight.train(on: data, steps: result.bestStep)
+        #expect(Self.parameters(model) == Self.parameters(straight))
+
+        let other = try MetaTLModel(configuration: c, dataset: data)
+        let fromValidation = try other.fit(on: data, options: options, progress: nil) { $0.step < 6 }
+        #expect(fromValidation.cancelled && fromValidation.stepsTaken == 6)
+        #expect(fromValidation.curve.map(\.step) == [0, 3, 6])
+        #expect(try other.stepCount() == fromValidation.bestStep)
     }
 
     @Test func refusesWithoutValidationUsersOrWithBadOptions() throws {

@@ -1280,6 +1280,176 @@ static void test_transition_prior(void) {
     mt_dataset_free(d);
 }
 
+/* ---- mt_model_fit and progress callbacks ---- */
+
+struct fit_watch {
+    mt_model *model;
+    const mt_dataset *data;
+    int64_t cancel_at_step;        /* cancel in the step callback of this step (-1: never) */
+    int64_t cancel_at_validation;  /* cancel in the validation callback of this step (-1: never) */
+    int steps_seen, validations_seen, busy_seen, readers_ok;
+    int64_t last_done;
+    mt_curve_point points[64];
+};
+
+static int32_t watch_fit(const mt_progress *p, void *user_data) {
+    struct fit_watch *w = user_data;
+    if (p->struct_size != sizeof(mt_progress)) return 1;
+    if (p->validation == NULL) {
+        w->steps_seen++;
+        w->last_done = p->done;
+        if (p->done != w->steps_seen) return 1;     /* every step, in order */
+        /* The model is free: a reader works, a second training call is refused at once. */
+        if (w->steps_seen == 2) {
+            mt_metrics m = mt_metrics_default();
+            w->readers_ok += mt_model_evaluate(w->model, w->data, MT_SPLIT_VALID, MT_PROTOCOL_SAMPLED, &m) == MT_OK;
+            w->busy_seen += mt_model_train(w->model, w->data, 1, NULL) == MT_ERR_BUSY;
+        }
+        return p->step == w->cancel_at_step;
+    }
+    if (w->validations_seen < 64) w->points[w->validations_seen] = *p->validation;
+    w->validations_seen++;
+    return p->validation->step == w->cancel_at_validation;
+}
+
+static int same_point(const mt_curve_point *a, const mt_curve_point *b) {
+    int loss = (a->train_loss == b->train_loss) || (a->train_loss != a->train_loss && b->train_loss != b->train_loss);
+    return a->step == b->step && loss && a->elapsed_seconds == b->elapsed_seconds &&
+           a->steps_per_second == b->steps_per_second && a->valid_sampled_mrr == b->valid_sampled_mrr &&
+           a->valid_sampled_hits10 == b->valid_sampled_hits10 && a->valid_full_mrr == b->valid_full_mrr &&
+           a->valid_full_hits10 == b->valid_full_hits10;
+}
+
+/* The model's embeddings equal those of a twin trained straight to `steps`. */
+static int equals_straight_run(mt_model *m, const mt_dataset *d, const mt_config *c, int64_t steps) {
+    mt_model *twin = NULL;
+    if (mt_model_create(c, d, &twin) != MT_OK) return 0;
+    if (steps > 0 && mt_model_train(twin, d, steps, NULL) != MT_OK) { mt_model_free(twin); return 0; }
+    float a[40 * 8], b[40 * 8]; int64_t ids[40];
+    int same = mt_model_items(m, ids, 40, a, 320) == MT_OK && mt_model_items(twin, ids, 40, b, 320) == MT_OK &&
+               memcmp(a, b, sizeof a) == 0;
+    mt_model_free(twin);
+    return same;
+}
+
+static void check_cancelled_fit(mt_dataset *d, const mt_config *c, int64_t cancel_step, int64_t cancel_validation,
+                                int64_t want_steps, int want_points) {
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(c, d, &m), MT_OK, "");
+    struct fit_watch w = {.model = m, .data = d, .cancel_at_step = cancel_step, .cancel_at_validation = cancel_validation};
+    mt_fit_params params = mt_fit_params_default();
+    params.max_steps = 40; params.eval_every = 5; params.patience = 0; params.select_by = MT_SELECT_SAMPLED_MRR;
+    params.progress_callback = watch_fit; params.progress_user_data = &w;
+    mt_fit_result *r = NULL;
+    EXPECT_STATUS(mt_model_fit(m, d, &params, &r), MT_OK, "");
+    mt_fit_summary s = {.struct_size = sizeof s};
+    EXPECT_STATUS(mt_fit_result_summary(r, &s), MT_OK, "");
+    EXPECT(s.cancelled == 1 && s.stopped_early == 0 && s.diverged == 0);
+    EXPECT(s.steps_taken == want_steps && w.steps_seen == want_steps && w.last_done == want_steps);
+    EXPECT(s.curve_points == want_points && w.validations_seen == want_points);
+    EXPECT(w.busy_seen == 1 && w.readers_ok == 1);
+    EXPECT(mt_fit_result_divergence(r) == NULL);
+    /* The callback saw every validation, as the curve holds them; the kept model is the first best. */
+    int64_t best = -1; double best_score = -1;
+    for (int i = 0; i < want_points && i < 64; i++) {
+        mt_curve_point p = {.struct_size = sizeof p};
+        EXPECT_STATUS(mt_fit_result_curve_point(r, (size_t)i, &p), MT_OK, "");
+        EXPECT(same_point(&p, &w.points[i]));
+        EXPECT(p.step == (i == want_points - 1 ? want_steps : 5 * i));
+        EXPECT(i == 0 ? p.train_loss != p.train_loss : p.train_loss > 0);
+        if (p.valid_sampled_mrr > best_score) { best_score = p.valid_sampled_mrr; best = p.step; }
+    }
+    EXPECT(s.best_step == best && s.best_score == best_score);
+    int64_t step = -1;
+    EXPECT_STATUS(mt_model_info(m, NULL, NULL, &step), MT_OK, "");
+    EXPECT(step == s.best_step);
+    EXPECT(equals_straight_run(m, d, c, s.best_step));
+    mt_curve_point p = {.struct_size = sizeof p};
+    EXPECT_STATUS(mt_fit_result_curve_point(r, (size_t)want_points, &p), MT_ERR_INVALID_ARGUMENT, "out of range");
+    EXPECT_STATUS(mt_fit_result_curve_point(r, SIZE_MAX, &p), MT_ERR_INVALID_ARGUMENT, "out of range");
+    mt_fit_result_free(r);
+    mt_model_free(m);
+}
+
+static int32_t count_and_stop_at_3(const mt_progress *p, void *user_data) {
+    int *calls = user_data;
+    (*calls)++;
+    return p->validation == NULL && p->total == 10 && p->done == *calls && p->query_loss > 0 ? p->done >= 3 : -1;
+}
+
+static void test_fit(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_fit_params dflt = mt_fit_params_default();
+    EXPECT(dflt.struct_size == sizeof dflt && dflt.max_steps == 20000 && dflt.eval_every == 250 && dflt.patience == 8 &&
+           dflt.select_by == MT_SELECT_FULL_MRR && dflt.progress_callback == NULL && dflt.progress_user_data == NULL);
+
+    /* Cancel at step 17 (its steps since the validation of step 15 are validated and compete),
+     * and from the validation of step 10. */
+    check_cancelled_fit(d, &c, 17, -1, 17, 5);
+    check_cancelled_fit(d, &c, -1, 10, 10, 3);
+
+    /* Patience and the end: without a cancel the fit runs to max_steps or stops early. */
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    mt_fit_params params = mt_fit_params_default();
+    params.max_steps = 12; params.eval_every = 4; params.patience = 0;
+    mt_fit_result *r = (mt_fit_result *)0x1;
+    EXPECT_STATUS(mt_model_fit(m, d, &params, &r), MT_OK, "");
+    mt_fit_summary s = {.struct_size = sizeof s};
+    EXPECT_STATUS(mt_fit_result_summary(r, &s), MT_OK, "");
+    EXPECT(s.steps_taken == 12 && s.curve_points == 4 && s.cancelled == 0 && s.stopped_early == 0);
+    mt_fit_result_free(r);
+
+    /* Bad arguments, each named. */
+    r = (mt_fit_result *)0x1;
+    EXPECT_STATUS(mt_model_fit(NULL, d, &params, &r), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT(r == NULL);
+    EXPECT_STATUS(mt_model_fit(m, d, &params, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    mt_fit_params bad = params; bad.eval_every = 0;
+    EXPECT_STATUS(mt_model_fit(m, d, &bad, &r), MT_ERR_INVALID_ARGUMENT, "eval_every");
+    bad = params; bad.max_steps = -1;
+    EXPECT_STATUS(mt_model_fit(m, d, &bad, &r), MT_ERR_INVALID_ARGUMENT, "max_steps");
+    bad = params; bad.patience = -2;
+    EXPECT_STATUS(mt_model_fit(m, d, &bad, &r), MT_ERR_INVALID_ARGUMENT, "patience");
+    bad = params; bad.select_by = 7;
+    EXPECT_STATUS(mt_model_fit(m, d, &bad, &r), MT_ERR_INVALID_ARGUMENT, "select_by");
+    bad = params; bad.struct_size = 8;
+    EXPECT_STATUS(mt_model_fit(m, d, &bad, &r), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    EXPECT_STATUS(mt_fit_result_summary(NULL, &s), MT_ERR_INVALID_ARGUMENT, "result is NULL");
+    mt_fit_summary small = {.struct_size = 4};
+    EXPECT_STATUS(mt_model_fit(m, d, &params, &r), MT_OK, "");
+    EXPECT_STATUS(mt_fit_result_summary(r, &small), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    EXPECT_STATUS(mt_fit_result_summary(r, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    mt_fit_result_free(r);
+    mt_fit_result_free(NULL);
+    EXPECT(mt_fit_result_divergence(NULL) == NULL);
+
+    /* mt_model_train_with_progress: every step reported, cancel keeps the steps taken. */
+    int calls = 0;
+    int64_t step = -1;
+    float loss = -1;
+    EXPECT_STATUS(mt_model_info(m, NULL, NULL, &step), MT_OK, "");
+    int64_t before = step;
+    EXPECT_STATUS(mt_model_train_with_progress(m, d, 10, count_and_stop_at_3, &calls, &loss), MT_OK, "");
+    EXPECT_STATUS(mt_model_info(m, NULL, NULL, &step), MT_OK, "");
+    EXPECT(calls == 3 && step == before + 3 && loss > 0);
+    EXPECT_STATUS(mt_model_train_with_progress(m, d, 2, NULL, NULL, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_train_with_progress(m, d, 0, NULL, NULL, NULL), MT_ERR_INVALID_ARGUMENT, "steps must be in");
+    mt_model_free(m);
+
+    /* A diverging fit: MT_OK, diverged, the reason kept, the model before the bad step kept. */
+    mt_config wild = c; wild.learning_rate = 1e30f;
+    EXPECT_STATUS(mt_model_create(&wild, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_fit(m, d, &params, &r), MT_OK, "");
+    EXPECT_STATUS(mt_fit_result_summary(r, &s), MT_OK, "");
+    EXPECT(s.diverged == 1 && s.steps_taken == 0 && s.curve_points == 1 && s.best_step == 0);
+    EXPECT(mt_fit_result_divergence(r) != NULL && strstr(mt_fit_result_divergence(r), "step 1") != NULL);
+    mt_fit_result_free(r);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1294,6 +1464,7 @@ int main(int argc, char **argv) {
     test_save_paths();
     test_snapshots();
     test_divergence();
+    test_fit();
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();

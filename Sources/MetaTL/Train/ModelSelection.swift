@@ -65,6 +65,9 @@ public struct FitResult: Sendable, Equatable {
     public var stepsTaken: Int
     /// True when patience ran out before `maxSteps`.
     public var stoppedEarly: Bool
+    /// True when a callback (`progress` or `evaluated`) asked to stop. The best model seen is
+    /// kept, as always.
+    public var cancelled: Bool = false
     /// Why training stopped when a step diverged (the step and the reason, as the
     /// ``MetaTLError/Kind/diverged`` error said), nil otherwise. The best model seen before it
     /// is kept, as always.
@@ -82,8 +85,10 @@ extension MetaTLModel {
     /// measured afterwards are those of the chosen model. The model as it was before the fit
     /// (step 0 of the fit, evaluated first) competes too.
     ///
-    /// `progress` is called after every training step (return `false` to stop: the best so far
-    /// is kept); `evaluated` after every validation. Both run with the model free. A step that
+    /// `progress` is called after every training step, `evaluated` after every validation
+    /// (the one before training included); either returns `false` to stop (``FitResult/cancelled``):
+    /// the steps since the last validation are then validated and compete, and the best is kept.
+    /// Both run with the model free (they may serve it, or snapshot it). A step that
     /// diverges (see ``train(on:steps:progress:)``) ends the fit without error: the model after the
     /// last good step is evaluated and competes, the best is kept, and ``FitResult/divergence``
     /// says why.
@@ -96,7 +101,7 @@ extension MetaTLModel {
     @discardableResult
     public func fit(on dataset: Dataset, options: FitOptions = FitOptions(),
                     progress: ((TrainingProgress) -> Bool)? = nil,
-                    evaluated: ((ValidationPoint) -> Void)? = nil) throws(MetaTLError) -> FitResult {
+                    evaluated: ((ValidationPoint) -> Bool)? = nil) throws(MetaTLError) -> FitResult {
         try access.training("fit") { () throws(MetaTLError) -> FitResult in
             try fitSteps(on: dataset, options: options, progress: progress, evaluated: evaluated)
         }
@@ -104,7 +109,7 @@ extension MetaTLModel {
 
     /// ``fit(on:options:progress:evaluated:)`` for a caller holding the training token.
     private func fitSteps(on dataset: Dataset, options: FitOptions, progress: ((TrainingProgress) -> Bool)?,
-                          evaluated: ((ValidationPoint) -> Void)?) throws(MetaTLError) -> FitResult {
+                          evaluated: ((ValidationPoint) -> Bool)?) throws(MetaTLError) -> FitResult {
         try options.validate()
         try checkCompatible(dataset)
         guard dataset.valid.count > 0 else {
@@ -120,9 +125,9 @@ extension MetaTLModel {
         }
 
         var curve = [try validate(trainLoss: nil, speed: 0)]
-        evaluated?(curve[0])
+        var cancelled = !(evaluated?(curve[0]) ?? true)
         var best = curve[0], snapshot = try self.snapshot()
-        var sinceBest = 0, done = 0, stopped = false, stoppedEarly = false
+        var sinceBest = 0, done = 0, stopped = cancelled, stoppedEarly = false
         var divergence: String?
         while done < options.maxSteps && !stopped {
             let chunk = min(options.evalEvery, options.maxSteps - done)
@@ -135,7 +140,7 @@ extension MetaTLModel {
                     let more = progress?(TrainingProgress(done: done + p.done, total: options.maxSteps, step: p.step,
                                                           queryLoss: p.queryLoss, supportLoss: p.supportLoss,
                                                           elapsed: seconds(since: start))) ?? true
-                    if !more { stopped = true }
+                    if !more { stopped = true; cancelled = true }
                     return more
                 }
             } catch where error.kind == .diverged {
@@ -149,7 +154,7 @@ extension MetaTLModel {
             let loss = Float(lossSum / Double(taken))   // as train(on:steps:) returns it
             let point = try validate(trainLoss: Double(loss), speed: Double(taken) / max(seconds(since: chunkStart), 1e-9))
             curve.append(point)
-            evaluated?(point)
+            if !(evaluated?(point) ?? true) { stopped = true; cancelled = true }
             // Metrics are finite by construction (a NaN score is a miss); the check keeps it so.
             if point.score(options.selectBy).isFinite && point.score(options.selectBy) > best.score(options.selectBy) {
                 best = point
@@ -157,7 +162,7 @@ extension MetaTLModel {
                 sinceBest = 0
             } else {
                 sinceBest += 1
-                if options.patience > 0 && sinceBest >= options.patience && done < options.maxSteps {
+                if options.patience > 0 && sinceBest >= options.patience && done < options.maxSteps && !stopped {
                     stoppedEarly = true
                     break
                 }
@@ -165,7 +170,7 @@ extension MetaTLModel {
         }
         try restore(snapshot)
         return FitResult(bestStep: best.step, bestScore: best.score(options.selectBy), stepsTaken: done,
-                         stoppedEarly: stoppedEarly, divergence: divergence, curve: curve)
+                         stoppedEarly: stoppedEarly, cancelled: cancelled, divergence: divergence, curve: curve)
     }
 
     /// A copy of everything training changes (see ``ModelSnapshot``), to return to with
