@@ -517,7 +517,7 @@ public func mt_model_recommend(_ p: OpaquePointer?, _ history: UnsafePointer<Int
         let n = try count(topN, "top_n", min: 1)
         guard let items else { throw BoundaryError.argument("items is NULL") }
         guard flags & ~MT_RECOMMEND_INCLUDE_HISTORY == 0 else { throw BoundaryError.argument("unknown flags 0x\(String(flags, radix: 16))") }
-        let best = try m.recommend(history: h, count: n, excludeHistory: flags & MT_RECOMMEND_INCLUDE_HISTORY == 0)
+        let best = try m.recommend(history: h, topN: n, excludeHistory: flags & MT_RECOMMEND_INCLUDE_HISTORY == 0)
         for (i, e) in best.enumerated() {
             items[i] = e.item
             scores?[i] = e.score

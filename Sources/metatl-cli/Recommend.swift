@@ -15,8 +15,8 @@ struct Recommend: ParsableCommand {
     var model: String
     @Option(help: "Comma-separated item ids, oldest first, e.g. 12,55,7.")
     var history: String
-    @Option(help: "How many items to recommend.")
-    var top = 10
+    @Option(name: [.customLong("top-n"), .customLong("top")], help: "How many items to recommend (top_n in C and Python; --top is the old name).")
+    var topN = 10
     @Flag(help: "Allow items of the history to be recommended.")
     var includeHistory = false
 
@@ -29,9 +29,9 @@ struct Recommend: ParsableCommand {
             }
             ids.append(id)
         }
-        guard top >= 1 else { throw ValidationError("--top must be at least 1 (got \(top))") }
+        guard topN >= 1 else { throw ValidationError("--top-n must be at least 1 (got \(topN))") }
         let m = try MetaTLModel.load(from: model)
-        for (rank, entry) in try m.recommend(history: ids, count: top, excludeHistory: !includeHistory).enumerated() {
+        for (rank, entry) in try m.recommend(history: ids, topN: topN, excludeHistory: !includeHistory).enumerated() {
             print(String(format: "%d\t%lld\t%.6f", rank + 1, entry.item, entry.score))
         }
     }

@@ -33,7 +33,7 @@ struct CheckpointTests {
             #expect(try loaded.evaluate(on: data, split: .test, protocol: method) == m.evaluate(on: data, split: .test, protocol: method))
         }
         let history = Array(data.itemIDs[5...7])
-        #expect(try loaded.recommend(history: history, count: 10).map(\.item) == m.recommend(history: history, count: 10).map(\.item))
+        #expect(try loaded.recommend(history: history, topN: 10).map(\.item) == m.recommend(history: history, topN: 10).map(\.item))
         #expect(try loaded.adapt(history: history) == m.adapt(history: history))
     }
 
@@ -139,7 +139,7 @@ struct ServingTests {
             #expect(error.kind == .invalidArgument)
             #expect(error.message == "a history needs at least 2 items to adapt from (got 1)")
         }
-        do { _ = try m.recommend(history: [ids[1], 987_654_321], count: 3); Issue.record("unknown id accepted") } catch {
+        do { _ = try m.recommend(history: [ids[1], 987_654_321], topN: 3); Issue.record("unknown id accepted") } catch {
             #expect(error.kind == .unknownItem)
             #expect(error.message.contains("unknown item id 987654321"))
         }
@@ -148,7 +148,7 @@ struct ServingTests {
     @Test func recommendRanksTheCatalogueByScore() throws {
         let (m, data) = try CheckpointTests.trainedModel(steps: 2)
         let history = Array(data.itemIDs[3...5])
-        let top = try m.recommend(history: history, count: 20)
+        let top = try m.recommend(history: history, topN: 20)
         #expect(top.count == 20)
         #expect(Set(top.map(\.item)).isDisjoint(with: history))
         #expect(zip(top, top.dropFirst()).allSatisfy { $0.score >= $1.score })
@@ -161,7 +161,7 @@ struct ServingTests {
         let kept = Set(top.map(\.item))
         let cut = top.last?.score ?? -.infinity
         for (id, s) in zip(data.itemIDs.dropFirst(), all) where !kept.contains(id) && !history.contains(id) { #expect(s <= cut) }
-        let withHistory = try m.recommend(history: history, count: m.rows + 5, excludeHistory: false)
+        let withHistory = try m.recommend(history: history, topN: m.rows + 5, excludeHistory: false)
         #expect(withHistory.count == m.rows - 1)
     }
 
@@ -174,7 +174,7 @@ struct ServingTests {
         DispatchQueue.global().async(group: group) {
             // Hold shared access through a progress callback-free path: many recommendations.
             started.signal()
-            for _ in 0..<200 { _ = try? m.recommend(history: history, count: 5) }
+            for _ in 0..<200 { _ = try? m.recommend(history: history, topN: 5) }
         }
         started.wait()
         for _ in 0..<200 {
@@ -182,7 +182,7 @@ struct ServingTests {
         }
         group.wait()
         // Every call either succeeded or was refused as busy; the model still serves.
-        #expect(try m.recommend(history: history, count: 5).count == 5)
+        #expect(try m.recommend(history: history, topN: 5).count == 5)
     }
 }
 

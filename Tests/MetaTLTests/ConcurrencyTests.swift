@@ -27,7 +27,7 @@ struct ConcurrencyTests {
 
     static func answer(_ m: MetaTLModel, _ history: [Int64], candidates: [Int64]) throws(MetaTLError) -> Answer {
         let relation = try m.adapt(history: history)
-        let top = try m.recommend(history: history, count: 10)
+        let top = try m.recommend(history: history, topN: 10)
         let scores = try m.score(relation: relation, lastItem: history[history.count - 1], candidates: candidates)
         return Answer(relation: relation.map(\.bitPattern), recommended: top.map(\.item),
                       recommendedScores: top.map(\.score.bitPattern), candidateScores: scores.map(\.bitPattern))
@@ -163,7 +163,7 @@ struct ConcurrencyTests {
             while !log.stopped || i < 3 {
                 do {
                     switch (i + t) % 3 {
-                    case 0: _ = try m.recommend(history: histories[i % histories.count], count: 10)
+                    case 0: _ = try m.recommend(history: histories[i % histories.count], topN: 10)
                     case 1: _ = try m.evaluate(on: data, split: .test, protocol: .sampled)
                     default: try m.save(to: path)
                     }
@@ -195,7 +195,7 @@ struct ConcurrencyTests {
 
     static func read(_ m: MetaTLModel, _ history: [Int64]) throws(MetaTLError) -> Reading {
         let e = try m.itemEmbeddings()
-        let top = try m.recommend(history: history, count: 10)
+        let top = try m.recommend(history: history, topN: 10)
         return Reading(embeddings: e.map(\.bitPattern), top: top.map(\.item), scores: top.map(\.score.bitPattern))
     }
 
@@ -337,7 +337,7 @@ struct ConcurrencyTests {
             while !served.stopped || i < 3 {
                 do {
                     switch (i + t) % 3 {
-                    case 0: _ = try m.recommend(history: histories[i % histories.count], count: 5)
+                    case 0: _ = try m.recommend(history: histories[i % histories.count], topN: 5)
                     case 1: _ = try m.evaluate(on: data, split: .valid, protocol: .sampled)
                     default: _ = try m.stepCount()
                     }
@@ -369,7 +369,7 @@ struct ConcurrencyTests {
         }
         @Sendable func expectServes(_ what: String, step: Int) {
             do throws(MetaTLError) {
-                _ = try m.recommend(history: history, count: 3)
+                _ = try m.recommend(history: history, topN: 3)
                 _ = try m.evaluate(on: data, split: .valid, protocol: .sampled)
                 _ = try m.snapshot()
                 let s = try m.stepCount()

@@ -106,7 +106,7 @@ struct FiniteOrFailedTests {
             for (name, value) in metrics.named { #expect(value == 0, "\(method) \(name) = \(value)") }
         }
         let history = Array(data.itemIDs[1...3])
-        #expect(throws: MetaTLError.self) { _ = try m.recommend(history: history, count: 5) }
+        #expect(throws: MetaTLError.self) { _ = try m.recommend(history: history, topN: 5) }
         #expect(throws: MetaTLError.self) { _ = try m.adapt(history: history) }
     }
 

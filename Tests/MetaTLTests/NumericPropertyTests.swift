@@ -71,7 +71,7 @@ struct NumericPropertyTests {
         _ = try MetaTLModel.load(from: path)
         // Serving answers or refuses clearly; it never returns NaN scores.
         let history = Array(data.itemIDs[1...3])
-        if let top = try? model.recommend(history: history, count: 5) {
+        if let top = try? model.recommend(history: history, topN: 5) {
             #expect(top.allSatisfy { $0.score.isFinite }, "\(settings)")
         }
     }

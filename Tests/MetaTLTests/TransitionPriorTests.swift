@@ -56,7 +56,7 @@ struct TransitionPriorTests {
         let history = Array(data.itemIDs[5...7])
         func observe() throws -> ([Metrics], [Int64], [UInt32], [UInt32]) {
             let metrics = try Split.allCases.flatMap { s in try EvaluationProtocol.allCases.map { try m.evaluate(on: data, split: s, protocol: $0) } }
-            let rec = try m.recommend(history: history, count: 20)
+            let rec = try m.recommend(history: history, topN: 20)
             let r = try m.adapt(history: history)
             let scores = try m.score(relation: r, lastItem: history[2], candidates: Array(data.itemIDs[1...]))
             return (metrics, rec.map(\.item), rec.map(\.score.bitPattern), scores.map(\.bitPattern))
@@ -131,9 +131,12 @@ struct TransitionPriorTests {
                 let sampled = m.ranks(of: users, protocol: .sampled, prior: prior)
                 let full = m.ranks(of: users, protocol: .full, prior: prior)
                 let pureFull = m.ranks(of: users, protocol: .full, prior: nil)
+                let served = m.servingRelations(of: users)   // the full protocol adapts as serving does
                 adapted.withUnsafeBufferPointer { buf in
-                    guard let base = buf.baseAddress else { return }
+                  served.withUnsafeBufferPointer { sbuf in
+                    guard let base = buf.baseAddress, let sbase = sbuf.baseAddress else { return }
                     let scorer = m.pairScorer(relations: base, prior: nil)
+                    let serving = m.pairScorer(relations: sbase, prior: nil)
                     for u in 0..<users.count {
                         let head = users.inputs[u * K + K - 1], target = users.targets[u]
                         func s(_ t: Int32) -> Float { scorer.score(user: u, head: head, tail: t) + bonus(head, t) }
@@ -141,12 +144,16 @@ struct TransitionPriorTests {
                         let sampledRank = 1 + (0..<N).filter { s(users.negatives[u * N + $0]) >= t }.count
                         #expect(sampled[u] == sampledRank)
                         let inputs = Set(users.inputs[(u * K)..<(u * K + K)])
-                        let above = (1..<Int32(m.rows)).filter { $0 != target && !inputs.contains($0) && s($0) >= t }.count
-                        // The full path computes distances through ‖a‖² - 2a·e + ‖e‖²: near-ties
-                        // may order differently by rounding.
-                        #expect(abs(full[u] - (1 + above)) <= 1, "user \(u): \(full[u]) vs \(1 + above)")
+                        // Full: the position in the list recommend returns (ties to the smaller row).
+                        func f(_ t: Int32) -> Float { serving.score(user: u, head: head, tail: t) + bonus(head, t) }
+                        let ft = f(target)
+                        let above = (1..<Int32(m.rows)).filter {
+                            $0 != target && !inputs.contains($0) && (f($0) > ft || (f($0) == ft && $0 < target))
+                        }.count
+                        #expect(full[u] == 1 + above, "user \(u): \(full[u]) vs \(1 + above)")
                         if full[u] != pureFull[u] { reordered = true }
                     }
+                  }
                 }
             }
             #expect(reordered, "the prior should move some target")
@@ -167,7 +174,7 @@ struct TransitionPriorTests {
             }
             let expected = all.indices.filter { !history.contains(all[$0]) }
                 .sorted { direct[$0] > direct[$1] || (direct[$0] == direct[$1] && $0 < $1) }.prefix(5).map { all[$0] }
-            let got = try m.recommend(history: history, count: 5)
+            let got = try m.recommend(history: history, topN: 5)
             #expect(got.map(\.item) == expected)
         }
     }
@@ -197,7 +204,7 @@ struct TransitionPriorTests {
         #expect(try loaded.attachedTransitionPrior() == m.attachedTransitionPrior())
         #expect(try loaded.attachedTransitionPrior()?.weight.bitPattern == Float(2.75).bitPattern)
         let history = Array(data.itemIDs[5...7])
-        let a = try m.recommend(history: history, count: 10), b = try loaded.recommend(history: history, count: 10)
+        let a = try m.recommend(history: history, topN: 10), b = try loaded.recommend(history: history, topN: 10)
         #expect(a.map(\.item) == b.map(\.item) && a.map(\.score.bitPattern) == b.map(\.score.bitPattern))
         for method in EvaluationProtocol.allCases {
             #expect(try loaded.evaluate(on: data, split: .test, protocol: method) == m.evaluate(on: data, split: .test, protocol: method))

@@ -84,7 +84,7 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
 assert a["test"] == b["test"] and a["valid"] == b["valid"], (a["test"], b["test"])
 PY
-rec=$("$bin" recommend --model "$dir/model.safetensors" --history 3,5,7 --top 4 2>&1)
+rec=$("$bin" recommend --model "$dir/model.safetensors" --history 3,5,7 --top-n 4 2>&1)
 [ "$(echo "$rec" | wc -l)" -eq 4 ] && echo "$rec" | head -1 | grep -qE '^1	[0-9]+	-?[0-9.]+$' \
     && ok "recommend prints the top items" || fail "recommend prints the top items: $rec"
 if "$bin" recommend --model "$dir/model.safetensors" --history 3,999999 >/dev/null 2>"$dir/err.txt"; then

@@ -29,7 +29,7 @@ func run() throws(MetaTLError) {
 
     // A new user with three interactions (external ids, oldest first).
     let history = Array(data.itemIDs[1...3])
-    let next = try loaded.recommend(history: history, count: 5)
+    let next = try loaded.recommend(history: history, topN: 5)
     print("next for history \(history.map(String.init).joined(separator: ", ")):",
           next.map { String(format: "%lld (%.3f)", $0.item, $0.score) }.joined(separator: " "))
 }

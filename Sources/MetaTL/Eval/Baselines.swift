@@ -75,11 +75,14 @@ public struct Baselines: Sendable {
             switch method {
             case .sampled:
                 for j in 0..<N where scores[Int(users.negatives[u * N + j])] >= t { above += 1 }
+                ranks[u] = 1 + above
             case .full:
-                let inputs = Set(users.inputs[(u * K)..<(u * K + K)])
-                for i in 1..<rows where i != target && scores[i] >= t && !inputs.contains(Int32(i)) { above += 1 }
+                // The full protocol's one rule, as for MetaTL: ties to the smaller row.
+                ranks[u] = scores.withUnsafeBufferPointer { s in
+                    guard let base = s.baseAddress else { return Metrics.unranked }
+                    return CatalogueOrder.rank(of: target, scores: base, rows: rows, excluding: users.inputs[(u * K)..<(u * K + K)])
+                }
             }
-            ranks[u] = 1 + above
         }
         return Metrics(ranks: ranks)
     }

@@ -19,13 +19,18 @@ extension MetaTLModel {
     /// The pessimistic rank of every user's target (``Metrics/unranked`` when its score is not
     /// finite; candidates with non-finite scores never count as above it).
     /// `prior`, when given, is blended into every score (pass ``scoringPrior``: one with w > 0).
+    ///
+    /// The sampled protocol adapts users as the reference does (in batches, with the dataset's
+    /// support negatives); the full protocol adapts each as serving does
+    /// (``servingRelations(of:)``), so that its ranks are the positions ``recommend(history:topN:excludeHistory:)``
+    /// gives the targets.
     func ranks(of users: EvaluationUsers, protocol method: EvaluationProtocol, prior: TransitionPrior?) -> [Int] {
-        let adapted = adaptedRelations(of: users)
+        let adapted = method == .sampled ? adaptedRelations(of: users) : servingRelations(of: users)
         return adapted.withUnsafeBufferPointer { buf -> [Int] in
             guard let r = buf.baseAddress else { return [] }
             switch method {
             case .sampled: return sampledRanks(users, adapted: r, prior: prior)
-            case .full: return fullRanks(users, adapted: r, prior: prior)
+            case .full: return fullRanks(users, relations: r, prior: prior)
             }
         }
     }
@@ -87,113 +92,29 @@ extension MetaTLModel {
         return ranks
     }
 
-    /// Full-catalogue ranking: for a = E[head] + r', ‖a - T_i‖² = ‖a‖² - 2 a·T_i + ‖T_i‖², the
-    /// a·T_i for a block of users at once through one matrix product.
-    ///
-    /// Without a prior the ranking compares ``ScoreRule/rankKey(normMinusTwoDot:item:)`` (the
-    /// constant ‖a‖² and the square root do not change the order). With one, a candidate's score
-    /// is the rule's score of ‖a‖² - 2 a·T_i + ‖T_i‖² blended with its count from the user's last
-    /// input (a walk along that head's CSR row beside the items, ``TransitionPrior/blend(_:count:)``).
-    func fullRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?) -> [Int] {
-        let c = configuration
-        let K = c.K, d = c.dim, U = users.count
-        let table = headTable, tails = tailTable
-        let rule = scoreRule
-        let norms = FloatBuffer(count: rows)
-        for i in 0..<rows {
-            var s: Float = 0
-            let e = tails + i * d
-            for j in 0..<d { s += e[j] * e[j] }
-            norms[i] = s
-        }
-        let block = min(U, 256)
-        let queries = FloatBuffer(count: block * d)
-        let products = FloatBuffer(count: block * rows)
+    /// Full-catalogue ranking: each user's target ranks where ``recommend(history:topN:excludeHistory:)``
+    /// lists it for the user's inputs, given the users' serving relations (``servingRelations(of:)``):
+    /// ``CatalogueOrder``, the scores ``score(relation:lastItem:candidates:)`` gives, ties to the
+    /// smaller row, the inputs not candidates. Users are split over the threads, each with its
+    /// own row of scores.
+    func fullRanks(_ users: EvaluationUsers, relations: CFPtr, prior: TransitionPrior?) -> [Int] {
+        let K = configuration.K, U = users.count, rows = self.rows
+        let scorer = pairScorer(relations: relations, prior: prior)
         var ranks = [Int](repeating: 0, count: U)
-        let threads = c.threads
-        var start = 0
-        while start < U {
-            let n = min(block, U - start)
-            for i in 0..<n {
-                let u = start + i
-                let h = table + Int(users.inputs[u * K + K - 1]) * d, r = adapted + u * d, q = queries.pointer + i * d
-                for j in 0..<d { q[j] = h[j] + r[j] }
-            }
-            BLAS.gemmNT(n, rows, d, queries.pointer, tails, beta: 0, products.pointer, threads: threads)
-            let parts = max(1, min(threads, n / 16))
-            let p = SharedPointer(products.pointer), nm = SharedPointer(norms.pointer), q = SharedPointer(queries.pointer)
-            ranks.withUnsafeMutableBufferPointer { out in
-                guard let base = out.baseAddress else { return }
-                let o = SharedPointer(base)
-                parallelChunks(parts, threads: threads) { part in
-                    for i in splitRange(n, parts: parts, index: part) {
-                        let u = start + i
-                        let dots = p.p + i * rows
-                        if let prior {
-                            o.p[u] = Self.blendedRank(users, user: u, dots: dots, norms: nm.p, query: q.p + i * d, dim: d,
-                                                      rule: rule, prior: prior)
-                            continue
-                        }
-                        let target = Int(users.targets[u])
-                        // Smaller is better (see ScoreRule.rankKey).
-                        @inline(__always) func key(_ item: Int) -> Float {
-                            rule.rankKey(normMinusTwoDot: nm.p[item] - 2 * dots[item], item: item)
-                        }
-                        let t = key(target)
-                        guard t.isFinite else { o.p[u] = Metrics.unranked; continue }
-                        var above = 0
-                        for item in 1..<rows where item != target && key(item) <= t { above += 1 }
-                        for k in 0..<K {
-                            let item = Int(users.inputs[u * K + k])
-                            if item != target && item >= 1 && key(item) <= t
-                                && !users.inputs[(u * K)..<(u * K + k)].contains(Int32(item)) {
-                                above -= 1   // the user's own inputs are not candidates
-                            }
-                        }
-                        o.p[u] = 1 + above
-                    }
+        let threads = configuration.threads
+        let parts = max(1, min(threads, U / 16))
+        ranks.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            let o = SharedPointer(base)
+            parallelChunks(parts, threads: threads) { part in
+                let scores = FloatBuffer(count: rows)
+                for u in splitRange(U, parts: parts, index: part) {
+                    scorer.catalogueScores(user: u, head: users.inputs[u * K + K - 1], rows: rows, into: scores.pointer)
+                    o.p[u] = CatalogueOrder.rank(of: Int(users.targets[u]), scores: UnsafePointer(scores.pointer), rows: rows,
+                                                 excluding: users.inputs[(u * K)..<(u * K + K)])
                 }
             }
-            start += n
         }
         return ranks
-    }
-
-    /// One user's full-catalogue rank with the prior blended in: every candidate's score is the
-    /// rule's score of ‖a‖² + ‖T_i‖² - 2 a·T_i, plus w · log(1 + count(last → i)), the counts read by
-    /// walking the last input's CSR row (tails increasing) beside the items. Same rules as
-    /// without a prior: a non-finite target is unranked, non-finite candidates never rank above,
-    /// ties count against the target, the user's inputs are not candidates.
-    private static func blendedRank(_ users: EvaluationUsers, user u: Int, dots: FPtr, norms: FPtr, query: FPtr,
-                                    dim d: Int, rule: ScoreRule, prior: TransitionPrior) -> Int {
-        let K = users.K, rows = prior.rows
-        var qq: Float = 0
-        for j in 0..<d { qq += query[j] * query[j] }
-        @inline(__always) func distanceScore(_ item: Int) -> Float {
-            rule.score(squaredDistance: qq + norms[item] - 2 * dots[item], item: item)
-        }
-        let last = users.inputs[u * K + K - 1]
-        let target = Int(users.targets[u])
-        let t = prior.blend(distanceScore(target), count: prior.count(head: last, tail: Int32(target)))
-        guard t.isFinite else { return Metrics.unranked }
-        let row = prior.transitions(from: last)
-        var k = row.lowerBound
-        var above = 0
-        for item in 1..<rows {
-            var s = distanceScore(item)
-            if k < row.upperBound && Int(prior.tails[k]) == item {
-                s = prior.blend(s, count: prior.counts[k])
-                k += 1
-            }
-            if item != target && s >= t { above += 1 }
-        }
-        for j in 0..<K {
-            let item = Int(users.inputs[u * K + j])
-            guard item != target && item >= 1 && item < rows,
-                  !users.inputs[(u * K)..<(u * K + j)].contains(Int32(item)) else { continue }
-            let s = prior.blend(distanceScore(item), count: prior.count(head: last, tail: Int32(item)))
-            if s >= t { above -= 1 }   // the user's own inputs are not candidates
-        }
-        return 1 + above
     }
 }

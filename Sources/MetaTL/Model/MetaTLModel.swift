@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Thread safety: a model may be served while it trains.
 /// - Readers (``adapt(history:)``, ``score(relation:lastItem:candidates:)``,
-///   ``recommend(history:count:excludeHistory:)``, ``evaluate(on:split:protocol:)``,
+///   ``recommend(history:topN:excludeHistory:)``, ``evaluate(on:split:protocol:)``,
 ///   ``itemEmbeddings()``, ``save(to:)``, ``stepCount()``, ``tensor(named:)``) run from many
 ///   threads at once.
 /// - Training (``train(on:steps:progress:)``, ``fit(on:options:progress:evaluated:)``) holds the

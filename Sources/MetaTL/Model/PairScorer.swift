@@ -13,15 +13,19 @@ struct PairScorer {
     var prior: TransitionPrior?
 
     func score(user: Int, head: Int32, tail: Int32) -> Float {
-        let h = heads + Int(head) * dim, r = relations + user * dim, t = tails + Int(tail) * dim
-        let own: Float
-        if rule.squared {
-            own = rule.score(squaredDistance: mtl_k_transe_squared_distance(h, r, t, dim), item: Int(tail))
-        } else {
-            own = TransE.score(h: h, r: r, t: t, dim: dim)   // the reference's kernel, bit for bit
-        }
+        let own = ownScore(user: user, head: head, tail: tail)
         guard let prior else { return own }
         return prior.blend(own, count: prior.count(head: head, tail: tail))
+    }
+
+    /// The model's own score, without the prior.
+    @inline(__always)
+    func ownScore(user: Int, head: Int32, tail: Int32) -> Float {
+        let h = heads + Int(head) * dim, r = relations + user * dim, t = tails + Int(tail) * dim
+        if rule.squared {
+            return rule.score(squaredDistance: mtl_k_transe_squared_distance(h, r, t, dim), item: Int(tail))
+        }
+        return TransE.score(h: h, r: r, t: t, dim: dim)   // the reference's kernel, bit for bit
     }
 }
 

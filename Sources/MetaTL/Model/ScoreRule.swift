@@ -6,9 +6,6 @@ import Foundation
 /// With u = E[h] + r' - T[t]:
 /// - the margin loss (the reference): s = -‖u‖₂;
 /// - the softmax loss: s = -α·‖u‖₂² + b[t], α = exp(log α), b the item bias (0 without one).
-///
-/// Both rank candidates by ``rankKey(normMinusTwoDot:item:)`` (smaller is better) when the
-/// squared distance is ‖a‖² + (‖T[t]‖² - 2 a·T[t]) with a = E[h] + r' (the constant ‖a‖² left out).
 struct ScoreRule {
     let squared: Bool
     let alpha: Float
@@ -19,14 +16,6 @@ struct ScoreRule {
     func score(squaredDistance d2: Float, item: Int) -> Float {
         guard squared else { return -(max(0, d2)).squareRoot() }
         return -alpha * max(0, d2) + (bias.map { $0[item] } ?? 0)
-    }
-
-    /// An order-preserving stand-in for the score that needs no ‖a‖²: smaller ranks higher.
-    /// `x` is ‖T[t]‖² - 2 a·T[t].
-    @inline(__always)
-    func rankKey(normMinusTwoDot x: Float, item: Int) -> Float {
-        guard squared else { return x }
-        return alpha * x - (bias.map { $0[item] } ?? 0)
     }
 }
 

@@ -14,7 +14,7 @@ import Foundation
 ///
 /// ``blend(_:count:)`` is the one place the rule is written; ``PairScorer`` (sampled
 /// evaluation, ``MetaTLModel/score(relation:lastItem:candidates:)``,
-/// ``MetaTLModel/recommend(history:count:excludeHistory:)``) and the full-catalogue ranking use
+/// ``MetaTLModel/recommend(history:topN:excludeHistory:)``) and the full-catalogue ranking use
 /// it. A weight of 0 scores exactly as the model without a prior (the model then does not even
 /// add the 0). The first-order ``Baselines`` rank by these same counts.
 public struct TransitionPrior: Sendable, Equatable {
@@ -137,7 +137,13 @@ public struct TransitionPrior: Sendable, Equatable {
     /// The blended score: `distanceScore` + w · log(1 + count). The one implementation of the rule.
     @inline(__always)
     func blend(_ distanceScore: Float, count: Float) -> Float {
-        distanceScore + weight * Foundation.log(1 + count)
+        distanceScore + term(count: count)
+    }
+
+    /// The prior's part of a blended score, w · log(1 + count).
+    @inline(__always)
+    func term(count: Float) -> Float {
+        weight * Foundation.log(1 + count)
     }
 }
 
@@ -183,12 +189,12 @@ extension MetaTLModel {
                     throw .invalidArgument("cannot choose the transition prior's weight: the dataset has no validation users (give a fixed weight)")
                 }
                 var tried: [(weight: Float, mrr: Double)] = []
-                let adapted = adaptedRelations(of: users)
+                let relations = servingRelations(of: users)   // once for the whole grid
                 for w in TransitionPrior.weightGrid {
                     let prior = try counted.withWeight(w)
-                    let ranks = adapted.withUnsafeBufferPointer { buf -> [Int] in
+                    let ranks = relations.withUnsafeBufferPointer { buf -> [Int] in
                         guard let r = buf.baseAddress else { return [] }
-                        return fullRanks(users, adapted: r, prior: w > 0 ? prior : nil)
+                        return fullRanks(users, relations: r, prior: w > 0 ? prior : nil)
                     }
                     tried.append((w, Metrics(ranks: ranks).mrr))
                 }

@@ -9,7 +9,7 @@
 /// - an id outside the model's vocabulary is an error naming it;
 /// - each support pair's negative is drawn outside those K items from a generator seeded by the
 ///   model's seed and those K items, so the same history always gets the same answer;
-/// - ``recommend(history:count:excludeHistory:)`` leaves out every item of the history, not
+/// - ``recommend(history:topN:excludeHistory:)`` leaves out every item of the history, not
 ///   only the last K, and never returns an item whose score is not finite;
 /// - a relation that is not finite, or beyond the parameter limit (1e15) where scores could
 ///   overflow, is an error (`.invalidState`), never an empty or NaN answer.
@@ -49,26 +49,26 @@ extension MetaTLModel {
         }
     }
 
-    /// The `count` best next items over the whole catalogue for a user with this history, best
-    /// first, as (external id, score, blended with the transition prior when one is attached, as
-    /// in ``score(relation:lastItem:candidates:)``); ties go to the smaller row. The history's items are left
-    /// out unless `excludeHistory` is false; fewer than `count` come back if the catalogue is
-    /// smaller.
-    public func recommend(history: [Int64], count: Int, excludeHistory: Bool = true) throws(MetaTLError) -> [(item: Int64, score: Float)] {
+    /// The `topN` best next items over the whole catalogue for a user with this history, best
+    /// first, as (external id, score); the scores are ``score(relation:lastItem:candidates:)``'s
+    /// (the transition prior blended in when one is attached), bit for bit, and ties go to the
+    /// smaller row (``CatalogueOrder``: full-catalogue evaluation ranks a target exactly where this
+    /// list puts it). The history's items are left out unless `excludeHistory` is false; fewer
+    /// than `topN` come back if the catalogue is smaller.
+    public func recommend(history: [Int64], topN: Int, excludeHistory: Bool = true) throws(MetaTLError) -> [(item: Int64, score: Float)] {
         try access.reading("recommend") { () throws(MetaTLError) -> [(item: Int64, score: Float)] in
-            guard count >= 0 else { throw .invalidArgument("count must be non-negative (got \(count))") }
+            guard topN >= 0 else { throw .invalidArgument("topN must be non-negative (got \(topN))") }
             let historyRows = try historyRows(history)
             let relation = try adaptedRelation(rows: historyRows)
             let excluded = excludeHistory ? Set(historyRows) : []
             let head = historyRows[historyRows.count - 1]
-            var best = TopN(capacity: min(count, rows - 1))
+            var best = TopN(capacity: min(topN, rows - 1))
+            let scores = FloatBuffer(count: rows)
             relation.withUnsafeBufferPointer { r in
                 guard let base = r.baseAddress else { return }
-                let scorer = pairScorer(relations: base, prior: scoringPrior)
-                for item in 1..<Int32(rows) where !excluded.contains(item) {
-                    best.offer(row: item, score: scorer.score(user: 0, head: head, tail: item))
-                }
+                pairScorer(relations: base, prior: scoringPrior).catalogueScores(user: 0, head: head, rows: rows, into: scores.pointer)
             }
+            for item in 1..<Int32(rows) where !excluded.contains(item) { best.offer(row: item, score: scores[Int(item)]) }
             return best.sorted().map { (itemIDs[Int($0.row)], $0.score) }
         }
     }
@@ -100,8 +100,28 @@ extension MetaTLModel {
         return out
     }
 
-    /// r' from the last K rows of a history (at least 2), padded as training pads short users.
+    /// r' from the last K rows of a history (at least 2), padded as training pads short users;
+    /// `.invalidState` when it is not finite or beyond the parameter limit.
     func adaptedRelation(rows history: [Int32]) throws(MetaTLError) -> [Float] {
+        let ws = ServingWorkspace(configuration: configuration)
+        let relation = FloatBuffer(count: configuration.dim)
+        let largest = servingRelation(rows: history[...], workspace: ws, into: relation.pointer)
+        // Models hold only values within ValueLimits, but the inner step can still carry r' far
+        // out (a huge β). Within the parameter limit every score -‖h + r' - t‖ is finite; beyond
+        // it scores can be -inf or NaN, which would be an empty or meaningless answer.
+        guard largest <= ValueLimits.parameter else {
+            throw MetaTLError(.invalidState, "the adapted relation for this history is \(largest.isNaN ? "not finite" : "beyond ±\(ValueLimits.parameter) (largest \(largest))"): the model cannot score items for it (inner step size beta = \(configuration.beta))")
+        }
+        return relation.array
+    }
+
+    /// The one way a history becomes r' in serving, and in the full-catalogue protocol of
+    /// evaluation (so that it ranks as ``recommend(history:topN:excludeHistory:)`` serves): the
+    /// last K rows (at least 2; fewer front-padded), each support pair's negative drawn outside
+    /// those K items from a generator seeded by the model's seed and those items, one user adapted
+    /// alone. Writes r' (d floats) into `out` and returns its largest magnitude (NaN when it is
+    /// not finite).
+    func servingRelation(rows history: ArraySlice<Int32>, workspace ws: ServingWorkspace, into out: FPtr) -> Float {
         let K = configuration.K, S = configuration.supportCount, d = configuration.dim
         let recent = Array(history.suffix(K))
         let padded = [Int32](repeating: 0, count: K - recent.count) + recent
@@ -111,68 +131,53 @@ extension MetaTLModel {
                                   recent.reduce(UInt64(recent.count)) { SplitMix64.hash($0 ^ UInt64(bitPattern: Int64($1))) })
         let avoid = Set(recent)
         let free = (rows - 1) - avoid.count
-        let heads = IndexBuffer(count: S), tails = IndexBuffer(count: S), negatives = IndexBuffer(count: S)
-        for s in 0..<S where padded[s] != 0 {
-            heads[s] = padded[s]
-            tails[s] = padded[s + 1]
-            negatives[s] = EvaluationUsers.Builder.draw(&rng, items: rows - 1, free: free, avoiding: avoid)
+        for s in 0..<S {
+            ws.heads[s] = 0; ws.tails[s] = 0; ws.negatives[s] = 0
+            guard padded[s] != 0 else { continue }
+            ws.heads[s] = padded[s]
+            ws.tails[s] = padded[s + 1]
+            ws.negatives[s] = EvaluationUsers.Builder.draw(&rng, items: rows - 1, free: free, avoiding: avoid)
         }
-        let ws = AdaptationWorkspace(capacity: 1, configuration: configuration)
-        let relation = FloatBuffer(count: d), adapted = FloatBuffer(count: d)
-        adapt(users: 1, heads: heads.pointer, tails: tails.pointer, negativeHeads: heads.pointer,
-              negativeTails: negatives.pointer, workspace: ws, relation: relation.pointer, adapted: adapted.pointer)
-        // Models hold only values within ValueLimits, but the inner step can still carry r' far
-        // out (a huge β). Within the parameter limit every score -‖h + r' - t‖ is finite; beyond
-        // it scores can be -inf or NaN, which would be an empty or meaningless answer.
-        let largest = ValueLimits.maxMagnitude(adapted.pointer, count: d)
-        guard largest <= ValueLimits.parameter else {
-            throw MetaTLError(.invalidState, "the adapted relation for this history is \(largest.isNaN ? "not finite" : "beyond ±\(ValueLimits.parameter) (largest \(largest))"): the model cannot score items for it (inner step size beta = \(configuration.beta))")
+        adapt(users: 1, heads: ws.heads.pointer, tails: ws.tails.pointer, negativeHeads: ws.heads.pointer,
+              negativeTails: ws.negatives.pointer, workspace: ws.adaptation, relation: ws.relation.pointer, adapted: out)
+        return ValueLimits.maxMagnitude(out, count: d)
+    }
+
+    /// r' of every user of `users` from their inputs, as ``servingRelation(rows:workspace:into:)``
+    /// gives it (users x d), the users split over the threads. A user whose r' is not finite or
+    /// beyond the parameter limit gets NaN (its target is then unranked, as `recommend` refuses it).
+    func servingRelations(of users: EvaluationUsers) -> [Float] {
+        let K = configuration.K, d = configuration.dim, U = users.count
+        var relations = [Float](repeating: 0, count: U * d)
+        let threads = configuration.threads
+        let parts = max(1, min(threads, U / 16))
+        relations.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            let o = SharedPointer(base)
+            parallelChunks(parts, threads: threads) { part in
+                let ws = ServingWorkspace(configuration: configuration)
+                for u in splitRange(U, parts: parts, index: part) {
+                    let r = o.p + u * d
+                    let largest = servingRelation(rows: users.inputs[(u * K)..<(u * K + K)], workspace: ws, into: r)
+                    if !(largest <= ValueLimits.parameter) { r.update(repeating: .nan, count: d) }
+                }
+            }
         }
-        return adapted.array
+        return relations
     }
 }
 
-/// The `capacity` highest scores seen, kept in a min-heap (ties: the smaller row ranks higher).
-struct TopN {
-    struct Entry { var row: Int32; var score: Float }
-    let capacity: Int
-    private var heap: [Entry] = []
+/// Buffers for adapting one user in serving.
+final class ServingWorkspace {
+    let adaptation: AdaptationWorkspace
+    let heads: IndexBuffer, tails: IndexBuffer, negatives: IndexBuffer
+    let relation: FloatBuffer
 
-    init(capacity: Int) {
-        self.capacity = max(0, capacity)
-        heap.reserveCapacity(self.capacity)
+    init(configuration c: Configuration) {
+        adaptation = AdaptationWorkspace(capacity: 1, configuration: c)
+        heads = IndexBuffer(count: c.supportCount)
+        tails = IndexBuffer(count: c.supportCount)
+        negatives = IndexBuffer(count: c.supportCount)
+        relation = FloatBuffer(count: c.dim)
     }
-
-    /// True if `a` ranks below `b`.
-    private static func below(_ a: Entry, _ b: Entry) -> Bool {
-        a.score < b.score || (a.score == b.score && a.row > b.row)
-    }
-
-    mutating func offer(row: Int32, score: Float) {
-        guard capacity > 0, !score.isNaN else { return }
-        let e = Entry(row: row, score: score)
-        if heap.count < capacity {
-            heap.append(e)
-            var i = heap.count - 1
-            while i > 0 {
-                let p = (i - 1) / 2
-                guard Self.below(heap[i], heap[p]) else { break }
-                heap.swapAt(i, p); i = p
-            }
-        } else if Self.below(heap[0], e) {
-            heap[0] = e
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count && Self.below(heap[l], heap[m]) { m = l }
-                if r < heap.count && Self.below(heap[r], heap[m]) { m = r }
-                if m == i { break }
-                heap.swapAt(i, m); i = m
-            }
-        }
-    }
-
-    /// Best first.
-    func sorted() -> [Entry] { heap.sorted { Self.below($1, $0) } }
 }

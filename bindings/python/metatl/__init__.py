@@ -10,17 +10,15 @@ preset (the default), ``-||head + r - tail||`` with the reference notebook's
 >>> data = metatl.Dataset.synthetic(seed=1)
 >>> model = metatl.Model(dim=32, batch_size=256, threads=2)
 >>> history = model.fit(data, steps=100, progress=False)
->>> ids, scores = model.recommend(data.item_ids[:3], k=5)
+>>> ids, scores = model.recommend(data.item_ids[:3], top_n=5)
 """
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 
 def _prefer_fast_blas_kernel() -> None:
@@ -107,9 +105,13 @@ class _Native:
 
 class History(List[Dict[str, Any]]):
     """The learning curve :meth:`Model.fit` returns: a list of records (dicts), oldest first.
-    ``interrupted`` is True when Ctrl-C stopped ``fit`` (what it had not done yet was skipped);
-    ``diverged`` holds the reason when a training step diverged and ended ``fit`` (else None)."""
+    ``best_step`` is the step of the model kept (the record with ``selected`` True);
+    ``stopped_early`` is True when patience ran out; ``interrupted`` is True when Ctrl-C stopped
+    ``fit`` (what it had not done yet was skipped); ``diverged`` holds the reason when a training
+    step diverged and ended ``fit`` (else None)."""
 
+    best_step: int = 0
+    stopped_early: bool = False
     interrupted: bool = False
     diverged: Optional[str] = None
 
@@ -240,149 +242,88 @@ class Model(_Native):
 
     # -- training -------------------------------------------------------------------------
 
-    def fit(self, dataset: Dataset, steps: int, eval_every: Optional[int] = None,
-            progress: bool = True, patience: Optional[int] = None,
-            select_by: str = "full_mrr") -> History:
-        """Trains up to ``steps`` meta steps on ``dataset``'s training users.
+    def fit(self, dataset: Dataset, max_steps: Optional[int] = None, eval_every: Optional[int] = None,
+            progress: bool = True, patience: Optional[int] = None, select_by: Optional[str] = None,
+            callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> History:
+        """Trains with validation-driven model selection, exactly as ``metatl train``, Swift's
+        ``MetaTLModel.fit`` and C's ``mt_model_fit`` do (this is that function): the validation
+        users are evaluated before training, every ``eval_every`` steps and after the last; the
+        best model by ``select_by`` (the first on ties) competes throughout; training stops at
+        ``max_steps``, after ``patience`` validations in a row without a new best (0: never early),
+        on Ctrl-C, when ``callback`` asks, or at a step that diverges; and the model is then put
+        back exactly as it was at the best validation (parameters, Adam state, BatchNorm
+        statistics, step). Settings left as None take the library's defaults
+        (``mt_fit_params_default()``: ``max_steps`` 20000, ``eval_every`` 250, ``patience`` 8,
+        ``select_by`` "full_mrr", the full-catalogue ranking users get; "sampled_mrr" is the
+        reference's protocol). The dataset needs validation users.
 
-        Training runs in chunks of at most 10 steps (the GIL is released inside each), so a
-        notebook stays responsive. With ``eval_every``, the validation users are evaluated every
-        that many steps.
+        ``progress`` shows a tqdm bar (plain lines without tqdm) and a line per validation.
+        ``callback``, when given, is called after every step with a dict (``done``, ``total``,
+        ``step``, ``query_loss``, ``validation``: None, or after a validation that validation's
+        record) and stops the fit by returning True. Ctrl-C (or an exception raised by
+        ``callback``) stops it too: the steps since the last validation are validated and
+        compete, and the best model is kept; Ctrl-C then returns the history with
+        ``interrupted`` True, another exception is raised again.
 
-        Ctrl-C (SIGINT, or a notebook's "interrupt") stops training cleanly instead of raising
-        KeyboardInterrupt: ``fit`` finishes the chunk or evaluation under way, skips the rest, and
-        returns the history so far with ``interrupted`` set to True; the steps trained since the
-        last record become a last record (loss and speed, not evaluated). The model keeps what it
-        learned (with model selection: the best model evaluated, as always). To do so ``fit``, when
-        it runs in the main thread under Python's default SIGINT handler, installs its own and puts
-        the default back when it returns; a KeyboardInterrupt that reaches it otherwise (from a
-        handler of the program's own) is caught and handled the same way, minus the chunk it cut.
-
-        Model selection (as ``metatl train`` does it): with ``patience`` (and ``eval_every``), the
-        model before training and after every evaluation competes on ``select_by``
-        ("full_mrr", the default as in Swift's ``FitOptions`` and ``metatl train``: the
-        full-catalogue ranking users get; or "sampled_mrr", the reference's protocol, on the
-        validation users); training stops after
-        ``patience`` evaluations in a row without a new best (0: never early), and the model is
-        then put back exactly as it was at the best evaluation (also after Ctrl-C).
-
-        Returns the learning curve (a :class:`History`, a list): one dict per record with the
-        field names of ``metatl train``'s ``--curve-csv`` and JSON ``learning_curve``: ``step``,
+        Returns the learning curve (a :class:`History`, a list): one dict per validation, under
+        the names of ``metatl train``'s ``--curve-csv`` and JSON ``learning_curve``: ``step``,
         ``elapsed_seconds`` (since ``fit`` began), ``steps_per_second``, ``train_loss`` (mean
-        query loss since the last record) and, at evaluations, ``valid_sampled_mrr`` and
-        ``valid_sampled_hits10``, plus ``valid_full_mrr``, ``valid_full_hits10`` and
-        ``selected`` (True on the kept model's record) with model selection.
+        query loss since the previous record; None for the one before training),
+        ``valid_sampled_mrr``, ``valid_sampled_hits10``, ``valid_full_mrr``,
+        ``valid_full_hits10``, and ``selected`` (True on the kept model's record).
 
-        Divergence ends ``fit`` without an error, as Swift's ``fit`` does: a step that would make a
-        value non-finite or carry it past the model's limits is not applied (the engine's
-        :class:`DivergedError`), training stops there, the model after the last good step is
-        evaluated and competes when selecting, ``history.diverged`` holds the reason and a
-        RuntimeWarning says so. Raises :class:`BusyError` if another call is using the model.
+        Divergence ends ``fit`` without an error: a step that would make a value non-finite or
+        carry it past the model's limits is not applied, the model after the last good step
+        competes, ``history.diverged`` holds the reason and a RuntimeWarning says so. Other threads
+        may serve the model meanwhile. Raises :class:`BusyError` if another training call is
+        using the model.
         """
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        steps = _metatl.integer(steps, "steps", 1)
-        if eval_every is not None:
-            eval_every = _metatl.integer(eval_every, "eval_every", 1)
+        defaults = _metatl.fit_defaults()
+        settings = {"max_steps": max_steps, "eval_every": eval_every, "patience": patience, "select_by": select_by}
+        settings = {name: defaults[name] if value is None else value for name, value in settings.items()}
         progress = _metatl.flag(progress, "progress")
-        if patience is not None:
-            patience = _metatl.integer(patience, "patience", 0)
-            if eval_every is None:
-                raise ValueError("patience needs eval_every: model selection evaluates every eval_every steps")
-        if select_by not in ("sampled_mrr", "full_mrr"):
-            raise ValueError(f"select_by must be 'sampled_mrr' or 'full_mrr', got {select_by!r}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         if self._handle is None:
             self._handle = _metatl.model_create(self._settings, dataset._handle)
-        selecting = patience is not None
-        record_every = eval_every if eval_every else max(1, steps // 20)
-        chunk = max(1, min(record_every, 10))
-        bar = _Progress(steps, enabled=progress)
-        history = History()
+        bar = _Progress(int(settings["max_steps"]), enabled=progress)
 
-        def validate(entry: Dict[str, Any]) -> float:
-            m = self._handle.evaluate(dataset._handle, "valid", "sampled")
-            entry["valid_sampled_mrr"] = m["MRR"]
-            entry["valid_sampled_hits10"] = m["Hits@10"]
-            if selecting:
-                f = self._handle.evaluate(dataset._handle, "valid", "full")
-                entry["valid_full_mrr"] = f["MRR"]
-                entry["valid_full_hits10"] = f["Hits@10"]
-                entry["selected"] = False
-            # The score select_by names (only compared when selecting).
-            return entry["valid_full_mrr"] if selecting and select_by == "full_mrr" else entry["valid_sampled_mrr"]
+        def on_progress(done: int, total: int, step: int, query_loss: float, validation: Optional[Dict[str, Any]]) -> bool:
+            if validation is None:
+                bar.update(done, query_loss)
+            else:
+                loss = validation["train_loss"]
+                bar.write(f"step {validation['step']}: loss {'-' if loss is None else f'{loss:.4f}'}, valid "
+                          f"sampled MRR {validation['valid_sampled_mrr']:.4f}, full MRR {validation['valid_full_mrr']:.4f}")
+            if callback is None:
+                return False
+            return bool(callback({"done": done, "total": total, "step": step, "query_loss": query_loss,
+                                  "validation": validation}))
 
-        best_score, best_entry, best_state, since_best = -1.0, None, None, 0
-        done, since_record, loss_sum, start, record_start = 0, 0, 0.0, time.perf_counter(), time.perf_counter()
-
-        def record() -> Dict[str, Any]:
-            nonlocal since_record, loss_sum
-            now = time.perf_counter()
-            entry: Dict[str, Any] = {"step": self._handle.step(), "elapsed_seconds": now - start,
-                                     "steps_per_second": since_record / max(now - record_start, 1e-9),
-                                     "train_loss": loss_sum / since_record}
-            history.append(entry)
-            since_record, loss_sum = 0, 0.0
-            return entry
-
-        ctrl_c = _CtrlC()
         try:
-            with ctrl_c:
-                if selecting:
-                    first: Dict[str, Any] = {"step": self._handle.step()}
-                    best_score, best_entry, best_state = validate(first), first, self._handle.snapshot()
-                    history.append(first)
-                while done < steps and not ctrl_c.pressed:
-                    n = min(chunk, steps - done, record_every - since_record)
-                    before = self._handle.step()
-                    try:
-                        loss_sum += self._handle.train(dataset._handle, n) * n
-                    except DivergedError as e:
-                        # The failing step was not applied; the ones before it in this chunk were.
-                        history.diverged = str(e)
-                        warnings.warn(f"training stopped: {e}", RuntimeWarning, stacklevel=2)
-                        done += self._handle.step() - before
-                        if selecting and self._handle.step() != (best_entry or {}).get("step"):
-                            last: Dict[str, Any] = {"step": self._handle.step()}
-                            score = validate(last)
-                            history.append(last)
-                            if score > best_score:
-                                best_score, best_entry, best_state = score, last, self._handle.snapshot()
-                        since_record = 0
-                        break
-                    done += n
-                    since_record += n
-                    bar.update(done, loss_sum / since_record)
-                    if ctrl_c.pressed or (since_record < record_every and done < steps):
-                        continue
-                    entry = record()
-                    if eval_every:
-                        score = validate(entry)
-                        bar.write(f"step {entry['step']}: loss {entry['train_loss']:.4f}, valid MRR {entry['valid_sampled_mrr']:.4f}")
-                        if selecting:
-                            if score > best_score:
-                                best_score, best_entry, best_state, since_best = score, entry, self._handle.snapshot(), 0
-                            else:
-                                since_best += 1
-                                if patience and since_best >= patience:
-                                    bar.write(f"no better validation for {patience} evaluations: stopping")
-                                    break
-                    record_start = time.perf_counter()
-        except KeyboardInterrupt:
-            ctrl_c.pressed = True    # raised by a handler fit did not replace (see the docstring)
+            result = self._handle.fit(dataset._handle, settings["max_steps"], settings["eval_every"],
+                                      settings["patience"], settings["select_by"], on_progress)
         finally:
-            if ctrl_c.pressed:
-                history.interrupted = True
-                if since_record:
-                    record()
-                bar.write(f"interrupted at step {self._handle.step()} ({done} of {steps} steps); "
-                          "the model keeps what it learned")
-            bar.close(time.perf_counter() - start)
-            if best_state is not None and best_entry is not None:
-                self._handle.restore(best_state)
-                best_entry["selected"] = True
-                if progress:
-                    print(f"kept the model of step {best_entry['step']} (valid {select_by} {best_score:.4f})",
-                          file=sys.stderr)
+            bar.close()
+        history = History(result["curve"])
+        for record in history:
+            record["selected"] = record["step"] == result["best_step"]   # steps are increasing
+        history.best_step = result["best_step"]
+        history.stopped_early = result["stopped_early"]
+        error = result["error"]
+        if isinstance(error, KeyboardInterrupt):
+            history.interrupted = True
+            bar.write(f"interrupted after {result['steps_taken']} steps")
+        elif error is not None:
+            raise error
+        if result["divergence"] is not None:
+            history.diverged = result["divergence"]
+            warnings.warn(f"training stopped: {history.diverged}", RuntimeWarning, stacklevel=2)
+        if progress:
+            print(f"kept the model of step {result['best_step']} (valid {settings['select_by']} "
+                  f"{result['best_score']:.4f})", file=sys.stderr)
         return history
 
     # -- measuring ------------------------------------------------------------------------
@@ -444,12 +385,18 @@ class Model(_Native):
             raise ValueError("history is empty")
         return model.score(relation, int(h[-1]), _ids(candidates, "candidates"))
 
-    def recommend(self, history: IdsLike, k: int = 10, exclude_history: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best next items over the whole catalogue: (item ids int64, scores float32),
-        best first. The history's items are left out unless ``exclude_history`` is False (a bool:
-        True or False, numpy's too); ``k`` is an int of at least 1 (fewer come back when the
-        catalogue is smaller)."""
-        return self._trained().recommend(_ids(history, "history"), k, exclude_history)
+    def recommend(self, history: IdsLike, top_n: int = 10, exclude_history: bool = True, *,
+                  k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """The ``top_n`` best next items over the whole catalogue: (item ids int64, scores float32),
+        best first; the scores are :meth:`score`'s, and ties go to the item listed first in
+        :attr:`item_ids` (the order ``evaluate(protocol="full")`` ranks a target by). The
+        history's items are left out unless ``exclude_history`` is False (a bool: True or False,
+        numpy's too); ``top_n`` is an int of at least 1 (fewer come back when the catalogue is
+        smaller). ``k`` is its old name (deprecated)."""
+        if k is not None:
+            warnings.warn("recommend(k=...) is now recommend(top_n=...)", DeprecationWarning, stacklevel=2)
+            top_n = k
+        return self._trained().recommend(_ids(history, "history"), top_n, exclude_history)
 
     # -- the catalogue ----------------------------------------------------------------------
 
@@ -502,36 +449,6 @@ class Model(_Native):
         return f"Model(dim={c['dim']}, hidden={tuple(c['hidden'])}, K={c['K']}, step={self.step})"
 
 
-class _CtrlC:
-    """While ``fit`` trains, SIGINT sets ``pressed`` (fit stops at its next check) instead of
-    raising KeyboardInterrupt at whatever line runs, which would drop the loss of the chunk just
-    trained (CPython raises it as the call returns) or leave a record half written. Only Python's
-    default handler is replaced, only from the main thread, and it comes back on exit: a program's
-    own handler, SIG_IGN or SIG_DFL stays as it is."""
-
-    def __init__(self) -> None:
-        self.pressed = False
-        self.installed = False
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.pressed = True
-
-    def __enter__(self) -> "_CtrlC":
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            try:
-                signal.signal(signal.SIGINT, self._handler)
-                self.installed = True
-            except ValueError:       # not the main interpreter
-                pass
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            self.installed = False
-
-
 class _Progress:
     """tqdm when it is installed, plain lines otherwise (about every 10%)."""
 
@@ -567,6 +484,6 @@ class _Progress:
         else:
             print(text, file=sys.stderr)
 
-    def close(self, seconds: float) -> None:
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

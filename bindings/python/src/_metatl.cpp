@@ -143,6 +143,7 @@ const auto NEGATIVES = {Name{"uniform", MT_NEGATIVES_UNIFORM}, Name{"popularity"
                         Name{"mixed", MT_NEGATIVES_MIXED}};
 const auto SPLITS = {Name{"valid", MT_SPLIT_VALID}, Name{"test", MT_SPLIT_TEST}};
 const auto PROTOCOLS = {Name{"sampled", MT_PROTOCOL_SAMPLED}, Name{"full", MT_PROTOCOL_FULL}};
+const auto SELECTIONS = {Name{"sampled_mrr", MT_SELECT_SAMPLED_MRR}, Name{"full_mrr", MT_SELECT_FULL_MRR}};
 
 // A path as open() takes it (str, bytes or os.PathLike, in the file system encoding). An
 // embedded NUL is ValueError("embedded null byte") as open() says, never a shorter path. The
@@ -348,6 +349,58 @@ mt_config config_from(const py::dict &settings, mt_config c) {
     return c;
 }
 
+// A learning-curve point under the names every surface uses (train_loss None before training).
+py::dict curve_dict(const mt_curve_point &p) {
+    py::dict d;
+    d["step"] = p.step;
+    d["elapsed_seconds"] = p.elapsed_seconds;
+    d["steps_per_second"] = p.steps_per_second;
+    d["train_loss"] = std::isnan(p.train_loss) ? py::object(py::none()) : py::object(py::float_(p.train_loss));
+    d["valid_sampled_mrr"] = p.valid_sampled_mrr;
+    d["valid_sampled_hits10"] = p.valid_sampled_hits10;
+    d["valid_full_mrr"] = p.valid_full_mrr;
+    d["valid_full_hits10"] = p.valid_full_hits10;
+    return d;
+}
+
+// The library's fit defaults (mt_fit_params_default), by the names Model.fit takes.
+py::dict fit_defaults() {
+    mt_fit_params f = mt_fit_params_default();
+    py::dict d;
+    d["max_steps"] = f.max_steps;
+    d["eval_every"] = f.eval_every;
+    d["patience"] = f.patience;
+    d["select_by"] = f.select_by == MT_SELECT_FULL_MRR ? "full_mrr" : "sampled_mrr";
+    return d;
+}
+
+// A Python function called from mt_progress_callback, with the GIL, as
+// callback(done, total, step, query_loss, validation or None) -> stop (truthy).
+// The first exception it raises (a KeyboardInterrupt from Ctrl-C among them) cancels the call
+// and is kept for the caller, never thrown through the library's frames.
+struct ProgressTrampoline {
+    py::object function;
+    py::object error = py::none();
+
+    static int32_t call(const mt_progress *p, void *user_data) {
+        auto *self = static_cast<ProgressTrampoline *>(user_data);
+        py::gil_scoped_acquire gil;
+        try {
+            py::object validation = p->validation ? py::object(curve_dict(*p->validation)) : py::object(py::none());
+            py::object stop = self->function(p->done, p->total, p->step, p->query_loss, validation);
+            int truth = PyObject_IsTrue(stop.ptr());
+            if (truth < 0) throw py::error_already_set();
+            return truth ? 1 : 0;
+        } catch (py::error_already_set &e) {
+            if (self->error.is_none()) self->error = e.value();
+            return 1;
+        } catch (const std::exception &e) {
+            if (self->error.is_none()) self->error = py::module_::import("builtins").attr("RuntimeError")(e.what());
+            return 1;
+        }
+    }
+};
+
 struct Model {
     mt_model *handle = nullptr;
     ~Model() { mt_model_free(handle); }
@@ -391,6 +444,56 @@ struct Model {
         }
         check(s);
         return loss;
+    }
+
+    // mt_model_fit with the GIL released; `callback` as ProgressTrampoline. Returns the summary,
+    // the curve and the callback's exception (None when it raised none) in one dict.
+    py::dict fit(const Dataset &data, py::handle max_steps, py::handle eval_every, py::handle patience,
+                 py::handle select_by, py::object callback) {
+        mt_fit_params params = mt_fit_params_default();
+        params.max_steps = to_c<int64_t>(max_steps, "max_steps");
+        params.eval_every = to_c<int64_t>(eval_every, "eval_every");
+        params.patience = to_c<int64_t>(patience, "patience");
+        params.select_by = choice(select_by, "select_by", SELECTIONS);
+        ProgressTrampoline trampoline{callback};
+        if (!callback.is_none()) {
+            params.progress_callback = &ProgressTrampoline::call;
+            params.progress_user_data = &trampoline;
+        }
+        mt_fit_result *result = nullptr;
+        mt_status s;
+        {
+            py::gil_scoped_release release;
+            s = mt_model_fit(handle, data.handle, &params, &result);
+        }
+        std::unique_ptr<mt_fit_result, void (*)(mt_fit_result *)> owned(result, mt_fit_result_free);
+        if (s != MT_OK && !trampoline.error.is_none()) {
+            // The callback's exception is the cause; raise it, not the status.
+            PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(trampoline.error.ptr())), trampoline.error.ptr());
+            throw py::error_already_set();
+        }
+        check(s);
+        mt_fit_summary summary = {};
+        summary.struct_size = sizeof summary;
+        check(mt_fit_result_summary(result, &summary));
+        py::list curve;
+        for (int64_t i = 0; i < summary.curve_points; i++) {
+            mt_curve_point p = {};
+            p.struct_size = sizeof p;
+            check(mt_fit_result_curve_point(result, static_cast<size_t>(i), &p));
+            curve.append(curve_dict(p));
+        }
+        const char *why = mt_fit_result_divergence(result);
+        py::dict d;
+        d["best_step"] = summary.best_step;
+        d["best_score"] = summary.best_score;
+        d["steps_taken"] = summary.steps_taken;
+        d["stopped_early"] = summary.stopped_early != 0;
+        d["cancelled"] = summary.cancelled != 0;
+        d["divergence"] = why ? py::object(py::str(why)) : py::object(py::none());
+        d["curve"] = curve;
+        d["error"] = trampoline.error;
+        return d;
     }
 
     py::dict evaluate(const Dataset &data, py::handle split, py::handle protocol) const {
@@ -453,9 +556,9 @@ struct Model {
         return out;
     }
 
-    std::pair<Ids, Floats> recommend(const Ids &history, py::handle k, py::handle exclude_history) const {
+    std::pair<Ids, Floats> recommend(const Ids &history, py::handle top_n, py::handle exclude_history) const {
         one_d(history, "history");
-        int64_t top = to_c<int64_t>(k, "k", 1);
+        int64_t top = to_c<int64_t>(top_n, "top_n", 1);
         uint32_t flags = flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY;
         int64_t n_items = items();
         int64_t room = top < n_items ? top : n_items;
@@ -527,6 +630,7 @@ PyObject *new_error(const char *name, const char *doc) {
 PYBIND11_MODULE(_metatl, m) {
     m.doc() = "Low-level bindings of libmetatl (include/metatl.h); use the `metatl` package instead.";
     m.def("version", [] { return std::string(mt_version()); });
+    m.def("fit_defaults", &fit_defaults);
     m.attr("HEADER_VERSION") = MT_VERSION_STRING;
 
     busy_error = new_error("metatl.BusyError",
@@ -574,6 +678,8 @@ PYBIND11_MODULE(_metatl, m) {
         .def("step", &Model::step)
         .def("config", &Model::config)
         .def("train", &Model::train, py::arg("data"), py::arg("steps"))
+        .def("fit", &Model::fit, py::arg("data"), py::arg("max_steps"), py::arg("eval_every"), py::arg("patience"),
+             py::arg("select_by"), py::arg("callback"))
         .def("snapshot", &Model::snapshot)
         .def("restore", &Model::restore, py::arg("snapshot"))
         .def("evaluate", &Model::evaluate, py::arg("data"), py::arg("split"), py::arg("protocol"))
@@ -581,7 +687,7 @@ PYBIND11_MODULE(_metatl, m) {
         .def("transition_prior_weight", &Model::transition_prior_weight)
         .def("adapt", &Model::adapt, py::arg("history"))
         .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
-        .def("recommend", &Model::recommend, py::arg("history"), py::arg("k"), py::arg("exclude_history"))
+        .def("recommend", &Model::recommend, py::arg("history"), py::arg("top_n"), py::arg("exclude_history"))
         .def("item_table", &Model::item_table, py::arg("with_embeddings"))
         .def("save", &Model::save, py::arg("path"));
     not_picklable(model);

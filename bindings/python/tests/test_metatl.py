@@ -102,12 +102,16 @@ def test_dataset_errors(tmp_path):
 
 def test_fit_returns_the_learning_curve(data):
     model = small_model()
-    history = model.fit(data, 30, eval_every=10, progress=False)
-    assert [h["step"] for h in history] == [10, 20, 30]
-    assert all(0 <= h["valid_sampled_mrr"] <= 1 and h["train_loss"] > 0 and h["steps_per_second"] > 0 for h in history)
-    assert model.step == 30
-    more = model.fit(data, 5, progress=False)
-    assert more[-1]["step"] == 35 and "valid_sampled_mrr" not in more[-1]
+    history = model.fit(data, 30, eval_every=10, patience=0, progress=False)
+    assert [h["step"] for h in history] == [0, 10, 20, 30]
+    assert history[0]["train_loss"] is None and history[0]["steps_per_second"] == 0
+    assert all(0 <= h["valid_sampled_mrr"] <= 1 and 0 <= h["valid_full_mrr"] <= 1 for h in history)
+    assert all(h["train_loss"] > 0 and h["steps_per_second"] > 0 for h in history[1:])
+    assert [h["selected"] for h in history].count(True) == 1
+    assert model.step == history.best_step == next(h["step"] for h in history if h["selected"])
+    start = model.step
+    more = model.fit(data, 5, eval_every=5, progress=False)
+    assert [h["step"] for h in more] == [start, start + 5]
 
 
 def test_fit_prints_plain_progress_without_tqdm(data, capsys, monkeypatch):
@@ -145,9 +149,7 @@ def test_evaluate(trained, data):
 
 
 def test_fit_errors(data, tmp_path):
-    with pytest.raises(ValueError, match="steps must be at least 1"):
-        small_model().fit(data, 0)
-    with pytest.raises(ValueError, match="steps must be at least 1"):
+    with pytest.raises(ValueError, match="max_steps must be in 0"):
         small_model().fit(data, -5)
     with pytest.raises(ValueError, match="eval_every"):
         small_model().fit(data, 5, eval_every=0)
@@ -190,20 +192,20 @@ def test_ctrl_c_during_fit_returns_the_curve_so_far(data):
     # 100000 steps record every 5000: before, Ctrl-C returned [] after thousands of steps.
     model = small_model()
     sender = interrupt_once_training(model, lambda: os.kill(os.getpid(), signal.SIGINT), settle=0.2)
-    history = model.fit(data, 100000, progress=False)
+    history = model.fit(data, 100000, patience=0, progress=False)
     sender.join()
-    assert 0 < model.step < 100000
-    assert len(history) >= 1, f"an empty learning curve after {model.step} steps"
-    assert isinstance(history, metatl.History) and isinstance(history, list)
     assert history.interrupted is True
+    assert isinstance(history, metatl.History) and isinstance(history, list)
+    # The steps since the last validation were validated: the curve ends where Ctrl-C stopped.
     last = history[-1]
-    assert last["step"] == model.step and np.isfinite(last["train_loss"]) and last["train_loss"] > 0 and last["steps_per_second"] > 0
+    assert 0 < last["step"] < 100000 and last["train_loss"] > 0 and last["steps_per_second"] > 0
     assert [h["step"] for h in history] == sorted({h["step"] for h in history})
-    # Python's own handler is back, and the model serves and trains on.
+    assert model.step == history.best_step
+    # Python's handler is untouched, and the model serves and trains on.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert model.recommend(model.item_ids[:3], k=3)[0].shape == (3,)
-    again = model.fit(data, 5, progress=False)
-    assert again.interrupted is False and again[-1]["step"] == model.step == last["step"] + 5
+    assert model.recommend(model.item_ids[:3], top_n=3)[0].shape == (3,)
+    again = model.fit(data, 5, eval_every=5, progress=False)
+    assert again.interrupted is False and [h["step"] for h in again] == [history.best_step, history.best_step + 5]
 
 
 def test_ctrl_c_during_fit_with_model_selection_keeps_the_best_model(data):
@@ -232,15 +234,15 @@ def test_ctrl_c_under_a_programs_own_handler_is_caught_too(data):
         model = small_model()
         sender = interrupt_once_training(model, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT),
                                          settle=0.2)
-        history = model.fit(data, 100000, progress=False)
+        history = model.fit(data, 100000, patience=0, progress=False)
         sender.join()
         assert signal.getsignal(signal.SIGINT) is own_handler
     finally:
         signal.signal(signal.SIGINT, previous)
     assert 0 < model.step < 100000
     assert len(history) >= 1, f"an empty learning curve after {model.step} steps"
-    assert history.interrupted is True and history[-1]["step"] == model.step
-    assert model.recommend(model.item_ids[:3], k=3)[0].shape == (3,)
+    assert history.interrupted is True and 0 < history[-1]["step"] < 100000 and model.step == history.best_step
+    assert model.recommend(model.item_ids[:3], top_n=3)[0].shape == (3,)
 
 
 def data_ids(model):
@@ -255,12 +257,12 @@ def test_adapt_score_recommend(trained):
     r = trained.adapt(history)
     assert r.dtype == np.float32 and r.shape == (16,)
     assert np.array_equal(trained.adapt(list(history)), r)
-    top, scores = trained.recommend(history, k=7)
+    top, scores = trained.recommend(history, top_n=7)
     assert top.dtype == np.int64 and scores.dtype == np.float32 and top.shape == (7,)
     assert np.all(np.diff(scores) <= 0)
     assert not set(top) & set(history)
     assert np.allclose(trained.score(history, top), scores)
-    everything, _ = trained.recommend(history, k=10**6, exclude_history=False)
+    everything, _ = trained.recommend(history, top_n=10**6, exclude_history=False)
     assert len(everything) == len(ids)
     assert trained.item_embeddings.shape == (len(ids), 16)
 
@@ -275,10 +277,10 @@ def test_serving_errors(trained):
         trained.adapt(np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="one-dimensional"):
         trained.recommend(np.array([[1, 2], [3, 4]]))
-    with pytest.raises(ValueError, match="k must be at least 1"):
-        trained.recommend(ids[:3], k=0)
-    with pytest.raises(ValueError, match="k must be at least 1"):
-        trained.recommend(ids[:3], k=-4)
+    with pytest.raises(ValueError, match="top_n must be at least 1"):
+        trained.recommend(ids[:3], top_n=0)
+    with pytest.raises(ValueError, match="top_n must be at least 1"):
+        trained.recommend(ids[:3], top_n=-4)
     with pytest.raises(ValueError, match="candidate_count"):
         trained.score(ids[:3], [])
 
@@ -304,7 +306,7 @@ def test_serving_while_training(data):
         time.sleep(0.001)
     served, refused = 0, 0
     while t.is_alive() and time.time() < deadline:
-        assert model.recommend(history, k=3)[0].shape == (3,)
+        assert model.recommend(history, top_n=3)[0].shape == (3,)
         served += 1
         try:
             model._handle.train(data._handle, 1)
@@ -314,7 +316,7 @@ def test_serving_while_training(data):
     t.join()
     assert errors == []
     assert served > 0 and refused > 0
-    assert model.recommend(history, k=3)[0].shape == (3,)
+    assert model.recommend(history, top_n=3)[0].shape == (3,)
 
 
 # ---- checkpoints --------------------------------------------------------------------------
@@ -368,8 +370,8 @@ def test_fit_with_patience_keeps_the_best_model(data, select_by):
     # The default is the full-catalogue MRR, as Swift's FitOptions and `metatl train` choose.
     key, protocol = {None: ("valid_full_mrr", "full"), "full_mrr": ("valid_full_mrr", "full"),
                      "sampled_mrr": ("valid_sampled_mrr", "sampled")}[select_by]
-    evals = [h for h in history if "valid_full_mrr" in h]
-    assert evals[0]["step"] == 0 and all("valid_sampled_mrr" in h for h in evals)
+    evals = list(history)
+    assert evals[0]["step"] == 0 and all("valid_sampled_mrr" in h and "valid_full_mrr" in h for h in evals)
     chosen = [h for h in evals if h["selected"]]
     assert len(chosen) == 1
     best = max(evals, key=lambda h: (h[key], -h["step"]))
@@ -379,7 +381,8 @@ def test_fit_with_patience_keeps_the_best_model(data, select_by):
     assert model.evaluate(data, split="valid", protocol=protocol)["MRR"] == best[key]
     straight = small_model()
     if best["step"] > 0:
-        straight.fit(data, best["step"], progress=False)
+        straight._handle = metatl._metatl.model_create(straight._settings, data._handle)
+        straight._handle.train(data._handle, best["step"])
         np.testing.assert_array_equal(model.item_embeddings, straight.item_embeddings)
     # Early stopping follows the rule.
     since, stop = 0, None
@@ -392,8 +395,6 @@ def test_fit_with_patience_keeps_the_best_model(data, select_by):
 
 
 def test_fit_selection_arguments_are_checked(data):
-    with pytest.raises(ValueError, match="patience needs eval_every"):
-        small_model().fit(data, 5, patience=2)
     with pytest.raises(ValueError, match="select_by"):
         small_model().fit(data, 5, eval_every=1, patience=2, select_by="auc")
     with pytest.raises(ValueError, match="patience must be"):
@@ -596,10 +597,10 @@ def call_sites(data, trained, tmp_path):
     sites += [
         ("hidden[0]", lambda v: metatl.Model(hidden=(v, 24))),
         ("hidden[1]", lambda v: metatl.Model(hidden=(32, v))),
-        ("steps", lambda v: small_model().fit(data, v, progress=False)),
+        ("max_steps", lambda v: small_model().fit(data, v, progress=False)),
         ("eval_every", lambda v: small_model().fit(data, 2, eval_every=v, progress=False)),
         ("patience", lambda v: small_model().fit(data, 2, eval_every=1, patience=v, progress=False)),
-        ("k", lambda v: trained.recommend(ids, k=v)),
+        ("top_n", lambda v: trained.recommend(ids, top_n=v)),
         ("side", lambda v: metatl.Dataset.synthetic(side=v, train_users=10, new_users=10)),
         ("train_users", lambda v: metatl.Dataset.synthetic(side=5, train_users=v, new_users=10)),
         ("new_users", lambda v: metatl.Dataset.synthetic(side=5, train_users=10, new_users=v)),
@@ -622,8 +623,8 @@ def test_int_arguments_refuse_bools_floats_and_strings(data, trained, tmp_path, 
 
 def test_int_arguments_beyond_their_c_type_are_overflow_errors(data, trained, tmp_path):
     # Before: RuntimeError "Unable to cast" or TypeError "incompatible function arguments".
-    limits = {"seed": (-1, 2**64), "k": (None, 2**63), "steps": (None, None), "eval_every": (None, None),
-              "patience": (None, None), "eval_mode_after": (-2**63 - 1, 2**63)}
+    limits = {"seed": (-1, 2**64), "top_n": (None, 2**63), "max_steps": (-2**63 - 1, 2**63),
+              "eval_every": (-2**63 - 1, 2**63), "patience": (-2**63 - 1, 2**63), "eval_mode_after": (-2**63 - 1, 2**63)}
     for name, call in call_sites(data, trained, tmp_path):
         low, high = limits.get(name, (-2**31 - 1, 2**31))
         for value in (low, high):
@@ -633,11 +634,11 @@ def test_int_arguments_beyond_their_c_type_are_overflow_errors(data, trained, tm
 
 
 def test_int_arguments_below_the_bound_the_binding_knows_are_value_errors(data, trained):
-    for call, message in ((lambda: trained.recommend(trained.item_ids[:3], k=0), "k must be at least 1, got 0"),
-                          (lambda: small_model().fit(data, -2), "steps must be at least 1, got -2"),
-                          (lambda: small_model().fit(data, 2, eval_every=0), "eval_every must be at least 1, got 0"),
+    for call, message in ((lambda: trained.recommend(trained.item_ids[:3], top_n=0), "top_n must be at least 1, got 0"),
+                          (lambda: small_model().fit(data, -2), "max_steps must be in 0...2147483647 (got -2)"),
+                          (lambda: small_model().fit(data, 2, eval_every=0), "eval_every must be in 1...2147483647 (got 0)"),
                           (lambda: small_model().fit(data, 2, eval_every=1, patience=-1),
-                           "patience must be at least 0, got -1"),
+                           "patience must be in 0...2147483647 (got -1)"),
                           (lambda: metatl.Model(eval_mode_after=-1), "eval_mode_after must be at least 0, got -1")):
         with pytest.raises(ValueError, match=re.escape(message)):
             call()
@@ -648,8 +649,8 @@ def test_int_arguments_take_numpy_integers(data, trained):
                         seed=np.uint64(7), threads=np.int16(1))
     assert model.config["dim"] == 16 and type(model.config["dim"]) is int and model.config["hidden"] == (32, 24)
     history = model.fit(data, np.int64(4), eval_every=np.int32(2), patience=np.uint8(0), progress=False)
-    assert model.step == 4 and len(history) == 3
-    assert trained.recommend(trained.item_ids[:3], k=np.uint64(4))[0].shape == (4,)
+    assert model.step == history.best_step and len(history) == 3
+    assert trained.recommend(trained.item_ids[:3], top_n=np.uint64(4))[0].shape == (4,)
     assert metatl.Dataset.synthetic(side=np.int64(5), train_users=np.int32(10), new_users=np.int8(10),
                                     seed=np.uint64(2)).items == 25
 
@@ -678,11 +679,11 @@ def test_bool_arguments_refuse_non_bools(data, trained):
             with pytest.raises(TypeError, match=f"^{name} must be True or False, got "):
                 metatl.Model(**{name: value})
         assert metatl.Model(**{name: np.False_}).config[name] is False
-    kept = trained.recommend(ids, k=len(trained.item_ids), exclude_history=np.False_)[0]
+    kept = trained.recommend(ids, top_n=len(trained.item_ids), exclude_history=np.False_)[0]
     assert set(ids) <= set(kept)
-    assert not set(ids) & set(trained.recommend(ids, k=5, exclude_history=np.True_)[0])
-    assert np.array_equal(trained.recommend(ids, k=5, exclude_history=True)[0],
-                          trained.recommend(ids, k=5, exclude_history=np.bool_(True))[0])
+    assert not set(ids) & set(trained.recommend(ids, top_n=5, exclude_history=np.True_)[0])
+    assert np.array_equal(trained.recommend(ids, top_n=5, exclude_history=True)[0],
+                          trained.recommend(ids, top_n=5, exclude_history=np.bool_(True))[0])
 
 
 def test_choices_refuse_other_types_and_names(trained, data):
@@ -764,11 +765,11 @@ def test_a_diverging_fit_stops_with_the_reason_and_a_finite_model(data):
     with pytest.warns(RuntimeWarning, match="diverged at step 1|step 1"):
         history = model.fit(data, 20, progress=False)
     assert history.diverged is not None and "step 1" in history.diverged
-    assert model.step == 0
+    assert model.step == 0 and [h["step"] for h in history] == [0]
     with pytest.warns(RuntimeWarning):
         selected = small_model(learning_rate=1e30).fit(data, 20, eval_every=5, patience=2, progress=False)
     assert selected.diverged is not None
-    assert all(0 <= r["valid_sampled_mrr"] <= 1 for r in selected if "valid_sampled_mrr" in r)
+    assert all(0 <= r["valid_sampled_mrr"] <= 1 for r in selected)
     with pytest.raises(metatl.DivergedError):
         model._handle.train(data._handle, 3)   # the engine's own status, as C sees it
     assert np.isfinite(model.item_embeddings).all()
