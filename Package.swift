@@ -66,7 +66,8 @@ let package = Package(
         ),
         .testTarget(
             name: "MetaTLTests",
-            dependencies: ["MetaTL", "MetaTLKernels"],
+            // MetaTLCAPI: the tests compare the C defaults with Swift's, setting for setting.
+            dependencies: ["MetaTL", "MetaTLKernels", "MetaTLCAPI", "CMetaTL"],
             path: "Tests/MetaTLTests",
             resources: [.copy("Fixtures")]
         ),

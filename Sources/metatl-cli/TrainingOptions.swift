@@ -7,7 +7,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("K"), help: "Initial interactions per new user (K-1 support pairs).")
     var K = 3
     // The model-selection defaults are FitOptions' (the Swift API's), written once there.
-    @Option(help: "At most this many training steps (meta batches).")
+    @Option(name: [.customLong("max-steps"), .customLong("steps")], help: "At most this many training steps (meta batches); --steps is the old name.")
     var steps = FitOptions().maxSteps
     @Option(help: "Evaluate on the validation users every N steps; the best evaluation's model is kept.")
     var evalEvery = FitOptions().evalEvery
@@ -25,7 +25,7 @@ struct TrainingOptions: ParsableArguments {
     var preset: PresetName = .recommended
     @Option(help: "Tasks per step (default: the preset's, 1024).")
     var batchSize: Int?
-    @Option(help: "Adam learning rate (recommended: 0.0005, reference: 0.001).")
+    @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Adam learning rate (recommended: 0.0005, reference: 0.001); --lr for short.")
     var lr: Float?
     @Option(help: "Inner-step size: r' = r - beta * dL_s/dr (preset: 5).")
     var beta: Float?
@@ -114,7 +114,7 @@ struct TrainingOptions: ParsableArguments {
         if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }
         if let negatives { c.negatives = negatives == .uniform ? nil : negatives }
         try c.validate()
-        guard steps >= 0 else { throw ValidationError("--steps must be non-negative (got \(steps))") }
+        guard steps >= 0 else { throw ValidationError("--max-steps must be non-negative (got \(steps))") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1 (got \(evalEvery))") }
         guard patience >= 0 else { throw ValidationError("--patience must be non-negative (got \(patience))") }
         return c

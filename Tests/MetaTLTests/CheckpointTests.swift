@@ -17,6 +17,42 @@ struct CheckpointTests {
         return dir.appendingPathComponent(name).path
     }
 
+    /// The configuration metadata uses mt_config's and Python's snake_case names; a checkpoint
+    /// written before (Swift's camelCase names, no checksums) still loads as the same model.
+    @Test(arguments: Configuration.presetNames)
+    func configurationNamesAreSnakeCaseAndOldNamesStillLoad(preset: String) throws {
+        let (m, _) = try Self.trainedModel(preset: preset)
+        let data = m.checkpointData()
+        let file = try SafeTensors.File(data: data, name: "m")
+        let text = try #require(file.metadata["configuration"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        for name in ["batch_size", "learning_rate", "inner_step", "shared_negatives", "tail_embeddings", "item_bias",
+                     "zero_initial_relation", "relation_penalty", "table_decay", "query_margin"] {
+            #expect(json[name] != nil, "\(name) missing from \(text)")
+        }
+        #expect(json.keys.allSatisfy { !$0.contains(where: \.isUppercase) || $0 == "K" }, "\(text)")
+
+        // The same file as an older version wrote it: camelCase names, no checksums.
+        let camel = ["batch_size": "batchSize", "learning_rate": "learningRate", "inner_step": "innerStep",
+                     "eval_mode_after": "evalModeAfter", "shared_negatives": "sharedNegatives",
+                     "tail_embeddings": "tailEmbeddings", "item_bias": "itemBias",
+                     "zero_initial_relation": "zeroInitialRelation", "relation_penalty": "relationPenalty",
+                     "table_decay": "tableDecay", "query_margin": "queryMargin"]
+        let old = Dictionary(uniqueKeysWithValues: json.map { (camel[$0.key] ?? $0.key, $0.value) })
+        let oldText = try #require(String(data: try JSONSerialization.data(withJSONObject: old), encoding: .utf8))
+        let tensors = file.entries.map { name, e in
+            SafeTensors.Tensor(name: name, dtype: e.dtype, shape: e.shape,
+                               bytes: data.subdata(in: (file.dataStart + e.range.lowerBound)..<(file.dataStart + e.range.upperBound)))
+        }
+        let metadata = file.metadata.filter { $0.key != CheckpointChecksums.key }
+            .map { ($0.key, $0.key == "configuration" ? oldText : $0.value) }
+        let loaded = try MetaTLModel.load(checkpoint: SafeTensors.serialize(tensors, metadata: metadata), name: "old")
+        #expect(loaded.configuration == m.configuration)
+        for name in m.parameterNames {
+            #expect(loaded.tensor(named: name)?.map(\.bitPattern) == m.tensor(named: name)?.map(\.bitPattern), "\(name)")
+        }
+    }
+
     @Test(arguments: Configuration.presetNames)
     func roundTripGivesIdenticalScores(preset: String) throws {
         let (m, data) = try Self.trainedModel(preset: preset)

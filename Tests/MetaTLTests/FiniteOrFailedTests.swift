@@ -213,7 +213,7 @@ struct FiniteOrFailedTests {
 
         // A changed digit of the learning rate in the configuration metadata.
         var lr = good
-        let at = try #require(good.range(of: Data("learningRate".utf8))).upperBound
+        let at = try #require(good.range(of: Data("learning_rate".utf8))).upperBound
         let digit = try #require((at..<(at + 30)).first { (0x31...0x38).contains(good[$0]) })
         lr[digit] += 1
         // One Adam value nudged by one ulp, and one vocabulary id changed: both still valid values.

@@ -47,8 +47,8 @@ struct PresetTests {
         written.evalModeAfter = 9; written.negatives = .mixed; written.loss = .softmax; written.sharedNegatives = 64
         written.tailEmbeddings = true; written.itemBias = true; written.zeroInitialRelation = true
         written.relationPenalty = 0.5; written.tableDecay = 0.5; written.queryMargin = true
-        let newer = ["evalModeAfter", "negatives", "loss", "sharedNegatives", "tailEmbeddings", "itemBias",
-                     "zeroInitialRelation", "relationPenalty", "tableDecay", "queryMargin"]
+        let newer = ["eval_mode_after", "negatives", "loss", "shared_negatives", "tail_embeddings", "item_bias",
+                     "zero_initial_relation", "relation_penalty", "table_decay", "query_margin"]
         var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(written)) as? [String: Any])
         for key in newer { object.removeValue(forKey: key) }
         #expect(object.count == 13)

@@ -215,27 +215,51 @@ public struct Configuration: Sendable, Equatable, Codable {
 }
 
 extension Configuration {
+    /// The names of the settings in a checkpoint's configuration: mt_config's, Python's and the
+    /// command's JSON (snake_case).
     private enum CodingKeys: String, CodingKey {
-        case K, dim, hidden1, hidden2, batchSize, learningRate, beta, margin, dropout, seed, sampler, innerStep, threads
-        case evalModeAfter, negatives, loss, sharedNegatives, tailEmbeddings, itemBias, zeroInitialRelation, relationPenalty, tableDecay, queryMargin
+        case K, dim, hidden1, hidden2, batchSize = "batch_size", learningRate = "learning_rate", beta, margin, dropout
+        case seed, sampler, innerStep = "inner_step", threads, evalModeAfter = "eval_mode_after", negatives, loss
+        case sharedNegatives = "shared_negatives", tailEmbeddings = "tail_embeddings", itemBias = "item_bias"
+        case zeroInitialRelation = "zero_initial_relation", relationPenalty = "relation_penalty"
+        case tableDecay = "table_decay", queryMargin = "query_margin"
+
+        /// The name before: Swift's property name.
+        var camelCase: String {
+            let words = rawValue.split(separator: "_")
+            return words.enumerated().map { $0.offset == 0 ? String($0.element) : $0.element.prefix(1).uppercased() + $0.element.dropFirst() }.joined()
+        }
     }
 
-    /// Reads a checkpoint's configuration; settings added after a checkpoint was written take
-    /// their reference values, so an older checkpoint loads as the model it was.
+    /// A key by its text: checkpoints written before the names were snake_case used Swift's
+    /// property names (`learningRate`), which are the cases' names above.
+    private struct NamedKey: CodingKey {
+        var stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Reads a checkpoint's configuration, under today's names or the camelCase ones of older
+    /// files; settings added after a checkpoint was written take their reference values, so an
+    /// older checkpoint loads as the model it was.
     public init(from decoder: any Decoder) throws {
-        let k = try decoder.container(keyedBy: CodingKeys.self)
+        let k = try decoder.container(keyedBy: NamedKey.self)
+        let camelCase = !k.contains(NamedKey(stringValue: CodingKeys.batchSize.rawValue))
+            && k.contains(NamedKey(stringValue: CodingKeys.batchSize.camelCase))
+        func key(_ name: CodingKeys) -> NamedKey { NamedKey(stringValue: camelCase ? name.camelCase : name.rawValue) }
         var c = Configuration.reference
         // The settings every checkpoint has are required; the later ones default.
-        func need<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws { into = try k.decode(T.self, forKey: key) }
-        func read<T: Decodable>(_ key: CodingKeys, _ into: inout T) throws {
-            if let v = try k.decodeIfPresent(T.self, forKey: key) { into = v }
+        func need<T: Decodable>(_ name: CodingKeys, _ into: inout T) throws { into = try k.decode(T.self, forKey: key(name)) }
+        func read<T: Decodable>(_ name: CodingKeys, _ into: inout T) throws {
+            if let v = try k.decodeIfPresent(T.self, forKey: key(name)) { into = v }
         }
         try need(.K, &c.K); try need(.dim, &c.dim); try need(.hidden1, &c.hidden1); try need(.hidden2, &c.hidden2)
         try need(.batchSize, &c.batchSize); try need(.learningRate, &c.learningRate); try need(.beta, &c.beta)
         try need(.margin, &c.margin); try need(.dropout, &c.dropout); try need(.seed, &c.seed)
         try need(.sampler, &c.sampler); try need(.innerStep, &c.innerStep); try need(.threads, &c.threads)
-        c.evalModeAfter = try k.decodeIfPresent(Int.self, forKey: .evalModeAfter)
-        c.negatives = try k.decodeIfPresent(NegativeSampling.self, forKey: .negatives)
+        c.evalModeAfter = try k.decodeIfPresent(Int.self, forKey: key(.evalModeAfter))
+        c.negatives = try k.decodeIfPresent(NegativeSampling.self, forKey: key(.negatives))
         try read(.loss, &c.loss); try read(.sharedNegatives, &c.sharedNegatives); try read(.tailEmbeddings, &c.tailEmbeddings)
         try read(.itemBias, &c.itemBias); try read(.zeroInitialRelation, &c.zeroInitialRelation)
         try read(.relationPenalty, &c.relationPenalty); try read(.tableDecay, &c.tableDecay)

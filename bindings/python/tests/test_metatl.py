@@ -575,6 +575,58 @@ def test_the_command_trains_what_python_and_c_default_to(tmp_path):
             assert command[name] == (list(value) if isinstance(value, tuple) else value), name
 
 
+def test_every_setting_is_reachable_from_python_and_the_command_with_the_same_fit_defaults():
+    """Every setting of mt_config (Model().config) is a keyword of Model and an option of
+    `metatl train` under the same name; fit's settings are the command's, with the library's
+    defaults (mt_fit_params_default, Swift's FitOptions)."""
+    import inspect
+    root = Path(__file__).resolve().parents[3]
+    binary = root / ".build" / "debug" / "metatl-cli"
+    if not binary.exists():
+        pytest.skip(f"{binary} is not built (make test builds it first)")
+    help_text = subprocess.run([str(binary), "train", "--help"], check=True, capture_output=True, text=True).stdout
+    keywords = inspect.signature(metatl.Model).parameters
+    for name in metatl.Model().config:
+        assert name in keywords, f"Model() has no keyword {name}"
+        option = "--K" if name == "K" else "--" + name.replace("_", "-")
+        assert re.search(rf"(^|\s){re.escape(option)}[\s,]", help_text), f"metatl train has no {option}"
+    defaults = metatl._metatl.fit_defaults()
+    assert defaults == {"max_steps": 20000, "eval_every": 250, "patience": 8, "select_by": "full_mrr"}
+    fit = inspect.signature(metatl.Model.fit).parameters
+    for name, value in defaults.items():
+        assert fit[name].default is None   # None: the library's default
+        option = "--" + name.replace("_", "-")
+        block = next((b for b in re.split(r"\n(?=  --)", help_text) if b.strip().startswith(option + " ")
+                      or b.strip().startswith(option + ",")), "")
+        shown = re.search(r"default: ([^)]+)\)", " ".join(block.split()))
+        assert shown and shown.group(1) == str(value), f"{option}: {shown and shown.group(1)} vs {value}"
+
+
+def test_fit_callback_sees_every_step_and_validation_and_can_stop(data):
+    model = small_model()
+    seen = []
+    history = model.fit(data, 40, eval_every=5, patience=0, progress=False,
+                        callback=lambda event: seen.append(event) or event["step"] >= 7 and event["validation"] is None)
+    steps = [e for e in seen if e["validation"] is None]
+    validations = [e["validation"] for e in seen if e["validation"] is not None]
+    assert [e["done"] for e in steps] == list(range(1, 8)) and all(e["total"] == 40 for e in steps)
+    assert validations == [{k: v for k, v in h.items() if k != "selected"} for h in history]
+    assert [h["step"] for h in history] == [0, 5, 7]
+    assert history.interrupted is False and model.step == history.best_step
+    # An exception raised by the callback stops the fit and is raised again; the best model is kept.
+
+    def fail(event):
+        if event["step"] == 3:
+            raise ValueError("enough")
+
+    other = small_model()
+    with pytest.raises(ValueError, match="enough"):
+        other.fit(data, 40, eval_every=2, patience=0, progress=False, callback=fail)
+    assert other.step in (0, 2, 3)
+    with pytest.raises(TypeError, match="callback must be callable"):
+        small_model().fit(data, 4, progress=False, callback=3)
+
+
 def test_unknown_presets_are_errors():
     with pytest.raises(ValueError, match="unknown preset 'fancy'; expected 'recommended' or 'reference'"):
         metatl.Model(preset="fancy")
