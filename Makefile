@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build demo bench results test test-swift test-c test-cli test-python test-crash test-fuzz-replay \
+.PHONY: deps build install demo bench results test test-swift test-c test-cli test-python test-crash test-fuzz-replay \
 	fuzz fuzz-build sanitize sanitize-asan sanitize-tsan clean
 PYTHON ?= python3
 VENV := .build/python-venv
@@ -17,6 +17,18 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product metatl-cli
 	$(SWIFT) build -c release --product metatl
+
+# Installs the command as `metatl`, libmetatl.so and metatl.h under PREFIX (from the release
+# build; BUILT=.build/debug installs a debug build without building). The command and library
+# link the Swift runtime of the toolchain they were built with.
+PREFIX ?= /usr/local
+BUILT ?= $(RELEASE)
+install:
+	@if [ "$(BUILT)" = "$(RELEASE)" ]; then $(MAKE) build; fi
+	install -d "$(PREFIX)/bin" "$(PREFIX)/lib" "$(PREFIX)/include"
+	install -m 755 "$(BUILT)/metatl-cli" "$(PREFIX)/bin/metatl"
+	install -m 755 "$(BUILT)/libmetatl.so" "$(PREFIX)/lib/libmetatl.so"
+	install -m 644 include/metatl.h "$(PREFIX)/include/metatl.h"
 
 demo: deps
 	$(SWIFT) build -c release --product metatl-cli
@@ -77,6 +89,9 @@ test-fuzz-replay:
 test-cli:
 	Tests/cli/smoke.sh $(DEBUG)/metatl-cli
 	$(DEBUG)/metatl-swift-example
+	@# Installed, the command is `metatl`.
+	rm -rf $(DEBUG)/install-check && $(MAKE) --no-print-directory install BUILT=$(DEBUG) PREFIX=$(CURDIR)/$(DEBUG)/install-check
+	test "$$($(DEBUG)/install-check/bin/metatl --version)" = "$$($(DEBUG)/metatl-cli --version)"
 
 # The Python package, installed with pip into a private virtual environment (building the
 # release libmetatl on the way), its pytest suite and the quickstart notebook.

@@ -326,6 +326,32 @@ class Model(_Native):
                   f"{result['best_score']:.4f})", file=sys.stderr)
         return history
 
+    def train(self, dataset: Dataset, steps: int, progress: bool = False) -> float:
+        """Trains exactly ``steps`` (>= 1) meta steps and keeps the last model (C's
+        ``mt_model_train``, Swift's ``train(on:steps:)``): no validation, no selection (for that,
+        :meth:`fit`). Returns the mean query loss. Ctrl-C stops it after the current step (the
+        steps taken are kept; :attr:`step` counts them) and raises KeyboardInterrupt.
+        ``progress`` shows a bar. A diverging step raises :class:`DivergedError` (the model is
+        left as it was after the last good step)."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
+        progress = _metatl.flag(progress, "progress")
+        if self._handle is None:
+            self._handle = _metatl.model_create(self._settings, dataset._handle)
+        bar = _Progress(_metatl.integer(steps, "steps", 1), enabled=progress)
+
+        def on_step(done: int, total: int, step: int, query_loss: float, validation: Any) -> bool:
+            bar.update(done, query_loss)
+            return False
+
+        try:
+            loss, error = self._handle.train(dataset._handle, steps, on_step)
+        finally:
+            bar.close()
+        if error is not None:
+            raise error
+        return float(loss)
+
     # -- measuring ------------------------------------------------------------------------
 
     def evaluate(self, dataset: Dataset, split: str = "test", protocol: str = "sampled") -> Dict[str, float]:

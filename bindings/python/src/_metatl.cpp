@@ -434,16 +434,21 @@ struct Model {
     }
     void restore(const Snapshot &snap) { check(mt_model_restore(handle, snap.handle)); }
 
-    float train(const Dataset &data, py::handle steps) {
+    // mt_model_train_with_progress; `callback` (None for none) as ProgressTrampoline. Returns the
+    // mean loss and the callback's exception (None when it raised none).
+    std::pair<float, py::object> train(const Dataset &data, py::handle steps, py::object callback) {
         int64_t n = to_c<int64_t>(steps, "steps");
         float loss = 0;
         mt_status s;
+        ProgressTrampoline trampoline{callback};
         {
             py::gil_scoped_release release;
-            s = mt_model_train(handle, data.handle, n, &loss);
+            s = callback.is_none() ? mt_model_train(handle, data.handle, n, &loss)
+                                   : mt_model_train_with_progress(handle, data.handle, n, &ProgressTrampoline::call,
+                                                                  &trampoline, &loss);
         }
         check(s);
-        return loss;
+        return {loss, trampoline.error};
     }
 
     // mt_model_fit with the GIL released; `callback` as ProgressTrampoline. Returns the summary,
@@ -677,7 +682,7 @@ PYBIND11_MODULE(_metatl, m) {
         .def("items", &Model::items)
         .def("step", &Model::step)
         .def("config", &Model::config)
-        .def("train", &Model::train, py::arg("data"), py::arg("steps"))
+        .def("train", &Model::train, py::arg("data"), py::arg("steps"), py::arg("callback") = py::none())
         .def("fit", &Model::fit, py::arg("data"), py::arg("max_steps"), py::arg("eval_every"), py::arg("patience"),
              py::arg("select_by"), py::arg("callback"))
         .def("snapshot", &Model::snapshot)

@@ -381,8 +381,7 @@ def test_fit_with_patience_keeps_the_best_model(data, select_by):
     assert model.evaluate(data, split="valid", protocol=protocol)["MRR"] == best[key]
     straight = small_model()
     if best["step"] > 0:
-        straight._handle = metatl._metatl.model_create(straight._settings, data._handle)
-        straight._handle.train(data._handle, best["step"])
+        straight.train(data, best["step"])
         np.testing.assert_array_equal(model.item_embeddings, straight.item_embeddings)
     # Early stopping follows the rule.
     since, stop = 0, None
@@ -600,6 +599,18 @@ def test_every_setting_is_reachable_from_python_and_the_command_with_the_same_fi
                       or b.strip().startswith(option + ",")), "")
         shown = re.search(r"default: ([^)]+)\)", " ".join(block.split()))
         assert shown and shown.group(1) == str(value), f"{option}: {shown and shown.group(1)} vs {value}"
+
+
+def test_train_takes_exactly_the_steps_and_keeps_the_last_model(data):
+    model = small_model()
+    loss = model.train(data, 7)
+    assert model.step == 7 and loss > 0
+    again = small_model()
+    again.train(data, 3)
+    again.train(data, 4)
+    np.testing.assert_array_equal(model.item_embeddings, again.item_embeddings)
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        model.train(data, 0)
 
 
 def test_fit_callback_sees_every_step_and_validation_and_can_stop(data):
