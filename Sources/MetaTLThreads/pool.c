@@ -1,5 +1,6 @@
 // See metatl_threads.h. One process-wide pool; a loop owns it from start to end (a mutex taken
-// with trylock, so a second caller falls back instead of waiting).
+// with trylock, so a second caller falls back instead of waiting). mtl_pool_release takes the
+// same mutex, waiting, to stop and join the workers between two loops.
 #define _GNU_SOURCE
 #include "metatl_threads.h"
 
@@ -19,9 +20,14 @@
 #endif
 
 enum { MAX_WORKERS = 255 };   // thread counts fit the job word's 16 bits
+// The job word's thread count that tells every worker to exit (mtl_pool_release): above any
+// real count, so no worker takes it for a loop.
+enum { STOP_WORKERS = 0xffff };
 // How long an idle worker polls for the next loop before it sleeps, and how long the caller polls
 // for the workers to finish before it starts yielding the CPU. A training step runs ~20 loops
 // a few hundred microseconds apart; serving calls may be far apart, and then the workers sleep.
+// So after its last loop a worker burns at most 200 µs of CPU, then blocks in pthread_cond_wait
+// (a futex) until the next loop: an idle pool costs no CPU (include/metatl.h, "The process").
 static const int64_t WORKER_SPIN_NS = 200000;
 static const int64_t CALLER_SPIN_NS = 2000000;
 
@@ -47,6 +53,11 @@ static struct {
 };
 
 static uint64_t created_after[MAX_WORKERS + 1];   // see worker_main
+static pthread_t worker_threads[MAX_WORKERS + 1];  // indices 1...pool.workers, for joining them
+
+// Set on the pool's own threads and on a thread while it runs a loop: mtl_pool_release refuses
+// there (it would wait for the loop it is part of).
+static _Thread_local int inside_pool;
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -83,6 +94,7 @@ static void run_share(int index, int threads, long chunks, mtl_pool_chunk_fn fn,
 
 static void *worker_main(void *arg) {
     const int index = (int)(intptr_t)arg;
+    inside_pool = 1;
     // The last loop published before this worker was created: a loop published since then, even
     // before this thread first runs, is one to take part in.
     uint64_t seen = created_after[index];
@@ -109,6 +121,7 @@ static void *worker_main(void *arg) {
         // never one it takes part in: the owner waits for those workers before the next loop.
         seen = job;
         const int threads = (int)(job & 0xffff);
+        if (threads == STOP_WORKERS) return NULL;
         if (index < threads) {
             run_share(index, threads, pool.chunks, pool.fn, pool.context);
             atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
@@ -121,13 +134,10 @@ static void *worker_main(void *arg) {
 static int ensure_workers(int wanted) {
     if (wanted > MAX_WORKERS) wanted = MAX_WORKERS;
     while (pool.workers < wanted) {
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_t thread;
+        // Joinable, so that mtl_pool_release can wait until they are gone.
         created_after[pool.workers + 1] = atomic_load_explicit(&pool.job, memory_order_relaxed);
-        int failed = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)(pool.workers + 1));
-        pthread_attr_destroy(&attr);
+        int failed = pthread_create(&worker_threads[pool.workers + 1], NULL, worker_main,
+                                    (void *)(intptr_t)(pool.workers + 1));
         if (failed) break;
         pthread_mutex_lock(&pool.lock);
         pool.workers++;
@@ -137,7 +147,8 @@ static int ensure_workers(int wanted) {
 }
 
 // A forked child has only the thread that forked: forget the parent's workers (they do not
-// exist in the child) and reset the locks, which the parent's threads may have held.
+// exist in the child, and are neither joined nor freed there) and reset the locks, which the
+// parent's threads may have held.
 static void after_fork_in_child(void) {
     pthread_mutex_init(&pool.owner, NULL);
     pthread_mutex_init(&pool.lock, NULL);
@@ -160,8 +171,11 @@ int mtl_pool_run(int threads, long chunks, mtl_pool_chunk_fn fn, void *context) 
     }
     pthread_once(&fork_handler_once, install_fork_handler);
     if (pthread_mutex_trylock(&pool.owner) != 0) return -1;
+    const int was_inside = inside_pool;
+    inside_pool = 1;
     int available = ensure_workers(threads - 1);
     if (available < threads - 1) {
+        inside_pool = was_inside;
         pthread_mutex_unlock(&pool.owner);
         return -1;
     }
@@ -188,6 +202,31 @@ int mtl_pool_run(int threads, long chunks, mtl_pool_chunk_fn fn, void *context) 
         } else {
             sched_yield();
         }
+    }
+    inside_pool = was_inside;
+    pthread_mutex_unlock(&pool.owner);
+    return 0;
+}
+
+int mtl_pool_release(void) {
+    if (inside_pool) return -1;
+    // Waits for a loop in flight on another thread (as long as one loop takes); the next
+    // loop after this starts workers anew (or, if it tries while this runs, falls back).
+    pthread_mutex_lock(&pool.owner);
+    const int workers = pool.workers;
+    if (workers > 0) {
+        // Every worker is idle or about to be: the owner mutex is held, and the last loop's
+        // workers finished before it was released. Each one sees this job, polling or woken.
+        uint64_t previous = atomic_load_explicit(&pool.job, memory_order_relaxed);
+        atomic_store_explicit(&pool.job, ((previous >> 16) + 1) << 16 | STOP_WORKERS, memory_order_release);
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+        for (int w = 1; w <= workers; w++) pthread_join(worker_threads[w], NULL);
+        pthread_mutex_lock(&pool.lock);
+        pool.workers = 0;
+        pool.sleepers = 0;
+        pthread_mutex_unlock(&pool.lock);
     }
     pthread_mutex_unlock(&pool.owner);
     return 0;

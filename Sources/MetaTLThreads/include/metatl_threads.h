@@ -7,8 +7,9 @@
 // the next pass, from memory instead of its own L2; and each call costs tens of microseconds of
 // wake-up. Here thread t of T starts on the chunks [chunks·t/T, chunks·(t+1)/T) (the calling
 // thread is thread 0) and, once done, takes the chunks others have not started yet from the back
-// of their shares; idle workers spin briefly before they sleep, so the back-to-back loops of a
-// training step start in about a microsecond. Results never depend on which thread ran a chunk:
+// of their shares; idle workers spin for at most 200 µs before they sleep on a condition variable,
+// so the back-to-back loops of a training step start in about a microsecond and an idle pool
+// costs no CPU. Results never depend on which thread ran a chunk:
 // each chunk writes only its own outputs.
 #ifndef METATL_THREADS_H
 #define METATL_THREADS_H
@@ -28,6 +29,11 @@ typedef void (*mtl_pool_chunk_fn)(void *context, long chunk);
 /// thread's loop, or a loop nested inside a chunk) or no worker could be started: the caller
 /// then runs the loop some other way.
 int mtl_pool_run(int threads, long chunks, mtl_pool_chunk_fn fn, void *context);
+
+/// Stops and joins every pool worker (include/metatl.h's mt_threads_release); the next loop
+/// starts them anew. Waits for a loop in flight on another thread. Returns 0, or -1 without
+/// doing anything on a pool worker or inside a loop (where it would wait for itself).
+int mtl_pool_release(void);
 
 /// Fork guard: every OpenBLAS call runs between enter and leave, and fork() waits until none
 /// runs (OpenBLAS is not fork-safe; see fork_guard.c). Never nested on one thread.
