@@ -6,7 +6,8 @@ import MetaTLThreads
 /// With `threads` > 1 a product is split into row blocks of C that workers compute at once (see
 /// ``rowBlocks(_:threads:)``), each with a single-threaded sgemm, instead of using OpenBLAS's own
 /// thread pool: its idle workers spin (sched_yield) right after each product, exactly when the
-/// engine's element-wise loops want both cores. Each element of C comes from one sgemm call over its whole inner dimension,
+/// engine's element-wise loops want both cores. Library calls run with OpenBLAS single-threaded
+/// (``BLASThreadCount``). Each element of C comes from one sgemm call over its whole inner dimension,
 /// so results depend only on the split, i.e. on the thread count.
 enum BLAS {
     /// c[m, n] = alpha · a[m, k] · b[n, k]ᵀ + beta · c   (b stored as PyTorch stores a Linear weight)
@@ -92,7 +93,9 @@ enum BLAS {
         call()
     }
 
-    /// Sets the number of OpenBLAS's own threads (process-wide: OpenBLAS has no per-call setting).
+    /// Sets the number of OpenBLAS's own threads (process-wide: OpenBLAS has no per-call
+    /// setting). Only inside ``BLASThreadCount/singleThreaded(_:)``, which gives the caller's
+    /// count back at the end (the GEMM floor measures OpenBLAS's own threading with it).
     static func setThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
     }

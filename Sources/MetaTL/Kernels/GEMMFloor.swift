@@ -47,6 +47,11 @@ public final class GEMMFloor: @unchecked Sendable {
     /// OpenBLAS's own threads (`split` false) or split over the engine's workers as training
     /// runs them (`split` true).
     public func measure(repetitions: Int, split: Bool) -> [Double] {
+        // A library call like any other: the caller's OpenBLAS thread count comes back after.
+        BLASThreadCount.singleThreaded { measureProducts(repetitions: repetitions, split: split) }
+    }
+
+    private func measureProducts(repetitions: Int, split: Bool) -> [Double] {
         let c = configuration
         BLAS.setThreads(split ? 1 : c.threads)
         let workers = split ? c.threads : 1

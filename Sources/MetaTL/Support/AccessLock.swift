@@ -15,6 +15,10 @@ import MetaTLThreads
 /// fork() waits for exclusive work in flight, so a forked child gets the model whole (see
 /// metatl_access.h).
 ///
+/// Every library call on a model comes through here, so each body also runs with OpenBLAS
+/// single-threaded and the caller's OpenBLAS thread count back afterwards
+/// (``BLASThreadCount``).
+///
 /// Lazy Adam: a step leaves idle embedding rows' updates pending. If anybody is waiting when the
 /// step ends, the step calls ``settle`` (the model's catch-up) before letting them in; otherwise
 /// it leaves the model marked stale, and whoever gets it next calls ``settle`` first, holding it
@@ -44,7 +48,7 @@ final class AccessLock: @unchecked Sendable {
             mtl_access_downgrade(core)
         }
         defer { mtl_access_unlock_shared(core) }
-        return try body()
+        return try BLASThreadCount.singleThreaded(body)
     }
 
     /// Runs `body` with exclusive access, waiting for the readers in flight and the current
@@ -57,7 +61,7 @@ final class AccessLock: @unchecked Sendable {
         if stale && settleFirst { settle() }
         var leftStale = stale && !settleFirst
         defer { mtl_access_unlock_exclusive(core, leftStale ? 1 : 0) }
-        let result = try body()
+        let result = try BLASThreadCount.singleThreaded(body)
         leftStale = false
         return result
     }
@@ -69,7 +73,7 @@ final class AccessLock: @unchecked Sendable {
             throw MetaTLError(.busy, "cannot \(what): the model is already being trained by another call (one training call at a time)")
         }
         defer { mtl_access_end_training(core) }
-        return try body()
+        return try BLASThreadCount.singleThreaded(body)
     }
 
     /// Runs one training step with exclusive access. The step may leave updates pending: they are

@@ -121,7 +121,6 @@ extension MetaTLModel {
         let c = configuration
         let B = batch.tasks, S = c.supportCount, d = c.dim
         let learner = RelationLearner(model: self)
-        BLAS.setThreads(1)   // the engine splits products over its own workers (see BLAS)
         arena.zeroGrads()
         let tailOffset = tailRowOffset
         for rows in [batch.supportHead, batch.supportNegativeHead, batch.queryHead, batch.queryNegativeHead] {
