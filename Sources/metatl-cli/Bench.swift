@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import MetaTL
+@_spi(Diagnostics) import MetaTL
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
 import Testing
-@testable import MetaTL
+@_spi(Diagnostics) @testable import MetaTL
 
 /// OpenBLAS gives the engine's products correctly with whichever kernel it runs (older OpenBLAS
 /// builds are known to compute wrong results on some CPUs), split over workers or not.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import MetaTL
+@_spi(Diagnostics) @testable import MetaTL
 
 /// The concurrency contract (include/metatl.h, "Thread safety"): serving calls share the model;
 /// training takes it alone one step at a time, so a service can train or fine-tune the model it

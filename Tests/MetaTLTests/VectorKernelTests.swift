@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import MetaTLKernels
-@testable import MetaTL
+@_spi(Diagnostics) @testable import MetaTL
 
 /// The element-wise kernels are compiled for several instruction sets (Sources/MetaTLKernels);
 /// every variant this CPU runs must give the same bits.

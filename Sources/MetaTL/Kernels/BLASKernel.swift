@@ -7,9 +7,12 @@ import Foundation
 /// `OPENBLAS_CORETYPE`. Debian's 0.3.21 does not recognise some recent Xeons and falls back to
 /// the generic "Prescott" (SSE3) kernels, 3-5x slower than the AVX-512 or AVX2 kernels the same
 /// CPU runs correctly. A program can only fix that by starting with `OPENBLAS_CORETYPE` set, so
-/// the `metatl` command re-executes itself once with the better kernel, and the Python package
+/// the `metatl` command re-executes itself once with the better kernel (its
+/// `restartWithBetterKernelIfNeeded`: a library never restarts its host), and the Python package
 /// sets the variable before it loads the library. An existing `OPENBLAS_CORETYPE` is always kept.
-public enum BLASKernel {
+///
+/// Diagnostics only: `@_spi(Diagnostics) import MetaTL` (the `metatl` command, tests).
+@_spi(Diagnostics) public enum BLASKernel {
     /// The kernel OpenBLAS is using ("SkylakeX", "Haswell", "Prescott", …).
     public static var current: String {
         guard let name = openblas_get_corename() else { return "unknown" }
@@ -39,18 +42,5 @@ public enum BLASKernel {
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
               let colon = line.firstIndex(of: ":") else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
-    }
-
-    /// For programs: if a better kernel is available, restart this process with
-    /// `OPENBLAS_CORETYPE` set (once; `METATL_BLAS_REEXEC` marks the restarted process).
-    /// Returns normally when nothing is to be done or the restart is impossible.
-    public static func restartWithBetterKernelIfNeeded() {
-        guard ProcessInfo.processInfo.environment["METATL_BLAS_REEXEC"] == nil,
-              ProcessInfo.processInfo.environment["METATL_KEEP_BLAS_KERNEL"] == nil,
-              let kernel = recommended() else { return }
-        setenv("OPENBLAS_CORETYPE", kernel, 1)
-        setenv("METATL_BLAS_REEXEC", "1", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // execv returned: keep running with the kernel we have.
     }
 }

@@ -8,7 +8,9 @@ import Foundation
 ///
 /// The operands are allocated and filled once, so that measuring between training steps
 /// allocates nothing and costs only the products.
-public final class GEMMFloor: @unchecked Sendable {
+///
+/// Benchmarks only: `@_spi(Diagnostics) import MetaTL` (the `metatl bench` command).
+@_spi(Diagnostics) public final class GEMMFloor: @unchecked Sendable {
     private let configuration: Configuration
     private let rows: Int
     private let widths: [(inDim: Int, outDim: Int)]

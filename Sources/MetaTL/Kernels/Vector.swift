@@ -17,7 +17,10 @@ func addScaled(_ y: FPtr, _ a: Float, _ x: CFPtr, _ n: Int) {
 }
 
 /// The instruction-set variant of the element-wise kernels in use ("avx512", "avx2", "generic").
-public enum VectorKernels {
+///
+/// Diagnostics only: `@_spi(Diagnostics) import MetaTL` (the `metatl bench` command, tests);
+/// programs choose a variant with `METATL_SIMD` instead.
+@_spi(Diagnostics) public enum VectorKernels {
     /// The variant running now.
     public static var selected: String { String(cString: mtl_k_selected()) }
 

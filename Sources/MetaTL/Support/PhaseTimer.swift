@@ -22,7 +22,9 @@ extension MetaTLModel {
     /// backward, optimiser); returns milliseconds per step for each phase, in step order.
     /// The training itself is the same as ``train(on:steps:progress:)``.
     /// It is a training call: `.busy` at once while another one runs.
-    public func profileTraining(on dataset: Dataset, steps: Int) throws(MetaTLError) -> [(phase: String, ms: Double)] {
+    ///
+    /// Benchmarks only: `@_spi(Diagnostics) import MetaTL` (the `metatl bench` command).
+    @_spi(Diagnostics) public func profileTraining(on dataset: Dataset, steps: Int) throws(MetaTLError) -> [(phase: String, ms: Double)] {
         try access.training("profile training") { () throws(MetaTLError) -> [(phase: String, ms: Double)] in
             let timer = PhaseTimer()
             phaseTimer = timer
