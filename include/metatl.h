@@ -45,6 +45,43 @@
  *     (fork waits for a step, snapshot or restore in flight) and may serve and train it; the
  *     other threads do not exist in the child.
  *   - Freeing a handle while another thread uses it is the caller's error.
+ *
+ * The process: everything the library does to the program that loads it
+ *   - Threads. A call on a model whose config has threads = T > 1 (training, evaluation,
+ *     serving) runs its parallel loops on the calling thread and T - 1 worker threads of one
+ *     process-wide pool, started by the first loop that needs them and kept for later loops
+ *     (a later call with a larger T starts more, up to 255). An idle worker polls for the next
+ *     loop for at most 200 microseconds after its last one, then sleeps on a condition variable
+ *     (no CPU) until the next loop. mt_threads_release() ends them. When two calls run parallel
+ *     loops at the same moment, the second one's loop runs on libdispatch's global concurrent
+ *     queue instead (threads that libdispatch starts and retires itself); results are the same.
+ *     With threads = 1 every loop runs on the calling thread. No other threads are started.
+ *   - OpenBLAS. The engine splits each matrix product over its own threads and calls OpenBLAS
+ *     single-threaded, and OpenBLAS's thread count is process-wide: while any library call runs,
+ *     the process's OpenBLAS is set to one thread; when the last one returns, the count the
+ *     caller had (openblas_get_num_threads() when the first began) is set back. A host's own
+ *     OpenBLAS work on other threads meanwhile runs single-threaded. Loading libmetatl loads
+ *     OpenBLAS, which starts its own threads by its own rules (OPENBLAS_NUM_THREADS); the
+ *     library never runs products on them.
+ *   - Environment. The C library sets no environment variable. It reads METATL_SIMD
+ *     (avx512|avx2|generic: which element-wise kernels to use; by default the best the CPU
+ *     runs). OpenBLAS reads OPENBLAS_CORETYPE once, when it loads: Debian's 0.3.21 falls back to
+ *     slow generic kernels on CPUs it does not know, so the Python package, on import, sets
+ *     OPENBLAS_CORETYPE in its process's environment (SkylakeX or Haswell, what the CPU
+ *     supports) unless it or METATL_KEEP_BLAS_KERNEL is already set, and the `metatl` command,
+ *     when OpenBLAS chose a generic kernel, restarts itself once with it set
+ *     (METATL_KEEP_BLAS_KERNEL set: neither does). C programs may set it themselves before
+ *     loading the library.
+ *   - fork(). The library installs pthread_atfork handlers: fork() waits for OpenBLAS calls and
+ *     exclusive model work (a training step, a snapshot, a restore) in flight on other threads,
+ *     and the child forgets the parent's workers (it starts its own when it needs them), the
+ *     library's lock state and the calls running in the parent (its OpenBLAS count, if one was
+ *     running, is set back at the end of its next call).
+ *   - Signals. The library installs no signal handlers and blocks no signals, and neither does
+ *     the Python package: Ctrl-C reaches its fit and train as Python's own KeyboardInterrupt,
+ *     raised in the progress callback, which cancels the call.
+ *   - Memory. Large buffers are offered to the kernel for transparent huge pages
+ *     (madvise MADV_HUGEPAGE, on the library's own allocations only).
  */
 #ifndef METATL_H
 #define METATL_H
@@ -476,6 +513,15 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
  * (MT_ERR_IO), or a name longer than the file system allows (MT_ERR_INVALID_ARGUMENT). */
 mt_status mt_model_save(const mt_model *model, const char *path);
 mt_status mt_model_load(const char *path, mt_model **out);
+
+/* ---- Threads ------------------------------------------------------------------------------- */
+
+/* Ends the worker threads of the pool (see "The process"): stops them, joins them and frees
+ * their stacks. The next parallel loop starts them again; results do not change. Safe from any
+ * thread at any time: it waits for a parallel loop running on another thread (one loop, usually
+ * milliseconds), and a training call running meanwhile goes on, starting new workers at its next
+ * loop. */
+void mt_threads_release(void);
 
 #ifdef __cplusplus
 }

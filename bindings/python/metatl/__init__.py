@@ -11,6 +11,18 @@ preset (the default), ``-||head + r - tail||`` with the reference notebook's
 >>> model = metatl.Model(dim=32, batch_size=256, threads=2)
 >>> history = model.fit(data, steps=100, progress=False)
 >>> ids, scores = model.recommend(data.item_ids[:3], top_n=5)
+
+What importing it does to the process: unless ``OPENBLAS_CORETYPE`` or ``METATL_KEEP_BLAS_KERNEL``
+is already set, it sets ``OPENBLAS_CORETYPE`` in ``os.environ`` (so for child processes too) to
+the best OpenBLAS kernel the CPU supports, ``SkylakeX`` (AVX-512) or ``Haswell`` (AVX2 and FMA),
+before the library and its OpenBLAS load, whatever kernel OpenBLAS would have picked: Debian's
+OpenBLAS 0.3.21 runs 3-5x slower generic kernels on CPUs it does not recognise. Set
+``METATL_KEEP_BLAS_KERNEL=1`` before the import to keep OpenBLAS's own choice. Every OpenBLAS
+loaded after that reads the variable, numpy's own too if numpy was not imported before (metatl
+imports it right after); one already loaded keeps its kernel. While a call runs, the library's
+OpenBLAS is single-threaded, and its previous thread count is set back when the call returns; a
+model with ``threads > 1`` keeps ``threads - 1`` worker threads, asleep when idle. The C header's
+"The process" section (include/metatl.h) says all of it.
 """
 from __future__ import annotations
 
@@ -25,7 +37,8 @@ def _prefer_fast_blas_kernel() -> None:
     """Debian's OpenBLAS 0.3.21 falls back to slow generic kernels on CPUs it does not know.
     OpenBLAS reads OPENBLAS_CORETYPE once, when it loads (with the extension below), so name the
     best kernel this CPU supports unless the variable is already set (or METATL_KEEP_BLAS_KERNEL
-    is). The `metatl` command does the same by restarting itself."""
+    is: the opt-out). The `metatl` command does the same by restarting itself. It changes
+    os.environ for the whole process, which the module docstring tells users."""
     if "OPENBLAS_CORETYPE" in os.environ or "METATL_KEEP_BLAS_KERNEL" in os.environ:
         return
     try:
