@@ -60,10 +60,13 @@ test-swift:
 	if [ -n "$$kernel" ]; then echo "again with OPENBLAS_CORETYPE=$$kernel"; \
 	OPENBLAS_CORETYPE=$$kernel $(SWIFT) test --skip-build --filter "BLASTests|ReferenceParityTests|GradientCheckTests|TrainingAndEvaluationTests"; fi
 
-# The C ABI contract suite and the C example, compiled with plain cc against include/metatl.h.
+# The C ABI contract suite, the host-process test (threads, OpenBLAS's thread count; it calls
+# OpenBLAS itself, as a host would) and the C example, compiled with plain cc against include/metatl.h.
 test-c:
 	$(CC) $(CFLAGS) Tests/c/contract_test.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -lpthread -o $(DEBUG)/contract-test
 	$(DEBUG)/contract-test
+	$(CC) $(CFLAGS) Tests/c/threads_test.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -lopenblas -lpthread -o $(DEBUG)/threads-test
+	$(DEBUG)/threads-test
 	$(CC) $(CFLAGS) examples/c/example.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -o $(DEBUG)/c-example
 	cd $(DEBUG) && ./c-example
 
