@@ -47,8 +47,8 @@
  *   - Freeing a handle while another thread uses it is the caller's error.
  *
  * The process: everything the library does to the program that loads it
- *   - Threads. A call on a model whose config has threads = T > 1 (training, evaluation,
- *     serving) runs its parallel loops on the calling thread and T - 1 worker threads of one
+ *   - Threads. A call on a model whose config has threads = T > 1 runs its parallel loops
+ *     (training and evaluation have them) on the calling thread and T - 1 worker threads of one
  *     process-wide pool, started by the first loop that needs them and kept for later loops
  *     (a later call with a larger T starts more, up to 255). An idle worker polls for the next
  *     loop for at most 200 microseconds after its last one, then sleeps on a condition variable
