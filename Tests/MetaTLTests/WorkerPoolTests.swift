@@ -81,4 +81,34 @@ struct WorkerPoolTests {
         }
         #expect(failures.load(ordering: .relaxed) == 0)
     }
+
+    @Test("releasing the workers, also while loops run, leaves every loop whole; inside a loop it refuses")
+    func releaseBetweenLoops() {
+        let insideRefused = Atomic<Int>(0)
+        var tries = 0
+        while !runOnPool(2, threads: 2, { _ in
+            if !WorkerThreads.release() { insideRefused.add(1, ordering: .relaxed) }
+        }) && tries < 10_000 { tries += 1; usleep(100) }
+        #expect(insideRefused.load(ordering: .relaxed) == 2)   // the caller's chunk and the worker's
+
+        let failures = Atomic<Int>(0), refusals = Atomic<Int>(0), done = Atomic<Bool>(false)
+        let releaser = Thread {
+            while !done.load(ordering: .relaxed) {
+                if !WorkerThreads.release() { refusals.add(1, ordering: .relaxed) }
+                usleep(200)
+            }
+        }
+        releaser.start()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<200 {
+                let (counts, _) = Self.run(chunks: 3 + (t + i) % 13, threads: 2 + t % 3)
+                if counts.contains(where: { $0 != 1 }) { failures.add(1, ordering: .relaxed) }
+            }
+        }
+        done.store(true, ordering: .relaxed)
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(refusals.load(ordering: .relaxed) == 0)
+        #expect(WorkerThreads.release())
+        #expect(Self.run(chunks: 16, threads: 2, onPool: true).counts == Array(repeating: 1, count: 16))
+    }
 }
