@@ -60,7 +60,8 @@
  *     single-threaded, and OpenBLAS's thread count is process-wide: while any library call runs,
  *     the process's OpenBLAS is set to one thread; when the last one returns, the count the
  *     caller had (openblas_get_num_threads() when the first began) is set back. A host's own
- *     OpenBLAS work on other threads meanwhile runs single-threaded. Loading libmetatl loads
+ *     OpenBLAS work meanwhile, on other threads or in code a call calls back, runs
+ *     single-threaded. Loading libmetatl loads
  *     OpenBLAS, which starts its own threads by its own rules (OPENBLAS_NUM_THREADS); the
  *     library never runs products on them.
  *   - Environment. The C library sets no environment variable. It reads METATL_SIMD
