@@ -1,7 +1,6 @@
 import CBLAS
 import Foundation
 import MetaTLThreads
-import Synchronization
 
 /// OpenBLAS's thread count while the library works, and the caller's around it.
 ///
@@ -26,10 +25,15 @@ enum BLASThreadCount {
         var owed = false
     }
 
-    private static let state: Mutex<State> = {
-        // A fork never happens while the mutex is held (enter and leave hold the fork guard).
+    /// Guarded by `lock`. (A pthread mutex rather than Synchronization's Mutex, so that
+    /// ThreadSanitizer, which does not see inside the toolchain's Synchronization, sees it.)
+    nonisolated(unsafe) private static var state = State()
+    nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        // A fork never happens while the mutex is held (it is taken inside the fork guard).
         pthread_atfork(nil, nil) { BLASThreadCount.forgetCallsInChild() }
-        return Mutex(State())
+        return m
     }()
 
     /// Runs `body`, a library call, with OpenBLAS single-threaded.
@@ -40,10 +44,7 @@ enum BLASThreadCount {
     }
 
     private static func enter() {
-        // The fork guard: a fork waits until the mutex is released (see metatl_threads.h).
-        mtl_fork_guard_enter()
-        defer { mtl_fork_guard_leave() }
-        state.withLock { s in
+        withState { s in
             if s.calls == 0 {
                 if !s.owed { s.callers = openblas_get_num_threads() }
                 s.owed = false
@@ -54,9 +55,7 @@ enum BLASThreadCount {
     }
 
     private static func leave() {
-        mtl_fork_guard_enter()
-        defer { mtl_fork_guard_leave() }
-        state.withLock { s in
+        withState { s in
             // Zero only after a fork reset the count during this call (forked from a callback).
             guard s.calls > 0 else { return }
             s.calls -= 1
@@ -64,10 +63,22 @@ enum BLASThreadCount {
         }
     }
 
+    /// Runs `update` holding the mutex, inside the fork guard: a fork waits until the mutex is
+    /// released (see metatl_threads.h), so a child never inherits it held.
+    private static func withState(_ update: (inout State) -> Void) {
+        mtl_fork_guard_enter()
+        defer { mtl_fork_guard_leave() }
+        let m = lock
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        update(&state)
+    }
+
     private static func forgetCallsInChild() {
-        state.withLock { s in
-            if s.calls > 0 { s.owed = true }
-            s.calls = 0
-        }
+        let m = lock
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        if state.calls > 0 { state.owed = true }
+        state.calls = 0
     }
 }
