@@ -153,8 +153,8 @@ fuzz: fuzz-build
 	  if [ $$status -ne 0 ]; then tail -40 $(FUZZ_BUILD)/logs/$$t.log; exit 1; fi; \
 	done
 
-# The Swift tests and the C contract test under AddressSanitizer (leaks included) and under
-# ThreadSanitizer, each in its own build folder.
+# The Swift tests and the C contract and threads tests under AddressSanitizer (leaks included)
+# and under ThreadSanitizer, each in its own build folder.
 sanitize: sanitize-asan sanitize-tsan
 
 sanitize-asan: deps
@@ -164,6 +164,9 @@ sanitize-asan: deps
 	$(TOOLCHAIN_CC) $(CFLAGS) -g -fsanitize=address Tests/c/contract_test.c -L.build-asan/debug -lmetatl \
 	  -Wl,-rpath,$(CURDIR)/.build-asan/debug -lpthread -o .build-asan/debug/contract-test
 	.build-asan/debug/contract-test
+	$(TOOLCHAIN_CC) $(CFLAGS) -g -fsanitize=address Tests/c/threads_test.c -L.build-asan/debug -lmetatl \
+	  -Wl,-rpath,$(CURDIR)/.build-asan/debug -lopenblas -lpthread -o .build-asan/debug/threads-test
+	.build-asan/debug/threads-test
 
 sanitize-tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
@@ -174,6 +177,10 @@ sanitize-tsan: deps
 	  -Wl,-rpath,$(CURDIR)/.build-tsan/debug -L$(SWIFT_LIBDIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_LIBDIR) \
 	  -lpthread -o .build-tsan/debug/contract-test
 	.build-tsan/debug/contract-test
+	$(TOOLCHAIN_CC) $(CFLAGS) -g -fsanitize=thread Tests/c/threads_test.c -L.build-tsan/debug -lmetatl \
+	  -Wl,-rpath,$(CURDIR)/.build-tsan/debug -L$(SWIFT_LIBDIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_LIBDIR) \
+	  -lopenblas -lpthread -o .build-tsan/debug/threads-test
+	.build-tsan/debug/threads-test
 
 clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan
