@@ -72,6 +72,13 @@ static void sleep_ms(long ms) {
     while (nanosleep(&t, &t) != 0) {}
 }
 
+/* A progress callback runs inside the call: OpenBLAS is single-threaded there. */
+static int32_t count_single_threaded(const mt_progress *progress, void *user_data) {
+    (void)progress;
+    if (openblas_get_num_threads() == 1) (*(int *)user_data)++;
+    return 0;
+}
+
 /* Every call that runs the engine gives the caller's OpenBLAS thread count back. */
 static void test_openblas_thread_count(const mt_dataset *data) {
     openblas_set_num_threads(2);
@@ -85,6 +92,22 @@ static void test_openblas_thread_count(const mt_dataset *data) {
     float loss = NAN;
     EXPECT(mt_model_train(model, data, 5, &loss) == MT_OK);
     EXPECT(openblas_get_num_threads() == callers);
+
+    int single = 0;
+    EXPECT(mt_model_train_with_progress(model, data, 3, count_single_threaded, &single, &loss) == MT_OK);
+    EXPECT(single == 3);
+    EXPECT(openblas_get_num_threads() == callers);
+    mt_fit_params params = mt_fit_params_default();
+    params.max_steps = 4;
+    params.eval_every = 2;
+    params.progress_callback = count_single_threaded;
+    params.progress_user_data = &single;
+    mt_fit_result *fit = NULL;
+    single = 0;
+    EXPECT(mt_model_fit(model, data, &params, &fit) == MT_OK);
+    EXPECT(single >= 4);
+    EXPECT(openblas_get_num_threads() == callers);
+    mt_fit_result_free(fit);
 
     mt_metrics m = mt_metrics_default();
     EXPECT(mt_model_evaluate(model, data, MT_SPLIT_VALID, MT_PROTOCOL_FULL, &m) == MT_OK);
