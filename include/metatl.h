@@ -26,8 +26,9 @@
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
  *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
  *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info,
- *     mt_model_transition_prior_weight) run concurrently from many threads. mt_model_train
- *     holds the model exclusively one step at a time: before each step it waits for the
+ *     mt_model_transition_prior_weight) run concurrently from many threads. The training calls
+ *     (mt_model_train, mt_model_train_with_progress, mt_model_fit) hold the model exclusively one
+ *     step at a time (a fit's validations are readers): before each step they wait for the
  *     readers in flight, and readers that arrive during a step wait for it to end (a step
  *     takes milliseconds). Neither side fails with
  *     MT_ERR_BUSY because of the other, and neither starves: once a step is waiting, newly
@@ -38,8 +39,9 @@
  *   - mt_model_snapshot, mt_model_restore and mt_model_attach_transition_prior also wait and
  *     hold the model exclusively for a moment; during training (from another thread) they act
  *     between two steps, and training goes on from whatever model is then there.
- *   - One training call at a time: mt_model_train while another mt_model_train runs on the
- *     same model returns MT_ERR_BUSY at once (it neither waits nor interleaves).
+ *   - One training call at a time: a training call while another one runs on the same model
+ *     (from another thread, or from its own progress callback) returns MT_ERR_BUSY at once (it
+ *     neither waits nor interleaves).
  *   - There are no timeouts: a call waits as long as the calls ahead of it take.
  *   - fork(): a child forked while other threads use a model gets it whole, as after a step
  *     (fork waits for a step, snapshot or restore in flight) and may serve and train it; the

@@ -59,7 +59,8 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "version"]
+__all__ = ["BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "release_threads",
+           "version"]
 __version__ = _metatl.version()  # the library's (one place: Sources/MetaTL/Support/Version.swift)
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -80,6 +81,13 @@ DEFAULT_MAX_FILE_BYTES: int = _metatl.DEFAULT_MAX_FILE_BYTES
 def version() -> str:
     """The engine's version (libmetatl)."""
     return _metatl.version()
+
+
+def release_threads() -> None:
+    """Ends the engine's worker threads (C ``mt_threads_release``): they stop and are joined,
+    and the next call with ``threads`` > 1 starts them again; results do not change. For a
+    long-lived process that trained once and now only serves, or before forking workers."""
+    _metatl.threads_release()
 
 
 def _ids(values: IdsLike, name: str) -> np.ndarray:

@@ -636,6 +636,10 @@ PYBIND11_MODULE(_metatl, m) {
     m.doc() = "Low-level bindings of libmetatl (include/metatl.h); use the `metatl` package instead.";
     m.def("version", [] { return std::string(mt_version()); });
     m.def("fit_defaults", &fit_defaults);
+    m.def("threads_release", [] {
+        py::gil_scoped_release release;
+        mt_threads_release();
+    });
     m.attr("HEADER_VERSION") = MT_VERSION_STRING;
 
     busy_error = new_error("metatl.BusyError",

@@ -601,6 +601,16 @@ def test_every_setting_is_reachable_from_python_and_the_command_with_the_same_fi
         assert shown and shown.group(1) == str(value), f"{option}: {shown and shown.group(1)} vs {value}"
 
 
+def test_release_threads_ends_the_workers_and_changes_no_result(data):
+    a, b = small_model(threads=2), small_model(threads=2)
+    a.train(data, 4)
+    count = len(os.listdir("/proc/self/task"))
+    metatl.release_threads()
+    assert len(os.listdir("/proc/self/task")) < count
+    b.train(data, 4)
+    np.testing.assert_array_equal(a.item_embeddings, b.item_embeddings)
+
+
 def test_train_takes_exactly_the_steps_and_keeps_the_last_model(data):
     model = small_model()
     loss = model.train(data, 7)
