@@ -217,6 +217,7 @@ struct ConcurrencyTests {
         var reference = [try Self.read(dense, history)]
         for _ in 0..<steps {
             state.sampler.fill(state.batch, step: dense.step, threads: 2)
+            dense.prepareGradients(for: state.batch)
             _ = dense.metaGradients(state.batch, workspace: state.workspace, embeddingTerms: false)
             dense.adamStep(lazy: false)
             reference.append(try Self.read(dense, history))

@@ -11,9 +11,9 @@ struct FiniteOrFailedTests {
 
     /// Every parameter, Adam moment and running statistic, as bits.
     static func state(_ m: MetaTLModel) -> [UInt32] {
-        let a = m.arena
+        let a = m.arena, o = m.optimizer
         return (0..<(3 * a.total)).map { i in
-            (i < a.total ? a.params[i] : i < 2 * a.total ? a.adamM[i - a.total] : a.adamV[i - 2 * a.total]).bitPattern
+            (i < a.total ? a.params[i] : i < 2 * a.total ? o.firstMoment[i - a.total] : o.secondMoment[i - 2 * a.total]).bitPattern
         } + (0..<m.running.storage.count).map { m.running.storage[$0].bitPattern }
     }
 
@@ -52,7 +52,7 @@ struct FiniteOrFailedTests {
         let m = try MetaTLModel(configuration: T.configuration(), dataset: data)
         try m.train(on: data, steps: 3)
         // Poison one weight of the relation learner behind the checks' back (nothing public can).
-        m.arena.param(m.arena.fc[0])[0] = .nan
+        m.arena.param(m.arena.layers[0].weight)[0] = .nan
         let before = Self.state(m)
         do {
             try m.train(on: data, steps: 5)
@@ -69,6 +69,7 @@ struct FiniteOrFailedTests {
     @Test func theStepCheckRefusesEachKindOfBadValue() throws {
         let (model, batch) = try GradientCheckTests.tinyModel(dropout: 0, inner: .reference)
         let ws = MetaStepWorkspace(capacity: batch.tasks, configuration: model.configuration, rows: model.rows)
+        model.prepareGradients(for: batch)
         let result = model.metaGradients(batch, workspace: ws, embeddingTerms: true)
         func problem() -> String? {
             model.stepProblem(result, workspace: ws, tasks: batch.tasks, terms: ws.embeddingGradient.count)

@@ -34,7 +34,7 @@ struct GradientCheckTests {
         c.relationPenalty = 0.3; c.tableDecay = 0.2; c.queryMargin = queryMargin
         let model = try MetaTLModel(configuration: c, items: 7)
         // Away from the initial values, so that every parameter's gradient is visible.
-        for name in [ParameterArena.itemBiasName, ParameterArena.logScaleName] {
+        for name in [ModelLayout.itemBiasName, ModelLayout.logScaleName] {
             if let v = model.tensor(named: name) { try model.setTensor(named: name, to: v.indices.map { 0.1 * Float($0 % 5) - 0.2 }) }
         }
         let batch = TaskBatch(tasks: 3, positions: 2, sharedNegatives: negatives)
@@ -58,11 +58,13 @@ struct GradientCheckTests {
     static func check(_ model: MetaTLModel, _ batch: TaskBatch, logProposal: [Float]? = nil) throws {
         let ws = MetaStepWorkspace(capacity: batch.tasks, configuration: model.configuration, rows: model.rows)
         ws.softmax?.logProposal = logProposal
+        model.prepareGradients(for: batch)
         _ = model.metaGradients(batch, workspace: ws)
         let frozen = ws.innerStep.array
         let analytic = Array(UnsafeBufferPointer(start: model.arena.grads, count: model.arena.total))
         func loss() -> Double {
             frozen.withUnsafeBufferPointer { f in
+                model.prepareGradients(for: batch)
                 let r = model.metaGradients(batch, workspace: ws, frozenInnerStep: f.baseAddress)
                 return Double(r.supportLoss) + Double(r.queryLoss)
             }
@@ -100,12 +102,14 @@ struct GradientCheckTests {
             }
         }
         let ws = MetaStepWorkspace(capacity: 3, configuration: model.configuration, rows: model.rows)
+        model.prepareGradients(for: batch)
         _ = model.metaGradients(batch, workspace: ws)
         let frozen = ws.innerStep.array
         let analytic = Array(UnsafeBufferPointer(start: model.arena.grads, count: model.arena.total))
 
         func loss() -> Double {
             frozen.withUnsafeBufferPointer { f in
+                model.prepareGradients(for: batch)
                 let r = model.metaGradients(batch, workspace: ws, frozenInnerStep: f.baseAddress)
                 return Double(r.supportLoss) + Double(r.queryLoss)
             }

@@ -18,6 +18,7 @@ struct ReferenceParityTests {
         for (t, step) in steps.enumerated() {
             let batch = try ReferenceFixture.batch(step, K: K)
             // The gradients are read between the backward and the Adam step, which clears them.
+            model.prepareGradients(for: batch)
             let result = model.metaGradients(batch, workspace: ws)
             var gradients: [String: [Float]] = [:]
             for name in model.parameterNames { gradients[name] = model.gradient(named: name) }

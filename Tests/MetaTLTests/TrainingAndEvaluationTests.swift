@@ -62,12 +62,14 @@ struct TrainingAndEvaluationTests {
         // Training sums per-row gradient terms inside a lazy Adam step instead.
         for _ in 0..<7 {
             state.sampler.fill(state.batch, step: dense.step, threads: 2)
+            dense.prepareGradients(for: state.batch)
             _ = dense.metaGradients(state.batch, workspace: state.workspace, embeddingTerms: false)
             dense.adamStep(lazy: false)
         }
         let n = lazy.arena.total
-        for (name, a, b) in [("params", lazy.arena.params, dense.arena.params), ("m", lazy.arena.adamM, dense.arena.adamM),
-                             ("v", lazy.arena.adamV, dense.arena.adamV)] {
+        for (name, a, b) in [("params", lazy.arena.params, dense.arena.params),
+                             ("m", lazy.optimizer.firstMoment, dense.optimizer.firstMoment),
+                             ("v", lazy.optimizer.secondMoment, dense.optimizer.secondMoment)] {
             let same = (0..<n).allSatisfy { a[$0].bitPattern == b[$0].bitPattern }
             #expect(same, "\(name) differ between lazy and dense Adam")
         }
@@ -76,7 +78,7 @@ struct TrainingAndEvaluationTests {
         let probeState = TrainingState(model: probe, data: data)
         probeState.sampler.fill(probeState.batch, step: 0, threads: 1)
         _ = try probe.metaStep(probeState.batch, workspace: probeState.workspace, lazy: true)
-        let pending = (0..<probe.rows).filter { probe.arena.rowStep[$0] < probe.step }.count
+        let pending = (0..<probe.rows).filter { probe.optimizer.rowStep[$0] < probe.step }.count
         #expect(pending > probe.rows / 2)
     }
 

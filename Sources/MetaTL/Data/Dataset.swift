@@ -11,10 +11,12 @@ public final class Dataset: @unchecked Sendable {
     public let K: Int
     /// The seed of the validation/test split and of the evaluation candidates.
     public let seed: UInt64
+    /// The item vocabulary (shared with the models made from this dataset).
+    let vocabulary: Vocabulary
     /// External item id of each row (index 0 is the padding row and holds -1).
-    public let itemIDs: [Int64]
+    public var itemIDs: [Int64] { vocabulary.itemIDs }
     /// Items in the catalogue (rows 1...itemCount).
-    public var itemCount: Int { itemIDs.count - 1 }
+    public var itemCount: Int { vocabulary.itemCount }
     /// Items that occur only among new users: their embedding rows are never trained.
     public let itemsNotInTraining: Int
     /// Number of training users (all of them, including those too short to sample from).
@@ -22,7 +24,6 @@ public final class Dataset: @unchecked Sendable {
     /// Number of training interactions.
     public var trainInteractionCount: Int { trainItems.count }
 
-    let rowOfItem: [Int64: Int32]
     let trainUserIDs: [Int64]
 
     /// How often each item row occurs in the training sequences (rows + 1 values; row 0, the
@@ -86,14 +87,11 @@ public final class Dataset: @unchecked Sendable {
         self.seed = seed
 
         // Vocabulary: the union of both files' items, ascending.
-        let vocabulary = Array(Set(train.items).union(newUsers.items)).sorted()
-        guard vocabulary.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(vocabulary.count))") }
-        itemIDs = [-1] + vocabulary
-        var rowOf: [Int64: Int32] = [:]
-        rowOf.reserveCapacity(vocabulary.count)
-        for (i, id) in vocabulary.enumerated() { rowOf[id] = Int32(i + 1) }
-        rowOfItem = rowOf
-        itemsNotInTraining = vocabulary.count - Set(train.items).count
+        let items = Array(Set(train.items).union(newUsers.items)).sorted()
+        guard items.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(items.count))") }
+        vocabulary = try Vocabulary(items: items)   // distinct and non-negative: checked above
+        let rowOf = vocabulary.rowOfItem
+        itemsNotInTraining = items.count - Set(train.items).count
 
         // Training sequences.
         let trainSeqs = Dataset.sequences(train, rowOf: rowOf)
@@ -130,15 +128,15 @@ public final class Dataset: @unchecked Sendable {
         guard validUsers.count + testUsers.count > 0 else {
             throw .invalidData("\(testName): no new user has more than K = \(K) interactions, so there is nobody to evaluate")
         }
-        valid = validUsers.build(split: .valid, seed: seed, rows: itemIDs.count)
-        test = testUsers.build(split: .test, seed: seed, rows: itemIDs.count)
+        valid = validUsers.build(split: .valid, seed: seed, rows: vocabulary.itemIDs.count)
+        test = testUsers.build(split: .test, seed: seed, rows: vocabulary.itemIDs.count)
     }
 
     /// The users of one evaluation split.
     public func users(_ split: Split) -> EvaluationUsers { split == .valid ? valid : test }
 
     /// The row of an external item id, if it is in the vocabulary.
-    public func row(ofItem id: Int64) -> Int32? { rowOfItem[id] }
+    public func row(ofItem id: Int64) -> Int32? { vocabulary.row(of: id) }
 
     /// What differs between a dataset's and a model's vocabularies (`itemIDs`, row 0 the padding
     /// row): how many items each lacks of the other's, with the first few ids, or, for the same

@@ -50,22 +50,20 @@ public struct EvaluationUsers: Sendable {
                 let freeForSupport = items - input.filter { $0 >= 1 }.count
                 let freeForQuery = items - excluded.filter { $0 >= 1 }.count
                 for s in 0..<S {
-                    supportNegatives[i * S + s] = Self.draw(&rng, items: items, free: freeForSupport, avoiding: input)
+                    supportNegatives[i * S + s] = rng.uniformItem(items: items, free: freeForSupport) { input.contains($0) }
                 }
-                for j in 0..<N { negatives[i * N + j] = Self.draw(&rng, items: items, free: freeForQuery, avoiding: excluded) }
+                for j in 0..<N {
+                    negatives[i * N + j] = rng.uniformItem(items: items, free: freeForQuery) { excluded.contains($0) }
+                }
             }
             return EvaluationUsers(K: K, userIDs: userIDs, inputs: inputs, targets: targets,
                                    supportNegatives: supportNegatives, negatives: negatives)
         }
 
-        /// A uniform item row in 1...items not in `avoiding`; 0 (padding) if there is none
-        /// (`free` items are not avoided).
+        /// ``RandomGenerator/uniformItem(items:free:outside:)`` with a set, for serving's support
+        /// negatives (Serve/Serving.swift calls it by this name; it adds no rule of its own).
         static func draw(_ rng: inout RandomGenerator, items: Int, free: Int, avoiding: Set<Int32>) -> Int32 {
-            guard free > 0 else { return 0 }
-            while true {
-                let t = Int32(1 + rng.below(items))
-                if !avoiding.contains(t) { return t }
-            }
+            rng.uniformItem(items: items, free: free) { avoiding.contains($0) }
         }
     }
 }

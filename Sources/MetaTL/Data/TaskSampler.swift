@@ -233,7 +233,7 @@ struct TaskSampler: Sendable {
 
     /// An item row uniformly over the catalogue.
     @inline(__always)
-    private func uniformItem(_ rng: inout RandomGenerator) -> Int32 { Int32(1 + rng.below(items)) }
+    private func uniformItem(_ rng: inout RandomGenerator) -> Int32 { rng.uniformItem(items: items) }
 
     /// log(N·q_i) per item row for `N` shared popularity (or mixed) negatives: the log-Q correction that
     /// makes a sampled softmax estimate the full one (Bengio & Senecal 2008; Yi et al. 2019).
@@ -261,10 +261,7 @@ struct TaskSampler: Sendable {
                 if !contains(data.distinctItems, lo, hi, t) { return t }
             }
         }
-        while true {
-            let t = uniformItem(&rng)
-            if !contains(data.distinctItems, lo, hi, t) { return t }
-        }
+        return rng.uniformItem(items: items, free: items - (hi - lo)) { contains(data.distinctItems, lo, hi, $0) }
     }
 
     private func contains(_ a: [Int32], _ lo: Int, _ hi: Int, _ v: Int32) -> Bool {

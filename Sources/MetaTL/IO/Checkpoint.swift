@@ -19,32 +19,49 @@ public enum Checkpoint {
     public static let format = "metatl-checkpoint"
     public static let formatVersion = 1
 
+    /// Where a checkpoint tensor's values live in a model.
+    enum Source: Equatable {
+        case parameter(TensorSlot), firstMoment(TensorSlot), secondMoment(TensorSlot)
+        /// Layer l's BatchNorm running mean, running variance, batch counter (the step).
+        case runningMean(Int), runningVariance(Int), batchCount(Int)
+        case vocabulary
+    }
+
+    /// One tensor of a checkpoint.
+    struct Entry {
+        let name: String
+        let dtype: SafeTensors.DType
+        let shape: [Int]
+        let source: Source
+    }
+
     /// Every tensor a checkpoint of this configuration and catalogue size holds (`rows` counts
-    /// the padding row), with its dtype and shape: the parameters in ``ParameterArena``'s layout
-    /// (a test checks the two agree), the BatchNorm running statistics and, optionally, the
-    /// batch counters, Adam's moments and the vocabulary.
-    static func tensors(_ c: Configuration, rows: Int, optimizer: Bool, batchCounts: Bool)
-        -> [(name: String, dtype: SafeTensors.DType, shape: [Int])] {
-        let S = c.supportCount
-        var parameters: [(String, [Int])] = [("embedding.embedding.weight", [rows, c.dim])]
-        if c.tailEmbeddings { parameters.append((ParameterArena.tailEmbeddingName, [rows, c.dim])) }
-        let widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
-        for (l, (inDim, outDim)) in widths.enumerated() {
-            let p = "relation_learner.rel_fc\(l + 1)"
-            parameters += [("\(p).fc.weight", [outDim, inDim]), ("\(p).fc.bias", [outDim]), ("\(p).bn.weight", [S]), ("\(p).bn.bias", [S])]
+    /// the padding row), in the file's order: see ``tensors(_:optimizer:batchCounts:)``.
+    static func tensors(_ c: Configuration, rows: Int, optimizer: Bool, batchCounts: Bool) -> [Entry] {
+        tensors(ModelLayout(configuration: c, rows: rows), optimizer: optimizer, batchCounts: batchCounts)
+    }
+
+    /// Every tensor a checkpoint of a model of `layout` holds, in the file's order, derived from
+    /// the layout: the reference's `state_dict` order (E, T, then each layer's four parameters,
+    /// its running statistics and, with `batchCounts`, its batch counter; then the item bias and
+    /// log α), and with `optimizer` Adam's moments of every parameter and the vocabulary.
+    static func tensors(_ layout: ModelLayout, optimizer: Bool, batchCounts: Bool) -> [Entry] {
+        let S = layout.positions, rows = layout.embedding.shape[0]
+        func parameter(_ slot: TensorSlot) -> Entry { Entry(name: slot.name, dtype: .f32, shape: slot.shape, source: .parameter(slot)) }
+        var out = [parameter(layout.embedding)]
+        if let tail = layout.tailEmbedding { out.append(parameter(tail)) }
+        for slots in layout.layers {
+            let l = slots.layer
+            out += slots.tensors.map(parameter)
+            out.append(Entry(name: l.runningMeanName, dtype: .f32, shape: [S], source: .runningMean(l.index)))
+            out.append(Entry(name: l.runningVarianceName, dtype: .f32, shape: [S], source: .runningVariance(l.index)))
+            if batchCounts { out.append(Entry(name: l.batchCountName, dtype: .i64, shape: [], source: .batchCount(l.index))) }
         }
-        if c.itemBias { parameters.append((ParameterArena.itemBiasName, [rows])) }
-        if c.squaredScore { parameters.append((ParameterArena.logScaleName, [1])) }
-        var out = parameters.map { (name: $0.0, dtype: SafeTensors.DType.f32, shape: $0.1) }
-        for l in 0..<3 {
-            for variance in [false, true] { out.append((RunningStatistics.name(layer: l, variance: variance), .f32, [S])) }
-            if batchCounts { out.append(("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", .i64, [])) }
-        }
+        out += [layout.itemBias, layout.logScale].compactMap { $0 }.map(parameter)
         if optimizer {
-            for prefix in ["optimizer.exp_avg.", "optimizer.exp_avg_sq."] {
-                out += parameters.map { (name: prefix + $0.0, dtype: SafeTensors.DType.f32, shape: $0.1) }
-            }
-            out.append(("vocabulary.item_ids", .i64, [rows]))
+            out += layout.slots.map { Entry(name: "optimizer.exp_avg." + $0.name, dtype: .f32, shape: $0.shape, source: .firstMoment($0)) }
+            out += layout.slots.map { Entry(name: "optimizer.exp_avg_sq." + $0.name, dtype: .f32, shape: $0.shape, source: .secondMoment($0)) }
+            out.append(Entry(name: "vocabulary.item_ids", dtype: .i64, shape: [rows], source: .vocabulary))
         }
         return out
     }
@@ -92,7 +109,7 @@ extension MetaTLModel {
         // What the file is first, then its integrity (the metadata here, each tensor as it is
         // read), then the meaning of every value.
         var file = file
-        if meta["format"] == nil && file.entries["embedding.embedding.weight"] != nil && file.entries["vocabulary.item_ids"] == nil {
+        if meta["format"] == nil && file.entries[ModelLayout.embeddingName] != nil && file.entries["vocabulary.item_ids"] == nil {
             file.checksums = try CheckpointChecksums(metadata: meta, name: name)
             return try loadReferenceStateDict(file, name: name)
         }
@@ -129,17 +146,17 @@ extension MetaTLModel {
 
         let arena = model.arena
         for slot in arena.slots {
-            let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, arena.adamM),
-                                            ("optimizer.exp_avg_sq." + slot.name, arena.adamV)]
+            let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, model.optimizer.firstMoment),
+                                            ("optimizer.exp_avg_sq." + slot.name, model.optimizer.secondMoment)]
             for (key, block) in blocks { try file.readFloats(key, shape: slot.shape, into: block + slot.offset) }
         }
         try model.loadRunningStatistics(from: file, name: name)
         // Meaning, once everything is read (and its checksums verified): the same check as save.
         if let why = model.valueProblem() { throw bad(why) }
-        for l in 0..<3 { _ = try file.int64s("relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", shape: []) }
+        for layer in model.arena.layers { _ = try file.int64s(layer.layer.batchCountName, shape: []) }
         model.transitionPrior = try loadTransitionPrior(file, rows: rows, name: name)
         model.step = step
-        model.arena.rowStep.update(repeating: step, count: model.arena.tableRows)
+        model.optimizer.markAllUpToDate(step: step)
         return model
     }
 
@@ -188,9 +205,11 @@ extension MetaTLModel {
             guard let e = file.entries[key] else { throw bad("tensor \(key) is missing (neither a MetaTL checkpoint nor a reference state_dict)") }
             return e.shape
         }
-        let embedding = try shape("embedding.embedding.weight")
-        let fc1 = try shape("relation_learner.rel_fc1.fc.weight"), fc2 = try shape("relation_learner.rel_fc2.fc.weight")
-        let bn = try shape("relation_learner.rel_fc1.bn.weight")
+        let embedding = try shape(ModelLayout.embeddingName)
+        // The names of the layers' tensors do not depend on their widths.
+        let first = LearnerLayer(index: 0, inDim: 0, outDim: 0), second = LearnerLayer(index: 1, inDim: 0, outDim: 0)
+        let fc1 = try shape(first.weightName), fc2 = try shape(second.weightName)
+        let bn = try shape(first.normWeightName)
         guard embedding.count == 2, fc1.count == 2, fc2.count == 2, bn.count == 1, embedding[0] >= 2 else {
             throw bad("reference state_dict tensors have unexpected ranks")
         }
@@ -228,27 +247,21 @@ extension MetaTLModel {
     /// The checkpoint's bytes (call with at least shared access).
     func checkpointData() -> Data {
         var tensors: [SafeTensors.Tensor] = []
-        let arena = self.arena
-        func add(_ name: String, _ shape: [Int], _ block: FPtr, _ slot: TensorSlot) {
-            tensors.append(.init(name: name, dtype: .f32, shape: shape, bytes: SafeTensors.bytes(arena.values(slot, in: block))))
-        }
-        // state_dict order: each layer's fc weight, bias, bn weight, bias, running stats, count.
-        add(arena.embedding.name, arena.embedding.shape, arena.params, arena.embedding)
-        if let tail = arena.tailEmbedding { add(tail.name, tail.shape, arena.params, tail) }
         let S = configuration.supportCount
-        for l in 0..<3 {
-            for slot in [arena.fc[l], arena.fcBias[l], arena.bnWeight[l], arena.bnBias[l]] { add(slot.name, slot.shape, arena.params, slot) }
-            let mean = Array(UnsafeBufferPointer(start: running.mean(l), count: S))
-            let variance = Array(UnsafeBufferPointer(start: running.variance(l), count: S))
-            tensors.append(.init(name: RunningStatistics.name(layer: l, variance: false), dtype: .f32, shape: [S], bytes: SafeTensors.bytes(mean)))
-            tensors.append(.init(name: RunningStatistics.name(layer: l, variance: true), dtype: .f32, shape: [S], bytes: SafeTensors.bytes(variance)))
-            tensors.append(.init(name: "relation_learner.rel_fc\(l + 1).bn.num_batches_tracked", dtype: .i64, shape: [],
-                                 bytes: SafeTensors.bytes([Int64(step)])))
+        func copy(_ start: CFPtr, _ count: Int) -> [Float] { Array(UnsafeBufferPointer(start: start, count: count)) }
+        for t in Checkpoint.tensors(arena.layout, optimizer: true, batchCounts: true) {
+            let bytes: Data
+            switch t.source {
+            case .parameter(let slot): bytes = SafeTensors.bytes(arena.values(slot))
+            case .firstMoment(let slot): bytes = SafeTensors.bytes(arena.values(slot, in: optimizer.firstMoment))
+            case .secondMoment(let slot): bytes = SafeTensors.bytes(arena.values(slot, in: optimizer.secondMoment))
+            case .runningMean(let l): bytes = SafeTensors.bytes(copy(running.mean(l), S))
+            case .runningVariance(let l): bytes = SafeTensors.bytes(copy(running.variance(l), S))
+            case .batchCount: bytes = SafeTensors.bytes([Int64(step)])
+            case .vocabulary: bytes = SafeTensors.bytes(itemIDs)
+            }
+            tensors.append(.init(name: t.name, dtype: t.dtype, shape: t.shape, bytes: bytes))
         }
-        for slot in [arena.itemBias, arena.logScale].compactMap({ $0 }) { add(slot.name, slot.shape, arena.params, slot) }
-        for slot in arena.slots { add("optimizer.exp_avg." + slot.name, slot.shape, arena.adamM, slot) }
-        for slot in arena.slots { add("optimizer.exp_avg_sq." + slot.name, slot.shape, arena.adamV, slot) }
-        tensors.append(.init(name: "vocabulary.item_ids", dtype: .i64, shape: [rows], bytes: SafeTensors.bytes(itemIDs)))
         var priorMetadata: [(String, String)] = []
         if let prior = transitionPrior {
             typealias Key = MetaTLModel.PriorKey

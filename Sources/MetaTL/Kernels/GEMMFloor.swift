@@ -26,7 +26,7 @@ import Foundation
     public init(configuration c: Configuration, catalogue: Int = 0) {
         configuration = c
         rows = c.batchSize * c.supportCount
-        widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
+        widths = LearnerLayer.layers(c).map { ($0.inDim, $0.outDim) }
         var rng = RandomGenerator(seed: 99)
         let rows = self.rows
         func buffer(_ n: Int) -> FloatBuffer {

@@ -53,8 +53,7 @@ extension MetaTLModel {
                             for j in 0..<d { g[j] += scale * (pd[j] - nd[j]) }
                         }
                     }
-                    let a = out.p + i * d
-                    for j in 0..<d { a[j] = r[j] - c.beta * g[j] }
+                    innerStep(relation: r, supportGradient: g, rate: c.beta, adapted: out.p + i * d, dim: d)
                 }
             }}}
         }

@@ -34,8 +34,37 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 
 // MARK: BatchNorm1d over support positions → LeakyReLU → Dropout (training)
 
-/// Training-mode BatchNorm1d(S) over `tasks`·S rows of F features, optionally followed by
-/// LeakyReLU and Dropout. `z` is the preceding Linear's product without its bias (so that the
+/// One norm block's tensors as its forward and backward read and write them: views into the
+/// arena (the preceding Linear's bias, gamma, beta and their gradients), the running statistics
+/// and the workspace (the product z, the output, the bits, the batch statistics), so that the
+/// block functions take one view instead of a dozen pointers. Built by ``RelationLearner``.
+struct NormBlockView {
+    /// The preceding Linear's bias [F] (a zero row where the product already includes it), BatchNorm's gamma and beta [S].
+    let bias: CFPtr, gamma: CFPtr, beta: CFPtr
+    /// Their gradients (accumulated by the backward; unused in evaluation).
+    let dbias: FPtr, dgamma: FPtr, dbeta: FPtr
+    /// Running statistics [S] (updated by a training forward that is not frozen).
+    let runningMean: FPtr, runningVar: FPtr
+    /// The Linear's product without its bias [rows, F] (never written by the block), the
+    /// block's output [rows, F], and the dropout and activation bits [rows, words] (hidden layers).
+    let z: CFPtr, out: FPtr, bits: UnsafeMutablePointer<UInt16>?
+    /// The per-position mean and 1/√(var + eps) [S] the forward normalised with (kept for the backward).
+    let mean: FPtr, invstd: FPtr
+}
+
+/// How a norm block runs.
+struct NormBlockMode {
+    /// LeakyReLU and dropout follow the normalisation (the hidden layers).
+    let activation: Bool
+    /// Normalise with the running statistics, left unchanged (evaluation, and training in
+    /// evaluation mode), instead of the batch's.
+    let frozen: Bool
+    /// Dropout probability (0 when not `activation`, and when frozen).
+    let dropout: Float
+}
+
+/// BatchNorm1d(S) over `tasks`·S rows of F features, optionally followed by LeakyReLU and
+/// Dropout (`mode`). `v.z` is the preceding Linear's product without its bias (so that the
 /// product runs with beta = 0); it is never written. Two passes over it:
 /// 1. per-position sums of x = z + bias and x² (statistics over the batch AND the features),
 ///    giving `mean[S]` and `invstd[S]` (kept for the backward); the caller runs this pass (see
@@ -47,43 +76,39 @@ func linearBackward(dinp: FPtr?, dweight: FPtr,
 /// (unbiased variance). Rows are processed in a fixed number of chunks whose partial sums are
 /// added in chunk order, so results do not depend on the number of threads.
 ///
-/// Dropout draws are a hash of (row key, unit), 16 bits each, with the row key derived from
-/// (seed, step, layer, row) (see ``DropoutKeys``). With `activation`, `bits` (rows ×
-/// ``MaskBuffer/wordsPerRow(_:)`` words) records which units were dropped and which took the
-/// LeakyReLU slope, for the backward.
+/// Dropout draws are a hash of (row key, unit), 16 bits each, with the row key from `keys`
+/// (see ``DropoutKeys``). With `activation`, `v.bits` (rows × ``MaskBuffer/wordsPerRow(_:)``
+/// words) records which units were dropped and which took the LeakyReLU slope, for the backward.
 ///
-/// `frozen` (training in evaluation mode): normalise with the running statistics instead, which
-/// are left unchanged; the caller passes dropout 0.
+/// `frozen`: normalise with the running statistics instead, which are left unchanged (the
+/// caller passes dropout 0). Evaluation runs this block too.
 ///
 /// Pass 1 is the caller's: `statistics` holds its per-chunk partial sums (see
 /// ``forwardStatistics(chunk:linear:bias:partial:tasks:positions:features:chunks:)``, which
 /// ``productByChunks(tasks:positions:threads:product:afterwards:)`` runs right after the
 /// product); unused when `frozen`.
-func normBlockForward(out: FPtr, bits: UnsafeMutablePointer<UInt16>?, linear z: CFPtr, bias: CFPtr, mean: FPtr, invstd: FPtr,
-                      gamma: CFPtr, beta: CFPtr, runningMean: FPtr, runningVar: FPtr,
-                      tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool,
-                      dropout p: Float, seed: UInt64, step: UInt64, layer: UInt64, threads: Int,
-                      statistics: UnsafePointer<Double>) {
+func normBlockForward(_ v: NormBlockView, tasks: Int, positions S: Int, features F: Int, mode: NormBlockMode,
+                      keys: DropoutKeys, threads: Int, statistics: UnsafePointer<Double>) {
     let chunks = normChunks(tasks)
-    if frozen {
+    if mode.frozen {
         for s in 0..<S {
-            mean[s] = runningMean[s]
-            invstd[s] = 1 / (runningVar[s] + RelationLearner.bnEps).squareRoot()
+            v.mean[s] = v.runningMean[s]
+            v.invstd[s] = 1 / (v.runningVar[s] + RelationLearner.bnEps).squareRoot()
         }
     } else {
-        batchStatistics(partial: statistics, mean: mean, invstd: invstd, runningMean: runningMean, runningVar: runningVar,
-                        tasks: tasks, positions: S, features: F, chunks: chunks)
+        batchStatistics(partial: statistics, mean: v.mean, invstd: v.invstd, runningMean: v.runningMean,
+                        runningVar: v.runningVar, tasks: tasks, positions: S, features: F, chunks: chunks)
     }
-    let drop = Dropout(p), keys = DropoutKeys(seed: seed, step: step, layer: layer)
-    let zs = SharedPointer(UnsafeMutablePointer(mutating: z))
-    let ys = SharedPointer(out), ms = SharedPointer(mean), inv = SharedPointer(invstd)
-    let bs = bits.map(SharedPointer.init), words = MaskBuffer.wordsPerRow(F)
+    let drop = Dropout(mode.dropout), activation: Int32 = mode.activation ? 1 : 0
+    let zs = SharedPointer(UnsafeMutablePointer(mutating: v.z)), bias = v.bias, gamma = v.gamma, beta = v.beta
+    let ys = SharedPointer(v.out), ms = SharedPointer(v.mean), inv = SharedPointer(v.invstd)
+    let bs = v.bits.map(SharedPointer.init), words = MaskBuffer.wordsPerRow(F)
     parallelChunks(chunks, threads: threads) { c in
         for b in splitRange(tasks, parts: chunks, index: c) {
             for s in 0..<S {
                 let n = b * S + s
                 mtl_k_norm_forward_row(zs.p + n * F, bias, ys.p + n * F, bs.map { $0.p + n * words }, F, ms.p[s], inv.p[s],
-                                       gamma[s], beta[s], activation ? 1 : 0, RelationLearner.leakySlope, drop.threshold,
+                                       gamma[s], beta[s], activation, RelationLearner.leakySlope, drop.threshold,
                                        drop.keep, keys.row(n))
             }
         }
@@ -145,49 +170,48 @@ private func batchStatistics(partial: UnsafePointer<Double>, mean: FPtr, invstd:
     }
 }
 
-/// Backward of ``normBlockForward``, given its inputs and its `mean` and `invstd`: `d` holds
-/// dL/d(block output) on entry and dL/dx (x = z + bias, the Linear output) on exit; dgamma[S]
-/// and dbeta[S] accumulate. x̂ is recomputed; the dropout mask and the activation's slope come
-/// from the forward's `bits` (needed with `activation`).
+/// Backward of ``normBlockForward``, given its view and mode: `d` holds dL/d(block output) on
+/// entry and dL/dx (x = z + bias, the Linear output) on exit; `v.dgamma[S]` and `v.dbeta[S]`
+/// accumulate. x̂ is recomputed; the dropout mask and the activation's slope come from the
+/// forward's `v.bits` (needed with `activation`).
 ///
-/// `dbias` (F values) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear layer
+/// `v.dbias` (F values) accumulates Σ_rows dL/dx: the gradient of the bias of the Linear layer
 /// before the block, summed here while dL/dx is written (per chunk, added in chunk order).
 ///
 /// `frozen`: the forward normalised with fixed (running) statistics, so dL/dx = gamma·invstd·g
 /// without the batch-statistics terms.
 ///
 /// `scratch.partial` holds the first pass's per-chunk sums already when `statisticsReady` (see
-/// ``backwardStatistics(chunk:d:linear:bias:bits:mean:invstd:tasks:positions:features:activation:dropout:chunks:partial:)``);
-/// otherwise the block computes them there.
-func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: UnsafePointer<UInt16>?,
-                       linear z: CFPtr, bias: CFPtr, mean: CFPtr, invstd: CFPtr, gamma: CFPtr,
-                       tasks: Int, positions S: Int, features F: Int, activation: Bool, frozen: Bool, dropout p: Float,
+/// ``backwardStatistics(chunk:d:_:tasks:positions:features:mode:chunks:partial:)``); otherwise
+/// the block computes them there.
+func normBlockBackward(d: FPtr, _ v: NormBlockView, tasks: Int, positions S: Int, features F: Int, mode: NormBlockMode,
                        threads: Int, scratch: NormScratch, statisticsReady: Bool = false) {
     let chunks = normChunks(tasks)
-    let drop = Dropout(activation ? p : 0)
-    let act: Int32 = activation && bits != nil ? 1 : 0, slope = RelationLearner.leakySlope
-    let bs = bits.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }, words = MaskBuffer.wordsPerRow(F)
+    let drop = Dropout(mode.activation ? mode.dropout : 0)
+    let act: Int32 = mode.activation && v.bits != nil ? 1 : 0, slope = RelationLearner.leakySlope
+    let bs = v.bits.map(SharedPointer.init), words = MaskBuffer.wordsPerRow(F)
     let partial = scratch.partial.pointer
-    let ds = SharedPointer(d), zs = SharedPointer(UnsafeMutablePointer(mutating: z))
+    let ds = SharedPointer(d), zs = SharedPointer(UnsafeMutablePointer(mutating: v.z)), bias = v.bias
+    let mean = v.mean, invstd = v.invstd
     if !statisticsReady {
         partial.update(repeating: 0, count: chunks * S * 2)
         let part = SharedPointer(partial)
         parallelChunks(chunks, threads: threads) { c in
-            backwardStatistics(chunk: c, d: ds.p, linear: zs.p, bias: bias, bits: bits, mean: mean, invstd: invstd,
-                               tasks: tasks, positions: S, features: F, activation: activation, dropout: p,
+            backwardStatistics(chunk: c, d: ds.p, v, tasks: tasks, positions: S, features: F, mode: mode,
                                chunks: chunks, partial: part.p)
         }
     }
     // dL/dx = k·(count·g - Σg - x̂·Σg·x̂) with k = gamma·invstd/count; with frozen statistics
     // the sums drop out: k = gamma·invstd, count 1, sums 0.
+    let frozen = mode.frozen
     let count: Float = frozen ? 1 : Float(tasks * F)
     let coefficients = scratch.coefficients.pointer
     for s in 0..<S {
         var sumDy = 0.0, sumDyX = 0.0
         for c in 0..<chunks { sumDy += partial[(c * S + s) * 2]; sumDyX += partial[(c * S + s) * 2 + 1] }
-        dgamma[s] += Float(sumDyX)
-        dbeta[s] += Float(sumDy)
-        coefficients[3 * s] = gamma[s] * invstd[s] / count
+        v.dgamma[s] += Float(sumDyX)
+        v.dbeta[s] += Float(sumDy)
+        coefficients[3 * s] = v.gamma[s] * invstd[s] / count
         coefficients[3 * s + 1] = frozen ? 0 : Float(sumDy)
         coefficients[3 * s + 2] = frozen ? 0 : Float(sumDyX)
     }
@@ -205,7 +229,7 @@ func normBlockBackward(d: FPtr, dgamma: FPtr, dbeta: FPtr, dbias: FPtr, bits: Un
             }
         }
     }
-    for c in 0..<chunks { addScaled(dbias, 1, columnSums + c * F, F) }
+    for c in 0..<chunks { addScaled(v.dbias, 1, columnSums + c * F, F) }
 }
 
 /// The norm blocks' small buffers, allocated once with a workspace: per-chunk partial sums (also
@@ -229,16 +253,16 @@ final class NormScratch: @unchecked Sendable {
 /// Σg·x̂ (g = dL/d(gamma·x̂ + beta), from d = dL/dy through dropout and the activation) to
 /// partial[(chunk·S + s)·2 + 0/1] (which start at zero). d is not changed.
 @inline(__always)
-func backwardStatistics(chunk c: Int, d: CFPtr, linear z: CFPtr, bias: CFPtr, bits: UnsafePointer<UInt16>?,
-                        mean: CFPtr, invstd: CFPtr, tasks: Int, positions S: Int, features F: Int, activation: Bool,
-                        dropout p: Float, chunks: Int, partial: UnsafeMutablePointer<Double>) {
-    let drop = Dropout(activation ? p : 0)
-    let act: Int32 = activation && bits != nil ? 1 : 0, words = MaskBuffer.wordsPerRow(F)
+func backwardStatistics(chunk c: Int, d: CFPtr, _ v: NormBlockView, tasks: Int, positions S: Int, features F: Int,
+                        mode: NormBlockMode, chunks: Int, partial: UnsafeMutablePointer<Double>) {
+    let drop = Dropout(mode.activation ? mode.dropout : 0)
+    let act: Int32 = mode.activation && v.bits != nil ? 1 : 0, words = MaskBuffer.wordsPerRow(F)
+    let z = v.z, bias = v.bias, bits = v.bits.map { UnsafePointer($0) }
     for b in splitRange(tasks, parts: chunks, index: c) {
         for s in 0..<S {
             let n = b * S + s
             var sum: Float = 0, dot: Float = 0
-            mtl_k_norm_backward_row_stats(d + n * F, z + n * F, bias, bits.map { $0 + n * words }, F, mean[s], invstd[s],
+            mtl_k_norm_backward_row_stats(d + n * F, z + n * F, bias, bits.map { $0 + n * words }, F, v.mean[s], v.invstd[s],
                                           act, RelationLearner.leakySlope, drop.threshold, drop.keep, &sum, &dot)
             partial[(c * S + s) * 2] += Double(sum)
             partial[(c * S + s) * 2 + 1] += Double(dot)
@@ -268,24 +292,4 @@ struct DropoutKeys {
     }
     @inline(__always)
     func row(_ n: Int) -> UInt64 { SplitMix64.hash(base &+ UInt64(n) &* 0x9E37_79B9_7F4A_7C15) }
-}
-
-// MARK: Evaluation mode
-
-/// Evaluation-mode BatchNorm1d(S), optionally followed by LeakyReLU:
-/// out = gamma[s]·(x - runningMean[s])/sqrt(runningVar[s]+eps) + beta[s].
-func batchNormForwardEval(out: FPtr, inp: CFPtr, gamma: CFPtr, beta: CFPtr,
-                          runningMean: CFPtr, runningVar: CFPtr,
-                          rows: Int, positions S: Int, features F: Int, eps: Float, activation: Bool) {
-    let slope = RelationLearner.leakySlope
-    for n in 0..<rows {
-        let s = n % S
-        let inv = 1 / (runningVar[s] + eps).squareRoot()
-        let m = runningMean[s], g = gamma[s], bt = beta[s]
-        let xr = inp + n * F, yr = out + n * F
-        for j in 0..<F {
-            let y = g * ((xr[j] - m) * inv) + bt
-            yr[j] = activation && !(y > 0) ? y * slope : y
-        }
-    }
 }

@@ -38,9 +38,12 @@ public final class MetaTLModel: @unchecked Sendable {
         try access.reading("read the step count") { () throws(MetaTLError) -> Int in step }
     }
 
+    /// The item vocabulary (the dataset's own object when made from a dataset).
+    let vocabulary: Vocabulary
     /// External id of each row (row 0, the padding item, holds -1).
-    public let itemIDs: [Int64]
-    let rowOfItem: [Int64: Int32]
+    public var itemIDs: [Int64] { vocabulary.itemIDs }
+    /// The row of each external id.
+    var rowOfItem: [Int64: Int32] { vocabulary.rowOfItem }
 
     let arena: ParameterArena
     let running: RunningStatistics
@@ -51,8 +54,8 @@ public final class MetaTLModel: @unchecked Sendable {
     /// The transition prior blended into scores, if attached (see ``TransitionPrior``; set with
     /// exclusive access, read with shared access).
     var transitionPrior: TransitionPrior?
-    /// Adam's per-step constants, kept for replaying idle rows' updates.
-    lazy var adamSchedule = Adam.Schedule(Adam(learningRate: configuration.learningRate))
+    /// Lazy Adam's moments, row marks and per-step constants.
+    let optimizer: OptimizerState
     /// Set while ``profileTraining(on:steps:)`` runs.
     var phaseTimer: PhaseTimer?
     /// Serving and evaluation share the model; each training step, snapshots, restores and
@@ -63,9 +66,28 @@ public final class MetaTLModel: @unchecked Sendable {
     /// `itemIDs` (rows 1...n in this order; row 0 is padding). Initial values come from the
     /// configuration's seed: embeddings Xavier-uniform, Linear weights Xavier-normal, Linear
     /// biases uniform(±1/√fan_in) (PyTorch's default), BatchNorm weights 1 and biases 0.
-    public init(configuration: Configuration, itemIDs: [Int64]) throws(MetaTLError) {
+    public convenience init(configuration: Configuration, itemIDs: [Int64]) throws(MetaTLError) {
+        try Self.checkSize(configuration, items: itemIDs.count)
+        try self.init(configuration: configuration, vocabulary: Vocabulary(items: itemIDs))
+    }
+
+    /// A freshly initialised model over `vocabulary` (shared, not copied).
+    init(configuration: Configuration, vocabulary: Vocabulary) throws(MetaTLError) {
+        try Self.checkSize(configuration, items: vocabulary.itemCount)
+        self.configuration = configuration
+        self.vocabulary = vocabulary
+        rows = vocabulary.itemIDs.count
+        arena = ParameterArena(rows: rows, configuration: configuration)
+        optimizer = OptimizerState(arena: arena, learningRate: configuration.learningRate)
+        running = RunningStatistics(positions: configuration.supportCount)
+        initialise()
+        // Whoever gets the model after a lazy training step first brings it up to date.
+        access.settle = { [unowned self] in self.catchUpAllRows() }
+    }
+
+    /// A valid configuration, and a catalogue of `items` items whose table fits.
+    private static func checkSize(_ configuration: Configuration, items: Int) throws(MetaTLError) {
         try configuration.validate()
-        let items = itemIDs.count
         guard items >= 1 && items < Int(Int32.max) else {
             throw .invalidArgument("item count must be in 1...\(Int32.max - 1) (got \(items))")
         }
@@ -73,23 +95,6 @@ public final class MetaTLModel: @unchecked Sendable {
         guard !overflow, tableSize <= 1 << 33 else {
             throw .invalidArgument("embedding table of \(items + 1) x \(configuration.dim) is too large")
         }
-        var rowOf: [Int64: Int32] = [:]
-        rowOf.reserveCapacity(items)
-        for (i, id) in itemIDs.enumerated() {
-            guard id >= 0 else { throw .invalidArgument("item ids must be non-negative (got \(id))") }
-            guard rowOf.updateValue(Int32(i + 1), forKey: id) == nil else {
-                throw .invalidArgument("item id \(id) occurs twice in the vocabulary")
-            }
-        }
-        self.configuration = configuration
-        self.itemIDs = [-1] + itemIDs
-        rowOfItem = rowOf
-        rows = items + 1
-        arena = ParameterArena(rows: rows, configuration: configuration)
-        running = RunningStatistics(positions: configuration.supportCount)
-        initialise()
-        // Whoever gets the model after a lazy training step first brings it up to date.
-        access.settle = { [unowned self] in self.catchUpAllRows() }
     }
 
     /// A freshly initialised model for items with ids 1...items.
@@ -107,8 +112,8 @@ public final class MetaTLModel: @unchecked Sendable {
         let bound = Float((6.0 / Double(rows + d)).squareRoot())
         let e = arena.param(arena.embedding)
         for i in 0..<arena.embedding.count { e[i] = Float(rng.uniform() * 2 - 1) * bound }
-        for l in 0..<3 {
-            let w = arena.fc[l]
+        for layer in arena.layers {
+            let w = layer.weight
             let (outDim, inDim) = (w.shape[0], w.shape[1])
             let std = (2.0 / Double(inDim + outDim)).squareRoot()
             let wp = arena.param(w)
@@ -122,18 +127,18 @@ public final class MetaTLModel: @unchecked Sendable {
                 i += 2
             }
             let bb = 1 / Double(inDim).squareRoot()
-            let bp = arena.param(arena.fcBias[l])
+            let bp = arena.param(layer.bias)
             for j in 0..<outDim { bp[j] = Float((rng.uniform() * 2 - 1) * bb) }
-            arena.param(arena.bnWeight[l]).update(repeating: 1, count: arena.bnWeight[l].count)
-            arena.param(arena.bnBias[l]).update(repeating: 0, count: arena.bnBias[l].count)
+            arena.param(layer.normWeight).update(repeating: 1, count: layer.normWeight.count)
+            arena.param(layer.normBias).update(repeating: 0, count: layer.normBias.count)
         }
         // After everything the reference draws, so that its values do not depend on these settings.
         if let tail = arena.tailEmbedding {
             let t = arena.param(tail)
             for i in 0..<tail.count { t[i] = Float(rng.uniform() * 2 - 1) * bound }
         }
-        if configuration.zeroInitialRelation {
-            arena.param(arena.bnWeight[2]).update(repeating: 0, count: arena.bnWeight[2].count)
+        if configuration.zeroInitialRelation, let last = arena.layers.last {
+            arena.param(last.normWeight).update(repeating: 0, count: last.normWeight.count)
         }
         // The item bias and log α start at 0 (α = 1): the arena starts zeroed.
     }

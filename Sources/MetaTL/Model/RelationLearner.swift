@@ -25,7 +25,7 @@ struct RelationLearner {
         running = model.running
         let c = model.configuration
         dim = c.dim
-        widths = [(2 * c.dim, c.hidden1), (c.hidden1, c.hidden2), (c.hidden2, c.dim)]
+        widths = arena.layers.map { ($0.layer.inDim, $0.layer.outDim) }
         positions = c.supportCount
         dropout = c.dropout
         threads = c.threads
@@ -63,7 +63,7 @@ struct RelationLearner {
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            let z = ws.linear[l].pointer, weight = arena.param(arena.fc[l]), bias = arena.param(arena.fcBias[l])
+            let z = ws.linear[l].pointer, weight = arena.param(arena.layers[l].weight), bias = arena.param(arena.layers[l].bias)
             if frozen {
                 linearForward(out: z, inp: inp, weight: weight, bias: nil, rows: rows, inDim: inDim, outDim: outDim,
                               threads: threads)
@@ -80,31 +80,47 @@ struct RelationLearner {
                 })
             }
             timer?.mark("forward gemm + statistics")
-            let hidden = l < 2
-            normBlockForward(out: ws.activation[l].pointer, bits: hidden ? ws.bits[l].pointer : nil, linear: z, bias: bias,
-                             mean: ws.mean[l].pointer, invstd: ws.invstd[l].pointer,
-                             gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
-                             runningMean: running.mean(l), runningVar: running.variance(l),
-                             tasks: tasks, positions: S, features: outDim, activation: hidden,
-                             frozen: frozen, dropout: hidden && !frozen ? dropout : 0, seed: seed, step: step,
-                             layer: UInt64(l), threads: threads, statistics: statistics)
+            normBlockForward(normBlock(l, ws), tasks: tasks, positions: S, features: outDim, mode: mode(l, frozen: frozen),
+                             keys: DropoutKeys(seed: seed, step: step, layer: UInt64(l)), threads: threads,
+                             statistics: statistics)
             timer?.mark("forward elementwise")
         }
     }
 
     /// Evaluation mode: running statistics, no dropout. Rows are independent, so any number of
     /// users can go through at once.
+    ///
+    /// The norm block is training's frozen one (the same kernel). The product includes its bias
+    /// here (as evaluation always computed it), so the block adds a zero bias: x + 0 = x.
     func forwardEval(_ ws: RelationLearnerWorkspace, rows: Int) {
+        let tasks = rows / positions
         for l in 0..<3 {
             let (inDim, outDim) = widths[l]
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            linearForward(out: ws.linear[l].pointer, inp: inp, weight: arena.param(arena.fc[l]),
-                          bias: arena.param(arena.fcBias[l]), rows: rows, inDim: inDim, outDim: outDim, threads: threads)
-            batchNormForwardEval(out: ws.activation[l].pointer, inp: ws.linear[l].pointer,
-                                 gamma: arena.param(arena.bnWeight[l]), beta: arena.param(arena.bnBias[l]),
-                                 runningMean: running.mean(l), runningVar: running.variance(l),
-                                 rows: rows, positions: positions, features: outDim, eps: Self.bnEps, activation: l < 2)
+            linearForward(out: ws.linear[l].pointer, inp: inp, weight: arena.param(arena.layers[l].weight),
+                          bias: arena.param(arena.layers[l].bias), rows: rows, inDim: inDim, outDim: outDim, threads: threads)
+            normBlockForward(normBlock(l, ws, bias: ws.zeroBias.pointer), tasks: tasks, positions: positions,
+                             features: outDim, mode: mode(l, frozen: true), keys: DropoutKeys(seed: 0, step: 0, layer: UInt64(l)),
+                             threads: threads, statistics: ws.normScratch.partial.pointer)
         }
+    }
+
+    /// Layer l's norm block: its tensors in the arena, its running statistics and its buffers in
+    /// `ws` (`bias` replaces the Linear's bias: evaluation's products include it already).
+    func normBlock(_ l: Int, _ ws: RelationLearnerWorkspace, bias: CFPtr? = nil) -> NormBlockView {
+        let slots = arena.layers[l]
+        return NormBlockView(bias: bias ?? CFPtr(arena.param(slots.bias)), gamma: arena.param(slots.normWeight),
+                             beta: arena.param(slots.normBias), dbias: arena.grad(slots.bias), dgamma: arena.grad(slots.normWeight),
+                             dbeta: arena.grad(slots.normBias), runningMean: running.mean(l), runningVar: running.variance(l),
+                             z: ws.linear[l].pointer, out: ws.activation[l].pointer,
+                             bits: slots.layer.hidden ? ws.bits[l].pointer : nil, mean: ws.mean[l].pointer, invstd: ws.invstd[l].pointer)
+    }
+
+    /// Layer l's norm block mode: LeakyReLU and dropout after the hidden layers (no dropout when
+    /// `frozen`).
+    func mode(_ l: Int, frozen: Bool) -> NormBlockMode {
+        let hidden = arena.layers[l].layer.hidden
+        return NormBlockMode(activation: hidden, frozen: frozen, dropout: hidden && !frozen ? dropout : 0)
     }
 
     /// r[b, :] = mean over the S positions of the last layer's rows for task b.
@@ -151,32 +167,23 @@ struct RelationLearner {
         for l in stride(from: 2, through: 0, by: -1) {
             let (inDim, outDim) = widths[l]
             let d = ws.dOut[l].pointer
-            let hidden = l < 2
-            normBlockBackward(d: d, dgamma: arena.grad(arena.bnWeight[l]), dbeta: arena.grad(arena.bnBias[l]),
-                              dbias: arena.grad(arena.fcBias[l]), bits: hidden ? UnsafePointer(ws.bits[l].pointer) : nil,
-                              linear: ws.linear[l].pointer, bias: arena.param(arena.fcBias[l]), mean: ws.mean[l].pointer,
-                              invstd: ws.invstd[l].pointer, gamma: arena.param(arena.bnWeight[l]), tasks: tasks, positions: S, features: outDim,
-                              activation: hidden, frozen: frozen, dropout: hidden && !frozen ? dropout : 0,
+            normBlockBackward(d: d, normBlock(l, ws), tasks: tasks, positions: S, features: outDim, mode: mode(l, frozen: frozen),
                               threads: threads, scratch: ws.normScratch, statisticsReady: statisticsReady)
             timer?.mark("backward elementwise")
             let inp: CFPtr = l == 0 ? CFPtr(ws.x0.pointer) : CFPtr(ws.activation[l - 1].pointer)
-            let weight = arena.param(arena.fc[l])
+            let weight = arena.param(arena.layers[l].weight)
             // The weight gradient, and for the first layer its input gradient; the layers below
             // get theirs from the fused product that follows.
-            linearBackward(dinp: l == 0 ? ws.dX0.pointer : nil, dweight: arena.grad(arena.fc[l]),
+            linearBackward(dinp: l == 0 ? ws.dX0.pointer : nil, dweight: arena.grad(arena.layers[l].weight),
                            dout: d, inp: inp, weight: weight, rows: rows, inDim: inDim, outDim: outDim, threads: threads)
             if l > 0 {
                 let below = l - 1, dinp = ws.dOut[below].pointer, chunks = normChunks(tasks)
-                let z = CFPtr(ws.linear[below].pointer), bias = CFPtr(arena.param(arena.fcBias[below]))
-                let bits = UnsafePointer(ws.bits[below].pointer)
-                let mean = CFPtr(ws.mean[below].pointer), invstd = CFPtr(ws.invstd[below].pointer)
-                let p: Float = frozen ? 0 : dropout
+                let view = normBlock(below, ws), belowMode = mode(below, frozen: frozen)
                 statistics.update(repeating: 0, count: chunks * S * 2)
                 productByChunks(tasks: tasks, positions: S, threads: threads, product: { r in
                     BLAS.gemmNN(rows: r, inDim, outDim, d, weight, beta: 0, dinp)
                 }, afterwards: { c in
-                    backwardStatistics(chunk: c, d: dinp, linear: z, bias: bias, bits: bits, mean: mean, invstd: invstd,
-                                       tasks: tasks, positions: S, features: inDim, activation: true, dropout: p,
+                    backwardStatistics(chunk: c, d: dinp, view, tasks: tasks, positions: S, features: inDim, mode: belowMode,
                                        chunks: chunks, partial: statistics)
                 })
                 statisticsReady = true
@@ -196,8 +203,11 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
     let linear: [FloatBuffer]
     /// Each layer's output as the next layer reads it (after activation and dropout).
     let activation: [FloatBuffer]
-    /// The hidden norm blocks' dropout and activation bits (training).
+    /// The hidden norm blocks' dropout and activation bits (read by the backward in training;
+    /// written, unread, in evaluation).
     let bits: [MaskBuffer]
+    /// Zeros, the bias that evaluation's norm blocks add (its products include their bias).
+    let zeroBias: FloatBuffer
     /// Each norm block's batch mean and 1/√(var + eps) per support position (training).
     let mean: [FloatBuffer], invstd: [FloatBuffer]
     let dOut: [FloatBuffer]
@@ -207,11 +217,12 @@ final class RelationLearnerWorkspace: @unchecked Sendable {
 
     init(capacity rows: Int, configuration c: Configuration, training: Bool) {
         capacity = rows
-        let outs = [c.hidden1, c.hidden2, c.dim]
+        let outs = LearnerLayer.layers(c).map(\.outDim)
         x0 = FloatBuffer(count: rows * 2 * c.dim)
         linear = outs.map { FloatBuffer(count: rows * $0) }
         activation = outs.map { FloatBuffer(count: rows * $0) }
-        bits = outs.prefix(2).map { MaskBuffer(count: training ? rows * MaskBuffer.wordsPerRow($0) : 0) }
+        bits = outs.prefix(2).map { MaskBuffer(count: rows * MaskBuffer.wordsPerRow($0)) }
+        zeroBias = FloatBuffer(count: training ? 0 : outs.max() ?? 0)
         mean = outs.map { _ in FloatBuffer(count: c.supportCount) }
         invstd = outs.map { _ in FloatBuffer(count: c.supportCount) }
         dOut = outs.map { FloatBuffer(count: training ? rows * $0 : 0) }

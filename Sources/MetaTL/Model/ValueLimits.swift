@@ -93,7 +93,8 @@ extension MetaTLModel {
     /// (call with at least shared access, and with no Adam update pending).
     func valueProblem() -> String? {
         for slot in arena.slots {
-            let p = arena.params + slot.offset, m = arena.adamM + slot.offset, v = arena.adamV + slot.offset
+            let p = arena.params + slot.offset
+            let m = optimizer.firstMoment + slot.offset, v = optimizer.secondMoment + slot.offset
             if let why = ValueLimits.problem(slot.name, p, count: slot.count, limit: ValueLimits.parameter)
                 ?? ValueLimits.problem("optimizer.exp_avg_sq." + slot.name, v, count: slot.count,
                                        limit: ValueLimits.secondMoment, nonNegative: true)

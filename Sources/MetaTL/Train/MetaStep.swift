@@ -58,7 +58,10 @@ final class MetaStepWorkspace: @unchecked Sendable {
 }
 
 extension MetaTLModel {
-    /// One meta-training step on `batch` (train mode), as the reference does it:
+    /// One meta-training step on `batch` (train mode), as the reference does it, each phase a
+    /// function: ``prepareGradients(for:)`` (zero gradients, mark and bring up to date the rows the
+    /// batch reads), then ``metaGradients(_:workspace:frozenInnerStep:embeddingTerms:)`` (1-5),
+    /// the check, and ``adamStep(lazy:embeddingGradient:)`` (6):
     ///
     /// 1. r = relation learner(support pairs), batch statistics, dropout;
     /// 2. L_s over the support pairs and their negatives; g_s = ∂L_s/∂r (a constant);
@@ -79,6 +82,7 @@ extension MetaTLModel {
     func metaStep(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, lazy: Bool = false) throws(MetaTLError) -> StepResult {
         let statistics = running.storage
         ws.runningBefore.pointer.update(from: statistics.pointer, count: statistics.count)
+        prepareGradients(for: batch)
         let result = metaGradients(batch, workspace: ws, embeddingTerms: true)
         if let why = stepProblem(result, workspace: ws, tasks: batch.tasks, terms: ws.embeddingGradient.count) {
             statistics.pointer.update(from: ws.runningBefore.pointer, count: statistics.count)
@@ -91,24 +95,52 @@ extension MetaTLModel {
 
     /// Step 6 of ``metaStep(_:workspace:lazy:)``: one Adam step with the arena's gradients (the
     /// embedding rows' from `embeddingGradient` when given), which it then clears (see
-    /// ``Adam/step(_:t:threads:lazy:schedule:embeddingGradient:)``).
+    /// ``OptimizerState/step(_:t:threads:lazy:embeddingGradient:)``).
     func adamStep(lazy: Bool, embeddingGradient: EmbeddingGradient? = nil) {
         step += 1
-        adamSchedule.extend(through: step)
-        Adam(learningRate: configuration.learningRate).step(arena, t: step, threads: configuration.threads, lazy: lazy,
-                                                            schedule: adamSchedule, embeddingGradient: embeddingGradient)
+        optimizer.step(arena, t: step, threads: configuration.threads, lazy: lazy, embeddingGradient: embeddingGradient)
         phaseTimer?.mark("adam")
     }
 
     /// Brings every embedding row's pending Adam updates up to the current step.
     func catchUpAllRows() {
-        adamSchedule.extend(through: step)
-        Adam(learningRate: configuration.learningRate).catchUp(arena, onlyTouched: false, through: step,
-                                                               threads: configuration.threads, schedule: adamSchedule)
+        optimizer.catchUp(arena, onlyTouched: false, through: step, threads: configuration.threads)
     }
 
-    /// Steps 1-5 of ``metaStep(_:workspace:)``: the losses, and the gradient of L_s + L_q in
-    /// the arena's gradient block. Parameters are not changed (BatchNorm running statistics are).
+    /// The phase before a step's gradients (llm.c's zero_grad, plus lazy Adam's read barrier):
+    /// zeroes the gradients, marks the table rows that `batch`'s gradient can reach, and brings
+    /// those rows' pending Adam updates up to the current step, since the forward reads them.
+    /// ``metaGradients(_:workspace:frozenInnerStep:embeddingTerms:)`` expects it done.
+    func prepareGradients(for batch: TaskBatch) {
+        optimizer.zeroGradients(arena)
+        markRows(of: batch)
+        phaseTimer?.mark("zero gradients")
+        optimizer.catchUp(arena, onlyTouched: true, through: step, threads: configuration.threads)
+        phaseTimer?.mark("catch up rows")
+    }
+
+    /// Marks every table row `batch` reads: its heads in E, its tails in T (every tail row for a
+    /// softmax over the whole catalogue, else the shared negatives' rows).
+    private func markRows(of batch: TaskBatch) {
+        let tailOffset = tailRowOffset
+        for rows in [batch.supportHead, batch.supportNegativeHead, batch.queryHead, batch.queryNegativeHead] {
+            optimizer.markTouched(rows.pointer, count: rows.count)
+        }
+        for rows in [batch.supportTail, batch.supportNegativeTail, batch.queryTail, batch.queryNegativeTail] {
+            optimizer.markTouched(rows.pointer, count: rows.count, offset: tailOffset)
+        }
+        if configuration.loss == .softmax {
+            if configuration.sharedNegatives == 0 {
+                optimizer.markTouched(rows: tailOffset + 1..<tailOffset + rows)
+            } else {
+                optimizer.markTouched(batch.sharedNegatives.pointer, count: batch.sharedNegatives.count, offset: tailOffset)
+            }
+        }
+    }
+
+    /// Steps 1-5 of ``metaStep(_:workspace:lazy:)``, each a function below: the losses, and the
+    /// gradient of L_s + L_q in the arena's gradient block. Parameters are not changed
+    /// (BatchNorm running statistics are). The caller runs ``prepareGradients(for:)`` first.
     ///
     /// `frozenInnerStep` (tasks x d), when given, replaces β·g_s in r' = r - β·g_s: gradient
     /// checks hold it fixed, as the first-order method treats it.
@@ -119,51 +151,57 @@ extension MetaTLModel {
     func metaGradients(_ batch: TaskBatch, workspace ws: MetaStepWorkspace,
                        frozenInnerStep: UnsafePointer<Float>? = nil, embeddingTerms: Bool = false) -> StepResult {
         let c = configuration
-        let B = batch.tasks, S = c.supportCount, d = c.dim
         let learner = RelationLearner(model: self)
-        arena.zeroGrads()
-        let tailOffset = tailRowOffset
-        for rows in [batch.supportHead, batch.supportNegativeHead, batch.queryHead, batch.queryNegativeHead] {
-            arena.markTouched(rows.pointer, count: rows.count)
-        }
-        for rows in [batch.supportTail, batch.supportNegativeTail, batch.queryTail, batch.queryNegativeTail] {
-            arena.markTouched(rows.pointer, count: rows.count, offset: tailOffset)
-        }
-        if c.loss == .softmax {
-            if c.sharedNegatives == 0 {
-                for r in 1..<rows { arena.touched[tailOffset + r] = 1 }
-            } else {
-                arena.markTouched(batch.sharedNegatives.pointer, count: batch.sharedNegatives.count, offset: tailOffset)
-            }
-        }
-        phaseTimer?.mark("zero gradients")
-        // The rows this batch reads must have every update through the last step.
-        let adam = Adam(learningRate: c.learningRate)
-        adamSchedule.extend(through: step)
-        adam.catchUp(arena, onlyTouched: true, through: step, threads: c.threads, schedule: adamSchedule)
-        phaseTimer?.mark("catch up rows")
-
-        // 1. The relation learner on the support pairs.
-        learner.gatherInput(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: B * S)
-        phaseTimer?.mark("gather")
         // The reference's accidental regime: evaluation-mode BatchNorm and no dropout from then on.
         let frozen = c.evalModeAfter.map { step >= $0 } ?? false
-        learner.forwardTrain(ws.learner, rows: B * S, seed: c.seed, step: UInt64(step), frozen: frozen, timer: phaseTimer)
-        let r = ws.relation.pointer
-        learner.relation(ws.learner, tasks: B, into: r)
+        relationForward(batch, workspace: ws, learner: learner, frozen: frozen)
+        var losses = taskLosses(batch, workspace: ws, frozenInnerStep: frozenInnerStep)
+        if c.loss == .softmax {
+            phaseTimer?.mark("support scores")
+            losses.queryLoss = (c.queryMargin ? losses.queryLoss : 0) + softmaxQueryLoss(batch, workspace: ws)
+            for i in 0..<batch.tasks * c.dim { ws.supportGradient[i] += ws.queryGradient[i] }
+        }
+        addQueryPenalties(batch, workspace: ws, to: &losses.queryLoss)
+        // 5. One fused backward through the learner with upstream g_s + g_q (summed per task above).
+        phaseTimer?.mark("scores and losses")
+        learner.backward(ws.learner, tasks: batch.tasks, dRelation: ws.supportGradient.pointer, frozen: frozen, timer: phaseTimer)
+        let supportScale = 1 / Float(batch.tasks * c.supportCount), queryScale = 1 / Float(batch.tasks)
+        if embeddingTerms {
+            listEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
+        } else {
+            scatterEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
+        }
+        phaseTimer?.mark("scatter")
+        return losses
+    }
 
+    /// Step 1: r = the relation learner on the support pairs (training mode; `frozen`: with
+    /// evaluation-mode BatchNorm), into `ws.relation` (tasks x d).
+    private func relationForward(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, learner: RelationLearner, frozen: Bool) {
+        let c = configuration
+        let rows = batch.tasks * c.supportCount
+        learner.gatherInput(ws.learner, heads: batch.supportHead.pointer, tails: batch.supportTail.pointer, rows: rows)
+        phaseTimer?.mark("gather")
+        learner.forwardTrain(ws.learner, rows: rows, seed: c.seed, step: UInt64(step), frozen: frozen, timer: phaseTimer)
+        learner.relation(ws.learner, tasks: batch.tasks, into: ws.relation.pointer)
+    }
+
+    /// Steps 2-4, per task and in parallel (tasks are independent until the embedding gradient):
+    /// support scores and g_s, the inner step r' = r - β·g_s, query scores and g_q (the margin
+    /// query loss; the softmax one is the caller's). Leaves g_s + g_q, the upstream gradient at r,
+    /// in `ws.supportGradient`. Each pair keeps its unit direction and whether its margin term
+    /// was active; the embedding gradient is scattered afterwards in pair order, so the result
+    /// never depends on threads. Returns the mean support loss and the mean margin query loss.
+    private func taskLosses(_ batch: TaskBatch, workspace ws: MetaStepWorkspace,
+                            frozenInnerStep: UnsafePointer<Float>?) -> StepResult {
+        let c = configuration
+        let B = batch.tasks, S = c.supportCount, d = c.dim
         let table = headTable, tails = UnsafePointer(tailTable)
         let softmax = c.loss == .softmax
         let supportScale = 1 / Float(B * S), queryScale = 1 / Float(B)
         let innerScale: Float = c.innerStep == .perTask ? c.beta * Float(B) : c.beta
         let margin = c.margin
-
-        // 2-4, per task and in parallel (tasks are independent until the embedding gradient):
-        // support scores and g_s, the inner step r' = r - β·g_s, query scores and g_q. Each pair
-        // keeps its unit direction and whether its margin term was active; the embedding
-        // gradient is scattered afterwards in pair order, so the result never depends on threads.
         let chunks = min(16, B)
-        let gS = ws.supportGradient.pointer
         let w = SharedWorkspacePointers(ws)
         let losses = ws.chunkLosses
         let lp = SharedPointer(losses.pointer)
@@ -185,11 +223,9 @@ extension MetaTLModel {
                                              directions: (w.sPos + n * d, w.sNeg + n * d),
                                              scores: (w.sPosScore + n, w.sNegScore + n), active: w.sActive + n)
                 }
-                let ib = w.inner + b * d, rqb = w.rq + b * d
-                for j in 0..<d {
-                    ib[j] = fixedInner.map { $0.p[b * d + j] } ?? innerScale * gsb[j]
-                    rqb[j] = rb[j] - ib[j]
-                }
+                let rqb = w.rq + b * d
+                innerStep(relation: rb, supportGradient: gsb, rate: innerScale, frozen: fixedInner.map { CFPtr($0.p + b * d) },
+                          step: w.inner + b * d, adapted: rqb, dim: d)
                 // The softmax loss scores every query at once, after this loop (and the margin
                 // term here only with ``Configuration/queryMargin``).
                 if softmax && !c.queryMargin { continue }
@@ -209,14 +245,18 @@ extension MetaTLModel {
         }
         var supportLoss: Float = 0, queryLoss: Float = 0
         for chunk in 0..<chunks { supportLoss += losses[2 * chunk]; queryLoss += losses[2 * chunk + 1] }
-        supportLoss *= supportScale
-        queryLoss *= queryScale
-        if softmax {
-            phaseTimer?.mark("support scores")
-            queryLoss = (c.queryMargin ? queryLoss : 0) + softmaxQueryLoss(batch, workspace: ws)
-            for i in 0..<B * d { gS[i] += ws.queryGradient[i] }
-        }
-        if c.tableDecay > 0 {   // λ·mean_b (‖E[h_b]‖² + ‖T[t_b]‖²), part of the query loss
+        return StepResult(supportLoss: supportLoss * supportScale, queryLoss: queryLoss * queryScale)
+    }
+
+    /// Adds the query loss's penalty terms to `queryLoss`, one after the other, with their
+    /// gradients: the table decay λ·mean_b (‖E[h_b]‖² + ‖T[t_b]‖²) (its gradient as embedding
+    /// terms, from copies of the rows taken here), then the relation penalty λ·mean_b ‖r_b‖²
+    /// (its gradient added to the upstream gradient at r).
+    private func addQueryPenalties(_ batch: TaskBatch, workspace ws: MetaStepWorkspace, to queryLoss: inout Float) {
+        let c = configuration
+        let B = batch.tasks, d = c.dim
+        if c.tableDecay > 0 {
+            let table = headTable, tails = UnsafePointer(tailTable)
             var squares: Float = 0
             for b in 0..<B {
                 let h = ws.decayHeads.pointer + b * d, t = ws.decayTails.pointer + b * d
@@ -226,7 +266,8 @@ extension MetaTLModel {
             }
             queryLoss += c.tableDecay * squares / Float(B)
         }
-        if c.relationPenalty > 0 {   // λ·mean_b ‖r_b‖², part of the query loss
+        if c.relationPenalty > 0 {
+            let r = ws.relation.pointer, gS = ws.supportGradient.pointer
             var squares: Float = 0
             let g = 2 * c.relationPenalty / Float(B)
             for i in 0..<B * d {
@@ -235,17 +276,6 @@ extension MetaTLModel {
             }
             queryLoss += c.relationPenalty * squares / Float(B)
         }
-
-        // 5. One fused backward through the learner with upstream g_s + g_q (summed per task above).
-        phaseTimer?.mark("scores and losses")
-        learner.backward(ws.learner, tasks: B, dRelation: gS, frozen: frozen, timer: phaseTimer)
-        if embeddingTerms {
-            listEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
-        } else {
-            scatterEmbeddingGradient(batch, workspace: ws, supportScale: supportScale, queryScale: queryScale)
-        }
-        phaseTimer?.mark("scatter")
-        return StepResult(supportLoss: supportLoss, queryLoss: queryLoss)
     }
 }
 

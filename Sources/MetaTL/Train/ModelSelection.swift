@@ -178,14 +178,14 @@ extension MetaTLModel {
     /// training, for the current step (the copy is then the model after a whole step).
     public func snapshot() throws(MetaTLError) -> ModelSnapshot {
         try access.writing("snapshot the model") { () throws(MetaTLError) -> ModelSnapshot in
-            // Gradients are not state: copy parameters and both moments (blocks 0, 2 and 3).
+            // Gradients are not state: copy parameters and both moments.
             let total = arena.total
             var copy = [Float](repeating: 0, count: 3 * total)
             copy.withUnsafeMutableBufferPointer { dst in
                 guard let d = dst.baseAddress else { return }
                 d.update(from: arena.params, count: total)
-                (d + total).update(from: arena.adamM, count: total)
-                (d + 2 * total).update(from: arena.adamV, count: total)
+                (d + total).update(from: optimizer.firstMoment, count: total)
+                (d + 2 * total).update(from: optimizer.secondMoment, count: total)
             }
             let running = Array(UnsafeBufferPointer(start: self.running.storage.pointer, count: self.running.storage.count))
             return ModelSnapshot(step: step, arena: copy, running: running)
@@ -206,8 +206,8 @@ extension MetaTLModel {
             s.arena.withUnsafeBufferPointer { src in
                 guard let b = src.baseAddress else { return }
                 arena.params.update(from: b, count: total)
-                arena.adamM.update(from: b + total, count: total)
-                arena.adamV.update(from: b + 2 * total, count: total)
+                optimizer.firstMoment.update(from: b + total, count: total)
+                optimizer.secondMoment.update(from: b + 2 * total, count: total)
             }
             s.running.withUnsafeBufferPointer { src in
                 guard let b = src.baseAddress else { return }
@@ -215,7 +215,7 @@ extension MetaTLModel {
             }
             step = s.step
             outsideWrites += 1
-            arena.rowStep.update(repeating: s.step, count: arena.tableRows)
+            optimizer.markAllUpToDate(step: s.step)
         }
     }
 }

@@ -41,7 +41,7 @@ extension MetaTLModel {
         guard configuration.K == dataset.K else {
             throw .invalidArgument("the model's K (\(configuration.K)) differs from the dataset's (\(dataset.K))")
         }
-        try self.init(configuration: configuration, itemIDs: Array(dataset.itemIDs.dropFirst()))
+        try self.init(configuration: configuration, vocabulary: dataset.vocabulary)
     }
 
     /// Trains for `steps` meta steps on tasks sampled from `dataset`'s training users.
@@ -113,7 +113,7 @@ extension MetaTLModel {
     }
 
     func checkCompatible(_ dataset: Dataset) throws(MetaTLError) {
-        guard dataset.itemIDs == itemIDs else {
+        guard vocabulary.matches(dataset.vocabulary) else {
             throw .invalidArgument(Dataset.vocabularyDifference(dataset: dataset.itemIDs, model: itemIDs))
         }
         guard dataset.K == configuration.K else {
