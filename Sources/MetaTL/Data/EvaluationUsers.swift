@@ -59,11 +59,5 @@ public struct EvaluationUsers: Sendable {
             return EvaluationUsers(K: K, userIDs: userIDs, inputs: inputs, targets: targets,
                                    supportNegatives: supportNegatives, negatives: negatives)
         }
-
-        /// ``RandomGenerator/uniformItem(items:free:outside:)`` with a set, for serving's support
-        /// negatives (Serve/Serving.swift calls it by this name; it adds no rule of its own).
-        static func draw(_ rng: inout RandomGenerator, items: Int, free: Int, avoiding: Set<Int32>) -> Int32 {
-            rng.uniformItem(items: items, free: free) { avoiding.contains($0) }
-        }
     }
 }

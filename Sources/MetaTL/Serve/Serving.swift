@@ -136,7 +136,7 @@ extension MetaTLModel {
             guard padded[s] != 0 else { continue }
             ws.heads[s] = padded[s]
             ws.tails[s] = padded[s + 1]
-            ws.negatives[s] = EvaluationUsers.Builder.draw(&rng, items: rows - 1, free: free, avoiding: avoid)
+            ws.negatives[s] = rng.uniformItem(items: rows - 1, free: free) { avoid.contains($0) }
         }
         adapt(users: 1, heads: ws.heads.pointer, tails: ws.tails.pointer, negativeHeads: ws.heads.pointer,
               negativeTails: ws.negatives.pointer, workspace: ws.adaptation, relation: ws.relation.pointer, adapted: out)
