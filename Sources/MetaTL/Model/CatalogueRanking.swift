@@ -48,15 +48,28 @@ extension PairScorer {
     /// bit, with the prior's counts read by walking head's row of transitions (tails increasing)
     /// instead of searching it per item.
     func catalogueScores(user: Int, head: Int32, rows: Int, into scores: UnsafeMutablePointer<Float>) {
-        guard rows > 0 else { return }
-        scores[0] = -.infinity
-        guard rows > 1 else { return }
-        for item in 1..<rows { scores[item] = ownScore(user: user, head: head, tail: Int32(item)) }
+        catalogueScores(user: user, head: head, items: 0..<rows, into: scores)
+    }
+
+    /// ``catalogueScores(user:head:rows:into:)`` for the rows in `items` only (`scores` is still
+    /// indexed by row): evaluation scores a block of users against one block of rows at a time,
+    /// so that the block's table rows are read from cache once per user, not from memory.
+    func catalogueScores(user: Int, head: Int32, items: Range<Int>, into scores: UnsafeMutablePointer<Float>) {
+        guard !items.isEmpty else { return }
+        var lo = items.lowerBound
+        if lo == 0 { scores[0] = -.infinity; lo = 1 }
+        guard lo < items.upperBound else { return }
+        for item in lo..<items.upperBound { scores[item] = ownScore(user: user, head: head, tail: Int32(item)) }
         guard let prior else { return }
         let unseen = prior.term(count: 0)
         let row = prior.transitions(from: head)
-        var k = row.lowerBound
-        for item in 1..<rows {
+        // The first of head's transitions at or after `lo` (tails increase along the row).
+        var k = row.lowerBound, hi = row.upperBound
+        while k < hi {
+            let mid = k + (hi - k) / 2
+            if Int(prior.tails[mid]) < lo { k = mid + 1 } else { hi = mid }
+        }
+        for item in lo..<items.upperBound {
             while k < row.upperBound && Int(prior.tails[k]) < item { k += 1 }
             let count = k < row.upperBound && Int(prior.tails[k]) == item ? prior.counts[k] : 0
             scores[item] = scores[item] + (count == 0 ? unseen : prior.term(count: count))
