@@ -517,6 +517,15 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
 mt_status mt_model_save(const mt_model *model, const char *path);
 mt_status mt_model_load(const char *path, mt_model **out);
 
+/* The same checkpoint in memory, to ship a model to another process (pickling, a distributed
+ * engine's workers) or keep it in a database. mt_model_save_bytes allocates *data (malloc) and
+ * writes its length into *size: the bytes mt_model_save would write to a file; free them with
+ * mt_bytes_free. mt_model_load_bytes validates `size` bytes at `data` exactly as mt_model_load
+ * validates a file (MT_ERR_BAD_CHECKPOINT on damage) and does not keep them. */
+mt_status mt_model_save_bytes(const mt_model *model, uint8_t **data, size_t *size);
+mt_status mt_model_load_bytes(const uint8_t *data, size_t size, mt_model **out);
+void mt_bytes_free(uint8_t *data);
+
 /* ---- Threads ------------------------------------------------------------------------------- */
 
 /* Ends the worker threads of the pool (see "The process"): stops them, joins them and frees

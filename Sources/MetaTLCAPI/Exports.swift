@@ -544,3 +544,37 @@ public func mt_model_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePoi
         out.pointee = retain(ModelHandle(m))
     }
 }
+
+@_cdecl("mt_model_save_bytes")
+public func mt_model_save_bytes(_ p: OpaquePointer?, _ data: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?,
+                                _ size: UnsafeMutablePointer<Int>?) -> mt_status {
+    guarded("mt_model_save_bytes") {
+        guard let data else { throw BoundaryError.argument("data is NULL") }
+        guard let size else { throw BoundaryError.argument("size is NULL") }
+        data.pointee = nil
+        size.pointee = 0
+        let bytes = try model(p).checkpointBytes()
+        guard let buffer = malloc(max(1, bytes.count))?.assumingMemoryBound(to: UInt8.self) else {
+            throw BoundaryError(status: MT_ERR_IO, message: "cannot allocate \(bytes.count) bytes for the checkpoint")
+        }
+        bytes.withUnsafeBufferPointer { b in if let base = b.baseAddress { buffer.update(from: base, count: b.count) } }
+        data.pointee = buffer
+        size.pointee = bytes.count
+    }
+}
+
+@_cdecl("mt_model_load_bytes")
+public func mt_model_load_bytes(_ data: UnsafePointer<UInt8>?, _ size: Int,
+                                _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_model_load_bytes") {
+        let out = try clear(out)
+        let n = try count(size, "size", limit: Int.max)
+        let bytes = try array(data, n, "data")
+        out.pointee = retain(ModelHandle(try MetaTLModel.load(checkpoint: bytes)))
+    }
+}
+
+@_cdecl("mt_bytes_free")
+public func mt_bytes_free(_ data: UnsafeMutablePointer<UInt8>?) {
+    free(data)
+}

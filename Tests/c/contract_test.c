@@ -1450,6 +1450,57 @@ static void test_fit(void) {
     mt_dataset_free(d);
 }
 
+/* ---- checkpoints in memory ---- */
+static void test_model_bytes(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL, *back = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 3, NULL), MT_OK, "");
+    uint8_t *bytes = (uint8_t *)0x1;
+    size_t size = 7;
+    EXPECT_STATUS(mt_model_save_bytes(NULL, &bytes, &size), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT(bytes == NULL && size == 0);
+    EXPECT_STATUS(mt_model_save_bytes(m, NULL, &size), MT_ERR_INVALID_ARGUMENT, "data is NULL");
+    EXPECT_STATUS(mt_model_save_bytes(m, &bytes, NULL), MT_ERR_INVALID_ARGUMENT, "size is NULL");
+    EXPECT_STATUS(mt_model_save_bytes(m, &bytes, &size), MT_OK, "");
+    EXPECT(bytes != NULL && size > 1000);
+    /* The bytes are the file mt_model_save writes. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/bytes.safetensors", tmpdir);
+    EXPECT_STATUS(mt_model_save(m, path), MT_OK, "");
+    FILE *f = fopen(path, "rb");
+    uint8_t *file = malloc(size + 1);
+    size_t got = f ? fread(file, 1, size + 1, f) : 0;
+    if (f) fclose(f);
+    EXPECT(got == size && memcmp(file, bytes, size) == 0);
+    free(file);
+    /* Back from bytes: the same model, serving the same answers. */
+    EXPECT_STATUS(mt_model_load_bytes(bytes, size, &back), MT_OK, "");
+    int64_t h[3] = {101, 102, 103}, a[5], b[5];
+    float sa[5], sb[5];
+    EXPECT_STATUS(mt_model_recommend(m, h, 3, 5, 0, a, sa, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_recommend(back, h, 3, 5, 0, b, sb, NULL), MT_OK, "");
+    EXPECT(memcmp(a, b, sizeof a) == 0 && memcmp(sa, sb, sizeof sa) == 0);
+    int64_t step = -1;
+    EXPECT_STATUS(mt_model_info(back, NULL, NULL, &step), MT_OK, "");
+    EXPECT(step == 3);
+    mt_model_free(back);
+    /* Damage is caught as in a file; nothing is kept of the caller's bytes. */
+    bytes[size / 2] ^= 0x40;
+    back = (mt_model *)0x1;
+    EXPECT_STATUS(mt_model_load_bytes(bytes, size, &back), MT_ERR_BAD_CHECKPOINT, "checkpoint bytes");
+    EXPECT(back == NULL);
+    EXPECT_STATUS(mt_model_load_bytes(bytes, 0, &back), MT_ERR_BAD_CHECKPOINT, "");
+    EXPECT_STATUS(mt_model_load_bytes(NULL, 10, &back), MT_ERR_INVALID_ARGUMENT, "data is NULL");
+    EXPECT_STATUS(mt_model_load_bytes(bytes, SIZE_MAX, &back), MT_ERR_INVALID_ARGUMENT, "size");
+    EXPECT_STATUS(mt_model_load_bytes(bytes, size, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+    mt_bytes_free(bytes);
+    mt_bytes_free(NULL);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1465,6 +1516,7 @@ int main(int argc, char **argv) {
     test_snapshots();
     test_divergence();
     test_fit();
+    test_model_bytes();
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();

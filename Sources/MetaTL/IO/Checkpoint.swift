@@ -103,6 +103,22 @@ extension MetaTLModel {
         try load(try SafeTensors.File(data: data, name: name), name: name)
     }
 
+    /// The checkpoint ``save(to:)`` writes, as bytes in memory: to ship a model to another
+    /// process (pickling, a distributed engine's workers) or store it elsewhere. A reader, as
+    /// `save` is; refuses (`.invalidState`) a model that loading would refuse.
+    public func checkpointBytes() throws(MetaTLError) -> [UInt8] {
+        try access.reading("serialise") { () throws(MetaTLError) -> [UInt8] in
+            if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot serialise a model that loading would refuse: \(why)") }
+            return [UInt8](checkpointData())
+        }
+    }
+
+    /// A model from checkpoint bytes (``checkpointBytes()``, or a file's contents), validated
+    /// exactly as ``load(from:)`` validates a file; errors name the checkpoint `name`.
+    public static func load(checkpoint bytes: [UInt8], name: String = "checkpoint bytes") throws(MetaTLError) -> MetaTLModel {
+        try load(checkpoint: Data(bytes), name: name)
+    }
+
     static func load(_ file: SafeTensors.File, name: String) throws(MetaTLError) -> MetaTLModel {
         func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
         let meta = file.metadata

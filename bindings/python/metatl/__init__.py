@@ -235,8 +235,9 @@ class Model(_Native):
     also while another thread runs ``fit``: each training step holds the model for an instant and
     serving calls wait for it, so neither fails. A training call made while another one runs on
     the model raises :class:`BusyError`; ``fit`` trains in chunks of such calls, so do not run
-    two ``fit`` on one model at once (they would fail or interleave). It cannot be
-    pickled or copied yet: :meth:`save` and :meth:`load` it."""
+    two ``fit`` on one model at once (they would fail or interleave). Pickling and
+    ``copy.deepcopy`` go through :meth:`to_bytes` (the checkpoint) and give an independent model
+    that recommends identically."""
 
     _instead = "save it with model.save(path) and read it back with metatl.Model.load(path)"
 
@@ -480,11 +481,41 @@ class Model(_Native):
     @classmethod
     def load(cls, path: PathLike) -> "Model":
         """A model from a checkpoint written by :meth:`save` (or by ``metatl train --out``)."""
-        handle = _metatl.model_load(path)
+        return cls._wrap(_metatl.model_load(path))
+
+    def to_bytes(self) -> bytes:
+        """The checkpoint :meth:`save` writes, as bytes (C ``mt_model_save_bytes``): to ship the
+        model to another process or store it anywhere; :meth:`from_bytes` reads it back."""
+        return self._trained().to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Model":
+        """A model from :meth:`to_bytes`'s bytes (or a checkpoint file's contents), validated as
+        :meth:`load` validates a file (ValueError on damage)."""
+        return cls._wrap(_metatl.model_from_bytes(data))
+
+    @classmethod
+    def _wrap(cls, handle: Any) -> "Model":
         model = cls.__new__(cls)
         model._handle = handle
         model._settings = {}
         return model
+
+    # Pickling, copy and deepcopy go through the checkpoint bytes: the copy is an independent
+    # model that serves, evaluates and trains on exactly as the original would. A model not
+    # trained yet (no catalogue) travels as its settings.
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self._handle is None:
+            return (_model_from_settings, (dict(self._settings),))
+        return (Model.from_bytes, (self.to_bytes(),))
+
+    def __copy__(self) -> "Model":
+        if self._handle is None:
+            return _model_from_settings(dict(self._settings))
+        return Model.from_bytes(self.to_bytes())
+
+    def __deepcopy__(self, memo: Any) -> "Model":
+        return self.__copy__()
 
     def _trained(self) -> Any:
         if self._handle is None:
@@ -494,6 +525,14 @@ class Model(_Native):
     def __repr__(self) -> str:
         c = self.config
         return f"Model(dim={c['dim']}, hidden={tuple(c['hidden'])}, K={c['K']}, step={self.step})"
+
+
+def _model_from_settings(settings: Dict[str, Any]) -> "Model":
+    """A model not trained yet, from its converted settings (unpickling)."""
+    model = Model.__new__(Model)
+    model._settings = settings
+    model._handle = None
+    return model
 
 
 class _Progress:

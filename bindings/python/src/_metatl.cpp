@@ -603,6 +603,20 @@ struct Model {
         }
         check(s);
     }
+
+    // The checkpoint as bytes (mt_model_save_bytes), copied into a Python bytes object.
+    py::bytes to_bytes() const {
+        uint8_t *data = nullptr;
+        size_t size = 0;
+        mt_status s;
+        {
+            py::gil_scoped_release release;
+            s = mt_model_save_bytes(handle, &data, &size);
+        }
+        check(s);
+        std::unique_ptr<uint8_t, void (*)(uint8_t *)> owned(data, mt_bytes_free);
+        return py::bytes(reinterpret_cast<const char *>(data), size);
+    }
 };
 
 std::shared_ptr<Model> model_create(const py::dict &settings, const Dataset &data) {
@@ -619,6 +633,23 @@ std::shared_ptr<Model> model_load(py::handle path) {
     {
         py::gil_scoped_release release;
         s = mt_model_load(p.c_str(), &m->handle);
+    }
+    check(s);
+    return m;
+}
+
+// A model from checkpoint bytes (bytes, bytearray or anything with the buffer protocol).
+std::shared_ptr<Model> model_from_bytes(py::handle data) {
+    if (!PyObject_CheckBuffer(data.ptr()) || PyUnicode_Check(data.ptr()))
+        raise(PyExc_TypeError, "data must be bytes (a checkpoint), got " + describe(data));
+    py::buffer_info info = py::reinterpret_borrow<py::buffer>(data).request();
+    if (info.ndim > 1 || info.itemsize != 1)
+        raise(PyExc_TypeError, "data must be a flat buffer of bytes, got " + describe(data));
+    auto m = std::make_shared<Model>();
+    mt_status s;
+    {
+        py::gil_scoped_release release;
+        s = mt_model_load_bytes(static_cast<const uint8_t *>(info.ptr), static_cast<size_t>(info.size), &m->handle);
     }
     check(s);
     return m;
@@ -698,8 +729,10 @@ PYBIND11_MODULE(_metatl, m) {
         .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
         .def("recommend", &Model::recommend, py::arg("history"), py::arg("top_n"), py::arg("exclude_history"))
         .def("item_table", &Model::item_table, py::arg("with_embeddings"))
-        .def("save", &Model::save, py::arg("path"));
+        .def("save", &Model::save, py::arg("path"))
+        .def("to_bytes", &Model::to_bytes);
     not_picklable(model);
     m.def("model_create", &model_create, py::arg("settings"), py::arg("data"));
     m.def("model_load", &model_load, py::arg("path"));
+    m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
 }
