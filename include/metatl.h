@@ -498,6 +498,34 @@ mt_status mt_model_score(const mt_model *model, const float *relation, size_t re
 mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size_t history_len, size_t top_n,
                              uint32_t flags, int64_t *items, float *scores, size_t *count);
 
+/* Recommendations for many users in one call, the users split over the model's threads: the
+ * same items and scores as mt_model_recommend for each history. */
+#define MT_RECOMMEND_UNKNOWN_IS_ERROR 2u  /* an id outside the vocabulary fails the call (default: skipped, counted) */
+
+typedef struct mt_recommend_options {
+    uint32_t struct_size;       /* sizeof(mt_recommend_options) */
+    uint32_t flags;             /* MT_RECOMMEND_INCLUDE_HISTORY, MT_RECOMMEND_UNKNOWN_IS_ERROR (0) */
+    size_t   top_n;             /* items per user, >= 1 (10) */
+    const int64_t *allowed;     /* only these items may be recommended; NULL: every item (NULL) */
+    size_t   allowed_count;
+    const int64_t *blocked;     /* never these items (NULL) */
+    size_t   blocked_count;     /* ids outside the vocabulary in either list are ignored */
+} mt_recommend_options;
+
+mt_recommend_options mt_recommend_options_default(void);
+
+/* User u's history is history_items[history_offsets[u] .. history_offsets[u + 1]) (offsets has
+ * users + 1 non-decreasing entries, at most 2^30 ids in all, users at most 2^24). Ids outside the
+ * vocabulary are skipped and counted into unknown[u] (may be NULL), unless
+ * MT_RECOMMEND_UNKNOWN_IS_ERROR: then MT_ERR_UNKNOWN_ITEM naming the history and the id.
+ * `items` and `scores` (may be NULL) have room for users x top_n: row u holds counts[u] results
+ * best first, then -1 (items) and NaN (scores). A user whose history keeps fewer than 2 known items,
+ * or whose adapted relation is beyond the limits, gets counts[u] = 0; the others are served.
+ * `options` may be NULL for mt_recommend_options_default(). */
+mt_status mt_model_recommend_batch(const mt_model *model, const int64_t *history_items, const size_t *history_offsets,
+                                   size_t users, const mt_recommend_options *options, int64_t *items, float *scores,
+                                   size_t *counts, size_t *unknown);
+
 /* ---- Checkpoints --------------------------------------------------------------------------------- */
 /* One safetensors file: config, vocabulary, parameters (the reference's state_dict names),
  * BatchNorm running statistics, Adam state, step, and an XXH3-64 checksum of every tensor and of

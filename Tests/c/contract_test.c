@@ -1501,6 +1501,61 @@ static void test_model_bytes(void) {
     mt_dataset_free(d);
 }
 
+/* ---- batch recommendations ---- */
+static void test_recommend_batch(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    c.threads = 2;
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 3, NULL), MT_OK, "");
+    mt_recommend_options o = mt_recommend_options_default();
+    EXPECT(o.struct_size == sizeof o && o.top_n == 10 && o.flags == 0 && o.allowed == NULL && o.blocked == NULL);
+    enum { U = 4, N = 5 };
+    /* User 0 and 1: known items; user 2: an unknown id among them (skipped); user 3: one known item. */
+    int64_t flat[] = {101, 102, 103, 110, 111, 104, 999999, 105, 106, 107};
+    size_t offsets[U + 1] = {0, 3, 5, 9, 10};
+    int64_t items[U * N];
+    float scores[U * N];
+    size_t counts[U], unknown[U];
+    o.top_n = N;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &o, items, scores, counts, unknown), MT_OK, "");
+    EXPECT(counts[0] == N && counts[1] == N && counts[2] == N && counts[3] == 0);
+    EXPECT(unknown[0] == 0 && unknown[2] == 1 && unknown[3] == 0);
+    EXPECT(items[3 * N] == -1 && scores[3 * N] != scores[3 * N]);
+    /* Each row equals mt_model_recommend for that history (user 2 without its unknown id). */
+    int64_t known2[] = {104, 105, 106};
+    const int64_t *hist[3] = {flat, flat + 3, known2};
+    size_t lens[3] = {3, 2, 3};
+    for (int u = 0; u < 3; u++) {
+        int64_t one[N]; float sone[N]; size_t n = 0;
+        EXPECT_STATUS(mt_model_recommend(m, hist[u], lens[u], N, 0, one, sone, &n), MT_OK, "");
+        EXPECT(n == N && memcmp(one, items + u * N, sizeof one) == 0 && memcmp(sone, scores + u * N, sizeof sone) == 0);
+    }
+    /* Allowed and blocked: only allowed items, never blocked ones. */
+    int64_t allowed[] = {120, 121, 122, 123, 999998}, blocked[] = {121};
+    o.allowed = allowed; o.allowed_count = 5; o.blocked = blocked; o.blocked_count = 1;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &o, items, scores, counts, NULL), MT_OK, "");
+    EXPECT(counts[0] == 3);
+    for (size_t j = 0; j < counts[0]; j++) EXPECT(items[j] == 120 || items[j] == 122 || items[j] == 123);
+    /* Unknown ids as errors, bad arguments named. */
+    o = mt_recommend_options_default(); o.top_n = N; o.flags = MT_RECOMMEND_UNKNOWN_IS_ERROR;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &o, items, scores, counts, NULL), MT_ERR_UNKNOWN_ITEM, "history 2: unknown item id 999999");
+    o.flags = 0x80;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &o, items, scores, counts, NULL), MT_ERR_INVALID_ARGUMENT, "unknown flags");
+    o = mt_recommend_options_default(); o.top_n = 0;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &o, items, scores, counts, NULL), MT_ERR_INVALID_ARGUMENT, "top_n");
+    size_t bad[U + 1] = {0, 3, 2, 9, 10};
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, bad, U, NULL, items, scores, counts, NULL), MT_ERR_INVALID_ARGUMENT, "non-decreasing");
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, NULL, NULL, scores, counts, NULL), MT_ERR_INVALID_ARGUMENT, "items is NULL");
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, NULL, U, NULL, items, scores, counts, NULL), MT_ERR_INVALID_ARGUMENT, "history_offsets is NULL");
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, 0, NULL, NULL, NULL, NULL, NULL), MT_OK, "");
+    mt_recommend_options small = {.struct_size = 4};
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &small, items, scores, counts, NULL), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1517,6 +1572,7 @@ int main(int argc, char **argv) {
     test_divergence();
     test_fit();
     test_model_bytes();
+    test_recommend_batch();
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();

@@ -54,22 +54,100 @@ extension MetaTLModel {
     /// (the transition prior blended in when one is attached), bit for bit, and ties go to the
     /// smaller row (``CatalogueOrder``: full-catalogue evaluation ranks a target exactly where this
     /// list puts it). The history's items are left out unless `excludeHistory` is false; fewer
-    /// than `topN` come back if the catalogue is smaller.
+    /// than `topN` come back if the catalogue is smaller. An unknown id is an error
+    /// (``recommend(histories:options:)`` can skip them).
     public func recommend(history: [Int64], topN: Int, excludeHistory: Bool = true) throws(MetaTLError) -> [(item: Int64, score: Float)] {
         try access.reading("recommend") { () throws(MetaTLError) -> [(item: Int64, score: Float)] in
             guard topN >= 0 else { throw .invalidArgument("topN must be non-negative (got \(topN))") }
             let historyRows = try historyRows(history)
             let relation = try adaptedRelation(rows: historyRows)
-            let excluded = excludeHistory ? Set(historyRows) : []
-            let head = historyRows[historyRows.count - 1]
-            var best = TopN(capacity: min(topN, rows - 1))
             let scores = FloatBuffer(count: rows)
-            relation.withUnsafeBufferPointer { r in
-                guard let base = r.baseAddress else { return }
-                pairScorer(relations: base, prior: scoringPrior).catalogueScores(user: 0, head: head, rows: rows, into: scores.pointer)
+            let best = relation.withUnsafeBufferPointer { r -> [TopN.Entry] in
+                guard let base = r.baseAddress else { return [] }
+                return topRows(relation: base, history: historyRows, topN: topN, candidates: nil,
+                               excludeHistory: excludeHistory, scores: scores)
             }
-            for item in 1..<Int32(rows) where !excluded.contains(item) { best.offer(row: item, score: scores[Int(item)]) }
-            return best.sorted().map { (itemIDs[Int($0.row)], $0.score) }
+            return best.map { (itemIDs[Int($0.row)], $0.score) }
+        }
+    }
+
+    /// The best `topN` rows for one adapted relation (user 0 of `relation`): the catalogue's
+    /// scores (``PairScorer/catalogueScores(user:head:rows:into:)``) ranked by ``CatalogueOrder``,
+    /// over the rows `candidates` allows (nil: all), minus the history's when `excludeHistory`.
+    func topRows(relation: CFPtr, history: [Int32], topN: Int, candidates: [Bool]?, excludeHistory: Bool,
+                 scores: FloatBuffer) -> [TopN.Entry] {
+        guard let head = history.last else { return [] }
+        pairScorer(relations: relation, prior: scoringPrior).catalogueScores(user: 0, head: head, rows: rows, into: scores.pointer)
+        let excluded = excludeHistory ? Set(history) : []
+        var best = TopN(capacity: min(topN, rows - 1))
+        for item in 1..<Int32(rows) where !excluded.contains(item) && (candidates?[Int(item)] ?? true) {
+            best.offer(row: item, score: scores[Int(item)])
+        }
+        return best.sorted()
+    }
+
+    /// Recommendations for many users at once (``recommend(history:topN:excludeHistory:)`` for each,
+    /// with the same scores and order), the users split over the model's threads; see
+    /// ``RecommendOptions`` for the candidates and for unknown ids. A user whose history keeps
+    /// fewer than 2 known items, or whose adapted relation is beyond the model's limits, gets no
+    /// items and ``Recommendation/problem`` says why; the others are served.
+    public func recommend(histories: [[Int64]], options: RecommendOptions = RecommendOptions()) throws(MetaTLError) -> [Recommendation] {
+        try access.reading("recommend") { () throws(MetaTLError) -> [Recommendation] in
+            guard options.topN >= 0 else { throw .invalidArgument("topN must be non-negative (got \(options.topN))") }
+            // The candidate rows (allowed, not blocked), once for every user; ids the model does not
+            // know can be neither, and are ignored.
+            var candidates: [Bool]? = nil
+            if options.allowed != nil || !options.blocked.isEmpty {
+                var c = [Bool](repeating: options.allowed == nil, count: rows)
+                c[0] = false
+                for id in options.allowed ?? [] { if let r = rowOfItem[id] { c[Int(r)] = true } }
+                for id in options.blocked { if let r = rowOfItem[id] { c[Int(r)] = false } }
+                candidates = c
+            }
+            // Unknown ids: counted (and left out) or, by request, an error naming the first.
+            var known: [[Int32]] = [], unknown: [Int] = []
+            known.reserveCapacity(histories.count); unknown.reserveCapacity(histories.count)
+            for (u, history) in histories.enumerated() {
+                var r: [Int32] = []
+                r.reserveCapacity(history.count)
+                for id in history {
+                    if let row = rowOfItem[id] { r.append(row); continue }
+                    if options.unknownItems == .fail {
+                        throw MetaTLError(.unknownItem, "history \(u): unknown item id \(id): not in the model's vocabulary of \(rows - 1) items")
+                    }
+                }
+                unknown.append(history.count - r.count)
+                known.append(r)
+            }
+            var out = [Recommendation](repeating: Recommendation(items: [], scores: [], unknownItems: 0, problem: nil),
+                                       count: histories.count)
+            let threads = configuration.threads, U = histories.count
+            let parts = max(1, min(threads, U))
+            out.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                let o = SharedPointer(base)
+                parallelChunks(parts, threads: threads) { part in
+                    let ws = ServingWorkspace(configuration: configuration)
+                    let relation = FloatBuffer(count: configuration.dim), scores = FloatBuffer(count: rows)
+                    for u in splitRange(U, parts: parts, index: part) {
+                        o.p[u].unknownItems = unknown[u]
+                        guard known[u].count >= 2 else {
+                            o.p[u].problem = "the history has \(known[u].count) known item(s); at least 2 are needed to adapt from"
+                            continue
+                        }
+                        let largest = servingRelation(rows: known[u][...], workspace: ws, into: relation.pointer)
+                        guard largest <= ValueLimits.parameter else {
+                            o.p[u].problem = "the adapted relation for this history is beyond the model's limits"
+                            continue
+                        }
+                        let best = topRows(relation: relation.pointer, history: known[u], topN: options.topN,
+                                           candidates: candidates, excludeHistory: options.excludeHistory, scores: scores)
+                        o.p[u].items = best.map { itemIDs[Int($0.row)] }
+                        o.p[u].scores = best.map(\.score)
+                    }
+                }
+            }
+            return out
         }
     }
 
@@ -180,4 +258,42 @@ final class ServingWorkspace {
         negatives = IndexBuffer(count: c.supportCount)
         relation = FloatBuffer(count: c.dim)
     }
+}
+
+/// How ``MetaTLModel/recommend(histories:options:)`` serves a batch of users.
+public struct RecommendOptions: Sendable, Equatable {
+    /// Items per user (fewer when there are fewer candidates).
+    public var topN = 10
+    /// Leave each user's own history items out.
+    public var excludeHistory = true
+    /// Only these items may be recommended (nil: every item). Ids outside the vocabulary are ignored.
+    public var allowed: [Int64]? = nil
+    /// These items are never recommended. Ids outside the vocabulary are ignored.
+    public var blocked: [Int64] = []
+    /// What an id of a history outside the model's vocabulary does.
+    public var unknownItems: UnknownItemPolicy = .skip
+
+    /// Ten items per user, histories excluded, every item a candidate, unknown ids skipped.
+    public init() {}
+}
+
+/// What serving does with a history's ids that the model does not know (items that appeared
+/// after it was trained).
+public enum UnknownItemPolicy: String, Sendable, Equatable {
+    /// Leave them out and count them (``Recommendation/unknownItems``): the user is served from the
+    /// items the model knows.
+    case skip
+    /// Fail the call (`.unknownItem`, naming the history and the id).
+    case fail
+}
+
+/// One user's answer from ``MetaTLModel/recommend(histories:options:)``.
+public struct Recommendation: Sendable, Equatable {
+    /// External ids, best first, and their scores.
+    public var items: [Int64]
+    public var scores: [Float]
+    /// How many of the history's ids the model did not know (skipped).
+    public var unknownItems: Int
+    /// Why the user got no items (too few known items, or a relation beyond the model's limits); nil when served.
+    public var problem: String?
 }
