@@ -30,7 +30,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 
 def _prefer_fast_blas_kernel() -> None:
@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "release_threads",
+__all__ = ["BatchRecommendations", "BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "release_threads",
            "version"]
 __version__ = _metatl.version()  # the library's (one place: Sources/MetaTL/Support/Version.swift)
 
@@ -122,6 +122,15 @@ class _Native:
 
     def __deepcopy__(self, memo: Any) -> Any:
         return self.__copy__()
+
+
+class BatchRecommendations(NamedTuple):
+    """What :meth:`Model.recommend_batch` returns (one row per history)."""
+
+    items: np.ndarray          #: users x top_n int64 ids, best first; -1 past the user's count
+    scores: np.ndarray         #: users x top_n float32; NaN past the user's count
+    counts: np.ndarray         #: int64, items returned per user
+    unknown_items: np.ndarray  #: int64, ids of each history the model did not know (skipped)
 
 
 class History(List[Dict[str, Any]]):
@@ -445,6 +454,35 @@ class Model(_Native):
             warnings.warn("recommend(k=...) is now recommend(top_n=...)", DeprecationWarning, stacklevel=2)
             top_n = k
         return self._trained().recommend(_ids(history, "history"), top_n, exclude_history)
+
+    def recommend_batch(self, histories: Sequence[IdsLike], top_n: int = 10, exclude_history: bool = True,
+                        allowed: Optional[IdsLike] = None, blocked: Optional[IdsLike] = None,
+                        unknown_items: str = "skip") -> "BatchRecommendations":
+        """:meth:`recommend` for many users in one call (C ``mt_model_recommend_batch``; the
+        users are split over the model's threads, the GIL released): the same items and scores
+        per history. ``allowed`` (only these items may be recommended) and ``blocked`` (never
+        these) are id arrays; ids the model does not know in them are ignored. A history's ids
+        the model does not know are skipped and counted (``unknown_items="skip"``) or raise
+        ValueError (``"error"``). Returns :class:`BatchRecommendations`: ``items`` (users x
+        top_n int64, -1 past each user's count), ``scores`` (float32, NaN there), ``counts``
+        and ``unknown_items`` per user; a user whose history keeps fewer than 2 known items
+        gets count 0."""
+        if unknown_items not in ("skip", "error"):
+            raise ValueError(f'unknown_items must be "skip" or "error", got {unknown_items!r}')
+        if isinstance(histories, (str, bytes)) or not isinstance(histories, Sequence):
+            raise TypeError(f"histories must be a sequence of id sequences, got {type(histories).__name__}")
+        rows = [_ids(h, f"histories[{i}]") for i, h in enumerate(histories)]
+        for i, r in enumerate(rows):
+            if r.ndim != 1:
+                raise ValueError(f"histories[{i}] must be one-dimensional")
+        offsets = np.zeros(len(rows) + 1, dtype=np.uint64)
+        np.cumsum([len(r) for r in rows], out=offsets[1:])
+        flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        items, scores, counts, unknown = self._trained().recommend_batch(
+            np.ascontiguousarray(flat, dtype=np.int64), offsets, top_n, exclude_history,
+            None if allowed is None else _ids(allowed, "allowed"),
+            _ids([] if blocked is None else blocked, "blocked"), unknown_items == "error")
+        return BatchRecommendations(items, scores, counts, unknown)
 
     # -- the catalogue ----------------------------------------------------------------------
 

@@ -583,6 +583,40 @@ struct Model {
         return {ids, scores};
     }
 
+    // mt_model_recommend_batch over a flat id array and its offsets (users + 1 entries).
+    py::tuple recommend_batch(const Ids &flat, const py::array_t<uint64_t, py::array::c_style> &offsets,
+                              py::handle top_n, py::handle exclude_history, py::object allowed, const Ids &blocked,
+                              py::handle fail_on_unknown) const {
+        one_d(flat, "histories"), one_d(offsets, "offsets"), one_d(blocked, "blocked");
+        mt_recommend_options o = mt_recommend_options_default();
+        o.top_n = static_cast<size_t>(to_c<int64_t>(top_n, "top_n", 1));
+        o.flags = (flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY) |
+                  (flag(fail_on_unknown, "fail_on_unknown") ? MT_RECOMMEND_UNKNOWN_IS_ERROR : 0u);
+        Ids allowed_ids;
+        if (!allowed.is_none()) {
+            allowed_ids = allowed.cast<Ids>();
+            one_d(allowed_ids, "allowed");
+            o.allowed = allowed_ids.data();
+            o.allowed_count = static_cast<size_t>(allowed_ids.size());
+        }
+        o.blocked = blocked.data();
+        o.blocked_count = static_cast<size_t>(blocked.size());
+        size_t users = offsets.size() > 0 ? static_cast<size_t>(offsets.size() - 1) : 0;
+        py::array_t<int64_t> items({(py::ssize_t)users, (py::ssize_t)o.top_n});
+        py::array_t<float> scores({(py::ssize_t)users, (py::ssize_t)o.top_n});
+        py::array_t<int64_t> counts((py::ssize_t)users), unknown((py::ssize_t)users);
+        mt_status s;
+        {
+            py::gil_scoped_release release;
+            s = mt_model_recommend_batch(handle, flat.data(), reinterpret_cast<const size_t *>(offsets.data()), users, &o,
+                                         items.mutable_data(), scores.mutable_data(),
+                                         reinterpret_cast<size_t *>(counts.mutable_data()),
+                                         reinterpret_cast<size_t *>(unknown.mutable_data()));
+        }
+        check(s);
+        return py::make_tuple(items, scores, counts, unknown);
+    }
+
     std::pair<Ids, Floats> item_table(py::handle with_embeddings_arg) const {
         bool with_embeddings = flag(with_embeddings_arg, "with_embeddings");
         int64_t n = items();
@@ -728,6 +762,8 @@ PYBIND11_MODULE(_metatl, m) {
         .def("adapt", &Model::adapt, py::arg("history"))
         .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
         .def("recommend", &Model::recommend, py::arg("history"), py::arg("top_n"), py::arg("exclude_history"))
+        .def("recommend_batch", &Model::recommend_batch, py::arg("histories"), py::arg("offsets"), py::arg("top_n"),
+             py::arg("exclude_history"), py::arg("allowed"), py::arg("blocked"), py::arg("fail_on_unknown"))
         .def("item_table", &Model::item_table, py::arg("with_embeddings"))
         .def("save", &Model::save, py::arg("path"))
         .def("to_bytes", &Model::to_bytes);

@@ -642,6 +642,29 @@ def test_release_threads_ends_the_workers_and_changes_no_result(data):
     np.testing.assert_array_equal(a.item_embeddings, b.item_embeddings)
 
 
+def test_recommend_batch_equals_recommend_per_history(trained):
+    ids = trained.item_ids
+    histories = [ids[[1, 2, 3]], list(ids[[4, 5]]), [ids[6], 10**15, ids[7], ids[8]], [ids[9]]]
+    got = trained.recommend_batch(histories, top_n=5)
+    assert got.items.shape == (4, 5) and got.scores.dtype == np.float32
+    assert list(got.counts) == [5, 5, 5, 0] and list(got.unknown_items) == [0, 0, 1, 0]
+    for u, h in enumerate(histories[:3]):
+        known = [i for i in h if i != 10**15]
+        one, s = trained.recommend(known, top_n=5)
+        assert np.array_equal(got.items[u], one) and np.array_equal(got.scores[u], s)
+    assert np.all(got.items[3] == -1) and np.all(np.isnan(got.scores[3]))
+    allowed = ids[10:20]
+    only = trained.recommend_batch(histories[:1], top_n=4, allowed=allowed, blocked=[ids[10]])
+    assert set(only.items[0]) <= set(allowed[1:])
+    with pytest.raises(ValueError, match="history 2: unknown item id"):
+        trained.recommend_batch(histories, unknown_items="error")
+    with pytest.raises(ValueError, match="unknown_items"):
+        trained.recommend_batch(histories, unknown_items="drop")
+    with pytest.raises(TypeError, match="histories must be"):
+        trained.recommend_batch("1,2,3")
+    assert trained.recommend_batch([]).items.shape == (0, 10)
+
+
 def test_train_takes_exactly_the_steps_and_keeps_the_last_model(data):
     model = small_model()
     loss = model.train(data, 7)
