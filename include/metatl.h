@@ -276,6 +276,19 @@ typedef struct mt_model mt_model;
 mt_status mt_model_create(const mt_config *config, const mt_dataset *dataset, mt_model **out);
 void mt_model_free(mt_model *model);
 
+/* A new cohort for a trained model: mt_dataset_load with the model's item vocabulary (rows in the
+ * model's order), so that the model evaluates, serves and trains on it as on its own data.
+ * Interactions whose item the model does not know are left out of the sequences (as serving
+ * skips unknown ids) and counted (mt_dataset_unknown_interactions); with
+ * MT_DATASET_UNKNOWN_IS_ERROR in `flags` the first is MT_ERR_UNKNOWN_ITEM naming the file, row and
+ * id. K is the model's unless options says otherwise. `options` may be NULL. */
+#define MT_DATASET_UNKNOWN_IS_ERROR 1u
+mt_status mt_dataset_load_for_model(const char *train_path, const char *test_path, const mt_dataset_options *options,
+                                    const mt_model *model, uint32_t flags, mt_dataset **out);
+
+/* How many interactions mt_dataset_load_for_model left out (0 for other datasets) into *count. */
+mt_status mt_dataset_unknown_interactions(const mt_dataset *dataset, int64_t *count);
+
 /* The model's settings and sizes. out->struct_size must be set (mt_config_default(), or
  * sizeof(mt_config); an earlier header's size is accepted too); it is left as the caller set it,
  * and only the fields of this library's mt_config that lie within it are written: an earlier

@@ -6,9 +6,10 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a saved model and the baselines on the reference's files.",
         discussion: """
-        The files must give the model's item vocabulary (the union of both files' items), as the \
-        files it was trained on do. The validation/test split uses the model's seed unless --seed \
-        is given.
+        The files may be the ones the model was trained on or a new cohort: items are mapped to \
+        the model's by id, and interactions with items the model does not know are left out and \
+        counted (--unknown-items error makes them an error). The validation/test split uses the \
+        model's seed unless --seed is given.
         """
     )
 
@@ -23,6 +24,8 @@ struct Evaluate: ParsableCommand {
     var seed: UInt64?
     @Option(help: "Write every reported number to this JSON file.")
     var metricsJSON: String?
+    @Option(help: "Interactions whose item the model does not know: skip (left out and counted) or error.")
+    var unknownItems: UnknownItemPolicy = .skip
     @Option(help: ArgumentHelp("Transition prior: off (evaluate without one), auto (weight chosen on validation full MRR) or a weight W >= 0, counted on --train; by default the checkpoint's, if it has one. With a prior the report shows metatl (pure) and metatl+prior.",
                                valueName: "off|auto|W"))
     var transitionPrior: TransitionPriorSetting?
@@ -30,7 +33,10 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         let m = try MetaTLModel.load(from: model)
         let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed,
-                               maxFileBytes: files.maxFileBytes.value)
+                               maxFileBytes: files.maxFileBytes.value, vocabularyOf: m, unknownItems: unknownItems)
+        if data.unknownInteractions > 0 {
+            log("\(data.unknownInteractions) interactions have items the model does not know: left out")
+        }
         if transitionPrior == .off { try m.detachTransitionPrior() }
         try transitionPrior?.attach(to: m, from: data)
         let report = try EvaluationReport(model: m, dataset: data)
@@ -40,8 +46,11 @@ struct Evaluate: ParsableCommand {
             json["steps"] = m.step
             json["users"] = ["train": data.trainUserCount, "valid": data.valid.count, "test": data.test.count]
             json["items"] = data.itemCount
+            json["unknown_interactions"] = data.unknownInteractions
             json["transition_prior_weight"] = report.transitionPriorWeight.map { Double($0) as Any } ?? NSNull()
             try writeJSON(json, to: metricsJSON)
         }
     }
 }
+
+extension UnknownItemPolicy: ExpressibleByArgument {}

@@ -1556,6 +1556,54 @@ static void test_recommend_batch(void) {
     mt_dataset_free(d);
 }
 
+/* ---- a new cohort over a trained model's vocabulary ---- */
+static void test_cohort(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 3, NULL), MT_OK, "");
+    /* The same users as small_dataset, plus interactions with items the model never saw. */
+    static char train[65536], test[16384];
+    size_t tn = 0, sn = 0;
+    for (int u = 0; u < 60; u++)
+        for (int t = 0; t < 8; t++)
+            tn += (size_t)snprintf(train + tn, sizeof train - tn, "%d\t%d\t%d\n", u, 100 + (u + t * (1 + u % 3)) % 40, t);
+    tn += (size_t)snprintf(train + tn, sizeof train - tn, "0\t777777\t9\n");
+    for (int u = 0; u < 30; u++) {
+        for (int t = 0; t < 5; t++)
+            sn += (size_t)snprintf(test + sn, sizeof test - sn, "%d\t%d\t%d\n", 1000 + u, 100 + (3 * u + t * (1 + u % 3)) % 40, t);
+        if (u % 10 == 0) sn += (size_t)snprintf(test + sn, sizeof test - sn, "%d\t888888\t9\n", 1000 + u);
+    }
+    char train_path[512], test_path[512];
+    snprintf(train_path, sizeof train_path, "%s", write_file("cohort_train.csv", train));
+    snprintf(test_path, sizeof test_path, "%s", write_file("cohort_test.csv", test));
+    mt_dataset *cohort = (mt_dataset *)0x1;
+    EXPECT_STATUS(mt_dataset_load_for_model(train_path, test_path, NULL, NULL, 0, &cohort), MT_ERR_INVALID_ARGUMENT, "model is NULL");
+    EXPECT(cohort == NULL);
+    EXPECT_STATUS(mt_dataset_load_for_model(train_path, test_path, NULL, m, 8, &cohort), MT_ERR_INVALID_ARGUMENT, "unknown flags");
+    EXPECT_STATUS(mt_dataset_load_for_model(train_path, test_path, NULL, m, MT_DATASET_UNKNOWN_IS_ERROR, &cohort),
+                  MT_ERR_UNKNOWN_ITEM, "field 'item': item id 777777");
+    mt_dataset_options seven = mt_dataset_options_default();
+    seven.seed = 7;   /* small_dataset's split */
+    EXPECT_STATUS(mt_dataset_load_for_model(train_path, test_path, &seven, m, 0, &cohort), MT_OK, "");
+    int64_t unknown = -1;
+    EXPECT_STATUS(mt_dataset_unknown_interactions(cohort, &unknown), MT_OK, "");
+    EXPECT(unknown == 4);
+    EXPECT_STATUS(mt_dataset_unknown_interactions(d, &unknown), MT_OK, "");
+    EXPECT(unknown == 0);
+    EXPECT_STATUS(mt_dataset_unknown_interactions(cohort, NULL), MT_ERR_INVALID_ARGUMENT, "count is NULL");
+    mt_metrics a = mt_metrics_default(), b = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, cohort, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &a), MT_OK, "");
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &b), MT_OK, "");
+    /* Without the unknown interactions it is small_dataset again: the same users, the same metrics. */
+    EXPECT(a.users == b.users && a.mrr == b.mrr && a.hits10 == b.hits10);
+    EXPECT_STATUS(mt_model_train(m, cohort, 2, NULL), MT_OK, "");
+    mt_dataset_free(cohort);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1573,6 +1621,7 @@ int main(int argc, char **argv) {
     test_fit();
     test_model_bytes();
     test_recommend_batch();
+    test_cohort();
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();

@@ -19,6 +19,9 @@ public final class Dataset: @unchecked Sendable {
     public var itemCount: Int { vocabulary.itemCount }
     /// Items that occur only among new users: their embedding rows are never trained.
     public let itemsNotInTraining: Int
+    /// Interactions left out because their item is not in the vocabulary of the model the dataset
+    /// was built for (`vocabularyOf`); 0 otherwise.
+    public let unknownInteractions: Int
     /// Number of training users (all of them, including those too short to sample from).
     public var trainUserCount: Int { trainUserIDs.count }
     /// Number of training interactions.
@@ -56,17 +59,29 @@ public final class Dataset: @unchecked Sendable {
     /// `maxFileBytes` bounds each file: a larger regular file is refused before it is read, and a
     /// pipe that gives more (one that never ends) stops there, with an error naming the file and
     /// the limit.
+    ///
+    /// With `vocabularyOf`, the dataset takes that model's item vocabulary (see
+    /// ``init(train:test:K:seed:trainName:testName:vocabularyOf:unknownItems:)``).
     public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1,
-                            maxFileBytes: Int = Dataset.defaultMaxFileBytes) throws(MetaTLError) {
+                            maxFileBytes: Int = Dataset.defaultMaxFileBytes, vocabularyOf model: MetaTLModel? = nil,
+                            unknownItems: UnknownItemPolicy = .skip) throws(MetaTLError) {
         guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
         let train = try InteractionLog.read(path: trainFile, maxBytes: maxFileBytes)
         let newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes)
-        try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile)
+        try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile,
+                      vocabularyOf: model, unknownItems: unknownItems)
     }
 
     /// Builds a dataset from interaction rows (training users, new users).
+    ///
+    /// A new cohort for a trained model: with `vocabularyOf`, the dataset's item vocabulary is the
+    /// model's (rows in the model's order), so the model evaluates, serves and trains on it as on
+    /// its own data. Interactions with items the model does not know are then left out of the
+    /// sequences, as serving skips unknown ids, and counted (``unknownInteractions``); with
+    /// `unknownItems: .fail` the first one is an error naming its file, row and id.
     public init(train: Interactions, test newUsers: Interactions, K: Int = 3, seed: UInt64 = 1,
-                trainName: String = "training interactions", testName: String = "new-user interactions") throws(MetaTLError) {
+                trainName: String = "training interactions", testName: String = "new-user interactions",
+                vocabularyOf model: MetaTLModel? = nil, unknownItems: UnknownItemPolicy = .skip) throws(MetaTLError) {
         guard K >= 2 && K <= 64 else { throw .invalidArgument("K must be in 2...64 (got \(K))") }
         for (rows, name) in [(train, trainName), (newUsers, testName)] {
             guard rows.items.count == rows.users.count && rows.timestamps.count == rows.users.count else {
@@ -86,12 +101,38 @@ public final class Dataset: @unchecked Sendable {
         self.K = K
         self.seed = seed
 
-        // Vocabulary: the union of both files' items, ascending.
-        let items = Array(Set(train.items).union(newUsers.items)).sorted()
-        guard items.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(items.count))") }
-        vocabulary = try Vocabulary(items: items)   // distinct and non-negative: checked above
+        var train = train, newUsers = newUsers
+        if let model {
+            // The model's vocabulary; interactions with other items left out (or an error).
+            vocabulary = model.vocabulary
+            var skipped = 0
+            for (rows, name) in [(train, trainName), (newUsers, testName)] {
+                if unknownItems == .fail, let i = rows.items.firstIndex(where: { model.vocabulary.row(of: $0) == nil }) {
+                    throw MetaTLError(.unknownItem, "\(name): row \(i + 1): field 'item': item id \(rows.items[i]) is not in the model's vocabulary of \(model.vocabulary.itemCount) items")
+                }
+            }
+            func known(_ rows: Interactions) -> Interactions {
+                var out = Interactions()
+                for i in 0..<rows.count where model.vocabulary.row(of: rows.items[i]) != nil {
+                    out.users.append(rows.users[i]); out.items.append(rows.items[i]); out.timestamps.append(rows.timestamps[i])
+                }
+                skipped += rows.count - out.count
+                return out
+            }
+            train = known(train)
+            newUsers = known(newUsers)
+            unknownInteractions = skipped
+            guard train.count > 0 else { throw .invalidData("\(trainName): no interaction has an item of the model's vocabulary") }
+            guard newUsers.count > 0 else { throw .invalidData("\(testName): no interaction has an item of the model's vocabulary") }
+        } else {
+            // Vocabulary: the union of both files' items, ascending.
+            let items = Array(Set(train.items).union(newUsers.items)).sorted()
+            guard items.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(items.count))") }
+            vocabulary = try Vocabulary(items: items)   // distinct and non-negative: checked above
+            unknownInteractions = 0
+        }
         let rowOf = vocabulary.rowOfItem
-        itemsNotInTraining = items.count - Set(train.items).count
+        itemsNotInTraining = vocabulary.itemCount - Set(train.items).count
 
         // Training sequences.
         let trainSeqs = Dataset.sequences(train, rowOf: rowOf)

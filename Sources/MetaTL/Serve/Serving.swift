@@ -284,7 +284,7 @@ public enum UnknownItemPolicy: String, Sendable, Equatable {
     /// items the model knows.
     case skip
     /// Fail the call (`.unknownItem`, naming the history and the id).
-    case fail
+    case fail = "error"
 }
 
 /// One user's answer from ``MetaTLModel/recommend(histories:options:)``.

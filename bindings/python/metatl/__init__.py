@@ -160,6 +160,25 @@ class Dataset(_Native):
         self._info = handle.info()
 
     @classmethod
+    def for_model(cls, model: "Model", train: PathLike, test: PathLike, K: Optional[int] = None,
+                  seed: Optional[int] = None, max_file_bytes: Optional[int] = None,
+                  unknown_items: str = "skip") -> "Dataset":
+        """A new cohort for a trained ``model`` (C ``mt_dataset_load_for_model``): the files as
+        :meth:`from_files` reads them, over the model's item vocabulary, so that the model
+        evaluates, serves and trains on it as on its own data. Interactions whose item the model
+        does not know are left out and counted (``info["unknown_interactions"]``), or, with
+        ``unknown_items="error"``, the first raises ValueError naming the file, row and id.
+        ``K`` and ``seed`` default to the model's."""
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a metatl.Model, got {type(model).__name__}")
+        if unknown_items not in ("skip", "error"):
+            raise ValueError(f'unknown_items must be "skip" or "error", got {unknown_items!r}')
+        config = model.config
+        return cls(_metatl.dataset_for_model(train, test, config["K"] if K is None else K,
+                                             config["seed"] if seed is None else seed, max_file_bytes,
+                                             model._trained(), unknown_items == "error"))
+
+    @classmethod
     def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1,
                    max_file_bytes: Optional[int] = None) -> "Dataset":
         """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (commas and one
@@ -189,7 +208,8 @@ class Dataset(_Native):
 
     @property
     def info(self) -> Dict[str, int]:
-        """Counts: items, items_not_in_training, train_users, train_interactions, valid_users, test_users, K."""
+        """Counts: items, items_not_in_training, train_users, train_interactions, valid_users, test_users, K,
+        unknown_interactions (left out by :meth:`for_model`; 0 otherwise)."""
         return dict(self._info)
 
     @property

@@ -211,6 +211,9 @@ struct Dataset {
         d["valid_users"] = i.valid_users;
         d["test_users"] = i.test_users;
         d["K"] = i.K;
+        int64_t unknown = 0;
+        check(mt_dataset_unknown_interactions(handle, &unknown));
+        d["unknown_interactions"] = unknown;
         return d;
     }
 };
@@ -672,6 +675,25 @@ std::shared_ptr<Model> model_load(py::handle path) {
     return m;
 }
 
+// mt_dataset_load_for_model: a cohort over `model`'s vocabulary.
+std::shared_ptr<Dataset> dataset_for_model(py::handle train, py::handle test, py::handle K, py::handle seed,
+                                           py::handle max_file_bytes, const Model &model, py::handle fail_on_unknown) {
+    std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
+    mt_dataset_options options = mt_dataset_options_default();
+    options.K = to_c<int32_t>(K, "K");
+    options.seed = to_c<uint64_t>(seed, "seed");
+    if (!max_file_bytes.is_none()) options.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
+    uint32_t flags = flag(fail_on_unknown, "fail_on_unknown") ? MT_DATASET_UNKNOWN_IS_ERROR : 0u;
+    auto d = std::make_shared<Dataset>();
+    mt_status status;
+    {
+        py::gil_scoped_release release;
+        status = mt_dataset_load_for_model(train_path.c_str(), test_path.c_str(), &options, model.handle, flags, &d->handle);
+    }
+    check(status);
+    return d;
+}
+
 // A model from checkpoint bytes (bytes, bytearray or anything with the buffer protocol).
 std::shared_ptr<Model> model_from_bytes(py::handle data) {
     if (!PyObject_CheckBuffer(data.ptr()) || PyUnicode_Check(data.ptr()))
@@ -771,4 +793,6 @@ PYBIND11_MODULE(_metatl, m) {
     m.def("model_create", &model_create, py::arg("settings"), py::arg("data"));
     m.def("model_load", &model_load, py::arg("path"));
     m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
+    m.def("dataset_for_model", &dataset_for_model, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
+          py::arg("max_file_bytes"), py::arg("model"), py::arg("fail_on_unknown"));
 }

@@ -642,6 +642,25 @@ def test_release_threads_ends_the_workers_and_changes_no_result(data):
     np.testing.assert_array_equal(a.item_embeddings, b.item_embeddings)
 
 
+def test_a_model_evaluates_a_new_cohort_with_unknown_items_skipped_and_counted(tmp_path):
+    train_rows = "".join(f"{u}\t{10 + (u * 7 + t * 3) % 40}\t{t}\n" for u in range(80) for t in range(6))
+    test_rows = "".join(f"{u}\t{10 + (u * 5 + t * 3) % 40}\t{t}\n" for u in range(100, 160) for t in range(5))
+    data = metatl.Dataset.from_files(write(tmp_path, "a_train.csv", train_rows), write(tmp_path, "a_test.csv", test_rows))
+    model = small_model()
+    model.train(data, 5)
+    # Next month: the same users plus interactions with items the model never saw.
+    extra = "".join(f"{u}\t{99000 + u}\t9\n" for u in range(100, 160, 6))
+    cohort = metatl.Dataset.for_model(model, write(tmp_path, "b_train.csv", train_rows + "3\t98000\t9\n"),
+                                      write(tmp_path, "b_test.csv", test_rows + extra))
+    assert cohort.info["unknown_interactions"] == 1 + len(range(100, 160, 6))
+    assert data.info["unknown_interactions"] == 0
+    assert model.evaluate(cohort, protocol="full") == model.evaluate(data, protocol="full")
+    with pytest.raises(ValueError, match="b_train.csv: row .*: field 'item': item id 98000"):
+        metatl.Dataset.for_model(model, tmp_path / "b_train.csv", tmp_path / "b_test.csv", unknown_items="error")
+    with pytest.raises(RuntimeError, match="call fit"):
+        metatl.Dataset.for_model(metatl.Model(), tmp_path / "b_train.csv", tmp_path / "b_test.csv")
+
+
 def test_recommend_batch_equals_recommend_per_history(trained):
     ids = trained.item_ids
     histories = [ids[[1, 2, 3]], list(ids[[4, 5]]), [ids[6], 10**15, ids[7], ids[8]], [ids[9]]]

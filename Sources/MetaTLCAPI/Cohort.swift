@@ -1,0 +1,39 @@
+import CMetaTL
+import Foundation
+import MetaTL
+
+// A dataset over a trained model's vocabulary (a new cohort): the C face of
+// Dataset(trainFile:testFile:...:vocabularyOf:unknownItems:).
+
+@_cdecl("mt_dataset_load_for_model")
+public func mt_dataset_load_for_model(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?,
+                                      _ options: UnsafePointer<mt_dataset_options>?, _ p: OpaquePointer?, _ flags: UInt32,
+                                      _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_dataset_load_for_model") {
+        let out = try clear(out)
+        let m = try model(p)
+        guard flags & ~MT_DATASET_UNKNOWN_IS_ERROR == 0 else { throw BoundaryError.argument("unknown flags 0x\(String(flags, radix: 16))") }
+        var o = mt_dataset_options_default()
+        o.K = Int32(clamping: m.configuration.K)
+        o.seed = m.configuration.seed
+        if let options {
+            try checkSize(options.pointee.struct_size, of: mt_dataset_options.self, "options", "mt_dataset_options_default")
+            o = options.pointee
+        }
+        guard o.max_file_bytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
+        let limit = o.max_file_bytes > UInt64(Int.max) ? Int.max : Int(o.max_file_bytes)
+        let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(o.K),
+                            seed: o.seed, maxFileBytes: limit, vocabularyOf: m,
+                            unknownItems: flags & MT_DATASET_UNKNOWN_IS_ERROR != 0 ? .fail : .skip)
+        out.pointee = retain(DatasetHandle(d))
+    }
+}
+
+@_cdecl("mt_dataset_unknown_interactions")
+public func mt_dataset_unknown_interactions(_ p: OpaquePointer?, _ count: UnsafeMutablePointer<Int64>?) -> mt_status {
+    guarded("mt_dataset_unknown_interactions") {
+        let d = try dataset(p)
+        guard let count else { throw BoundaryError.argument("count is NULL") }
+        count.pointee = Int64(d.unknownInteractions)
+    }
+}
