@@ -457,6 +457,14 @@ mt_metrics mt_metrics_default(void);
 mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
                             mt_metrics *out);
 
+/* Each user's rank of their target (1 is best; 0 for a target that could not be ranked, a miss),
+ * what mt_model_evaluate summarises: for per-user analyses and paired tests against other systems
+ * on the same users. `len` must be the split's user count (mt_dataset_info_get's valid_users or
+ * test_users): fewer is MT_ERR_BUFFER_TOO_SMALL. `user_ids` (may be NULL) receives the users' ids
+ * in the same order. With a transition prior attached, it is blended in (as mt_model_evaluate). */
+mt_status mt_model_evaluate_ranks(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
+                                  int64_t *user_ids, int64_t *ranks, size_t len);
+
 /* ---- Transition prior ------------------------------------------------------------------------- */
 /* A transition prior blends first-order transition counts into every score:
  *   score(t) = s(last -> t) + w * log(1 + count(last -> t))

@@ -423,22 +423,49 @@ public func mt_model_evaluate(_ p: OpaquePointer?, _ data: OpaquePointer?, _ spl
         let d = try dataset(data)
         guard let out else { throw BoundaryError.argument("out is NULL") }
         try checkSize(out.pointee.struct_size, of: mt_metrics.self, "out", "mt_metrics_default")
-        let s: Split
-        switch split {
-        case MT_SPLIT_VALID: s = .valid
-        case MT_SPLIT_TEST: s = .test
-        default: throw BoundaryError.argument("split must be MT_SPLIT_VALID or MT_SPLIT_TEST (got \(split))")
-        }
-        let method: EvaluationProtocol
-        switch proto {
-        case MT_PROTOCOL_SAMPLED: method = .sampled
-        case MT_PROTOCOL_FULL: method = .full
-        default: throw BoundaryError.argument("protocol must be MT_PROTOCOL_SAMPLED or MT_PROTOCOL_FULL (got \(proto))")
-        }
+        let (s, method) = try splitAndProtocol(split, proto)
         let r = try m.evaluate(on: d, split: s, protocol: method)
         out.pointee.mrr = r.mrr; out.pointee.ndcg1 = r.ndcg1; out.pointee.ndcg5 = r.ndcg5; out.pointee.ndcg10 = r.ndcg10
         out.pointee.hits1 = r.hits1; out.pointee.hits5 = r.hits5; out.pointee.hits10 = r.hits10
         out.pointee.users = Int64(r.users)
+    }
+}
+
+/// MT_SPLIT_* and MT_PROTOCOL_* as the engine's.
+private func splitAndProtocol(_ split: Int32, _ proto: Int32) throws -> (Split, EvaluationProtocol) {
+    let s: Split
+    switch split {
+    case MT_SPLIT_VALID: s = .valid
+    case MT_SPLIT_TEST: s = .test
+    default: throw BoundaryError.argument("split must be MT_SPLIT_VALID or MT_SPLIT_TEST (got \(split))")
+    }
+    switch proto {
+    case MT_PROTOCOL_SAMPLED: return (s, .sampled)
+    case MT_PROTOCOL_FULL: return (s, .full)
+    default: throw BoundaryError.argument("protocol must be MT_PROTOCOL_SAMPLED or MT_PROTOCOL_FULL (got \(proto))")
+    }
+}
+
+@_cdecl("mt_model_evaluate_ranks")
+public func mt_model_evaluate_ranks(_ p: OpaquePointer?, _ data: OpaquePointer?, _ split: Int32, _ proto: Int32,
+                                    _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
+                                    _ len: Int) -> mt_status {
+    guarded("mt_model_evaluate_ranks") {
+        let m = try model(p)
+        let d = try dataset(data)
+        let (s, method) = try splitAndProtocol(split, proto)
+        let users = d.users(s)
+        guard len == users.count else {
+            throw BoundaryError(status: len < users.count && len >= 0 ? MT_ERR_BUFFER_TOO_SMALL : MT_ERR_INVALID_ARGUMENT,
+                                message: "len is \(unsigned(len)); the split has \(users.count) users (mt_dataset_info_get)")
+        }
+        guard users.count > 0 else { return }
+        guard let ranks else { throw BoundaryError.argument("ranks is NULL") }
+        let r = try m.ranks(on: d, split: s, protocol: method)
+        for (i, rank) in r.enumerated() {
+            ranks[i] = rank == Metrics.unranked ? 0 : Int64(rank)
+            userIDs?[i] = users.userIDs[i]
+        }
     }
 }
 

@@ -24,6 +24,8 @@ struct Evaluate: ParsableCommand {
     var seed: UInt64?
     @Option(help: "Write every reported number to this JSON file.")
     var metricsJSON: String?
+    @Option(help: "Write each user's rank of the target per system and protocol to this CSV file (user,split,system,protocol,rank).")
+    var perUserCSV: String?
     @Option(help: "Interactions whose item the model does not know: skip (left out and counted) or error.")
     var unknownItems: UnknownItemPolicy = .skip
     @Option(help: ArgumentHelp("Transition prior: off (evaluate without one), auto (weight chosen on validation full MRR) or a weight W >= 0, counted on --train; by default the checkpoint's, if it has one. With a prior the report shows metatl (pure) and metatl+prior.",
@@ -41,6 +43,8 @@ struct Evaluate: ParsableCommand {
         try transitionPrior?.attach(to: m, from: data)
         let report = try EvaluationReport(model: m, dataset: data)
         print(report.table())
+        print(report.bootstrapTable())
+        if let path = perUserCSV { try writeText(report.perUserCSV(), to: path, what: "per-user ranks") }
         if let metricsJSON {
             var json = report.dictionary()
             json["steps"] = m.step

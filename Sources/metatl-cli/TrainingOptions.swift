@@ -65,6 +65,8 @@ struct TrainingOptions: ParsableArguments {
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
     var metricsJSON: String?
+    @Option(help: "Write each user's rank of the target per system and protocol to this CSV file (user,split,system,protocol,rank).")
+    var perUserCSV: String?
     @Option(help: "Save the trained model to this checkpoint (safetensors).")
     var out: String?
     @Option(help: ArgumentHelp("Blend first-order transition counts into the scores: off, auto (the weight with the best validation full MRR on a grid) or a weight W >= 0. When on, the report shows metatl (pure) and metatl+prior, and --out saves the prior with the model.",

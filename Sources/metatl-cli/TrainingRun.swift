@@ -44,6 +44,8 @@ struct TrainingRun {
         var report = try EvaluationReport(model: model, dataset: dataset)
         if let oracle { report.add("oracle") { oracle.evaluate(on: dataset, split: $0, protocol: $1) } }
         print(report.table())
+        print(report.bootstrapTable())
+        if let path = options.perUserCSV { try writeText(report.perUserCSV(), to: path, what: "per-user ranks") }
         if let path = options.metricsJSON {
             var json = report.dictionary()
             json["steps"] = result.stepsTaken
@@ -122,4 +124,12 @@ struct CLIError: Error, CustomStringConvertible {
 /// Diagnostics go to stderr so that stdout holds only the report.
 func log(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// Writes text to `path` atomically, logging what was written.
+func writeText(_ text: String, to path: String, what: String) throws {
+    do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw CLIError("cannot write \(path): \(error.localizedDescription)")
+    }
+    log("\(what) written to \(path)")
 }

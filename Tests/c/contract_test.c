@@ -1598,6 +1598,19 @@ static void test_cohort(void) {
     EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &b), MT_OK, "");
     /* Without the unknown interactions it is small_dataset again: the same users, the same metrics. */
     EXPECT(a.users == b.users && a.mrr == b.mrr && a.hits10 == b.hits10);
+    /* Per-user ranks give mt_model_evaluate's MRR. */
+    mt_dataset_info info = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_info_get(d, &info), MT_OK, "");
+    int64_t users[64], ranks[64];
+    size_t n = (size_t)info.test_users;
+    EXPECT(n <= 64);
+    EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, ranks, n), MT_OK, "");
+    double mrr = 0;
+    for (size_t i = 0; i < n; i++) mrr += ranks[i] > 0 ? 1.0 / (double)ranks[i] : 0;
+    EXPECT(fabs(mrr / (double)n - b.mrr) < 1e-12 && users[0] >= 1000);
+    EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, ranks, n - 1), MT_ERR_BUFFER_TOO_SMALL, "users");
+    EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, NULL, n), MT_ERR_INVALID_ARGUMENT, "ranks is NULL");
+    EXPECT_STATUS(mt_model_evaluate_ranks(m, d, 5, MT_PROTOCOL_FULL, users, ranks, n), MT_ERR_INVALID_ARGUMENT, "split");
     EXPECT_STATUS(mt_model_train(m, cohort, 2, NULL), MT_OK, "");
     mt_dataset_free(cohort);
     mt_model_free(m);

@@ -22,8 +22,24 @@ PY
 
 args=(train --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" --steps 6 --eval-every 3
       --batch-size 16 --dim 8 --hidden 16,12 --threads 1 --metrics-json "$dir/m.json" --curve-csv "$dir/curve.csv")
-if "$bin" "${args[@]}" >"$dir/out.txt" 2>"$dir/err.txt"; then ok "train runs"; else fail "train runs: $(cat "$dir/err.txt")"; fi
+if "$bin" "${args[@]}" --per-user-csv "$dir/ranks.csv" >"$dir/out.txt" 2>"$dir/err.txt"; then ok "train runs"; else fail "train runs: $(cat "$dir/err.txt")"; fi
 grep -q "test   full      transition" "$dir/out.txt" && ok "table printed" || fail "table printed"
+python3 - "$dir/ranks.csv" "$dir/m.json" "$dir/out.txt" <<'PY' && ok "per-user ranks and bootstrap intervals" || fail "per-user ranks and bootstrap intervals"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+m = json.load(open(sys.argv[2]))
+# The per-user ranks give the reported MRR of every system, split and protocol.
+for split in ("valid", "test"):
+    for system in ("metatl", "metatl+prior", "popularity", "transition", "transition2"):
+        for proto in ("sampled", "full"):
+            r = [row["rank"] for row in rows if (row["split"], row["system"], row["protocol"]) == (split, system, proto)]
+            assert len(r) == m["users"][split], (split, system, proto, len(r))
+            mrr = sum(1 / int(x) for x in r if x) / len(r)
+            assert abs(mrr - m[split][system][proto]["MRR"]) < 1e-9, (split, system, proto, mrr)
+b = m["bootstrap"]["test"]["full"]["metatl+prior-transition"]
+assert b["low95"] <= b["mrr_difference"] <= b["high95"], b
+assert "paired bootstrap" in open(sys.argv[3]).read()
+PY
 python3 - "$dir/m.json" <<'PY' && ok "metrics JSON complete" || fail "metrics JSON complete"
 import json, sys
 m = json.load(open(sys.argv[1]))

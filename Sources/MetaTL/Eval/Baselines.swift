@@ -51,6 +51,12 @@ public struct Baselines: Sendable {
 
     /// Evaluates one baseline on one split, with the same candidates as MetaTL.
     public func evaluate(_ kind: Kind, on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> Metrics {
+        Metrics(ranks: ranks(kind, on: dataset, split: split, protocol: method))
+    }
+
+    /// Each user's rank of their target (the order of `dataset.users(split).userIDs`), as
+    /// ``MetaTLModel/ranks(on:split:protocol:usingPrior:)`` gives MetaTL's.
+    public func ranks(_ kind: Kind, on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> [Int] {
         let users = dataset.users(split)
         var ranks = [Int](repeating: 0, count: users.count)
         // Doubles: the second-order ranking is lexicographic (counts of triples, then of pairs, then
@@ -84,6 +90,6 @@ public struct Baselines: Sendable {
                 }
             }
         }
-        return Metrics(ranks: ranks)
+        return ranks
     }
 }

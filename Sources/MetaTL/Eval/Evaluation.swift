@@ -16,6 +16,20 @@ extension MetaTLModel {
         }
     }
 
+    /// Each user's rank of their target, in the order of `dataset.users(split).userIDs`
+    /// (1 is best; ``Metrics/unranked`` for a target whose score is not finite): what
+    /// ``evaluate(on:split:protocol:usingPrior:)`` summarises, for per-user analyses and
+    /// paired comparisons with other systems on the same users.
+    public func ranks(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol,
+                      usingPrior: Bool = true) throws(MetaTLError) -> [Int] {
+        try access.reading("evaluate") { () throws(MetaTLError) -> [Int] in
+            try checkCompatible(dataset)
+            let users = dataset.users(split)
+            guard users.count > 0 else { return [] }
+            return ranks(of: users, protocol: method, prior: usingPrior ? scoringPrior : nil)
+        }
+    }
+
     /// The pessimistic rank of every user's target (``Metrics/unranked`` when its score is not
     /// finite; candidates with non-finite scores never count as above it).
     /// `prior`, when given, is blended into every score (pass ``scoringPrior``: one with w > 0).

@@ -18,24 +18,90 @@ public struct EvaluationReport: Sendable {
     /// results[split][system][protocol]
     public var results: [Split: [String: [EvaluationProtocol: Metrics]]] = [:]
 
+    /// Each user's rank of the target, ranks[split][system][protocol], in the order of
+    /// ``userIDs`` (for MetaTL and the baselines; rows ``add(_:_:)``ed have none).
+    public private(set) var ranks: [Split: [String: [EvaluationProtocol: [Int]]]] = [:]
+    /// The users of each split, in the order of ``ranks``.
+    public private(set) var userIDs: [Split: [Int64]] = [:]
+
     /// Evaluates `model` (and the baselines fitted on `dataset`) on both splits and protocols.
     public init(model: MetaTLModel, dataset: Dataset, baselines: Baselines? = nil) throws(MetaTLError) {
         let base = baselines ?? Baselines(dataset: dataset)
         transitionPriorWeight = try model.attachedTransitionPrior()?.weight
         if transitionPriorWeight != nil { systems.insert(Self.priorSystem, at: 1) }
         for split in Split.allCases {
-            var bySystem: [String: [EvaluationProtocol: Metrics]] = [:]
+            userIDs[split] = dataset.users(split).userIDs
+            var bySystem: [String: [EvaluationProtocol: [Int]]] = [:]
             for method in EvaluationProtocol.allCases {
-                bySystem["metatl", default: [:]][method] = try model.evaluate(on: dataset, split: split, protocol: method, usingPrior: false)
+                bySystem["metatl", default: [:]][method] = try model.ranks(on: dataset, split: split, protocol: method, usingPrior: false)
                 if transitionPriorWeight != nil {
-                    bySystem[Self.priorSystem, default: [:]][method] = try model.evaluate(on: dataset, split: split, protocol: method)
+                    bySystem[Self.priorSystem, default: [:]][method] = try model.ranks(on: dataset, split: split, protocol: method)
                 }
                 for kind in Baselines.Kind.allCases {
-                    bySystem[kind.rawValue, default: [:]][method] = base.evaluate(kind, on: dataset, split: split, protocol: method)
+                    bySystem[kind.rawValue, default: [:]][method] = base.ranks(kind, on: dataset, split: split, protocol: method)
                 }
             }
-            results[split] = bySystem
+            ranks[split] = bySystem
+            results[split] = bySystem.mapValues { $0.mapValues { Metrics(ranks: $0) } }
         }
+    }
+
+    /// Every user's rank per system and protocol, as CSV: `user,split,system,protocol,rank`
+    /// (rank empty for a target that could not be ranked, a miss), so that other tools can
+    /// compare systems on the same users.
+    public func perUserCSV() -> String {
+        var text = "user,split,system,protocol,rank\n"
+        for split in Split.allCases {
+            guard let users = userIDs[split], let bySystem = ranks[split] else { continue }
+            for system in systems {
+                guard let byProtocol = bySystem[system] else { continue }
+                for method in EvaluationProtocol.allCases {
+                    guard let r = byProtocol[method] else { continue }
+                    for (u, rank) in zip(users, r) {
+                        text += "\(u),\(split.rawValue),\(system),\(method.rawValue),\(rank == Metrics.unranked ? "" : String(rank))\n"
+                    }
+                }
+            }
+        }
+        return text
+    }
+
+    /// A paired bootstrap of MRR(`system`) - MRR(`baseline`) over the same users: the observed
+    /// difference and the 2.5% and 97.5% quantiles of `resamples` resamplings of the users
+    /// (with replacement, from `seed`). Nil when either has no per-user ranks.
+    public func pairedBootstrap(_ split: Split, _ method: EvaluationProtocol, system: String, baseline: String,
+                                resamples: Int = 1000, seed: UInt64 = 1) -> (difference: Double, low: Double, high: Double)? {
+        guard let a = ranks[split]?[system]?[method], let b = ranks[split]?[baseline]?[method],
+              a.count == b.count, !a.isEmpty, resamples >= 1 else { return nil }
+        func rr(_ r: Int) -> Double { r == Metrics.unranked || r < 1 ? 0 : 1 / Double(r) }
+        let d = zip(a, b).map { rr($0) - rr($1) }
+        let n = d.count
+        let observed = d.reduce(0, +) / Double(n)
+        var rng = RandomGenerator(seed: seed, stream: RandomStream.bootstrap.rawValue)
+        var means: [Double] = []
+        means.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            var sum = 0.0
+            for _ in 0..<n { sum += d[rng.below(n)] }
+            means.append(sum / Double(n))
+        }
+        means.sort()
+        func quantile(_ q: Double) -> Double { means[min(resamples - 1, max(0, Int((q * Double(resamples - 1)).rounded())))] }
+        return (observed, quantile(0.025), quantile(0.975))
+    }
+
+    /// The bootstrap lines of the table: the reported MetaTL system (with the prior when it has
+    /// one) minus each baseline, full and sampled MRR on the test users, 95% intervals.
+    public func bootstrapTable(resamples: Int = 1000) -> String {
+        let main = transitionPriorWeight != nil ? Self.priorSystem : "metatl"
+        var lines = ["paired bootstrap (\(resamples) resamples of the test users): MRR(\(main)) - MRR(baseline), 95% interval"]
+        for method in [EvaluationProtocol.full, .sampled] {
+            for kind in Baselines.Kind.allCases {
+                guard let b = pairedBootstrap(.test, method, system: main, baseline: kind.rawValue, resamples: resamples) else { continue }
+                lines.append(String(format: "  %-8@ %-12@ %+.4f  [%+.4f, %+.4f]", method.rawValue, kind.rawValue, b.difference, b.low, b.high))
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// Adds a row (a reference point such as the synthetic data's oracle), on every split and protocol.
@@ -96,6 +162,23 @@ public struct EvaluationReport: Sendable {
             }
             out[split.rawValue] = s
         }
+        // MetaTL (pure, and with the prior) minus each baseline, paired bootstrap 95% intervals.
+        var boot: [String: Any] = [:]
+        for split in Split.allCases {
+            var bySplit: [String: Any] = [:]
+            for method in EvaluationProtocol.allCases {
+                var byProtocol: [String: Any] = [:]
+                for system in ["metatl", Self.priorSystem] where systems.contains(system) {
+                    for kind in Baselines.Kind.allCases {
+                        guard let b = pairedBootstrap(split, method, system: system, baseline: kind.rawValue) else { continue }
+                        byProtocol["\(system)-\(kind.rawValue)"] = ["mrr_difference": b.difference, "low95": b.low, "high95": b.high]
+                    }
+                }
+                bySplit[method.rawValue] = byProtocol
+            }
+            boot[split.rawValue] = bySplit
+        }
+        out["bootstrap"] = boot
         return out
     }
 }

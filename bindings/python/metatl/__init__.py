@@ -414,6 +414,15 @@ class Model(_Native):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
         return dict(self._trained().evaluate(dataset._handle, split, protocol))
 
+    def ranks(self, dataset: Dataset, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
+        """Each user's rank of their target (int64; 1 is best, 0 a miss), with the users' ids:
+        ``(user_ids, ranks)``, what :meth:`evaluate` summarises (MRR is ``mean(1 / ranks)`` over
+        the ranked), for per-user analyses and paired tests against other systems on the same
+        users (C ``mt_model_evaluate_ranks``)."""
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
+        return self._trained().ranks(dataset._handle, split, protocol)
+
     def attach_transition_prior(self, dataset: Dataset, weight: Union[str, float] = "auto") -> float:
         """Blends first-order transition counts of ``dataset``'s training sequences into every
         score from now on (evaluate, score, recommend; saved with the model):

@@ -504,6 +504,22 @@ struct Model {
         return d;
     }
 
+    // mt_model_evaluate_ranks: (user ids, ranks; 0 for a miss) of one split.
+    std::pair<Ids, Ids> ranks(const Dataset &data, py::handle split, py::handle protocol) const {
+        int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
+        mt_dataset_info info = mt_dataset_info_default();
+        check(mt_dataset_info_get(data.handle, &info));
+        int64_t n = sp == MT_SPLIT_VALID ? info.valid_users : info.test_users;
+        Ids users(n), ranks(n);
+        mt_status s;
+        {
+            py::gil_scoped_release release;
+            s = mt_model_evaluate_ranks(handle, data.handle, sp, pr, users.mutable_data(), ranks.mutable_data(), (size_t)n);
+        }
+        check(s);
+        return {users, ranks};
+    }
+
     py::dict evaluate(const Dataset &data, py::handle split, py::handle protocol) const {
         int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
         mt_metrics m = mt_metrics_default();
@@ -779,6 +795,7 @@ PYBIND11_MODULE(_metatl, m) {
         .def("snapshot", &Model::snapshot)
         .def("restore", &Model::restore, py::arg("snapshot"))
         .def("evaluate", &Model::evaluate, py::arg("data"), py::arg("split"), py::arg("protocol"))
+        .def("ranks", &Model::ranks, py::arg("data"), py::arg("split"), py::arg("protocol"))
         .def("attach_transition_prior", &Model::attach_transition_prior, py::arg("data"), py::arg("weight"))
         .def("transition_prior_weight", &Model::transition_prior_weight)
         .def("adapt", &Model::adapt, py::arg("history"))

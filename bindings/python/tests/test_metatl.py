@@ -661,6 +661,18 @@ def test_a_model_evaluates_a_new_cohort_with_unknown_items_skipped_and_counted(t
         metatl.Dataset.for_model(metatl.Model(), tmp_path / "b_train.csv", tmp_path / "b_test.csv")
 
 
+def test_per_user_ranks_give_the_metrics(trained, data):
+    for split in ("valid", "test"):
+        for protocol in ("sampled", "full"):
+            users, ranks = trained.ranks(data, split=split, protocol=protocol)
+            m = trained.evaluate(data, split=split, protocol=protocol)
+            assert len(users) == len(ranks) == m["users"] == data.info[f"{split}_users"]
+            rr = np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0.0)
+            assert abs(rr.mean() - m["MRR"]) < 1e-12 and abs((ranks[ranks > 0] <= 10).sum() / len(ranks) - m["Hits@10"]) < 1e-12
+    with pytest.raises(ValueError, match="split"):
+        trained.ranks(data, split="train")
+
+
 def test_recommend_batch_equals_recommend_per_history(trained):
     ids = trained.item_ids
     histories = [ids[[1, 2, 3]], list(ids[[4, 5]]), [ids[6], 10**15, ids[7], ids[8]], [ids[9]]]
