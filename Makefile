@@ -142,6 +142,27 @@ test-python:
 	$(VENV)/bin/pip install -q --disable-pip-version-check "./bindings/python[test,progress]"
 	cd $(VENV) && bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
 
+# The wheel: `pip wheel ./bindings/python` (building the release libmetatl, a no-op after
+# test-python), installed with matplotlib from PyPI in a fresh virtual environment, then the
+# quickstart run there with no toolchain in reach (env -i, PATH=/usr/bin:/bin). No library of the
+# installed package may resolve into the toolchain's folder (ldd), nor be mapped into a Python
+# process that used it (/proc/self/maps).
+WHEEL_DIR := .build/wheel
+WHEEL_VENV := .build/wheel-venv
+test-wheel:
+	rm -rf $(WHEEL_DIR) $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip wheel -q --no-deps --disable-pip-version-check ./bindings/python -w $(WHEEL_DIR)
+	$(WHEEL_VENV)/bin/python -m zipfile -l $(WHEEL_DIR)/metatl-*.whl | grep -q '^metatl/libswiftCore\.so '
+	$(WHEEL_VENV)/bin/pip install -q --disable-pip-version-check $(WHEEL_DIR)/metatl-*.whl matplotlib
+	cd $(WHEEL_DIR) && $(NO_TOOLCHAIN) MPLBACKEND=Agg $(CURDIR)/$(WHEEL_VENV)/bin/python $(CURDIR)/examples/python/quickstart.py
+	@package=$$($(NO_TOOLCHAIN) $(WHEEL_VENV)/bin/python -c 'import metatl, os; print(os.path.dirname(metatl.__file__))') && \
+	if $(NO_TOOLCHAIN) ldd $$package/*.so | grep -F "$(TOOLCHAIN_LIB)/"; \
+	  then echo "the wheel's libraries load libraries from the toolchain ($(TOOLCHAIN_LIB))" >&2; exit 1; fi
+	$(NO_TOOLCHAIN) $(WHEEL_VENV)/bin/python -c 'import metatl; m = metatl.Model(dim=8, hidden=(8, 8)); \
+	  m.train(metatl.Dataset.synthetic(seed=1), 2); maps = open("/proc/self/maps").read(); \
+	  assert "$(TOOLCHAIN_LIB)/" not in maps and "metatl/libswiftCore.so" in maps; print("metatl", metatl.__version__, "from the wheel")'
+
 # ---- Hardening (README "Hardening") ------------------------------------------------------
 # The Swift toolchain's clang: its libFuzzer and sanitizer runtimes are the ones swiftc uses.
 TOOLCHAIN_CC ?= $(dir $(realpath $(shell command -v $(SWIFT))))clang
