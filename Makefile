@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build install demo bench results test test-swift test-c test-cli test-python test-crash test-fuzz-replay \
+.PHONY: deps build install demo bench results test test-swift test-c test-cli test-python test-install test-wheel test-crash test-fuzz-replay \
 	fuzz fuzz-build sanitize sanitize-asan sanitize-tsan clean
 PYTHON ?= python3
 VENV := .build/python-venv
@@ -18,17 +18,36 @@ build: deps
 	$(SWIFT) build -c release --product metatl-cli
 	$(SWIFT) build -c release --product metatl
 
-# Installs the command as `metatl`, libmetatl.so and metatl.h under PREFIX (from the release
-# build; BUILT=.build/debug installs a debug build without building). The command and library
-# link the Swift runtime of the toolchain they were built with.
+# Installs under PREFIX (from the release build; BUILT=.build/debug installs a debug build
+# without building): the command as bin/metatl, include/metatl.h, lib/libmetatl.so.VERSION with
+# the SONAME libmetatl.so.MAJOR and the links libmetatl.so.MAJOR and libmetatl.so, the pkg-config
+# file lib/pkgconfig/metatl.pc, and the Swift runtime libraries both load, copied from the
+# toolchain into lib/metatl/ (the library's run path is $ORIGIN/metatl, the command's
+# $ORIGIN/../lib/metatl): the installed files need no Swift toolchain. The version is read from
+# include/metatl.h (the C contract test checks it against Sources/MetaTL/Support/Version.swift).
 PREFIX ?= /usr/local
 BUILT ?= $(RELEASE)
+VERSION := $(shell sed -n 's/^\#define MT_VERSION_STRING "\(.*\)"/\1/p' include/metatl.h)
+VERSION_MAJOR := $(shell sed -n 's/^\#define MT_VERSION_MAJOR \([0-9]*\)$$/\1/p' include/metatl.h)
+INSTALL_PREFIX = $(abspath $(PREFIX))
 install:
 	@if [ "$(BUILT)" = "$(RELEASE)" ]; then $(MAKE) build; fi
-	install -d "$(PREFIX)/bin" "$(PREFIX)/lib" "$(PREFIX)/include"
-	install -m 755 "$(BUILT)/metatl-cli" "$(PREFIX)/bin/metatl"
-	install -m 755 "$(BUILT)/libmetatl.so" "$(PREFIX)/lib/libmetatl.so"
-	install -m 644 include/metatl.h "$(PREFIX)/include/metatl.h"
+	@test -n "$(VERSION)" -a -n "$(VERSION_MAJOR)" || { echo "no version in include/metatl.h" >&2; exit 1; }
+	install -d "$(INSTALL_PREFIX)/bin" "$(INSTALL_PREFIX)/lib/pkgconfig" "$(INSTALL_PREFIX)/include"
+	scripts/bundle-swift-runtime.sh "$(INSTALL_PREFIX)/lib/metatl" "$(BUILT)/libmetatl.so" "$(BUILT)/metatl-cli" >/dev/null
+	install -m 755 "$(BUILT)/metatl-cli" "$(INSTALL_PREFIX)/bin/metatl"
+	patchelf --set-rpath '$$ORIGIN/../lib/metatl' "$(INSTALL_PREFIX)/bin/metatl"
+	install -m 755 "$(BUILT)/libmetatl.so" "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
+	@# Two calls: patchelf 0.14 given both options sets only the SONAME.
+	patchelf --set-soname libmetatl.so.$(VERSION_MAJOR) "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
+	patchelf --set-rpath '$$ORIGIN/metatl' "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
+	ln -sfn libmetatl.so.$(VERSION) "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION_MAJOR)"
+	ln -sfn libmetatl.so.$(VERSION_MAJOR) "$(INSTALL_PREFIX)/lib/libmetatl.so"
+	install -m 644 include/metatl.h "$(INSTALL_PREFIX)/include/metatl.h"
+	printf '%s\n' 'prefix=$(INSTALL_PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: metatl' 'Description: MetaTL engine: next-item recommendation for cold-start users (C ABI)' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lmetatl -Wl,-rpath,$${libdir}' \
+	  >"$(INSTALL_PREFIX)/lib/pkgconfig/metatl.pc"
 
 demo: deps
 	$(SWIFT) build -c release --product metatl-cli
@@ -51,7 +70,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product metatl
 	$(SWIFT) build --product metatl-swift-example
-	$(MAKE) test-swift test-c test-cli test-crash test-fuzz-replay test-python
+	$(MAKE) test-swift test-c test-cli test-install test-crash test-fuzz-replay test-python test-wheel
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -96,12 +115,53 @@ test-cli:
 	rm -rf $(DEBUG)/install-check && $(MAKE) --no-print-directory install BUILT=$(DEBUG) PREFIX=$(CURDIR)/$(DEBUG)/install-check
 	test "$$($(DEBUG)/install-check/bin/metatl --version)" = "$$($(DEBUG)/metatl-cli --version)"
 
+# `make install` into a temporary prefix (the debug build), then, with no toolchain in reach
+# (env -i, PATH=/usr/bin:/bin): the C example compiled with only `pkg-config --cflags --libs
+# metatl` and run (it prints the library's version), and the installed command's --version. No
+# library the installed files load may resolve into the toolchain's folder (ldd), and the library's
+# SONAME is libmetatl.so.MAJOR.
+TOOLCHAIN_LIB = $(abspath $(dir $(realpath $(shell command -v $(SWIFT))))../lib)
+INSTALL_TEST := $(DEBUG)/install-test
+NO_TOOLCHAIN := env -i PATH=/usr/bin:/bin HOME="$(HOME)"
+test-install:
+	rm -rf $(INSTALL_TEST) && $(MAKE) --no-print-directory install BUILT=$(DEBUG) PREFIX=$(CURDIR)/$(INSTALL_TEST)
+	$(NO_TOOLCHAIN) PKG_CONFIG_PATH=$(CURDIR)/$(INSTALL_TEST)/lib/pkgconfig sh -c \
+	  '$(CC) -std=c11 -Wall -Wextra -Werror examples/c/example.c $$(pkg-config --cflags --libs metatl) -o $(INSTALL_TEST)/c-example'
+	cd $(INSTALL_TEST) && $(NO_TOOLCHAIN) ./c-example >c-example.out || { cat c-example.out; exit 1; }
+	grep -qx "libmetatl $(VERSION)" $(INSTALL_TEST)/c-example.out
+	test "$$($(NO_TOOLCHAIN) $(INSTALL_TEST)/bin/metatl --version)" = "$(VERSION)"
+	readelf -d $(INSTALL_TEST)/lib/libmetatl.so | grep -q 'SONAME.*\[libmetatl\.so\.$(VERSION_MAJOR)\]'
+	@cd $(INSTALL_TEST) && if $(NO_TOOLCHAIN) ldd c-example bin/metatl lib/libmetatl.so lib/metatl/*.so | grep -F "$(TOOLCHAIN_LIB)/"; \
+	  then echo "the installed files load libraries from the toolchain ($(TOOLCHAIN_LIB))" >&2; exit 1; fi
+	@echo "installed $(VERSION) under $(INSTALL_TEST): C example (pkg-config) and command run without the toolchain"
+
 # The Python package, installed with pip into a private virtual environment (building the
 # release libmetatl on the way), its pytest suite and the quickstart notebook.
 test-python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check "./bindings/python[test,progress]"
 	cd $(VENV) && bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
+
+# The wheel: `pip wheel ./bindings/python` (building the release libmetatl, a no-op after
+# test-python), installed with matplotlib from PyPI in a fresh virtual environment, then the
+# quickstart run there with no toolchain in reach (env -i, PATH=/usr/bin:/bin). No library of the
+# installed package may resolve into the toolchain's folder (ldd), nor be mapped into a Python
+# process that used it (/proc/self/maps).
+WHEEL_DIR := .build/wheel
+WHEEL_VENV := .build/wheel-venv
+test-wheel:
+	rm -rf $(WHEEL_DIR) $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip wheel -q --no-deps --disable-pip-version-check ./bindings/python -w $(WHEEL_DIR)
+	$(WHEEL_VENV)/bin/python -m zipfile -l $(WHEEL_DIR)/metatl-*.whl | grep -q '^metatl/libswiftCore\.so '
+	$(WHEEL_VENV)/bin/pip install -q --disable-pip-version-check $(WHEEL_DIR)/metatl-*.whl matplotlib
+	cd $(WHEEL_DIR) && $(NO_TOOLCHAIN) MPLBACKEND=Agg $(CURDIR)/$(WHEEL_VENV)/bin/python $(CURDIR)/examples/python/quickstart.py
+	@package=$$($(NO_TOOLCHAIN) $(WHEEL_VENV)/bin/python -c 'import metatl, os; print(os.path.dirname(metatl.__file__))') && \
+	if $(NO_TOOLCHAIN) ldd $$package/*.so | grep -F "$(TOOLCHAIN_LIB)/"; \
+	  then echo "the wheel's libraries load libraries from the toolchain ($(TOOLCHAIN_LIB))" >&2; exit 1; fi
+	$(NO_TOOLCHAIN) $(WHEEL_VENV)/bin/python -c 'import metatl; m = metatl.Model(dim=8, hidden=(8, 8)); \
+	  m.train(metatl.Dataset.synthetic(seed=1), 2); maps = open("/proc/self/maps").read(); \
+	  assert "$(TOOLCHAIN_LIB)/" not in maps and "metatl/libswiftCore.so" in maps; print("metatl", metatl.__version__, "from the wheel")'
 
 # ---- Hardening (README "Hardening") ------------------------------------------------------
 # The Swift toolchain's clang: its libFuzzer and sanitizer runtimes are the ones swiftc uses.

@@ -1,9 +1,12 @@
 """Builds the `metatl._metatl` extension against libmetatl (the Swift engine's C ABI).
 
 The Swift library is built with SwiftPM from the repository root (two levels up) unless
-METATL_LIB_DIR names a folder that already holds libmetatl.so. The library is copied into the
-package and found through an $ORIGIN run path, so the installed package is self-contained
-(apart from the Swift runtime, which libmetatl finds where the toolchain installed it).
+METATL_LIB_DIR names a folder that already holds libmetatl.so. The library and the Swift runtime
+libraries it loads (libswiftCore, Foundation, libdispatch, ..., found with ldd by
+scripts/bundle-swift-runtime.sh) are copied into the package, and every one of them and the
+extension get the run path $ORIGIN (patchelf), so the installed package, and a wheel built with
+`pip wheel ./bindings/python`, need no Swift toolchain: only the system's libc, libstdc++ and
+OpenBLAS (Debian: libopenblas0).
 """
 import os
 import shutil
@@ -35,11 +38,19 @@ class BuildWithSwift(build_ext):
         for ext in self.extensions:
             ext.library_dirs.append(str(lib))
         super().run()
+        if self.inplace:
+            shutil.copy2(lib / "libmetatl.so", HERE / "metatl" / "libmetatl.so")
+            return
         target = Path(self.build_lib) / "metatl"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy2(lib / "libmetatl.so", target / "libmetatl.so")
-        if self.inplace:
-            shutil.copy2(lib / "libmetatl.so", HERE / "metatl" / "libmetatl.so")
+        # The runtime the built library loads (ldd resolves it through its toolchain run path).
+        subprocess.check_call(
+            ["bash", str(ROOT / "scripts" / "bundle-swift-runtime.sh"), str(target), str(lib / "libmetatl.so")],
+            stdout=subprocess.DEVNULL,
+        )
+        for module in [target / "libmetatl.so", *map(Path, self.get_outputs())]:
+            subprocess.check_call(["patchelf", "--set-rpath", "$ORIGIN", str(module)])
 
 
 setup(
