@@ -465,6 +465,20 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
 mt_status mt_model_evaluate_ranks(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
                                   int64_t *user_ids, int64_t *ranks, size_t len);
 
+/* The baselines MetaTL is reported against, fitted on the dataset's training sequences and
+ * evaluated on the same users and candidates: MT_BASELINE_POPULARITY (most popular item),
+ * MT_BASELINE_TRANSITION (count(last input -> candidate), popularity breaking ties) and
+ * MT_BASELINE_TRANSITION2 (count(second-last, last -> candidate), backing off to first order).
+ * mt_baseline_evaluate gives their metrics, mt_baseline_evaluate_ranks the per-user ranks, as
+ * mt_model_evaluate and mt_model_evaluate_ranks do for a model. */
+#define MT_BASELINE_POPULARITY  0
+#define MT_BASELINE_TRANSITION  1
+#define MT_BASELINE_TRANSITION2 2
+mt_status mt_baseline_evaluate(const mt_dataset *dataset, int32_t baseline, int32_t split, int32_t protocol,
+                               mt_metrics *out);
+mt_status mt_baseline_evaluate_ranks(const mt_dataset *dataset, int32_t baseline, int32_t split, int32_t protocol,
+                                     int64_t *user_ids, int64_t *ranks, size_t len);
+
 /* ---- Transition prior ------------------------------------------------------------------------- */
 /* A transition prior blends first-order transition counts into every score:
  *   score(t) = s(last -> t) + w * log(1 + count(last -> t))

@@ -469,6 +469,53 @@ public func mt_model_evaluate_ranks(_ p: OpaquePointer?, _ data: OpaquePointer?,
     }
 }
 
+private func baselineKind(_ b: Int32) throws -> Baselines.Kind {
+    switch b {
+    case MT_BASELINE_POPULARITY: return .popularity
+    case MT_BASELINE_TRANSITION: return .transition
+    case MT_BASELINE_TRANSITION2: return .secondOrder
+    default: throw BoundaryError.argument("baseline must be MT_BASELINE_POPULARITY, MT_BASELINE_TRANSITION or MT_BASELINE_TRANSITION2 (got \(b))")
+    }
+}
+
+@_cdecl("mt_baseline_evaluate")
+public func mt_baseline_evaluate(_ data: OpaquePointer?, _ baseline: Int32, _ split: Int32, _ proto: Int32,
+                                 _ out: UnsafeMutablePointer<mt_metrics>?) -> mt_status {
+    guarded("mt_baseline_evaluate") {
+        let d = try dataset(data)
+        let kind = try baselineKind(baseline)
+        guard let out else { throw BoundaryError.argument("out is NULL") }
+        try checkSize(out.pointee.struct_size, of: mt_metrics.self, "out", "mt_metrics_default")
+        let (s, method) = try splitAndProtocol(split, proto)
+        let r = Baselines(dataset: d).evaluate(kind, on: d, split: s, protocol: method)
+        out.pointee.mrr = r.mrr; out.pointee.ndcg1 = r.ndcg1; out.pointee.ndcg5 = r.ndcg5; out.pointee.ndcg10 = r.ndcg10
+        out.pointee.hits1 = r.hits1; out.pointee.hits5 = r.hits5; out.pointee.hits10 = r.hits10
+        out.pointee.users = Int64(r.users)
+    }
+}
+
+@_cdecl("mt_baseline_evaluate_ranks")
+public func mt_baseline_evaluate_ranks(_ data: OpaquePointer?, _ baseline: Int32, _ split: Int32, _ proto: Int32,
+                                       _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
+                                       _ len: Int) -> mt_status {
+    guarded("mt_baseline_evaluate_ranks") {
+        let d = try dataset(data)
+        let kind = try baselineKind(baseline)
+        let (s, method) = try splitAndProtocol(split, proto)
+        let users = d.users(s)
+        guard len == users.count else {
+            throw BoundaryError(status: len < users.count && len >= 0 ? MT_ERR_BUFFER_TOO_SMALL : MT_ERR_INVALID_ARGUMENT,
+                                message: "len is \(unsigned(len)); the split has \(users.count) users (mt_dataset_info_get)")
+        }
+        guard users.count > 0 else { return }
+        guard let ranks else { throw BoundaryError.argument("ranks is NULL") }
+        for (i, rank) in Baselines(dataset: d).ranks(kind, on: d, split: s, protocol: method).enumerated() {
+            ranks[i] = rank == Metrics.unranked ? 0 : Int64(rank)
+            userIDs?[i] = users.userIDs[i]
+        }
+    }
+}
+
 // MARK: Transition prior
 
 @_cdecl("mt_model_attach_transition_prior")

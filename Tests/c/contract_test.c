@@ -1611,6 +1611,16 @@ static void test_cohort(void) {
     EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, ranks, n - 1), MT_ERR_BUFFER_TOO_SMALL, "users");
     EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, NULL, n), MT_ERR_INVALID_ARGUMENT, "ranks is NULL");
     EXPECT_STATUS(mt_model_evaluate_ranks(m, d, 5, MT_PROTOCOL_FULL, users, ranks, n), MT_ERR_INVALID_ARGUMENT, "split");
+    /* The baselines, on the same users: metrics and per-user ranks agree. */
+    mt_metrics tm = mt_metrics_default();
+    EXPECT_STATUS(mt_baseline_evaluate(d, MT_BASELINE_TRANSITION, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &tm), MT_OK, "");
+    int64_t busers[64];
+    EXPECT_STATUS(mt_baseline_evaluate_ranks(d, MT_BASELINE_TRANSITION, MT_SPLIT_TEST, MT_PROTOCOL_FULL, busers, ranks, n), MT_OK, "");
+    mrr = 0;
+    for (size_t i = 0; i < n; i++) mrr += ranks[i] > 0 ? 1.0 / (double)ranks[i] : 0;
+    EXPECT(tm.users == (int64_t)n && fabs(mrr / (double)n - tm.mrr) < 1e-12 && memcmp(busers, users, n * sizeof *users) == 0);
+    EXPECT_STATUS(mt_baseline_evaluate(d, 9, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &tm), MT_ERR_INVALID_ARGUMENT, "baseline must be");
+    EXPECT_STATUS(mt_baseline_evaluate(NULL, 0, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &tm), MT_ERR_INVALID_ARGUMENT, "dataset is NULL");
     EXPECT_STATUS(mt_model_train(m, cohort, 2, NULL), MT_OK, "");
     mt_dataset_free(cohort);
     mt_model_free(m);

@@ -212,6 +212,18 @@ class Dataset(_Native):
         unknown_interactions (left out by :meth:`for_model`; 0 otherwise)."""
         return dict(self._info)
 
+    def baseline(self, name: str, split: str = "test", protocol: str = "sampled") -> Dict[str, float]:
+        """A baseline's metrics on this dataset's users, as :meth:`Model.evaluate` gives a
+        model's (the same users and candidates): "popularity" (most popular item), "transition"
+        (count(last input -> candidate), popularity breaking ties) or "transition2"
+        (second-order counts, backing off to first order), fitted on the training users."""
+        return dict(self._handle.baseline_metrics(name, split, protocol))
+
+    def baseline_ranks(self, name: str, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
+        """A baseline's per-user ranks ``(user_ids, ranks)``, as :meth:`Model.ranks` gives a
+        model's: pair them user by user for a paired comparison."""
+        return self._handle.baseline_ranks(name, split, protocol)
+
     @property
     def K(self) -> int:
         return int(self._info["K"])

@@ -216,6 +216,11 @@ struct Dataset {
         d["unknown_interactions"] = unknown;
         return d;
     }
+
+    // mt_baseline_evaluate and mt_baseline_evaluate_ranks.
+    py::dict baseline_metrics(py::handle baseline, py::handle split, py::handle protocol) const;
+    std::pair<py::array_t<int64_t>, py::array_t<int64_t>> baseline_ranks(py::handle baseline, py::handle split,
+                                                                         py::handle protocol) const;
 };
 
 std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed,
@@ -691,6 +696,42 @@ std::shared_ptr<Model> model_load(py::handle path) {
     return m;
 }
 
+const auto BASELINES = {Name{"popularity", MT_BASELINE_POPULARITY}, Name{"transition", MT_BASELINE_TRANSITION},
+                        Name{"transition2", MT_BASELINE_TRANSITION2}};
+
+py::dict Dataset::baseline_metrics(py::handle baseline, py::handle split, py::handle protocol) const {
+    int32_t b = choice(baseline, "baseline", BASELINES);
+    int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
+    mt_metrics m = mt_metrics_default();
+    mt_status s;
+    {
+        py::gil_scoped_release release;
+        s = mt_baseline_evaluate(handle, b, sp, pr, &m);
+    }
+    check(s);
+    py::dict d;
+    d["MRR"] = m.mrr; d["NDCG@1"] = m.ndcg1; d["NDCG@5"] = m.ndcg5; d["NDCG@10"] = m.ndcg10;
+    d["Hits@1"] = m.hits1; d["Hits@5"] = m.hits5; d["Hits@10"] = m.hits10; d["users"] = m.users;
+    return d;
+}
+
+std::pair<py::array_t<int64_t>, py::array_t<int64_t>> Dataset::baseline_ranks(py::handle baseline, py::handle split,
+                                                                                py::handle protocol) const {
+    int32_t b = choice(baseline, "baseline", BASELINES);
+    int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
+    mt_dataset_info info = mt_dataset_info_default();
+    check(mt_dataset_info_get(handle, &info));
+    int64_t n = sp == MT_SPLIT_VALID ? info.valid_users : info.test_users;
+    py::array_t<int64_t> users(n), ranks(n);
+    mt_status s;
+    {
+        py::gil_scoped_release release;
+        s = mt_baseline_evaluate_ranks(handle, b, sp, pr, users.mutable_data(), ranks.mutable_data(), (size_t)n);
+    }
+    check(s);
+    return {users, ranks};
+}
+
 // mt_dataset_load_for_model: a cohort over `model`'s vocabulary.
 std::shared_ptr<Dataset> dataset_for_model(py::handle train, py::handle test, py::handle K, py::handle seed,
                                            py::handle max_file_bytes, const Model &model, py::handle fail_on_unknown) {
@@ -771,6 +812,8 @@ PYBIND11_MODULE(_metatl, m) {
 
     py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
     dataset.def("info", &Dataset::info);
+    dataset.def("baseline_metrics", &Dataset::baseline_metrics, py::arg("baseline"), py::arg("split"), py::arg("protocol"));
+    dataset.def("baseline_ranks", &Dataset::baseline_ranks, py::arg("baseline"), py::arg("split"), py::arg("protocol"));
     not_picklable(dataset);
     m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
           py::arg("max_file_bytes") = py::none());

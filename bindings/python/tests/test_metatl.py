@@ -673,6 +673,17 @@ def test_per_user_ranks_give_the_metrics(trained, data):
         trained.ranks(data, split="train")
 
 
+def test_baselines_from_python_on_the_same_users(trained, data):
+    users, model_ranks = trained.ranks(data, protocol="full")
+    for name in ("popularity", "transition", "transition2"):
+        m = data.baseline(name, split="test", protocol="full")
+        b_users, ranks = data.baseline_ranks(name, split="test", protocol="full")
+        assert np.array_equal(b_users, users) and m["users"] == len(ranks)
+        assert abs(np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0).mean() - m["MRR"]) < 1e-12
+    with pytest.raises(ValueError, match="baseline"):
+        data.baseline("knn")
+
+
 def test_recommend_batch_equals_recommend_per_history(trained):
     ids = trained.item_ids
     histories = [ids[[1, 2, 3]], list(ids[[4, 5]]), [ids[6], 10**15, ids[7], ids[8]], [ids[9]]]
