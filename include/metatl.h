@@ -522,6 +522,10 @@ mt_status mt_model_score(const mt_model *model, const float *relation, size_t re
                          const int64_t *candidates, size_t candidate_count, float *scores);
 
 #define MT_RECOMMEND_INCLUDE_HISTORY 1u  /* let the history's items be recommended */
+#define MT_RECOMMEND_INCLUDE_UNTRAINED 4u /* let items outside the model's training data be recommended (their
+                                           * embeddings were never learned; left out by default, as the full
+                                           * protocol of mt_model_evaluate leaves them out). A checkpoint from
+                                           * before this was recorded recommends every item. */
 
 /* An adapted relation that is not finite or exceeds the parameter limit (1e15), where scores could
  * overflow, is MT_ERR_INVALID_STATE, never an empty or NaN answer. */
@@ -529,7 +533,8 @@ mt_status mt_model_score(const mt_model *model, const float *relation, size_t re
 /* The best `top_n` items over the whole catalogue, best first: ids into `items`, scores into
  * `scores` (may be NULL), both with room for `top_n`. `*count` (may be NULL) receives how many
  * were written (fewer when the catalogue is smaller). History items are excluded unless
- * MT_RECOMMEND_INCLUDE_HISTORY is set in `flags`. */
+ * MT_RECOMMEND_INCLUDE_HISTORY is set in `flags`, items outside the training data unless
+ * MT_RECOMMEND_INCLUDE_UNTRAINED. */
 mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size_t history_len, size_t top_n,
                              uint32_t flags, int64_t *items, float *scores, size_t *count);
 
@@ -539,7 +544,8 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
 
 typedef struct mt_recommend_options {
     uint32_t struct_size;       /* sizeof(mt_recommend_options) */
-    uint32_t flags;             /* MT_RECOMMEND_INCLUDE_HISTORY, MT_RECOMMEND_UNKNOWN_IS_ERROR (0) */
+    uint32_t flags;             /* MT_RECOMMEND_INCLUDE_HISTORY, MT_RECOMMEND_INCLUDE_UNTRAINED,
+                                 * MT_RECOMMEND_UNKNOWN_IS_ERROR (0) */
     size_t   top_n;             /* items per user, >= 1 (10) */
     const int64_t *allowed;     /* only these items may be recommended; NULL: every item (NULL) */
     size_t   allowed_count;

@@ -1532,6 +1532,11 @@ static void test_recommend_batch(void) {
         EXPECT_STATUS(mt_model_recommend(m, hist[u], lens[u], N, 0, one, sone, &n), MT_OK, "");
         EXPECT(n == N && memcmp(one, items + u * N, sizeof one) == 0 && memcmp(sone, scores + u * N, sizeof sone) == 0);
     }
+    /* Items outside the training data may be asked for. */
+    o.flags = MT_RECOMMEND_INCLUDE_UNTRAINED;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, U, &o, items, scores, counts, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_recommend(m, flat, 3, N, MT_RECOMMEND_INCLUDE_UNTRAINED, items, scores, NULL), MT_OK, "");
+    o.flags = 0;
     /* Allowed and blocked: only allowed items, never blocked ones. */
     int64_t allowed[] = {120, 121, 122, 123, 999998}, blocked[] = {121};
     o.allowed = allowed; o.allowed_count = 5; o.blocked = blocked; o.blocked_count = 1;

@@ -32,6 +32,9 @@ public final class Dataset: @unchecked Sendable {
     /// How often each item row occurs in the training sequences (rows + 1 values; row 0, the
     /// padding item, occurs 0 times): the popularity baseline's ranking and the popularity
     /// negatives' proposal.
+    /// Rows of the items that occur in the training sequences (row 0 false).
+    func trainingItemMask() -> [Bool] { trainingItemCounts().map { $0 > 0 } }
+
     func trainingItemCounts() -> [Int] {
         var counts = [Int](repeating: 0, count: itemCount + 1)
         for item in trainItems { counts[Int(item)] += 1 }

@@ -19,6 +19,9 @@ public struct Baselines: Sendable {
     /// Occurrences of each item row in training, scaled into [0, 1) so that it only breaks
     /// ties between transition counts (which are integers).
     let popularity: [Float]
+    /// The rows that occur in training: the full protocol's candidates (as a model's are its
+    /// training items, see ``CatalogueOrder``).
+    let trained: [Bool]
     /// First-order transition counts (``TransitionPrior``'s, the one count of these pairs), CSR by
     /// head row: tails and counts of head h at offsets[h] ..< offsets[h+1].
     let offsets: [Int]
@@ -34,6 +37,7 @@ public struct Baselines: Sendable {
         let pop = dataset.trainingItemCounts().map(Float.init)
         let top = (pop.max() ?? 0) + 1
         popularity = pop.map { $0 / top }
+        trained = pop.map { $0 > 0 }
         var triples: [Int64: [Int32: Double]] = [:]
         for u in 0..<dataset.trainUserCount {
             let lo = dataset.trainOffsets[u], hi = dataset.trainOffsets[u + 1]
@@ -86,7 +90,8 @@ public struct Baselines: Sendable {
                 // The full protocol's one rule, as for MetaTL: ties to the smaller row.
                 ranks[u] = scores.withUnsafeBufferPointer { s in
                     guard let base = s.baseAddress else { return Metrics.unranked }
-                    return CatalogueOrder.rank(of: target, scores: base, rows: rows, excluding: users.inputs[(u * K)..<(u * K + K)])
+                    return CatalogueOrder.rank(of: target, scores: base, rows: rows, excluding: users.inputs[(u * K)..<(u * K + K)],
+                                               candidates: trained)
                 }
             }
         }

@@ -114,6 +114,7 @@ extension MetaTLModel {
     func fullRanks(_ users: EvaluationUsers, relations: CFPtr, prior: TransitionPrior?) -> [Int] {
         let K = configuration.K, U = users.count, rows = self.rows
         let scorer = pairScorer(relations: relations, prior: prior)
+        let candidates = trainedItems
         var ranks = [Int](repeating: 0, count: U)
         let threads = configuration.threads
         let parts = max(1, min(threads, U / 16))
@@ -143,7 +144,8 @@ extension MetaTLModel {
                     for i in 0..<n {
                         let u = first + i
                         o.p[u] = CatalogueOrder.rank(of: Int(users.targets[u]), scores: UnsafePointer(scores.pointer + i * rows),
-                                                     rows: rows, excluding: users.inputs[(u * K)..<(u * K + K)])
+                                                     rows: rows, excluding: users.inputs[(u * K)..<(u * K + K)],
+                                                     candidates: candidates)
                     }
                     first += n
                 }

@@ -171,9 +171,23 @@ extension MetaTLModel {
         if let why = model.valueProblem() { throw bad(why) }
         for layer in model.arena.layers { _ = try file.int64s(layer.layer.batchCountName, shape: []) }
         model.transitionPrior = try loadTransitionPrior(file, rows: rows, name: name)
+        model.trainedItems = try loadTrainedItems(file, rows: rows, name: name)
         model.step = step
         model.optimizer.markAllUpToDate(step: step)
         return model
+    }
+
+    /// The checkpoint entry of ``trainedItems`` (one 0/1 per row; files before it have none and
+    /// load with every item recommendable).
+    static let trainedItemsKey = "vocabulary.trained_items"
+
+    private static func loadTrainedItems(_ file: SafeTensors.File, rows: Int, name: String) throws(MetaTLError) -> [Bool]? {
+        guard file.entries[trainedItemsKey] != nil else { return nil }
+        let values = try file.int64s(trainedItemsKey, shape: [rows])
+        guard values.allSatisfy({ $0 == 0 || $0 == 1 }), values.first == 0 else {
+            throw MetaTLError(.badCheckpoint, "\(name): tensor \(trainedItemsKey) must hold 0 or 1 per row, 0 for the padding row")
+        }
+        return values.map { $0 == 1 }
     }
 
     /// Names of the transition prior's checkpoint entries.
@@ -277,6 +291,10 @@ extension MetaTLModel {
             case .vocabulary: bytes = SafeTensors.bytes(itemIDs)
             }
             tensors.append(.init(name: t.name, dtype: t.dtype, shape: t.shape, bytes: bytes))
+        }
+        if let trained = trainedItems {
+            tensors.append(.init(name: MetaTLModel.trainedItemsKey, dtype: .i64, shape: [rows],
+                                 bytes: SafeTensors.bytes(trained.map { $0 ? Int64(1) : 0 })))
         }
         var priorMetadata: [(String, String)] = []
         if let prior = transitionPrior {

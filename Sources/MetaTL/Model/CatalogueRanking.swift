@@ -8,7 +8,10 @@
 /// - Order: a higher score first; equal scores go to the smaller row (the order a list is
 ///   returned in; a target tied with others ranks where that list puts it, neither first nor
 ///   last among them). An item whose score is not finite is not ranked at all.
-/// - Candidates: every item but the padding row and the user's own inputs (history).
+/// - Candidates: every item but the padding row and the user's own inputs (history), and only
+///   items that were in the model's training data (``MetaTLModel/trainedItems``; the others
+///   were never learned: `recommend` leaves them out unless asked, so evaluation does too, and a
+///   target among them is a miss). The baselines' candidates are their dataset's training items.
 ///
 /// The sampled protocol (target against 100 negatives) keeps the reference's rule instead: ties
 /// count against the target.
@@ -24,18 +27,23 @@ enum CatalogueOrder {
     /// candidate): the position `recommend` gives it for that history. ``Metrics/unranked`` when
     /// its score is not finite.
     static func rank<S: BinaryFloatingPoint>(of target: Int, scores: UnsafePointer<S>, rows: Int,
-                                             excluding inputs: ArraySlice<Int32>) -> Int {
+                                             excluding inputs: ArraySlice<Int32>, candidates: [Bool]? = nil) -> Int {
         guard target >= 1 && target < rows else { return Metrics.unranked }
+        if let candidates, !(target < candidates.count && candidates[target]) { return Metrics.unranked }
         let t = scores[target]
         guard t.isFinite else { return Metrics.unranked }
+        @inline(__always) func candidate(_ item: Int) -> Bool { candidates.map { item < $0.count && $0[item] } ?? true }
         var above = 0
         // Rows before the target rank above it on a tie, rows after only with a higher score;
         // +infinity is not finite, so it never counts (NaN compares false anyway).
-        for item in 1..<target where scores[item] >= t && scores[item] < .infinity { above += 1 }
-        for item in (target + 1)..<max(target + 1, rows) where scores[item] > t && scores[item] < .infinity { above += 1 }
+        for item in 1..<target where scores[item] >= t && scores[item] < .infinity && candidate(item) { above += 1 }
+        for item in (target + 1)..<max(target + 1, rows) where scores[item] > t && scores[item] < .infinity && candidate(item) {
+            above += 1
+        }
         for (k, input) in zip(inputs.indices, inputs) {
             let item = Int(input)
-            guard item != target && item >= 1 && item < rows, !inputs[inputs.startIndex..<k].contains(input) else { continue }
+            guard item != target && item >= 1 && item < rows && candidate(item),
+                  !inputs[inputs.startIndex..<k].contains(input) else { continue }
             if scores[item].isFinite && ranksAbove(scores[item], row: item, t, row: target) { above -= 1 }
         }
         return 1 + above

@@ -54,6 +54,11 @@ public final class MetaTLModel: @unchecked Sendable {
     /// The transition prior blended into scores, if attached (see ``TransitionPrior``; set with
     /// exclusive access, read with shared access).
     var transitionPrior: TransitionPrior?
+    /// Rows of the items in the training data of the datasets this model was made from or
+    /// trained on (row 0 false): the only ones it recommends unless asked, and the full
+    /// protocol's candidates. nil (a checkpoint from before it was recorded): every item. Set
+    /// with exclusive access, read with shared access.
+    var trainedItems: [Bool]?
     /// Lazy Adam's moments, row marks and per-step constants.
     let optimizer: OptimizerState
     /// Set while ``profileTraining(on:steps:)`` runs.

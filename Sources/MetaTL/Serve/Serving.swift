@@ -56,7 +56,10 @@ extension MetaTLModel {
     /// list puts it). The history's items are left out unless `excludeHistory` is false; fewer
     /// than `topN` come back if the catalogue is smaller. An unknown id is an error
     /// (``recommend(histories:options:)`` can skip them).
-    public func recommend(history: [Int64], topN: Int, excludeHistory: Bool = true) throws(MetaTLError) -> [(item: Int64, score: Float)] {
+    /// Items not in the model's training data are left out unless `includeUntrained` (their
+    /// embeddings were never learned).
+    public func recommend(history: [Int64], topN: Int, excludeHistory: Bool = true,
+                          includeUntrained: Bool = false) throws(MetaTLError) -> [(item: Int64, score: Float)] {
         try access.reading("recommend") { () throws(MetaTLError) -> [(item: Int64, score: Float)] in
             guard topN >= 0 else { throw .invalidArgument("topN must be non-negative (got \(topN))") }
             let historyRows = try historyRows(history)
@@ -64,8 +67,8 @@ extension MetaTLModel {
             let scores = FloatBuffer(count: rows)
             let best = relation.withUnsafeBufferPointer { r -> [TopN.Entry] in
                 guard let base = r.baseAddress else { return [] }
-                return topRows(relation: base, history: historyRows, topN: topN, candidates: nil,
-                               excludeHistory: excludeHistory, scores: scores)
+                return topRows(relation: base, history: historyRows, topN: topN,
+                               candidates: includeUntrained ? nil : trainedItems, excludeHistory: excludeHistory, scores: scores)
             }
             return best.map { (itemIDs[Int($0.row)], $0.score) }
         }
@@ -96,12 +99,17 @@ extension MetaTLModel {
             guard options.topN >= 0 else { throw .invalidArgument("topN must be non-negative (got \(options.topN))") }
             // The candidate rows (allowed, not blocked), once for every user; ids the model does not
             // know can be neither, and are ignored.
-            var candidates: [Bool]? = nil
+            var candidates: [Bool]? = options.includeUntrained ? nil : trainedItems
             if options.allowed != nil || !options.blocked.isEmpty {
-                var c = [Bool](repeating: options.allowed == nil, count: rows)
-                c[0] = false
-                for id in options.allowed ?? [] { if let r = rowOfItem[id] { c[Int(r)] = true } }
+                let learned = candidates
+                var c = [Bool](repeating: false, count: rows)
+                if let allowed = options.allowed {
+                    for id in allowed { if let r = rowOfItem[id] { c[Int(r)] = true } }
+                } else {
+                    for i in 1..<rows { c[i] = true }
+                }
                 for id in options.blocked { if let r = rowOfItem[id] { c[Int(r)] = false } }
+                if let learned { for i in 0..<rows where !learned[i] { c[i] = false } }
                 candidates = c
             }
             // Unknown ids: counted (and left out) or, by request, an error naming the first.
@@ -272,6 +280,8 @@ public struct RecommendOptions: Sendable, Equatable {
     public var blocked: [Int64] = []
     /// What an id of a history outside the model's vocabulary does.
     public var unknownItems: UnknownItemPolicy = .skip
+    /// Also recommend items that were not in the model's training data (never learned).
+    public var includeUntrained = false
 
     /// Ten items per user, histories excluded, every item a candidate, unknown ids skipped.
     public init() {}

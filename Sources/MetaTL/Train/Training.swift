@@ -42,6 +42,7 @@ extension MetaTLModel {
             throw .invalidArgument("the model's K (\(configuration.K)) differs from the dataset's (\(dataset.K))")
         }
         try self.init(configuration: configuration, vocabulary: dataset.vocabulary)
+        trainedItems = dataset.trainingItemMask()
     }
 
     /// Trains for `steps` meta steps on tasks sampled from `dataset`'s training users.
@@ -79,6 +80,11 @@ extension MetaTLModel {
         } else {
             state = TrainingState(model: self, data: dataset)
             training = state
+            // This dataset's training items are learned from now on (a cohort's add to the model's).
+            let mask = dataset.trainingItemMask()
+            try access.writing("train", settleFirst: false) { () throws(MetaTLError) in
+                trainedItems = zip(trainedItems ?? mask, mask).map { $0 || $1 }
+            }
         }
         let start = DispatchTime.now().uptimeNanoseconds
         var lossSum: Double = 0

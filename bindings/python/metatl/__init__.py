@@ -484,21 +484,22 @@ class Model(_Native):
         return model.score(relation, int(h[-1]), _ids(candidates, "candidates"))
 
     def recommend(self, history: IdsLike, top_n: int = 10, exclude_history: bool = True, *,
-                  k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+                  include_untrained: bool = False, k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The ``top_n`` best next items over the whole catalogue: (item ids int64, scores float32),
         best first; the scores are :meth:`score`'s, and ties go to the item listed first in
         :attr:`item_ids` (the order ``evaluate(protocol="full")`` ranks a target by). The
         history's items are left out unless ``exclude_history`` is False (a bool: True or False,
         numpy's too); ``top_n`` is an int of at least 1 (fewer come back when the catalogue is
-        smaller). ``k`` is its old name (deprecated)."""
+        smaller). Items that were not in the model's training data (never learned) are left out
+        unless ``include_untrained``. ``k`` is the old name of ``top_n`` (deprecated)."""
         if k is not None:
             warnings.warn("recommend(k=...) is now recommend(top_n=...)", DeprecationWarning, stacklevel=2)
             top_n = k
-        return self._trained().recommend(_ids(history, "history"), top_n, exclude_history)
+        return self._trained().recommend(_ids(history, "history"), top_n, exclude_history, include_untrained)
 
     def recommend_batch(self, histories: Sequence[IdsLike], top_n: int = 10, exclude_history: bool = True,
                         allowed: Optional[IdsLike] = None, blocked: Optional[IdsLike] = None,
-                        unknown_items: str = "skip") -> "BatchRecommendations":
+                        unknown_items: str = "skip", include_untrained: bool = False) -> "BatchRecommendations":
         """:meth:`recommend` for many users in one call (C ``mt_model_recommend_batch``; the
         users are split over the model's threads, the GIL released): the same items and scores
         per history. ``allowed`` (only these items may be recommended) and ``blocked`` (never
@@ -522,7 +523,7 @@ class Model(_Native):
         items, scores, counts, unknown = self._trained().recommend_batch(
             np.ascontiguousarray(flat, dtype=np.int64), offsets, top_n, exclude_history,
             None if allowed is None else _ids(allowed, "allowed"),
-            _ids([] if blocked is None else blocked, "blocked"), unknown_items == "error")
+            _ids([] if blocked is None else blocked, "blocked"), unknown_items == "error", include_untrained)
         return BatchRecommendations(items, scores, counts, unknown)
 
     # -- the catalogue ----------------------------------------------------------------------

@@ -585,10 +585,12 @@ struct Model {
         return out;
     }
 
-    std::pair<Ids, Floats> recommend(const Ids &history, py::handle top_n, py::handle exclude_history) const {
+    std::pair<Ids, Floats> recommend(const Ids &history, py::handle top_n, py::handle exclude_history,
+                                     py::handle include_untrained) const {
         one_d(history, "history");
         int64_t top = to_c<int64_t>(top_n, "top_n", 1);
-        uint32_t flags = flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY;
+        uint32_t flags = (flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY) |
+                         (flag(include_untrained, "include_untrained") ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0u);
         int64_t n_items = items();
         int64_t room = top < n_items ? top : n_items;
         Ids ids(room);
@@ -610,12 +612,13 @@ struct Model {
     // mt_model_recommend_batch over a flat id array and its offsets (users + 1 entries).
     py::tuple recommend_batch(const Ids &flat, const py::array_t<uint64_t, py::array::c_style> &offsets,
                               py::handle top_n, py::handle exclude_history, py::object allowed, const Ids &blocked,
-                              py::handle fail_on_unknown) const {
+                              py::handle fail_on_unknown, py::handle include_untrained) const {
         one_d(flat, "histories"), one_d(offsets, "offsets"), one_d(blocked, "blocked");
         mt_recommend_options o = mt_recommend_options_default();
         o.top_n = static_cast<size_t>(to_c<int64_t>(top_n, "top_n", 1));
         o.flags = (flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY) |
-                  (flag(fail_on_unknown, "fail_on_unknown") ? MT_RECOMMEND_UNKNOWN_IS_ERROR : 0u);
+                  (flag(fail_on_unknown, "fail_on_unknown") ? MT_RECOMMEND_UNKNOWN_IS_ERROR : 0u) |
+                  (flag(include_untrained, "include_untrained") ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0u);
         Ids allowed_ids;
         if (!allowed.is_none()) {
             allowed_ids = allowed.cast<Ids>();
@@ -843,9 +846,11 @@ PYBIND11_MODULE(_metatl, m) {
         .def("transition_prior_weight", &Model::transition_prior_weight)
         .def("adapt", &Model::adapt, py::arg("history"))
         .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
-        .def("recommend", &Model::recommend, py::arg("history"), py::arg("top_n"), py::arg("exclude_history"))
+        .def("recommend", &Model::recommend, py::arg("history"), py::arg("top_n"), py::arg("exclude_history"),
+             py::arg("include_untrained"))
         .def("recommend_batch", &Model::recommend_batch, py::arg("histories"), py::arg("offsets"), py::arg("top_n"),
-             py::arg("exclude_history"), py::arg("allowed"), py::arg("blocked"), py::arg("fail_on_unknown"))
+             py::arg("exclude_history"), py::arg("allowed"), py::arg("blocked"), py::arg("fail_on_unknown"),
+             py::arg("include_untrained"))
         .def("item_table", &Model::item_table, py::arg("with_embeddings"))
         .def("save", &Model::save, py::arg("path"))
         .def("to_bytes", &Model::to_bytes);

@@ -684,6 +684,20 @@ def test_baselines_from_python_on_the_same_users(trained, data):
         data.baseline("knn")
 
 
+def test_untrained_items_are_recommended_only_when_asked(tmp_path):
+    train_rows = "".join(f"{u}\t{10 + (u * 7 + t * 3) % 40}\t{t}\n" for u in range(80) for t in range(6))
+    test_rows = "".join(f"{u}\t{(900 + u) if t == 2 else 10 + (u * 5 + t * 3) % 40}\t{t}\n" for u in range(100, 160) for t in range(5))
+    data = metatl.Dataset.from_files(write(tmp_path, "u_train.csv", train_rows), write(tmp_path, "u_test.csv", test_rows))
+    model = small_model()
+    model.train(data, 3)
+    history = model.item_ids[:3]
+    served, _ = model.recommend(history, top_n=10**6)
+    everything, _ = model.recommend(history, top_n=10**6, include_untrained=True)
+    assert not any(1000 <= i < 1060 for i in served) and sum(1000 <= i < 1060 for i in everything) == 60
+    batch = model.recommend_batch([history], top_n=10**5, include_untrained=True)
+    assert np.array_equal(batch.items[0][:batch.counts[0]], everything)
+
+
 def test_recommend_batch_equals_recommend_per_history(trained):
     ids = trained.item_ids
     histories = [ids[[1, 2, 3]], list(ids[[4, 5]]), [ids[6], 10**15, ids[7], ids[8]], [ids[9]]]
@@ -875,7 +889,7 @@ def test_the_extension_refuses_arrays_that_are_not_one_dimensional(trained):
     handle, ids = trained._handle, trained.item_ids
     square = np.array([ids[:2], ids[2:4]])
     relation = trained.adapt(ids[:3])
-    calls = (("history", lambda: handle.adapt(square)), ("history", lambda: handle.recommend(square, 3, True)),
+    calls = (("history", lambda: handle.adapt(square)), ("history", lambda: handle.recommend(square, 3, True, False)),
              ("history", lambda: handle.adapt(np.int64(ids[0]))),
              ("relation", lambda: handle.score(relation.reshape(2, -1), int(ids[2]), ids[:4])),
              ("candidates", lambda: handle.score(relation, int(ids[2]), square)))
