@@ -19,6 +19,8 @@ struct Recommend: ParsableCommand {
     var topN = 10
     @Flag(help: "Allow items of the history to be recommended.")
     var includeHistory = false
+    @Flag(help: "Allow items that were not in the model's training data (never learned) to be recommended.")
+    var includeUntrained = false
 
     func run() throws {
         var ids: [Int64] = []
@@ -31,7 +33,8 @@ struct Recommend: ParsableCommand {
         }
         guard topN >= 1 else { throw ValidationError("--top-n must be at least 1 (got \(topN))") }
         let m = try MetaTLModel.load(from: model)
-        for (rank, entry) in try m.recommend(history: ids, topN: topN, excludeHistory: !includeHistory).enumerated() {
+        for (rank, entry) in try m.recommend(history: ids, topN: topN, excludeHistory: !includeHistory,
+                                                    includeUntrained: includeUntrained).enumerated() {
             print(String(format: "%d\t%lld\t%.6f", rank + 1, entry.item, entry.score))
         }
     }
