@@ -366,8 +366,7 @@ enum InteractionLog {
                                 + "(2014-03-01, 2014-03-01T12:00:00Z), found \(quoted(timeText)): \(problem.reason)"))
                         }
                         return .failure(.invalidData(
-                            "\(name):\(lineNumber): field \(field): expected a finite number, found \(quoted(timeText)) "
-                            + "(or an ISO 8601 date or date-time: 2014-03-01, 2014-03-01T12:00:00Z)"))
+                            "\(name):\(lineNumber): field \(field): expected a finite number, found \(quoted(timeText))"))
                     }
                 }
                 out.users.append(user)
