@@ -86,6 +86,8 @@ test-c:
 	$(DEBUG)/contract-test
 	$(CC) $(CFLAGS) Tests/c/threads_test.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -lopenblas -lpthread -o $(DEBUG)/threads-test
 	$(DEBUG)/threads-test
+	$(CC) $(CFLAGS) Tests/c/split_test.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -o $(DEBUG)/split-test
+	$(DEBUG)/split-test
 	$(CC) $(CFLAGS) examples/c/example.c -L$(DEBUG) -lmetatl -Wl,-rpath,$(CURDIR)/$(DEBUG) -o $(DEBUG)/c-example
 	cd $(DEBUG) && ./c-example
 

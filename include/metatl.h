@@ -595,6 +595,52 @@ mt_status mt_model_save_bytes(const mt_model *model, uint8_t **data, size_t *siz
 mt_status mt_model_load_bytes(const uint8_t *data, size_t size, mt_model **out);
 void mt_bytes_free(uint8_t *data);
 
+/* ---- Cold-start split ---------------------------------------------------------------------- */
+
+/* How mt_split_files splits one interaction log into training users and new users. */
+typedef struct mt_split_options {
+    uint32_t    struct_size;             /* sizeof(mt_split_options) */
+    int32_t     cut_by_time;             /* nonzero: the cut is cut_time; 0: new_user_fraction (0) */
+    double      cut_time;                /* users first active at or after it are new (0) */
+    double      new_user_fraction;       /* in (0, 1): the fraction of users that are new (0.2) */
+    int32_t     min_train_interactions;  /* training users with fewer are dropped (2) */
+    int32_t     min_new_interactions;    /* new users with fewer are dropped (4: K + 1 for K = 3) */
+    const char *columns;                 /* "user,item,timestamp" by header name or 0-based
+                                          * position, e.g. "userId,movieId,timestamp" or "0,1,3";
+                                          * NULL: found from the header (NULL) */
+    uint64_t    max_file_bytes;          /* as mt_dataset_options (MT_DEFAULT_MAX_FILE_BYTES) */
+} mt_split_options;
+
+/* What mt_split_files wrote. */
+typedef struct mt_split_info {
+    uint32_t struct_size;                /* sizeof(mt_split_info) */
+    double   cut_time;                   /* the cut used (given or found from the fraction) */
+    int64_t  train_users;
+    int64_t  train_interactions;
+    int64_t  new_users;
+    int64_t  new_interactions;
+    int64_t  dropped_train_users;        /* too short a history */
+    int64_t  dropped_new_users;
+    int64_t  new_items_not_in_training;  /* distinct items of new users no training user has */
+} mt_split_info;
+
+/* The defaults above. */
+mt_split_options mt_split_options_default(void);
+/* Zero counts with struct_size set. */
+mt_split_info mt_split_info_default(void);
+
+/* The paper's cold-start split of one interaction log (`input`: CSV or TSV, the delimiter found
+ * from the first line; a header naming the columns (user/user_id/userId/reviewerID,
+ * item/item_id/movieId/asin, timestamp/time/ts, RecBole's typed name:type headers), other columns
+ * ignored; ids non-negative integers; times numbers or ISO 8601 dates, as seconds since 1970).
+ * Users whose first interaction is before the cut are training users (all their interactions
+ * kept), the others new users; users with too short a history are dropped. Writes `train_out`
+ * and `test_out` (user<TAB>item<TAB>timestamp, sorted by user then time; each written to a
+ * temporary file and renamed), the files mt_dataset_load reads. `options` may be NULL for the
+ * defaults; `info` may be NULL, else its struct_size must be set (mt_split_info_default). */
+mt_status mt_split_files(const char *input, const char *train_out, const char *test_out,
+                         const mt_split_options *options, mt_split_info *info);
+
 /* ---- Threads ------------------------------------------------------------------------------- */
 
 /* Ends the worker threads of the pool (see "The process"): stops them, joins them and frees

@@ -8,7 +8,7 @@ struct MetaTLCommand: ParsableCommand {
         commandName: "metatl",
         abstract: "MetaTL: sequential recommendation for cold-start users by meta transitional learning.",
         version: MetaTLVersion.string,
-        subcommands: [Train.self, Evaluate.self, Recommend.self, Demo.self, Bench.self, BLASInfo.self]
+        subcommands: [Train.self, Evaluate.self, Split.self, Recommend.self, Demo.self, Bench.self, BLASInfo.self]
     )
 
     static func main() {

@@ -182,6 +182,36 @@ for bad in 0 abc 12Q; do
         grep -q -- "--max-file-bytes" "$dir/err.txt" && ok "--max-file-bytes $bad is refused" || fail "--max-file-bytes $bad: $(cat "$dir/err.txt")"
     fi
 done
+# A MovieLens-style ratings.csv (a header, four columns) goes through `metatl split` to `metatl
+# train` with no editing.
+awk 'BEGIN { srand(11); print "userId,movieId,rating,timestamp"
+             for (u = 1; u <= 80; u++) { n = 3 + int(rand() * 6); t = 1000000000 + u * 3600
+                 for (j = 0; j < n; j++) printf "%d,%d,%.1f,%d\n", u, 1 + int(rand() * 50), 0.5 + int(rand() * 10) / 2, t + j * 60 } }' \
+    >"$dir/ratings.csv"
+if "$bin" split --input "$dir/ratings.csv" --out-prefix "$dir/ml" >"$dir/out.txt" 2>"$dir/err.txt"; then
+    ok "split runs"
+else
+    fail "split runs: $(cat "$dir/err.txt")"
+fi
+grep -q "^training users: [0-9]* (" "$dir/out.txt" && grep -q "^new users: [0-9]* (" "$dir/out.txt" \
+    && ok "split prints counts" || fail "split prints counts: $(cat "$dir/out.txt")"
+[ "$(head -c 2 "$dir/ml_train.csv")" = "1	" ] && ! grep -qv "^[0-9]*	[0-9]*	[0-9]*$" "$dir/ml_train.csv" "$dir/ml_test_new_user.csv" \
+    && ok "split writes user<TAB>item<TAB>timestamp" || fail "split output: $(head -3 "$dir/ml_train.csv")"
+if "$bin" train --train "$dir/ml_train.csv" --test "$dir/ml_test_new_user.csv" --max-steps 20 --eval-every 10 --threads 1 \
+    >"$dir/out.txt" 2>"$dir/err.txt"; then
+    ok "train runs on the split of ratings.csv"
+else
+    fail "train on the split: $(cat "$dir/err.txt")"
+fi
+if "$bin" split --input "$dir/ratings.csv" --out-prefix "$dir/ml" --columns userId,film,timestamp >/dev/null 2>"$dir/err.txt"; then
+    fail "split with an unknown column exits non-zero"
+else
+    grep -q "ratings.csv:1: the header has no column named 'film'" "$dir/err.txt" \
+        && ok "split names a missing column" || fail "split missing column: $(cat "$dir/err.txt")"
+fi
+"$bin" split --input "$dir/ratings.csv" --out-prefix "$dir/byTime" --columns 0,1,3 --cut-time 1970-01-01T00:00:00Z \
+    >/dev/null 2>"$dir/err.txt" && fail "a cut before every user is refused" \
+    || { grep -q "no training user" "$dir/err.txt" && ok "a cut before every user is refused" || fail "early cut: $(cat "$dir/err.txt")"; }
 # --version prints the library's version, the header's.
 header=$(sed -n 's/^#define MT_VERSION_STRING "\(.*\)"$/\1/p' "$(dirname "$0")/../../include/metatl.h")
 [ -n "$header" ] && [ "$("$bin" --version)" = "$header" ] && ok "--version prints $header" || fail "--version: $("$bin" --version 2>&1), header $header"

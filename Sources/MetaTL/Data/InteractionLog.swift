@@ -15,16 +15,90 @@ public struct Interactions: Sendable, Equatable {
     public var count: Int { users.count }
 }
 
-/// Reads interaction files: `user<TAB>item<TAB>timestamp` per line (the reference's format);
-/// commas are accepted instead of TABs, and so is one header line. Ids are non-negative
-/// integers, timestamps any finite number. Blank lines are skipped, and so is a UTF-8 byte-order
-/// mark at the start of the file (as Python's utf-8-sig and CSV readers do: Excel and Notepad
-/// write one).
+/// Which columns of an interaction file hold the user, the item and the time: by header name
+/// or by 0-based position (`"user,item,timestamp"`, `"userId,movieId,timestamp"`, `"0,1,3"`).
+public struct InteractionColumns: Sendable, Equatable {
+    public enum Column: Sendable, Equatable {
+        /// A header's name (matched exactly, then ignoring case, then without a RecBole `:type`).
+        case name(String)
+        /// A 0-based position.
+        case position(Int)
+    }
+
+    public var user: Column
+    public var item: Column
+    public var time: Column
+
+    public init(user: Column, item: Column, time: Column) {
+        self.user = user
+        self.item = item
+        self.time = time
+    }
+
+    /// Three comma-separated entries, user, item, time, each a header name or a 0-based position.
+    public init(parsing text: String) throws(MetaTLError) {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 3 else {
+            throw .invalidArgument("columns '\(MessageText.shown(text.utf8, limit: 80))': expected three comma-separated columns, "
+                                   + "user,item,timestamp (header names or 0-based positions), found \(parts.count)")
+        }
+        var picked: [Column] = []
+        for (part, role) in zip(parts, ["user", "item", "timestamp"]) {
+            guard !part.isEmpty else {
+                throw .invalidArgument("columns '\(MessageText.shown(text.utf8, limit: 80))': the \(role) column is empty")
+            }
+            if part.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                guard let p = Int(part), p < 1 << 20 else {
+                    throw .invalidArgument("columns: the \(role) column's position \(MessageText.shown(part.utf8, limit: 40)) is too large")
+                }
+                picked.append(.position(p))
+            } else {
+                picked.append(.name(part))
+            }
+        }
+        self.init(user: picked[0], item: picked[1], time: picked[2])
+    }
+
+    /// The names a header's user column is found by (ignoring case; RecBole's `user_id:token`
+    /// is `user_id` with its type).
+    public static let userNames = ["user", "user_id", "userId", "reviewerID", "user_id:token"]
+    public static let itemNames = ["item", "item_id", "movieId", "asin", "item_id:token"]
+    public static let timeNames = ["timestamp", "time", "ts", "timestamp:float"]
+}
+
+extension Interactions {
+    /// Reads an interaction file as ``InteractionLog`` describes: the reference's
+    /// `user<TAB>item<TAB>timestamp`, or CSV/TSV with a header naming the columns.
+    public static func read(path: String, columns: InteractionColumns? = nil,
+                            maxFileBytes: Int = Dataset.defaultMaxFileBytes) throws(MetaTLError) -> Interactions {
+        guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
+        return try InteractionLog.read(path: path, maxBytes: maxFileBytes, columns: columns)
+    }
+}
+
+/// Reads interaction files: one interaction per line, user, item and time.
+///
+/// - The delimiter is found from the first line: TAB if it holds one, else `::` (MovieLens-1M's
+///   `ratings.dat`) if it holds that, else a comma; every line then has as many fields as the
+///   first.
+/// - A first line none of whose fields is a number or a date (and one of which starts with a
+///   letter or `_`) is a header. Its columns are found by name (``InteractionColumns/userNames``,
+///   ``InteractionColumns/itemNames``, ``InteractionColumns/timeNames``, ignoring case, RecBole's
+///   typed `name:type` headers included); other columns (a rating) are ignored. A header of
+///   three other names is read as user, item, timestamp, as before.
+/// - Without a header a line holds user, item, timestamp (MovieLens-1M's four `::` fields are
+///   user, item, rating, timestamp).
+/// - ``InteractionColumns`` chooses the columns instead, by name or 0-based position.
+/// - Ids are non-negative integers; the time is any finite number, or an ISO 8601 date or
+///   date-time (`2014-03-01`, `2014-03-01T12:00:00Z`, `2014-03-01 12:00:00+02:00`), converted to
+///   seconds since 1970-01-01 UTC (a time without a zone is UTC).
+/// - Blank lines are skipped, and so is a UTF-8 byte-order mark at the start of the file (as
+///   Python's utf-8-sig and CSV readers do: Excel and Notepad write one).
 ///
 /// Every problem is reported with the file, the line, the field and what was expected; text
 /// from the file is shown with ``shown(_:)``, so that no byte is invisible or cuts the message.
 enum InteractionLog {
-    /// Longest line accepted: a line holds three numbers, so anything longer is not this format
+    /// Longest line accepted: a line holds a few numbers, so anything longer is not this format
     /// (and a binary file cannot make one line of gigabytes).
     static let maxLineBytes = 4096
 
@@ -44,10 +118,10 @@ enum InteractionLog {
     /// linear in the file's size: each line of at least 6 bytes becomes one 24-byte row, and ids
     /// are kept as given (mapped to rows later through a dictionary), so their magnitude never
     /// matters.
-    static func read(path: String, maxBytes: Int = defaultMaxFileBytes) throws(MetaTLError) -> Interactions {
+    static func read(path: String, maxBytes: Int = defaultMaxFileBytes, columns: InteractionColumns? = nil) throws(MetaTLError) -> Interactions {
         let raise = "maxFileBytes (C: mt_dataset_options.max_file_bytes with mt_dataset_load; metatl: --max-file-bytes)"
         let bytes = try InputFile(path: path, allowPipes: true).readAll(limit: maxBytes, raise: raise)
-        return try parse(bytes, name: path)
+        return try parse(bytes, name: path, columns: columns)
     }
 
     /// The UTF-8 encoding of U+FEFF, skipped at the start of a file.
@@ -79,13 +153,138 @@ enum InteractionLog {
         }
     }
 
-    static func parse(_ data: [UInt8], name: String) throws(MetaTLError) -> Interactions {
+    /// How one file's lines are read, settled by its first line.
+    struct Layout {
+        /// The field delimiter: TAB, comma or `::`.
+        var delimiter: String
+        /// Fields per line.
+        var fieldCount: Int
+        /// The columns of the user, the item and the time (0-based).
+        var user: Int, item: Int, time: Int
+        /// The header's names, when the first line is a header.
+        var names: [Substring]?
+
+        /// `'user'`, or `'user' (column userId)` when the file names its columns.
+        func field(_ role: String, _ column: Int) -> String {
+            guard let names, column < names.count else { return "'\(role)'" }
+            return "'\(role)' (column \(InteractionLog.shown(names[column])))"
+        }
+    }
+
+    /// The delimiter of a file, from its first line: TAB if it holds one, else `::` (MovieLens-1M's
+    /// `ratings.dat`) if it holds that, else a comma.
+    static func delimiter(of line: Substring) -> String {
+        if line.contains("\t") { return "\t" }
+        if line.contains("::") { return "::" }
+        return ","
+    }
+
+    static func describe(delimiter: String) -> String {
+        switch delimiter { case "\t": return "TAB"; case "::": return "'::'"; default: return "comma" }
+    }
+
+    static func split(_ line: Substring, by delimiter: String) -> [Substring] {
+        let parts: [Substring]
+        if delimiter.count == 1, let c = delimiter.first {
+            parts = line.split(separator: c, omittingEmptySubsequences: false)
+        } else {
+            parts = line.split(separator: delimiter, omittingEmptySubsequences: false)
+        }
+        return parts.map { $0.trimmingCharacters(in: .whitespaces)[...] }
+    }
+
+    /// Whether a first line is a header: none of its fields is a number or a date, and at least
+    /// one starts with a letter or `_` (`user_id:token`, `userId`, `user`).
+    static func isHeader(_ fields: [Substring]) -> Bool {
+        fields.allSatisfy { Double($0) == nil && Timestamps.looksLikeDate($0) == false }
+            && fields.contains { f in f.first.map { $0.isLetter || $0 == "_" } ?? false }
+    }
+
+    /// Settles the layout from the first line (its fields split by `delimiter`).
+    static func layout(first fields: [Substring], delimiter: String, columns: InteractionColumns?,
+                       name: String, line: Int) throws(MetaTLError) -> (Layout, isHeader: Bool) {
+        let header = isHeader(fields)
+        let n = fields.count
+        let at = "\(name):\(line)"
+        func position(_ column: InteractionColumns.Column, _ role: String) throws(MetaTLError) -> Int {
+            switch column {
+            case .position(let p):
+                guard p >= 0 && p < n else {
+                    throw .invalidData("\(at): column \(p) chosen for the \(role) (0-based), but the line has \(n) field\(n == 1 ? "" : "s") "
+                                       + "separated by \(describe(delimiter: delimiter))")
+                }
+                return p
+            case .name(let wanted):
+                guard header else {
+                    throw .invalidData("\(at): the \(role) column is chosen by the name '\(MessageText.shown(wanted.utf8, limit: shownBytes))', "
+                                       + "but the file has no header line (its first line holds numbers); choose columns by 0-based position")
+                }
+                if let i = fields.firstIndex(where: { $0 == wanted }) ?? fields.firstIndex(where: { $0.lowercased() == wanted.lowercased() })
+                    ?? fields.firstIndex(where: { baseName($0).lowercased() == wanted.lowercased() }) {
+                    return i
+                }
+                throw .invalidData("\(at): the header has no column named '\(MessageText.shown(wanted.utf8, limit: shownBytes))' "
+                                   + "for the \(role); its columns are \(listed(fields))")
+            }
+        }
+        if let columns {
+            let l = Layout(delimiter: delimiter, fieldCount: n, user: try position(columns.user, "user"),
+                           item: try position(columns.item, "item"), time: try position(columns.time, "timestamp"),
+                           names: header ? fields : nil)
+            return (l, header)
+        }
+        if header {
+            var found: [Int] = []
+            var missing: [String] = []
+            for (role, aliases) in [("user", InteractionColumns.userNames), ("item", InteractionColumns.itemNames),
+                                    ("timestamp", InteractionColumns.timeNames)] {
+                let matches = fields.indices.filter { i in
+                    aliases.contains { $0.lowercased() == fields[i].lowercased() || $0.lowercased() == baseName(fields[i]).lowercased() }
+                }
+                if matches.count > 1 {
+                    throw .invalidData("\(at): the header has \(matches.count) columns that could be the \(role) "
+                                       + "(\(matches.map { "'\(shown(fields[$0]))'" }.joined(separator: ", "))); choose the columns "
+                                       + "(metatl: --columns user,item,timestamp, by name or 0-based position)")
+                }
+                if let i = matches.first { found.append(i) } else { missing.append(role) }
+            }
+            if missing.isEmpty {
+                return (Layout(delimiter: delimiter, fieldCount: n, user: found[0], item: found[1], time: found[2], names: fields), true)
+            }
+            // Any three names, as before: user, item, timestamp in that order.
+            if n == 3 { return (Layout(delimiter: delimiter, fieldCount: 3, user: 0, item: 1, time: 2, names: fields), true) }
+            let looked = missing.map { role -> String in
+                let aliases = role == "user" ? InteractionColumns.userNames : role == "item" ? InteractionColumns.itemNames : InteractionColumns.timeNames
+                return "\(role) (\(aliases.joined(separator: ", ")))"
+            }
+            throw .invalidData("\(at): the header has no column for the \(looked.joined(separator: "; nor for the ")); "
+                               + "its columns are \(listed(fields)); choose the columns (metatl: --columns user,item,timestamp, "
+                               + "by name or 0-based position)")
+        }
+        if n == 3 { return (Layout(delimiter: delimiter, fieldCount: 3, user: 0, item: 1, time: 2, names: nil), false) }
+        // MovieLens-1M's ratings.dat: user::item::rating::timestamp, no header.
+        if n == 4 && delimiter == "::" { return (Layout(delimiter: delimiter, fieldCount: 4, user: 0, item: 1, time: 3, names: nil), false) }
+        let hint = n > 3 ? "; a file with more columns needs a header line naming them, or the columns chosen by 0-based position "
+            + "(metatl: --columns 0,1,3)" : ""
+        throw .invalidData("\(at): expected 3 fields (user, item, timestamp) separated by TAB or comma, found \(n)\(hint)")
+    }
+
+    /// A RecBole typed name without its type: `user_id:token` is `user_id`.
+    static func baseName(_ field: Substring) -> Substring {
+        field.firstIndex(of: ":").map { field[..<$0] } ?? field
+    }
+
+    static func listed(_ fields: [Substring]) -> String {
+        let shownFields = fields.prefix(12).map { "'\(shown($0))'" }.joined(separator: ", ")
+        return fields.count > 12 ? shownFields + ", ... (\(fields.count) in all)" : shownFields
+    }
+
+    static func parse(_ data: [UInt8], name: String, columns: InteractionColumns? = nil) throws(MetaTLError) -> Interactions {
         var out = Interactions()
         let result: Result<Void, MetaTLError> = data.withUnsafeBufferPointer { bytes in
             var lineNumber = 0
             var start = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
-            var sawData = false
-            var fields: [Substring] = []
+            var layout: Layout?
             while start < bytes.count {
                 var end = start
                 while end < bytes.count && bytes[end] != 0x0A && end - start <= maxLineBytes { end += 1 }
@@ -104,42 +303,71 @@ enum InteractionLog {
                                                  + "\(MessageText.hex(byte))); expected user, item, timestamp"))
                 }
                 if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-                let separator: Character = line.contains("\t") ? "\t" : ","
-                fields = line.split(separator: separator, omittingEmptySubsequences: false)
-                    .map { $0.trimmingCharacters(in: .whitespaces)[...] }
-                if fields.count != 3 {
+                let l: Layout
+                let fields: [Substring]
+                if let layout {
+                    l = layout
+                    fields = split(line[...], by: l.delimiter)
+                } else {
+                    // The first line settles the delimiter, the columns and whether there is a header.
+                    let d = delimiter(of: line[...])
+                    fields = split(line[...], by: d)
+                    do throws(MetaTLError) {
+                        let (found, header) = try InteractionLog.layout(first: fields, delimiter: d, columns: columns,
+                                                                        name: name, line: lineNumber)
+                        layout = found
+                        if header { continue }
+                        l = found
+                    } catch { return .failure(error) }
+                }
+                if fields.count != l.fieldCount {
+                    let how = "separated by \(describe(delimiter: l.delimiter))"
+                    if l.names == nil && l.fieldCount == 3 {
+                        return .failure(.invalidData(
+                            "\(name):\(lineNumber): expected 3 fields (user, item, timestamp) separated by TAB or comma, found \(fields.count)"
+                            + (fields.count == 1 ? " (the delimiter, from the first line, is \(describe(delimiter: l.delimiter)))" : "")))
+                    }
+                    let source = l.names == nil ? "as on the first line" : "as in the header"
                     return .failure(.invalidData(
-                        "\(name):\(lineNumber): expected 3 fields (user, item, timestamp) separated by TAB or comma, found \(fields.count)"))
+                        "\(name):\(lineNumber): expected \(l.fieldCount) fields \(how) \(source), found \(fields.count)"))
                 }
-                // One header line is allowed, before any data.
-                if !sawData && Int64(fields[0]) == nil && Double(fields[0]) == nil
-                    && fields.allSatisfy({ f in f.first.map { $0.isLetter || $0 == "_" } ?? false }) {
-                    sawData = true
-                    continue
-                }
-                sawData = true
-                func id(_ index: Int, _ field: String) -> Result<Int64, MetaTLError> {
+                func id(_ index: Int, _ role: String) -> Result<Int64, MetaTLError> {
                     let text = fields[index]
+                    let field = l.field(role, index)
                     guard let v = Int64(text) else {
                         if !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber }) {
                             return .failure(.invalidData(
-                                "\(name):\(lineNumber): field '\(field)': expected an id below 2^63, found \(shown(text))"))
+                                "\(name):\(lineNumber): field \(field): expected an id below 2^63, found \(shown(text))"))
                         }
                         return .failure(.invalidData(
-                            "\(name):\(lineNumber): field '\(field)': expected a non-negative integer id, found \(quoted(text))"))
+                            "\(name):\(lineNumber): field \(field): expected a non-negative integer id, found \(quoted(text))"))
                     }
                     guard v >= 0 else {
                         return .failure(.invalidData(
-                            "\(name):\(lineNumber): field '\(field)': expected a non-negative integer id, found \(v)"))
+                            "\(name):\(lineNumber): field \(field): expected a non-negative integer id, found \(v)"))
                     }
                     return .success(v)
                 }
                 let user: Int64, item: Int64
-                switch id(0, "user") { case .success(let v): user = v; case .failure(let e): return .failure(e) }
-                switch id(1, "item") { case .success(let v): item = v; case .failure(let e): return .failure(e) }
-                guard let ts = Double(fields[2]), ts.isFinite else {
-                    return .failure(.invalidData(
-                        "\(name):\(lineNumber): field 'timestamp': expected a finite number, found \(quoted(fields[2]))"))
+                switch id(l.user, "user") { case .success(let v): user = v; case .failure(let e): return .failure(e) }
+                switch id(l.item, "item") { case .success(let v): item = v; case .failure(let e): return .failure(e) }
+                let timeText = fields[l.time]
+                let ts: Double
+                if let v = Double(timeText), v.isFinite {
+                    ts = v
+                } else {
+                    switch Timestamps.parseISO8601(timeText) {
+                    case .success(let v): ts = v
+                    case .failure(let problem):
+                        let field = l.field("timestamp", l.time)
+                        if Timestamps.looksLikeDate(timeText) {
+                            return .failure(.invalidData(
+                                "\(name):\(lineNumber): field \(field): expected an ISO 8601 date or date-time "
+                                + "(2014-03-01, 2014-03-01T12:00:00Z), found \(quoted(timeText)): \(problem.reason)"))
+                        }
+                        return .failure(.invalidData(
+                            "\(name):\(lineNumber): field \(field): expected a finite number, found \(quoted(timeText))"))
+                    }
                 }
                 out.users.append(user)
                 out.items.append(item)

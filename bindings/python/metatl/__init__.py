@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["BatchRecommendations", "BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "release_threads",
+__all__ = ["BatchRecommendations", "BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "release_threads", "split",
            "version"]
 __version__ = _metatl.version()  # the library's (one place: Sources/MetaTL/Support/Version.swift)
 
@@ -88,6 +88,53 @@ def release_threads() -> None:
     and the next call with ``threads`` > 1 starts them again; results do not change. For a
     long-lived process that trained once and now only serves, or before forking workers."""
     _metatl.threads_release()
+
+
+def split(input: PathLike, train_out: PathLike, test_out: PathLike, *, cut_time: Any = None,
+          new_user_fraction: Optional[float] = None, columns: Union[None, str, Sequence[Union[str, int]]] = None,
+          min_train_interactions: Optional[int] = None, min_new_interactions: Optional[int] = None,
+          max_file_bytes: Optional[int] = None) -> Dict[str, Any]:
+    """The paper's cold-start split of one interaction log (C ``mt_split_files``): users whose
+    first interaction is before the cut are training users (all their interactions kept), the
+    others new users; writes ``train_out`` and ``test_out`` (``user<TAB>item<TAB>timestamp``,
+    sorted by user then time), the files :meth:`Dataset.from_files` reads.
+
+    ``input`` is CSV or TSV (the delimiter found from the first line); a header names the
+    columns (user/user_id/userId/reviewerID, item/item_id/movieId/asin, timestamp/time/ts,
+    RecBole's ``name:type``), other columns are ignored; times are numbers or ISO 8601 dates
+    (seconds since 1970). ``columns`` chooses them instead: ``"userId,movieId,timestamp"``,
+    ``"0,1,3"`` or a sequence of three names or 0-based positions. The cut is ``cut_time`` (a
+    number of seconds, an ISO 8601 string or a :class:`datetime.datetime`, naive meaning UTC),
+    or else the time that makes ``new_user_fraction`` (default 0.2) of the users new. Training
+    users with fewer than ``min_train_interactions`` (2) and new users with fewer than
+    ``min_new_interactions`` (4, K + 1 for K = 3) interactions are dropped.
+
+    Returns the counts: cut_time, train_users, train_interactions, new_users, new_interactions,
+    dropped_train_users, dropped_new_users, new_items_not_in_training."""
+    import datetime as _dt
+    if isinstance(cut_time, str):
+        text = cut_time.strip()
+        try:
+            cut_time = float(text)
+        except ValueError:
+            try:
+                cut_time = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" and text else text)
+            except ValueError:
+                raise ValueError(f"cut_time: expected a number or an ISO 8601 date (2014-03-01, 2014-03-01T12:00:00Z), "
+                                 f"found {cut_time!r}") from None
+    if isinstance(cut_time, _dt.date) and not isinstance(cut_time, _dt.datetime):
+        cut_time = _dt.datetime(cut_time.year, cut_time.month, cut_time.day)
+    if isinstance(cut_time, _dt.datetime):
+        if cut_time.tzinfo is None:
+            cut_time = cut_time.replace(tzinfo=_dt.timezone.utc)
+        cut_time = cut_time.timestamp()
+    if columns is not None and not isinstance(columns, str):
+        picked = list(columns)
+        if len(picked) != 3 or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in picked):
+            raise TypeError(f"columns must be a str or three names or 0-based positions (user, item, time), got {columns!r}")
+        columns = ",".join(str(c) for c in picked)
+    return _metatl.split_files(input, train_out, test_out, cut_time, new_user_fraction, columns,
+                               min_train_interactions, min_new_interactions, max_file_bytes)
 
 
 def _ids(values: IdsLike, name: str) -> np.ndarray:

@@ -779,6 +779,59 @@ PyObject *new_error(const char *name, const char *doc) {
 
 }  // namespace
 
+// metatl.split: mt_split_files, one interaction log into the reference's two files (None: the
+// library's default). Returns what was written (mt_split_info) as a dict.
+py::dict split_files(py::handle input, py::handle train_out, py::handle test_out, py::handle cut_time,
+                     py::handle new_user_fraction, py::handle columns, py::handle min_train_interactions,
+                     py::handle min_new_interactions, py::handle max_file_bytes) {
+    auto real = [](py::handle v, const std::string &name) {
+        if (is_bool(v) || PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()))
+            raise(PyExc_TypeError, name + " must be a real number, got " + describe(v));
+        double d = PyFloat_AsDouble(v.ptr());
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            raise(PyExc_TypeError, name + " must be a real number, got " + describe(v));
+        }
+        return d;
+    };
+    std::string in = fs_path(input, "input"), train = fs_path(train_out, "train_out"), test = fs_path(test_out, "test_out");
+    mt_split_options o = mt_split_options_default();
+    if (!cut_time.is_none()) {
+        if (!new_user_fraction.is_none()) raise(PyExc_ValueError, "give cut_time or new_user_fraction, not both");
+        o.cut_by_time = 1;
+        o.cut_time = real(cut_time, "cut_time");
+    } else if (!new_user_fraction.is_none()) {
+        o.new_user_fraction = real(new_user_fraction, "new_user_fraction");
+    }
+    std::string cols;
+    if (!columns.is_none()) {
+        if (!PyUnicode_Check(columns.ptr())) raise(PyExc_TypeError, "columns must be a str such as 'user,item,timestamp', got " + describe(columns));
+        cols = text(columns);
+        if (cols.find('\0') != std::string::npos) raise(PyExc_ValueError, "columns holds a NUL character");
+        o.columns = cols.c_str();
+    }
+    if (!min_train_interactions.is_none()) o.min_train_interactions = to_c<int32_t>(min_train_interactions, "min_train_interactions");
+    if (!min_new_interactions.is_none()) o.min_new_interactions = to_c<int32_t>(min_new_interactions, "min_new_interactions");
+    if (!max_file_bytes.is_none()) o.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
+    mt_split_info info = mt_split_info_default();
+    mt_status status;
+    {
+        py::gil_scoped_release release;
+        status = mt_split_files(in.c_str(), train.c_str(), test.c_str(), &o, &info);
+    }
+    check(status);
+    py::dict d;
+    d["cut_time"] = info.cut_time;
+    d["train_users"] = info.train_users;
+    d["train_interactions"] = info.train_interactions;
+    d["new_users"] = info.new_users;
+    d["new_interactions"] = info.new_interactions;
+    d["dropped_train_users"] = info.dropped_train_users;
+    d["dropped_new_users"] = info.dropped_new_users;
+    d["new_items_not_in_training"] = info.new_items_not_in_training;
+    return d;
+}
+
 PYBIND11_MODULE(_metatl, m) {
     m.doc() = "Low-level bindings of libmetatl (include/metatl.h); use the `metatl` package instead.";
     m.def("version", [] { return std::string(mt_version()); });
@@ -860,4 +913,7 @@ PYBIND11_MODULE(_metatl, m) {
     m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
     m.def("dataset_for_model", &dataset_for_model, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
           py::arg("max_file_bytes"), py::arg("model"), py::arg("fail_on_unknown"));
+    m.def("split_files", &split_files, py::arg("input"), py::arg("train_out"), py::arg("test_out"), py::arg("cut_time"),
+          py::arg("new_user_fraction"), py::arg("columns"), py::arg("min_train_interactions"),
+          py::arg("min_new_interactions"), py::arg("max_file_bytes"));
 }
