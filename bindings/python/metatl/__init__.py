@@ -59,8 +59,8 @@ import numpy as np  # noqa: E402
 
 from . import _metatl  # noqa: E402
 
-__all__ = ["BatchRecommendations", "BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model", "release_threads", "split",
-           "version"]
+__all__ = ["BatchRecommendations", "BusyError", "DEFAULT_MAX_FILE_BYTES", "Dataset", "DivergedError", "History", "Model",
+           "release_threads", "split", "version"]
 __version__ = _metatl.version()  # the library's (one place: Sources/MetaTL/Support/Version.swift)
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
