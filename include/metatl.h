@@ -236,8 +236,10 @@ typedef struct mt_dataset_options {
 /* K 3, seed 1, max_file_bytes MT_DEFAULT_MAX_FILE_BYTES. */
 mt_dataset_options mt_dataset_options_default(void);
 
-/* Reads the reference's two files (`user<TAB>item<TAB>timestamp`, commas and a header line
- * accepted; a leading UTF-8 byte-order mark is skipped): training users and new users. Either
+/* Reads the reference's two files (`user<TAB>item<TAB>timestamp`; the delimiter, TAB, comma or
+ * `::`, is taken from the first line; a header line's columns are found by name, extra columns
+ * ignored, times are numbers or ISO 8601 dates; a leading UTF-8 byte-order mark is skipped):
+ * training users and new users (mt_split_files makes them from one log). Either
  * may be a regular file or a pipe (FIFO, `<(zcat f.gz)`). New users with more than K
  * interactions are split 0.3/0.7 into validation/test with `seed`. `options` may be NULL for
  * the defaults. */

@@ -228,8 +228,10 @@ class Dataset(_Native):
     @classmethod
     def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1,
                    max_file_bytes: Optional[int] = None) -> "Dataset":
-        """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (commas and one
-        header line accepted, a leading UTF-8 byte-order mark skipped) of training users
+        """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (the delimiter, TAB,
+        comma or ``::``, from the first line; a header's columns found by name, extra columns
+        ignored; times as numbers or ISO 8601 dates; a leading UTF-8 byte-order mark skipped;
+        :func:`split` makes both files from one log) of training users
         (``train``) and new users (``test``). Paths are str, bytes or os.PathLike, as
         :func:`open` takes them; either may be a pipe. Each file may hold at most
         ``max_file_bytes`` (default :data:`DEFAULT_MAX_FILE_BYTES`, 4 GiB; ``2**64 - 1`` for no
