@@ -168,6 +168,19 @@ def test_fit_errors(data, tmp_path):
         model.fit(other, 1, progress=False)
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """The Ctrl-C tests need Python's default SIGINT handler. A process started in the background
+    by a non-interactive shell inherits SIGINT ignored, and Python then installs none (Ctrl-C and
+    _thread.interrupt_main do nothing): install it for the test and put the old one back."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
+
+
 def interrupt_once_training(model, send, settle=0.0):
     """A thread that waits until `model` trains, lets it run `settle` seconds more, then calls
     `send` (a SIGINT of some kind)."""
