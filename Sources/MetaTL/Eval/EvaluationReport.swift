@@ -98,7 +98,9 @@ public struct EvaluationReport: Sendable {
         for method in [EvaluationProtocol.full, .sampled] {
             for kind in Baselines.Kind.allCases {
                 guard let b = pairedBootstrap(.test, method, system: main, baseline: kind.rawValue, resamples: resamples) else { continue }
-                lines.append(String(format: "  %-8@ %-12@ %+.4f  [%+.4f, %+.4f]", method.rawValue, kind.rawValue, b.difference, b.low, b.high))
+                let names = "  " + method.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + kind.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)
+                lines.append(names + String(format: "%+.4f  [%+.4f, %+.4f]", b.difference, b.low, b.high))
             }
         }
         return lines.joined(separator: "\n")
