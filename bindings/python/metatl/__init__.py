@@ -155,6 +155,34 @@ def _times(values: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
+def _column_ids(column: Any, name: str) -> np.ndarray:
+    """An id column of a DataFrame as int64 (categoricals by their values, not their codes)."""
+    dtype = getattr(column, "dtype", None)
+    if dtype is not None and getattr(dtype, "name", "") == "category":
+        column = column.astype(column.cat.categories.dtype)
+    values = np.asarray(column)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer ids, got dtype {values.dtype} (string ids are not supported yet: "
+                        "map them to integers, e.g. df[col].astype('category').cat.codes, and keep the mapping)")
+    return _ids(values, name)
+
+
+def _column_times(column: Any, name: str) -> np.ndarray:
+    """A time column as seconds: numbers as they are, datetime64 (naive or with a time zone) since
+    1970, timedelta64 as durations."""
+    dtype = getattr(column, "dtype", None)
+    if dtype is not None and getattr(dtype, "tz", None) is not None:
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = np.asarray(column)
+    if values.dtype.kind == "M":
+        if np.isnat(values).any():
+            raise ValueError(f"{name} holds a missing time (NaT)")
+        return (values.astype("datetime64[ns]").astype(np.int64) / 1e9).astype(np.float64)
+    if values.dtype.kind == "m":
+        return (values.astype("timedelta64[ns]").astype(np.int64) / 1e9).astype(np.float64)
+    return _times(values, name)
+
+
 class _Native:
     """Dataset and Model hold native engine objects: pickling or copying one is a TypeError that
     says what to do instead (the handles below refuse too; pickle would otherwise abort)."""
@@ -248,6 +276,29 @@ class Dataset(_Native):
             _ids(users, "users"), _ids(items, "items"), _times(timestamps, "timestamps"),
             _ids(test_users, "test_users"), _ids(test_items, "test_items"), _times(test_timestamps, "test_timestamps"),
             K, seed))
+
+    @classmethod
+    def from_pandas(cls, train: Any, test: Any, *, user: str = "user", item: str = "item", time: str = "timestamp",
+                    K: int = 3, seed: int = 1) -> "Dataset":
+        """A dataset from two pandas DataFrames (training users' interactions and new users'),
+        each with the columns named by ``user``, ``item`` and ``time`` (other columns are
+        ignored). Ids are integer columns (or categoricals of integers); times are numbers,
+        datetime64 (any unit and time zone: seconds since 1970) or timedelta64. String ids are
+        not supported yet: map them to integers first (``df[col].astype("category").cat.codes``)
+        and keep the mapping. :func:`split` makes the two frames' files from one log."""
+        frames = {"train": train, "test": test}
+        columns = {}
+        for which, frame in frames.items():
+            if not hasattr(frame, "columns") or not hasattr(frame, "__getitem__"):
+                raise TypeError(f"{which} must be a pandas DataFrame, got {type(frame).__name__}")
+            for role, name in (("user", user), ("item", item), ("time", time)):
+                if name not in frame.columns:
+                    raise ValueError(f"{which}: no column {name!r} for the {role} (columns: {list(frame.columns)}); "
+                                     f"name it with {role}=...")
+            columns[which] = (_column_ids(frame[user], f"{which}[{user!r}]"), _column_ids(frame[item], f"{which}[{item!r}]"),
+                              _column_times(frame[time], f"{which}[{time!r}]"))
+        (u, i, t), (tu, ti, tt) = columns["train"], columns["test"]
+        return cls(_metatl.dataset_from_arrays(u, i, t, tu, ti, tt, K, seed))
 
     @classmethod
     def synthetic(cls, side: int = 40, train_users: int = 4000, new_users: int = 2000, seed: int = 1) -> "Dataset":

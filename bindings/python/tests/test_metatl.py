@@ -711,6 +711,32 @@ def test_untrained_items_are_recommended_only_when_asked(tmp_path):
     assert np.array_equal(batch.items[0][:batch.counts[0]], everything)
 
 
+def test_dataset_from_pandas_with_datetimes_and_integer_ids(tmp_path):
+    pd = pytest.importorskip("pandas")
+    train_rows = [(u, 10 + (u * 7 + t * 3) % 40, t) for u in range(80) for t in range(6)]
+    test_rows = [(u, 10 + (u * 5 + t * 3) % 40, t) for u in range(100, 160) for t in range(5)]
+    start = pd.Timestamp("2014-03-01", tz="UTC")
+
+    def frame(rows):
+        return pd.DataFrame({"userId": [r[0] for r in rows], "movieId": pd.Categorical([r[1] for r in rows]),
+                             "rating": 4.0, "when": [start + pd.Timedelta(hours=r[2]) for r in rows]})
+
+    data = metatl.Dataset.from_pandas(frame(train_rows), frame(test_rows), user="userId", item="movieId", time="when")
+    files = metatl.Dataset.from_files(
+        write(tmp_path, "p_train.csv", "".join(f"{u}\t{i}\t{t}\n" for u, i, t in train_rows)),
+        write(tmp_path, "p_test.csv", "".join(f"{u}\t{i}\t{t}\n" for u, i, t in test_rows)))
+    assert data.info == files.info
+    a, b = small_model(), small_model()
+    a.fit(data, 6, eval_every=3, progress=False)
+    b.fit(files, 6, eval_every=3, progress=False)
+    assert np.array_equal(a.item_embeddings, b.item_embeddings)   # times only order each user's items
+    strings = frame(train_rows).assign(movieId=lambda d: d["movieId"].astype(str))
+    with pytest.raises(TypeError, match="string ids are not supported yet"):
+        metatl.Dataset.from_pandas(strings, frame(test_rows), user="userId", item="movieId", time="when")
+    with pytest.raises(ValueError, match="no column 'item' for the item"):
+        metatl.Dataset.from_pandas(frame(train_rows), frame(test_rows), user="userId", time="when")
+
+
 def test_recommend_batch_equals_recommend_per_history(trained):
     ids = trained.item_ids
     histories = [ids[[1, 2, 3]], list(ids[[4, 5]]), [ids[6], 10**15, ids[7], ids[8]], [ids[9]]]
