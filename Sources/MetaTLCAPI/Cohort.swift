@@ -20,12 +20,8 @@ public func mt_dataset_load_for_model(_ train: UnsafePointer<CChar>?, _ test: Un
             try checkSize(options.pointee.struct_size, of: mt_dataset_options.self, "options", "mt_dataset_options_default")
             o = options.pointee
         }
-        guard o.max_file_bytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
-        let limit = o.max_file_bytes > UInt64(Int.max) ? Int.max : Int(o.max_file_bytes)
-        let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(o.K),
-                            seed: o.seed, maxFileBytes: limit, vocabularyOf: m,
-                            unknownItems: flags & MT_DATASET_UNKNOWN_IS_ERROR != 0 ? .fail : .skip)
-        out.pointee = retain(DatasetHandle(d))
+        try loadDataset(train, test, K: o.K, seed: o.seed, maxFileBytes: o.max_file_bytes, vocabularyOf: m,
+                        unknownItems: flags & MT_DATASET_UNKNOWN_IS_ERROR != 0 ? .fail : .skip, into: out)
     }
 }
 

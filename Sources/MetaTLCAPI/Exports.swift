@@ -231,14 +231,15 @@ public func mt_dataset_from_files(_ train: UnsafePointer<CChar>?, _ test: Unsafe
     }
 }
 
-/// The one body of mt_dataset_load and mt_dataset_from_files.
-private func loadDataset(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, K: Int32, seed: UInt64, maxFileBytes: UInt64,
-                         into out: UnsafeMutablePointer<OpaquePointer?>) throws {
+/// The one body of mt_dataset_load, mt_dataset_from_files and mt_dataset_load_for_model.
+func loadDataset(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, K: Int32, seed: UInt64, maxFileBytes: UInt64,
+                 vocabularyOf model: MetaTLModel? = nil, unknownItems: UnknownItemPolicy = .skip,
+                 into out: UnsafeMutablePointer<OpaquePointer?>) throws {
     guard maxFileBytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
     // Beyond Int.max no file can be larger: the same as no limit.
     let limit = maxFileBytes > UInt64(Int.max) ? Int.max : Int(maxFileBytes)
     let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed,
-                        maxFileBytes: limit)
+                        maxFileBytes: limit, vocabularyOf: model, unknownItems: unknownItems)
     out.pointee = retain(DatasetHandle(d))
 }
 
@@ -424,10 +425,30 @@ public func mt_model_evaluate(_ p: OpaquePointer?, _ data: OpaquePointer?, _ spl
         guard let out else { throw BoundaryError.argument("out is NULL") }
         try checkSize(out.pointee.struct_size, of: mt_metrics.self, "out", "mt_metrics_default")
         let (s, method) = try splitAndProtocol(split, proto)
-        let r = try m.evaluate(on: d, split: s, protocol: method)
-        out.pointee.mrr = r.mrr; out.pointee.ndcg1 = r.ndcg1; out.pointee.ndcg5 = r.ndcg5; out.pointee.ndcg10 = r.ndcg10
-        out.pointee.hits1 = r.hits1; out.pointee.hits5 = r.hits5; out.pointee.hits10 = r.hits10
-        out.pointee.users = Int64(r.users)
+        write(try m.evaluate(on: d, split: s, protocol: method), to: out)
+    }
+}
+
+/// Metrics into the caller's mt_metrics (its struct_size checked by the caller, left as it was).
+private func write(_ r: Metrics, to out: UnsafeMutablePointer<mt_metrics>) {
+    out.pointee.mrr = r.mrr; out.pointee.ndcg1 = r.ndcg1; out.pointee.ndcg5 = r.ndcg5; out.pointee.ndcg10 = r.ndcg10
+    out.pointee.hits1 = r.hits1; out.pointee.hits5 = r.hits5; out.pointee.hits10 = r.hits10
+    out.pointee.users = Int64(r.users)
+}
+
+/// The one body of mt_model_evaluate_ranks and mt_baseline_evaluate_ranks: `len` checked against
+/// the split's users before `compute` runs, then its ranks (0 for unranked) and the users' ids.
+private func writeRanks(of users: EvaluationUsers, len: Int, userIDs: UnsafeMutablePointer<Int64>?,
+                        ranks: UnsafeMutablePointer<Int64>?, _ compute: () throws -> [Int]) throws {
+    guard len == users.count else {
+        throw BoundaryError(status: len < users.count && len >= 0 ? MT_ERR_BUFFER_TOO_SMALL : MT_ERR_INVALID_ARGUMENT,
+                            message: "len is \(unsigned(len)); the split has \(users.count) users (mt_dataset_info_get)")
+    }
+    guard users.count > 0 else { return }
+    guard let ranks else { throw BoundaryError.argument("ranks is NULL") }
+    for (i, rank) in try compute().enumerated() {
+        ranks[i] = rank == Metrics.unranked ? 0 : Int64(rank)
+        userIDs?[i] = users.userIDs[i]
     }
 }
 
@@ -454,18 +475,7 @@ public func mt_model_evaluate_ranks(_ p: OpaquePointer?, _ data: OpaquePointer?,
         let m = try model(p)
         let d = try dataset(data)
         let (s, method) = try splitAndProtocol(split, proto)
-        let users = d.users(s)
-        guard len == users.count else {
-            throw BoundaryError(status: len < users.count && len >= 0 ? MT_ERR_BUFFER_TOO_SMALL : MT_ERR_INVALID_ARGUMENT,
-                                message: "len is \(unsigned(len)); the split has \(users.count) users (mt_dataset_info_get)")
-        }
-        guard users.count > 0 else { return }
-        guard let ranks else { throw BoundaryError.argument("ranks is NULL") }
-        let r = try m.ranks(on: d, split: s, protocol: method)
-        for (i, rank) in r.enumerated() {
-            ranks[i] = rank == Metrics.unranked ? 0 : Int64(rank)
-            userIDs?[i] = users.userIDs[i]
-        }
+        try writeRanks(of: d.users(s), len: len, userIDs: userIDs, ranks: ranks) { try m.ranks(on: d, split: s, protocol: method) }
     }
 }
 
@@ -487,10 +497,7 @@ public func mt_baseline_evaluate(_ data: OpaquePointer?, _ baseline: Int32, _ sp
         guard let out else { throw BoundaryError.argument("out is NULL") }
         try checkSize(out.pointee.struct_size, of: mt_metrics.self, "out", "mt_metrics_default")
         let (s, method) = try splitAndProtocol(split, proto)
-        let r = Baselines(dataset: d).evaluate(kind, on: d, split: s, protocol: method)
-        out.pointee.mrr = r.mrr; out.pointee.ndcg1 = r.ndcg1; out.pointee.ndcg5 = r.ndcg5; out.pointee.ndcg10 = r.ndcg10
-        out.pointee.hits1 = r.hits1; out.pointee.hits5 = r.hits5; out.pointee.hits10 = r.hits10
-        out.pointee.users = Int64(r.users)
+        write(Baselines(dataset: d).evaluate(kind, on: d, split: s, protocol: method), to: out)
     }
 }
 
@@ -502,16 +509,8 @@ public func mt_baseline_evaluate_ranks(_ data: OpaquePointer?, _ baseline: Int32
         let d = try dataset(data)
         let kind = try baselineKind(baseline)
         let (s, method) = try splitAndProtocol(split, proto)
-        let users = d.users(s)
-        guard len == users.count else {
-            throw BoundaryError(status: len < users.count && len >= 0 ? MT_ERR_BUFFER_TOO_SMALL : MT_ERR_INVALID_ARGUMENT,
-                                message: "len is \(unsigned(len)); the split has \(users.count) users (mt_dataset_info_get)")
-        }
-        guard users.count > 0 else { return }
-        guard let ranks else { throw BoundaryError.argument("ranks is NULL") }
-        for (i, rank) in Baselines(dataset: d).ranks(kind, on: d, split: s, protocol: method).enumerated() {
-            ranks[i] = rank == Metrics.unranked ? 0 : Int64(rank)
-            userIDs?[i] = users.userIDs[i]
+        try writeRanks(of: d.users(s), len: len, userIDs: userIDs, ranks: ranks) {
+            Baselines(dataset: d).ranks(kind, on: d, split: s, protocol: method)
         }
     }
 }

@@ -223,13 +223,34 @@ struct Dataset {
                                                                          py::handle protocol) const;
 };
 
-std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed,
-                                            py::handle max_file_bytes) {
-    std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
+// The metrics under the names of Model.evaluate (a model's and a baseline's alike).
+py::dict metrics_dict(const mt_metrics &m) {
+    py::dict d;
+    d["MRR"] = m.mrr; d["NDCG@1"] = m.ndcg1; d["NDCG@5"] = m.ndcg5; d["NDCG@10"] = m.ndcg10;
+    d["Hits@1"] = m.hits1; d["Hits@5"] = m.hits5; d["Hits@10"] = m.hits10; d["users"] = m.users;
+    return d;
+}
+
+// The number of users of one split (the length a ranks call needs).
+int64_t split_users(const mt_dataset *dataset, int32_t split) {
+    mt_dataset_info info = mt_dataset_info_default();
+    check(mt_dataset_info_get(dataset, &info));
+    return split == MT_SPLIT_VALID ? info.valid_users : info.test_users;
+}
+
+// mt_dataset_options from Dataset.from_files' and Dataset.for_model's arguments.
+mt_dataset_options file_options(py::handle K, py::handle seed, py::handle max_file_bytes) {
     mt_dataset_options options = mt_dataset_options_default();
     options.K = to_c<int32_t>(K, "K");
     options.seed = to_c<uint64_t>(seed, "seed");
     if (!max_file_bytes.is_none()) options.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
+    return options;
+}
+
+std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed,
+                                            py::handle max_file_bytes) {
+    std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
+    mt_dataset_options options = file_options(K, seed, max_file_bytes);
     auto d = std::make_shared<Dataset>();
     mt_status status;
     {
@@ -512,9 +533,7 @@ struct Model {
     // mt_model_evaluate_ranks: (user ids, ranks; 0 for a miss) of one split.
     std::pair<Ids, Ids> ranks(const Dataset &data, py::handle split, py::handle protocol) const {
         int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
-        mt_dataset_info info = mt_dataset_info_default();
-        check(mt_dataset_info_get(data.handle, &info));
-        int64_t n = sp == MT_SPLIT_VALID ? info.valid_users : info.test_users;
+        int64_t n = split_users(data.handle, sp);
         Ids users(n), ranks(n);
         mt_status s;
         {
@@ -534,10 +553,7 @@ struct Model {
             s = mt_model_evaluate(handle, data.handle, sp, pr, &m);
         }
         check(s);
-        py::dict d;
-        d["MRR"] = m.mrr; d["NDCG@1"] = m.ndcg1; d["NDCG@5"] = m.ndcg5; d["NDCG@10"] = m.ndcg10;
-        d["Hits@1"] = m.hits1; d["Hits@5"] = m.hits5; d["Hits@10"] = m.hits10; d["users"] = m.users;
-        return d;
+        return metrics_dict(m);
     }
 
     float attach_transition_prior(const Dataset &data, float weight) {
@@ -712,19 +728,14 @@ py::dict Dataset::baseline_metrics(py::handle baseline, py::handle split, py::ha
         s = mt_baseline_evaluate(handle, b, sp, pr, &m);
     }
     check(s);
-    py::dict d;
-    d["MRR"] = m.mrr; d["NDCG@1"] = m.ndcg1; d["NDCG@5"] = m.ndcg5; d["NDCG@10"] = m.ndcg10;
-    d["Hits@1"] = m.hits1; d["Hits@5"] = m.hits5; d["Hits@10"] = m.hits10; d["users"] = m.users;
-    return d;
+    return metrics_dict(m);
 }
 
 std::pair<py::array_t<int64_t>, py::array_t<int64_t>> Dataset::baseline_ranks(py::handle baseline, py::handle split,
                                                                                 py::handle protocol) const {
     int32_t b = choice(baseline, "baseline", BASELINES);
     int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
-    mt_dataset_info info = mt_dataset_info_default();
-    check(mt_dataset_info_get(handle, &info));
-    int64_t n = sp == MT_SPLIT_VALID ? info.valid_users : info.test_users;
+    int64_t n = split_users(handle, sp);
     py::array_t<int64_t> users(n), ranks(n);
     mt_status s;
     {
@@ -739,10 +750,7 @@ std::pair<py::array_t<int64_t>, py::array_t<int64_t>> Dataset::baseline_ranks(py
 std::shared_ptr<Dataset> dataset_for_model(py::handle train, py::handle test, py::handle K, py::handle seed,
                                            py::handle max_file_bytes, const Model &model, py::handle fail_on_unknown) {
     std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
-    mt_dataset_options options = mt_dataset_options_default();
-    options.K = to_c<int32_t>(K, "K");
-    options.seed = to_c<uint64_t>(seed, "seed");
-    if (!max_file_bytes.is_none()) options.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
+    mt_dataset_options options = file_options(K, seed, max_file_bytes);
     uint32_t flags = flag(fail_on_unknown, "fail_on_unknown") ? MT_DATASET_UNKNOWN_IS_ERROR : 0u;
     auto d = std::make_shared<Dataset>();
     mt_status status;
