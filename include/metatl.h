@@ -270,6 +270,44 @@ mt_status mt_dataset_info_get(const mt_dataset *dataset, mt_dataset_info *out);
 
 void mt_dataset_free(mt_dataset *dataset);
 
+/* ---- String ids ----------------------------------------------------------------------------
+ * Ids may be strings (Amazon's ASINs and reviewer ids, RecBole's token fields): a file column
+ * holding one id that is not a non-negative integer is read as strings. The engine's every id is
+ * an int64, so a column of string ids is carried as codes 0..count-1 plus its strings, and every
+ * integer entry point (recommend, score, ranks, mt_model_items) takes and returns the codes. A
+ * dataset numbers its strings in sorted order (UTF-8 bytes), so the codes depend on the ids
+ * alone; a model keeps its dataset's item strings and saves them in its checkpoint. */
+typedef struct mt_string_ids {
+    const char    *bytes;    /* the strings' UTF-8 bytes one after another (no NUL between them) */
+    const int64_t *offsets;  /* count + 1 offsets: string i is bytes[offsets[i] .. offsets[i + 1]),
+                              * offsets[0] = 0; each string non-empty, all distinct */
+    size_t         count;    /* 0: the ids are integers (bytes and offsets may then be NULL) */
+} mt_string_ids;
+
+/* Interaction rows for mt_dataset_from_interactions. */
+typedef struct mt_interactions {
+    uint32_t       struct_size;  /* sizeof(mt_interactions) */
+    const int64_t *users;        /* count user ids: integers >= 0, or codes into user_ids */
+    const int64_t *items;        /* count item ids: integers >= 0, or codes into item_ids */
+    const double  *timestamps;   /* count finite numbers */
+    size_t         count;
+    mt_string_ids  user_ids;     /* the users' strings when users holds codes; count 0 otherwise */
+    mt_string_ids  item_ids;     /* the items' strings when items holds codes; count 0 otherwise */
+} mt_interactions;
+
+/* mt_dataset_from_arrays for rows whose ids may be strings. A column of strings in one and
+ * integers in the other is read as strings, the integers in decimal. Everything is copied; the
+ * dataset's own codes (sorted order) may differ from the caller's: mt_dataset_string_ids. */
+mt_status mt_dataset_from_interactions(const mt_interactions *train, const mt_interactions *test, int32_t K,
+                                       uint64_t seed, mt_dataset **out);
+
+#define MT_COLUMN_USERS 0
+#define MT_COLUMN_ITEMS 1
+
+/* The dataset's string ids of its users (MT_COLUMN_USERS) or items (MT_COLUMN_ITEMS): code i is
+ * string i; count 0 for integer ids. The memory is the dataset's: valid until it is freed. */
+mt_status mt_dataset_string_ids(const mt_dataset *dataset, int32_t column, mt_string_ids *out);
+
 /* ---- Models ------------------------------------------------------------------------------- */
 
 typedef struct mt_model mt_model;
@@ -305,6 +343,15 @@ mt_status mt_model_info(const mt_model *model, int64_t *items, int32_t *dim, int
  * `embeddings` (may be NULL) their embedding rows, items x dim floats, in the same order. */
 mt_status mt_model_items(const mt_model *model, int64_t *ids, size_t ids_len, float *embeddings,
                          size_t embeddings_len);
+
+/* The model's item string ids (count 0 for integer ids): code i is string i, the id mt_model_items
+ * and recommend give. The memory is the model's: valid until it is freed. */
+mt_status mt_model_item_strings(const mt_model *model, mt_string_ids *out);
+
+/* The code of the string item id `id` (`len` bytes, UTF-8, need not be NUL-terminated) into
+ * *code: MT_ERR_UNKNOWN_ITEM if the model has no such item, MT_ERR_INVALID_ARGUMENT for a model of
+ * integer ids. */
+mt_status mt_model_item_code(const mt_model *model, const char *id, size_t len, int64_t *code);
 
 /* Trains `steps` (>= 1) meta steps on tasks from the dataset's training users. The dataset
  * must have the model's vocabulary (else MT_ERR_INVALID_ARGUMENT, the message saying how many

@@ -7,7 +7,8 @@ struct Recommend: ParsableCommand {
         abstract: "Recommend next items for a new user from a few interactions, with a saved model.",
         discussion: """
         The history is the user's item ids, oldest first; the most recent K are used and at least 2 \
-        are needed. Prints one line per item: rank, item id, score (higher is better).
+        are needed. Prints one line per item: rank, item id, score (higher is better). A model \
+        trained on string ids (ASINs, RecBole tokens) takes and prints them.
         """
     )
 
@@ -23,19 +24,27 @@ struct Recommend: ParsableCommand {
     var includeUntrained = false
 
     func run() throws {
+        guard topN >= 1 else { throw ValidationError("--top-n must be at least 1 (got \(topN))") }
+        let m = try MetaTLModel.load(from: model)
         var ids: [Int64] = []
         for field in history.split(separator: ",", omittingEmptySubsequences: false) {
             let text = field.trimmingCharacters(in: .whitespaces)
-            guard let id = Int64(text), id >= 0 else {
-                throw ValidationError("--history: expected comma-separated non-negative item ids, found '\(text)'")
+            if let strings = m.itemStrings {
+                guard let code = strings.code(of: text) else {
+                    throw ValidationError("--history: item id '\(text)' is not in the model's vocabulary of \(strings.count) items")
+                }
+                ids.append(code)
+            } else {
+                guard let id = Int64(text), id >= 0 else {
+                    throw ValidationError("--history: expected comma-separated non-negative item ids, found '\(text)'")
+                }
+                ids.append(id)
             }
-            ids.append(id)
         }
-        guard topN >= 1 else { throw ValidationError("--top-n must be at least 1 (got \(topN))") }
-        let m = try MetaTLModel.load(from: model)
         for (rank, entry) in try m.recommend(history: ids, topN: topN, excludeHistory: !includeHistory,
                                                     includeUntrained: includeUntrained).enumerated() {
-            print(String(format: "%d\t%lld\t%.6f", rank + 1, entry.item, entry.score))
+            let item = m.itemStrings?[entry.item] ?? String(entry.item)
+            print("\(rank + 1)\t\(item)\t\(String(format: "%.6f", entry.score))")
         }
     }
 }

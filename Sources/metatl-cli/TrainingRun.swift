@@ -10,11 +10,19 @@ struct TrainingRun {
     /// The synthetic data's oracle, reported beside the baselines (demo only).
     var oracle: SyntheticData.Oracle? = nil
 
+    /// `; string ids: users, items` when some ids are strings (a numeric column with one stray
+    /// non-number becomes strings: this is where a user sees it).
+    static func idKinds(_ d: Dataset) -> String {
+        let kinds = [d.userStrings == nil ? nil : "users", d.itemStrings == nil ? nil : "items"].compactMap { $0 }
+        return kinds.isEmpty ? "" : "; string ids: " + kinds.joined(separator: ", ")
+    }
+
     func run() throws {
         let d = dataset
         log("data: \(d.trainUserCount) training users (\(d.trainInteractionCount) interactions), "
             + "\(d.valid.count) validation and \(d.test.count) test users, \(d.itemCount) items"
-            + (d.itemsNotInTraining > 0 ? " (\(d.itemsNotInTraining) never in training: their embeddings stay untrained)" : ""))
+            + (d.itemsNotInTraining > 0 ? " (\(d.itemsNotInTraining) never in training: their embeddings stay untrained)" : "")
+            + Self.idKinds(d))
         let model = try MetaTLModel(configuration: configuration, dataset: dataset)
         let fit = options.fitOptions
         let display = ProgressDisplay(total: fit.maxSteps)

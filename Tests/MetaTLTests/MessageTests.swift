@@ -93,8 +93,8 @@ struct MessageTests {
 
     /// The same items in another row order (a checkpoint written elsewhere) are not the same
     /// vocabulary either: the first differing row says so.
-    @Test func aVocabularyInAnotherOrderNamesTheFirstDifference() {
-        let m = Dataset.vocabularyDifference(dataset: [-1, 10, 11, 12, 13], model: [-1, 10, 12, 11, 13])
+    @Test func aVocabularyInAnotherOrderNamesTheFirstDifference() throws {
+        let m = Dataset.vocabularyDifference(dataset: try Vocabulary(items: [10, 11, 12, 13]), model: try Vocabulary(items: [10, 12, 11, 13]))
         #expect(m == "the dataset's item vocabulary differs from the model's: the same 4 items in another order "
                 + "(row 2 holds item 11 in the dataset, 12 in the model)")
     }

@@ -52,9 +52,7 @@ public struct ColdStartSplit: Sendable {
 
     /// Splits `log`. `name` names the log in errors.
     public init(_ log: Interactions, options: Options = Options(), name: String = "interactions") throws(MetaTLError) {
-        guard log.items.count == log.users.count && log.timestamps.count == log.users.count else {
-            throw .invalidArgument("\(name): users, items and timestamps must have the same length (got \(log.users.count), \(log.items.count), \(log.timestamps.count))")
-        }
+        if let problem = log.problem(name: name) { throw problem }
         guard log.count > 0 else { throw .invalidData("\(name): no interactions") }
         guard options.minTrainInteractions >= 1 && options.minTrainInteractions <= 1 << 30 else {
             throw .invalidArgument("minTrainInteractions must be in 1...\(1 << 30) (got \(options.minTrainInteractions))")
@@ -62,16 +60,6 @@ public struct ColdStartSplit: Sendable {
         guard options.minNewInteractions >= 1 && options.minNewInteractions <= 1 << 30 else {
             throw .invalidArgument("minNewInteractions must be in 1...\(1 << 30) (got \(options.minNewInteractions))")
         }
-        if let i = log.timestamps.firstIndex(where: { !$0.isFinite }) {
-            throw .invalidData("\(name): row \(i + 1): field 'timestamp': expected a finite number, found \(log.timestamps[i])")
-        }
-        if let i = log.users.firstIndex(where: { $0 < 0 }) {
-            throw .invalidData("\(name): row \(i + 1): field 'user': expected a non-negative integer id, found \(log.users[i])")
-        }
-        if let i = log.items.firstIndex(where: { $0 < 0 }) {
-            throw .invalidData("\(name): row \(i + 1): field 'item': expected a non-negative integer id, found \(log.items[i])")
-        }
-
         // Rows ordered by user, then time, then log order: each user's rows are one run.
         let order = log.users.indices.sorted { a, b in
             if log.users[a] != log.users[b] { return log.users[a] < log.users[b] }
@@ -117,7 +105,8 @@ public struct ColdStartSplit: Sendable {
             }
         }
         func rows(_ r: [Int]) -> Interactions {
-            Interactions(users: r.map { log.users[$0] }, items: r.map { log.items[$0] }, timestamps: r.map { log.timestamps[$0] })
+            Interactions(users: r.map { log.users[$0] }, items: r.map { log.items[$0] }, timestamps: r.map { log.timestamps[$0] },
+                         userStrings: log.userStrings, itemStrings: log.itemStrings)
         }
         let cutText = ColdStartSplit.format(cut)
         guard trainUsers > 0 else {
@@ -145,11 +134,14 @@ public struct ColdStartSplit: Sendable {
         try self.init(log, options: options, name: input)
     }
 
-    /// Writes the reference's two files, `user<TAB>item<TAB>timestamp` per line, each written to
-    /// a temporary file and renamed over its path.
+    /// Writes the reference's two files, `user<TAB>item<TAB>timestamp` per line (string ids as
+    /// they are), each written to a temporary file and renamed over its path. A string id that
+    /// holds a TAB, a line break or a leading or trailing space cannot be written in this format
+    /// and read back the same: it is an error, and nothing is written.
     public func write(train trainPath: String, test testPath: String) throws(MetaTLError) {
-        try writeAtomically(ColdStartSplit.text(train), to: trainPath)
-        try writeAtomically(ColdStartSplit.text(newUsers), to: testPath)
+        let trainText = try ColdStartSplit.text(train), testText = try ColdStartSplit.text(newUsers)
+        try writeAtomically(trainText, to: trainPath)
+        try writeAtomically(testText, to: testPath)
     }
 
     /// A time given as text: a finite number, or an ISO 8601 date or date-time (seconds since 1970).
@@ -167,11 +159,20 @@ public struct ColdStartSplit: Sendable {
         return "\(t)"
     }
 
-    static func text(_ rows: Interactions) -> Data {
+    static func text(_ rows: Interactions) throws(MetaTLError) -> Data {
+        for (strings, role) in [(rows.userStrings, "user"), (rows.itemStrings, "item")] {
+            guard let strings else { continue }
+            if let bad = strings.strings.first(where: { s in
+                s.utf8.contains { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D } || s.first?.isWhitespace == true || s.last?.isWhitespace == true
+            }) {
+                throw .invalidData("the \(role) id '\(MessageText.shown(bad.utf8, limit: 40))' holds a TAB, a line break or surrounding "
+                                   + "whitespace, which the user<TAB>item<TAB>timestamp files cannot hold")
+            }
+        }
         var out = ""
         out.reserveCapacity(rows.count * 24)
         for i in 0..<rows.count {
-            out += "\(rows.users[i])\t\(rows.items[i])\t\(format(rows.timestamps[i]))\n"
+            out += "\(Interactions.text(rows.users[i], rows.userStrings))\t\(Interactions.text(rows.items[i], rows.itemStrings))\t\(format(rows.timestamps[i]))\n"
         }
         return Data(out.utf8)
     }

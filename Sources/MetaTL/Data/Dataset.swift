@@ -28,6 +28,11 @@ public final class Dataset: @unchecked Sendable {
     public var trainInteractionCount: Int { trainItems.count }
 
     let trainUserIDs: [Int64]
+    /// The users' string ids, when they are strings (user ids are then their codes, in the
+    /// strings' sorted order).
+    public let userStrings: StringIDs?
+    /// The items' string ids, when they are strings (``itemIDs`` then holds their codes).
+    public var itemStrings: StringIDs? { vocabulary.strings }
 
     /// How often each item row occurs in the training sequences (rows + 1 values; row 0, the
     /// padding item, occurs 0 times): the popularity baseline's ranking and the popularity
@@ -69,69 +74,89 @@ public final class Dataset: @unchecked Sendable {
                             maxFileBytes: Int = Dataset.defaultMaxFileBytes, vocabularyOf model: MetaTLModel? = nil,
                             unknownItems: UnknownItemPolicy = .skip) throws(MetaTLError) {
         guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
-        let train = try InteractionLog.read(path: trainFile, maxBytes: maxFileBytes)
-        let newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes)
+        // A model's string item ids are matched by their text, so the cohort's items are read as
+        // strings (`0205616461` must stay that, not become 205616461).
+        let forced: StringColumns = model?.vocabulary.strings != nil ? .items : []
+        var train = try InteractionLog.read(path: trainFile, maxBytes: maxFileBytes, strings: forced)
+        var newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes, strings: forced)
+        // A column of strings in one file is read as strings in the other too, for the same reason.
+        let trainStrings = train.stringColumns, testStrings = newUsers.stringColumns
+        if !testStrings.isSubset(of: trainStrings.union(forced)) {
+            train = try InteractionLog.read(path: trainFile, maxBytes: maxFileBytes, strings: trainStrings.union(testStrings))
+        }
+        if !trainStrings.isSubset(of: testStrings.union(forced)) {
+            newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes, strings: trainStrings.union(testStrings))
+        }
         try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile,
                       vocabularyOf: model, unknownItems: unknownItems)
     }
 
     /// Builds a dataset from interaction rows (training users, new users).
     ///
+    /// Ids are integers or string ids (``Interactions/userStrings``, ``Interactions/itemStrings``);
+    /// a column of strings in one and integers in the other is read as strings, the integers in
+    /// decimal. A dataset numbers its string ids in their sorted order (UTF-8 bytes): its
+    /// ``itemStrings`` and ``userStrings`` give the string of each code.
+    ///
     /// A new cohort for a trained model: with `vocabularyOf`, the dataset's item vocabulary is the
-    /// model's (rows in the model's order), so the model evaluates, serves and trains on it as on
-    /// its own data. Interactions with items the model does not know are then left out of the
-    /// sequences, as serving skips unknown ids, and counted (``unknownInteractions``); with
-    /// `unknownItems: .fail` the first one is an error naming its file, row and id.
+    /// model's (rows in the model's order; string ids matched by their text), so the model
+    /// evaluates, serves and trains on it as on its own data. Interactions with items the model
+    /// does not know are then left out of the sequences, as serving skips unknown ids, and
+    /// counted (``unknownInteractions``); with `unknownItems: .fail` the first one is an error
+    /// naming its file, row and id.
     public init(train: Interactions, test newUsers: Interactions, K: Int = 3, seed: UInt64 = 1,
                 trainName: String = "training interactions", testName: String = "new-user interactions",
                 vocabularyOf model: MetaTLModel? = nil, unknownItems: UnknownItemPolicy = .skip) throws(MetaTLError) {
         guard K >= 2 && K <= 64 else { throw .invalidArgument("K must be in 2...64 (got \(K))") }
         for (rows, name) in [(train, trainName), (newUsers, testName)] {
-            guard rows.items.count == rows.users.count && rows.timestamps.count == rows.users.count else {
-                throw .invalidArgument("\(name): users, items and timestamps must have the same length (got \(rows.users.count), \(rows.items.count), \(rows.timestamps.count))")
-            }
+            if let problem = rows.problem(name: name) { throw problem }
             guard rows.count > 0 else { throw .invalidData("\(name): no interactions") }
-            if let i = rows.users.firstIndex(where: { $0 < 0 }) {
-                throw .invalidData("\(name): row \(i + 1): field 'user': expected a non-negative integer id, found \(rows.users[i])")
-            }
-            if let i = rows.items.firstIndex(where: { $0 < 0 }) {
-                throw .invalidData("\(name): row \(i + 1): field 'item': expected a non-negative integer id, found \(rows.items[i])")
-            }
-            if let i = rows.timestamps.firstIndex(where: { !$0.isFinite }) {
-                throw .invalidData("\(name): row \(i + 1): field 'timestamp': expected a finite number, found \(rows.timestamps[i])")
-            }
         }
         self.K = K
         self.seed = seed
 
         var train = train, newUsers = newUsers
+        let users = try IDColumn.unify(train.users, train.userStrings, newUsers.users, newUsers.userStrings)
+        train.users = users.a
+        newUsers.users = users.b
+        userStrings = users.strings
         if let model {
             // The model's vocabulary; interactions with other items left out (or an error).
-            vocabulary = model.vocabulary
+            let vocabulary = model.vocabulary
+            self.vocabulary = vocabulary
             var skipped = 0
-            for (rows, name) in [(train, trainName), (newUsers, testName)] {
-                if unknownItems == .fail, let i = rows.items.firstIndex(where: { model.vocabulary.row(of: $0) == nil }) {
-                    throw MetaTLError(.unknownItem, "\(name): row \(i + 1): field 'item': item id \(rows.items[i]) is not in the model's vocabulary of \(model.vocabulary.itemCount) items")
+            func known(_ rows: Interactions, _ name: String) throws(MetaTLError) -> Interactions {
+                let ids = IDColumn.ids(rows.items, rows.itemStrings, in: vocabulary)
+                if unknownItems == .fail, let i = ids.firstIndex(where: { $0 == nil }) {
+                    throw MetaTLError(.unknownItem, "\(name): row \(i + 1): field 'item': item id \(Interactions.text(rows.items[i], rows.itemStrings)) "
+                                      + "is not in the model's vocabulary of \(vocabulary.itemCount) items")
                 }
-            }
-            func known(_ rows: Interactions) -> Interactions {
                 var out = Interactions()
-                for i in 0..<rows.count where model.vocabulary.row(of: rows.items[i]) != nil {
-                    out.users.append(rows.users[i]); out.items.append(rows.items[i]); out.timestamps.append(rows.timestamps[i])
+                for i in 0..<rows.count {
+                    guard let id = ids[i] else { continue }
+                    out.users.append(rows.users[i]); out.items.append(id); out.timestamps.append(rows.timestamps[i])
                 }
                 skipped += rows.count - out.count
                 return out
             }
-            train = known(train)
-            newUsers = known(newUsers)
+            train = try known(train, trainName)
+            newUsers = try known(newUsers, testName)
             unknownInteractions = skipped
             guard train.count > 0 else { throw .invalidData("\(trainName): no interaction has an item of the model's vocabulary") }
             guard newUsers.count > 0 else { throw .invalidData("\(testName): no interaction has an item of the model's vocabulary") }
         } else {
-            // Vocabulary: the union of both files' items, ascending.
-            let items = Array(Set(train.items).union(newUsers.items)).sorted()
-            guard items.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(items.count))") }
-            vocabulary = try Vocabulary(items: items)   // distinct and non-negative: checked above
+            let items = try IDColumn.unify(train.items, train.itemStrings, newUsers.items, newUsers.itemStrings)
+            train.items = items.a
+            newUsers.items = items.b
+            if let strings = items.strings {
+                // Every string occurs (unify keeps only those): the vocabulary is all of them.
+                vocabulary = try Vocabulary(strings: strings)
+            } else {
+                // Vocabulary: the union of both files' items, ascending.
+                let ids = Array(Set(train.items).union(newUsers.items)).sorted()
+                guard ids.count < Int(Int32.max) else { throw .invalidData("too many distinct items (\(ids.count))") }
+                vocabulary = try Vocabulary(items: ids)   // distinct and non-negative: checked above
+            }
             unknownInteractions = 0
         }
         let rowOf = vocabulary.rowOfItem
@@ -182,16 +207,16 @@ public final class Dataset: @unchecked Sendable {
     /// The row of an external item id, if it is in the vocabulary.
     public func row(ofItem id: Int64) -> Int32? { vocabulary.row(of: id) }
 
-    /// What differs between a dataset's and a model's vocabularies (`itemIDs`, row 0 the padding
-    /// row): how many items each lacks of the other's, with the first few ids, or, for the same
-    /// items in another row order, the first row that differs.
-    static func vocabularyDifference(dataset: [Int64], model: [Int64]) -> String {
-        let d = Array(dataset.dropFirst()), m = Array(model.dropFirst())
-        let inDataset = Set(d), inModel = Set(m)
-        let missing = m.filter { !inDataset.contains($0) }, extra = d.filter { !inModel.contains($0) }
+    /// What differs between a dataset's and a model's vocabularies: how many items each lacks of
+    /// the other's, with the first few ids, or, for the same items in another row order, the
+    /// first row that differs. Ids compare as text (a string id, or an integer in decimal).
+    static func vocabularyDifference(dataset: Vocabulary, model: Vocabulary) -> String {
+        let d = dataset.itemIDs.dropFirst().map { dataset.text(of: $0) }, m = model.itemIDs.dropFirst().map { model.text(of: $0) }
+        let inDataset = Set(d.map(ExactString.init)), inModel = Set(m.map(ExactString.init))
+        let missing = m.filter { !inDataset.contains(ExactString($0)) }, extra = d.filter { !inModel.contains(ExactString($0)) }
         func items(_ n: Int) -> String { n == 1 ? "1 item" : "\(n) items" }
-        func few(_ ids: [Int64]) -> String {
-            let shown = ids.prefix(5).map(String.init).joined(separator: ", ")
+        func few(_ ids: [String]) -> String {
+            let shown = ids.prefix(5).map { MessageText.shown($0.utf8, limit: 40) }.joined(separator: ", ")
             return "(" + shown + (ids.count > 5 ? ", ...)" : ")")
         }
         var parts: [String] = []
@@ -203,9 +228,14 @@ public final class Dataset: @unchecked Sendable {
         }
         let head = "the dataset's item vocabulary differs from the model's: "
         if !parts.isEmpty { return head + parts.joined(separator: ", and ") }
+        if (dataset.strings == nil) != (model.strings == nil) {
+            return head + "the same \(items(m.count)), as \(model.strings == nil ? "integers" : "string ids") in the model and "
+                + "\(dataset.strings == nil ? "integers" : "string ids") in the dataset (load the data for the model: Dataset(vocabularyOf:))"
+        }
         // The same items (each vocabulary's ids are distinct), rows in another order.
-        if let i = d.indices.first(where: { $0 < m.count && d[$0] != m[$0] }) {
-            return head + "the same \(items(m.count)) in another order (row \(i + 1) holds item \(d[i]) in the dataset, \(m[i]) in the model)"
+        if let i = d.indices.first(where: { $0 < m.count && ExactString(d[$0]) != ExactString(m[$0]) }) {
+            return head + "the same \(items(m.count)) in another order (row \(i + 1) holds item \(MessageText.shown(d[i].utf8, limit: 40)) "
+                + "in the dataset, \(MessageText.shown(m[i].utf8, limit: 40)) in the model)"
         }
         return head + "\(items(d.count)) in the dataset, \(items(m.count)) in the model"
     }

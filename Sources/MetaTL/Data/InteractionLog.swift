@@ -1,18 +1,60 @@
 import Foundation
 
 /// Interaction rows (user, item, timestamp) in file order, external ids.
+///
+/// Ids are non-negative integers, or, for a column with ``userStrings`` or ``itemStrings``,
+/// codes into that table of string ids (0..<count).
 public struct Interactions: Sendable, Equatable {
     public var users: [Int64]
     public var items: [Int64]
     public var timestamps: [Double]
+    /// The users' string ids, when they are strings: `users` then holds their codes.
+    public var userStrings: StringIDs?
+    /// The items' string ids, when they are strings: `items` then holds their codes.
+    public var itemStrings: StringIDs?
 
-    public init(users: [Int64] = [], items: [Int64] = [], timestamps: [Double] = []) {
+    public init(users: [Int64] = [], items: [Int64] = [], timestamps: [Double] = [],
+                userStrings: StringIDs? = nil, itemStrings: StringIDs? = nil) {
         self.users = users
         self.items = items
         self.timestamps = timestamps
+        self.userStrings = userStrings
+        self.itemStrings = itemStrings
     }
 
     public var count: Int { users.count }
+
+    /// The columns that hold string ids.
+    var stringColumns: StringColumns {
+        var c: StringColumns = []
+        if userStrings != nil { c.insert(.users) }
+        if itemStrings != nil { c.insert(.items) }
+        return c
+    }
+
+    /// The first problem with the rows, if any: lengths that differ, an id that is negative (or,
+    /// for string ids, not a code of the table), a time that is not finite.
+    func problem(name: String) -> MetaTLError? {
+        guard items.count == users.count && timestamps.count == users.count else {
+            return .invalidArgument("\(name): users, items and timestamps must have the same length (got \(users.count), \(items.count), \(timestamps.count))")
+        }
+        for (ids, strings, role) in [(users, userStrings, "user"), (items, itemStrings, "item")] {
+            if let strings {
+                if let i = ids.firstIndex(where: { $0 < 0 || $0 >= Int64(strings.count) }) {
+                    return .invalidData("\(name): row \(i + 1): field '\(role)': expected a code of the \(strings.count) string ids (0..<\(strings.count)), found \(ids[i])")
+                }
+            } else if let i = ids.firstIndex(where: { $0 < 0 }) {
+                return .invalidData("\(name): row \(i + 1): field '\(role)': expected a non-negative integer id, found \(ids[i])")
+            }
+        }
+        if let i = timestamps.firstIndex(where: { !$0.isFinite }) {
+            return .invalidData("\(name): row \(i + 1): field 'timestamp': expected a finite number, found \(timestamps[i])")
+        }
+        return nil
+    }
+
+    /// The id of row `i`'s user or item as text: the string id, or the integer in decimal.
+    static func text(_ id: Int64, _ strings: StringIDs?) -> String { strings?[id] ?? String(id) }
 }
 
 /// Which columns of an interaction file hold the user, the item and the time: by header name
@@ -69,10 +111,14 @@ public struct InteractionColumns: Sendable, Equatable {
 extension Interactions {
     /// Reads an interaction file as ``InteractionLog`` describes: the reference's
     /// `user<TAB>item<TAB>timestamp`, or CSV/TSV with a header naming the columns.
-    public static func read(path: String, columns: InteractionColumns? = nil,
+    ///
+    /// A column whose ids are all non-negative integers is read as integers, any other as string
+    /// ids (``userStrings``, ``itemStrings``, codes in the order the strings first appear);
+    /// `strings` reads those columns as strings whatever they hold (`007` stays `007`).
+    public static func read(path: String, columns: InteractionColumns? = nil, strings: StringColumns = [],
                             maxFileBytes: Int = Dataset.defaultMaxFileBytes) throws(MetaTLError) -> Interactions {
         guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
-        return try InteractionLog.read(path: path, maxBytes: maxFileBytes, columns: columns)
+        return try InteractionLog.read(path: path, maxBytes: maxFileBytes, columns: columns, strings: strings)
     }
 }
 
@@ -89,7 +135,9 @@ extension Interactions {
 /// - Without a header a line holds user, item, timestamp (MovieLens-1M's four `::` fields are
 ///   user, item, rating, timestamp).
 /// - ``InteractionColumns`` chooses the columns instead, by name or 0-based position.
-/// - Ids are non-negative integers; the time is any finite number, or an ISO 8601 date or
+/// - Ids are non-negative integers, or strings: a column with one id that is not a non-negative
+///   integer is read again as strings (whitespace around a field is not part of it; an empty id
+///   is an error); the time is any finite number, or an ISO 8601 date or
 ///   date-time (`2014-03-01`, `2014-03-01T12:00:00Z`, `2014-03-01 12:00:00+02:00`), converted to
 ///   seconds since 1970-01-01 UTC (a time without a zone is UTC).
 /// - Blank lines are skipped, and so is a UTF-8 byte-order mark at the start of the file (as
@@ -118,11 +166,42 @@ enum InteractionLog {
     /// linear in the file's size: each line of at least 6 bytes becomes one 24-byte row, and ids
     /// are kept as given (mapped to rows later through a dictionary), so their magnitude never
     /// matters.
-    static func read(path: String, maxBytes: Int = defaultMaxFileBytes, columns: InteractionColumns? = nil) throws(MetaTLError) -> Interactions {
+    static func read(path: String, maxBytes: Int = defaultMaxFileBytes, columns: InteractionColumns? = nil,
+                     strings: StringColumns = []) throws(MetaTLError) -> Interactions {
         let raise = "maxFileBytes (C: mt_dataset_options.max_file_bytes with mt_dataset_load; metatl: --max-file-bytes)"
         let bytes = try InputFile(path: path, allowPipes: true).readAll(limit: maxBytes, raise: raise)
-        return try parse(bytes, name: path, columns: columns)
+        return try parse(bytes, name: path, columns: columns, strings: strings)
     }
+
+    /// A column of string ids being read: each new string gets the next code.
+    struct Interner {
+        var codeOf: [ExactString: Int64] = [:]
+        var strings: [String] = []
+        mutating func code(_ text: Substring) -> Int64 {
+            let key = ExactString(String(text))
+            if let c = codeOf[key] { return c }
+            let c = Int64(strings.count)
+            codeOf[key] = c
+            strings.append(key.string)
+            return c
+        }
+    }
+
+    /// Parses a file's bytes. Integer columns are the fast path: the first id of a column that
+    /// is not a non-negative integer starts the parse again with that column read as strings
+    /// (the ids before it must keep their text: `0205616461` is an ASIN, not 205616461).
+    static func parse(_ data: [UInt8], name: String, columns: InteractionColumns? = nil,
+                      strings: StringColumns = []) throws(MetaTLError) -> Interactions {
+        var asStrings = strings
+        while true {
+            switch try parseOnce(data, name: name, columns: columns, strings: asStrings) {
+            case .rows(let rows): return rows
+            case .readAsStrings(let more): asStrings.formUnion(more)
+            }
+        }
+    }
+
+    enum Parsed { case rows(Interactions), readAsStrings(StringColumns) }
 
     /// The UTF-8 encoding of U+FEFF, skipped at the start of a file.
     static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
@@ -279,8 +358,12 @@ enum InteractionLog {
         return fields.count > 12 ? shownFields + ", ... (\(fields.count) in all)" : shownFields
     }
 
-    static func parse(_ data: [UInt8], name: String, columns: InteractionColumns? = nil) throws(MetaTLError) -> Interactions {
+    static func parseOnce(_ data: [UInt8], name: String, columns: InteractionColumns?,
+                          strings: StringColumns) throws(MetaTLError) -> Parsed {
         var out = Interactions()
+        var userNames: Interner? = strings.contains(.users) ? Interner() : nil
+        var itemNames: Interner? = strings.contains(.items) ? Interner() : nil
+        var restart: StringColumns = []
         let result: Result<Void, MetaTLError> = data.withUnsafeBufferPointer { bytes in
             var lineNumber = 0
             var start = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
@@ -331,26 +414,28 @@ enum InteractionLog {
                     return .failure(.invalidData(
                         "\(name):\(lineNumber): expected \(l.fieldCount) fields \(how) \(source), found \(fields.count)"))
                 }
-                func id(_ index: Int, _ role: String) -> Result<Int64, MetaTLError> {
+                /// The id in a field: a non-negative integer, or the code of a string id
+                /// (nil: the column is to be read again as strings).
+                func id(_ index: Int, _ role: String, _ names: inout Interner?) -> Result<Int64?, MetaTLError> {
                     let text = fields[index]
-                    let field = l.field(role, index)
-                    guard let v = Int64(text) else {
-                        if !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber }) {
-                            return .failure(.invalidData(
-                                "\(name):\(lineNumber): field \(field): expected an id below 2^63, found \(shown(text))"))
-                        }
-                        return .failure(.invalidData(
-                            "\(name):\(lineNumber): field \(field): expected a non-negative integer id, found \(quoted(text))"))
+                    guard !text.isEmpty else {
+                        return .failure(.invalidData("\(name):\(lineNumber): field \(l.field(role, index)): expected an id, found an empty field"))
                     }
-                    guard v >= 0 else {
-                        return .failure(.invalidData(
-                            "\(name):\(lineNumber): field \(field): expected a non-negative integer id, found \(v)"))
-                    }
+                    if names != nil { return .success(names?.code(text)) }
+                    guard let v = Int64(text), v >= 0 else { return .success(nil) }
                     return .success(v)
                 }
                 let user: Int64, item: Int64
-                switch id(l.user, "user") { case .success(let v): user = v; case .failure(let e): return .failure(e) }
-                switch id(l.item, "item") { case .success(let v): item = v; case .failure(let e): return .failure(e) }
+                switch id(l.user, "user", &userNames) {
+                case .success(let v?): user = v
+                case .success(nil): restart.insert(.users); return .success(())
+                case .failure(let e): return .failure(e)
+                }
+                switch id(l.item, "item", &itemNames) {
+                case .success(let v?): item = v
+                case .success(nil): restart.insert(.items); return .success(())
+                case .failure(let e): return .failure(e)
+                }
                 let timeText = fields[l.time]
                 let ts: Double
                 if let v = Double(timeText), v.isFinite {
@@ -376,7 +461,11 @@ enum InteractionLog {
             return .success(())
         }
         if case .failure(let e) = result { throw e }
+        if !restart.isEmpty { return .readAsStrings(restart) }
         if out.count == 0 { throw .invalidData("\(name): no interactions (the file is empty or holds only a header)") }
-        return out
+        // Codes in first-seen order; the strings are distinct by construction.
+        if let userNames { out.userStrings = try StringIDs(userNames.strings) }
+        if let itemNames { out.itemStrings = try StringIDs(itemNames.strings) }
+        return .rows(out)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every number of a comparison: MetaTL and the baselines, sampled and full-catalogue
 /// ranking, on the validation and test users.
 ///
@@ -23,12 +25,15 @@ public struct EvaluationReport: Sendable {
     public private(set) var ranks: [Split: [String: [EvaluationProtocol: [Int]]]] = [:]
     /// The users of each split, in the order of ``ranks``.
     public private(set) var userIDs: [Split: [Int64]] = [:]
+    /// The users' string ids when they are strings (``userIDs`` then holds their codes).
+    public private(set) var userStrings: StringIDs?
 
     /// Evaluates `model` (and the baselines fitted on `dataset`) on both splits and protocols.
     public init(model: MetaTLModel, dataset: Dataset, baselines: Baselines? = nil) throws(MetaTLError) {
         let base = baselines ?? Baselines(dataset: dataset)
         transitionPriorWeight = try model.attachedTransitionPrior()?.weight
         if transitionPriorWeight != nil { systems.insert(Self.priorSystem, at: 1) }
+        userStrings = dataset.userStrings
         for split in Split.allCases {
             userIDs[split] = dataset.users(split).userIDs
             var bySystem: [String: [EvaluationProtocol: [Int]]] = [:]
@@ -47,12 +52,14 @@ public struct EvaluationReport: Sendable {
     }
 
     /// Every user's rank per system and protocol, as CSV: `user,split,system,protocol,rank`
-    /// (rank empty for a target that could not be ranked, a miss), so that other tools can
+    /// (rank empty for a target that could not be ranked, a miss; a string user id quoted when
+    /// it holds a comma, a quote or a line break, as RFC 4180 says), so that other tools can
     /// compare systems on the same users.
     public func perUserCSV() -> String {
         var text = "user,split,system,protocol,rank\n"
         for split in Split.allCases {
-            guard let users = userIDs[split], let bySystem = ranks[split] else { continue }
+            guard let ids = userIDs[split], let bySystem = ranks[split] else { continue }
+            let users = ids.map { Self.csvField(Interactions.text($0, userStrings)) }
             for system in systems {
                 guard let byProtocol = bySystem[system] else { continue }
                 for method in EvaluationProtocol.allCases {
@@ -64,6 +71,13 @@ public struct EvaluationReport: Sendable {
             }
         }
         return text
+    }
+
+    /// A CSV field: as it is, or quoted (quotes doubled) when it holds a comma, a quote or a
+    /// line break.
+    static func csvField(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// A paired bootstrap of MRR(`system`) - MRR(`baseline`) over the same users: the observed

@@ -15,6 +15,11 @@ import Foundation
 /// also saves it: tensors `transition_prior.offsets` (I64 [rows + 1]), `transition_prior.tails`
 /// (I64 [pairs]), `transition_prior.counts` (F32 [pairs]) and metadata `transition_prior_weight`,
 /// covered by the checksums like everything else. Files without them load without a prior.
+///
+/// A model of string item ids also saves them: `vocabulary.item_strings` (U8, the strings'
+/// UTF-8 bytes one after another) and `vocabulary.item_string_offsets` (I64 [items + 1]); its
+/// `vocabulary.item_ids` are then 0..<items, the strings' codes. Files without them (integer
+/// ids, or written before string ids) load as before.
 public enum Checkpoint {
     public static let format = "metatl-checkpoint"
     public static let formatVersion = 1
@@ -157,8 +162,11 @@ extension MetaTLModel {
         guard items.allSatisfy({ $0 >= 0 }), Set(items).count == items.count else {
             throw bad("vocabulary ids must be distinct and non-negative")
         }
+        let strings = try loadItemStrings(file, items: rows - 1, name: name)
         let model: MetaTLModel
-        do { model = try MetaTLModel(configuration: configuration, itemIDs: items) } catch { throw bad(error.message) }
+        do {
+            model = try MetaTLModel(configuration: configuration, vocabulary: Vocabulary(items: items, strings: strings))
+        } catch { throw bad(error.message) }
 
         let arena = model.arena
         for slot in arena.slots {
@@ -175,6 +183,25 @@ extension MetaTLModel {
         model.step = step
         model.optimizer.markAllUpToDate(step: step)
         return model
+    }
+
+    /// The checkpoint entries of a vocabulary of string ids (``StringIDs``, files before them
+    /// and models of integer ids have none): the strings' UTF-8 bytes one after another (U8)
+    /// and count + 1 offsets into them (I64); the ids are then 0..<count.
+    enum StringsKey {
+        static let bytes = "vocabulary.item_strings", offsets = "vocabulary.item_string_offsets"
+    }
+
+    private static func loadItemStrings(_ file: SafeTensors.File, items: Int, name: String) throws(MetaTLError) -> StringIDs? {
+        let hasBytes = file.entries[StringsKey.bytes] != nil, hasOffsets = file.entries[StringsKey.offsets] != nil
+        guard hasBytes || hasOffsets else { return nil }
+        guard hasBytes && hasOffsets, let byteShape = file.entries[StringsKey.bytes]?.shape, byteShape.count == 1 else {
+            throw MetaTLError(.badCheckpoint, "\(name): tensors \(StringsKey.bytes) (U8, one-dimensional) and \(StringsKey.offsets) come together")
+        }
+        let bytes = try file.uint8s(StringsKey.bytes, shape: byteShape)
+        let offsets = try file.int64s(StringsKey.offsets, shape: [items + 1])
+        do { return try StringIDs(bytes: bytes, offsets: offsets, name: "\(name): the item string ids") }
+        catch { throw MetaTLError(.badCheckpoint, error.message) }
     }
 
     /// The checkpoint entry of ``trainedItems`` (one 0/1 per row; files before it have none and
@@ -291,6 +318,13 @@ extension MetaTLModel {
             case .vocabulary: bytes = SafeTensors.bytes(itemIDs)
             }
             tensors.append(.init(name: t.name, dtype: t.dtype, shape: t.shape, bytes: bytes))
+        }
+        if let strings = vocabulary.strings {
+            let t = strings.table
+            tensors.append(.init(name: MetaTLModel.StringsKey.bytes, dtype: .u8, shape: [t.byteCount],
+                                 bytes: Data(t.bytes)))
+            tensors.append(.init(name: MetaTLModel.StringsKey.offsets, dtype: .i64, shape: [t.count + 1],
+                                 bytes: SafeTensors.bytes(Array(t.offsets))))
         }
         if let trained = trainedItems {
             tensors.append(.init(name: MetaTLModel.trainedItemsKey, dtype: .i64, shape: [rows],

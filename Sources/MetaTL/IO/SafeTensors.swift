@@ -4,8 +4,10 @@ import Foundation
 /// (`{"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets": [begin, end]}}`),
 /// then the raw little-endian tensor bytes. Readable by the `safetensors` Python package.
 enum SafeTensors {
-    enum DType: String { case f32 = "F32", i64 = "I64"
-        var size: Int { self == .f32 ? 4 : 8 }
+    enum DType: String { case f32 = "F32", i64 = "I64", u8 = "U8"
+        var size: Int {
+            switch self { case .f32: return 4; case .i64: return 8; case .u8: return 1 }
+        }
     }
 
     struct Tensor {
@@ -74,6 +76,8 @@ enum SafeTensors {
         }
         return d
     }
+
+    static func bytes(_ values: [UInt8]) -> Data { Data(values) }
 
     /// Where a file's bytes come from: memory, or an open file read one piece at a time, so that
     /// loading a checkpoint holds its header and reads each tensor straight into the model; the
@@ -169,7 +173,7 @@ enum SafeTensors {
             for (key, value) in header where key != "__metadata__" {
                 guard let entry = value as? [String: Any] else { throw bad("tensor \(key): entry is not an object") }
                 guard let dt = entry["dtype"] as? String else { throw bad("tensor \(key): no dtype") }
-                guard let dtype = DType(rawValue: dt) else { throw bad("tensor \(key): dtype \(dt) is not supported (F32 or I64)") }
+                guard let dtype = DType(rawValue: dt) else { throw bad("tensor \(key): dtype \(dt) is not supported (F32, I64 or U8)") }
                 guard let shapeAny = entry["shape"] as? [Any] else { throw bad("tensor \(key): no shape") }
                 var shape: [Int] = []
                 var count = 1
@@ -253,6 +257,13 @@ enum SafeTensors {
             var out = [Float](repeating: 0, count: r.count / 4)
             try readArray(key, r, into: &out)
             for i in out.indices { out[i] = Float(bitPattern: UInt32(littleEndian: out[i].bitPattern)) }
+            return out
+        }
+
+        func uint8s(_ key: String, shape: [Int]) throws(MetaTLError) -> [UInt8] {
+            let r = try entry(key, .u8, shape)
+            var out = [UInt8](repeating: 0, count: r.count)
+            try readArray(key, r, into: &out)
             return out
         }
 

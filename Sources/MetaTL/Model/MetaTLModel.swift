@@ -44,6 +44,10 @@ public final class MetaTLModel: @unchecked Sendable {
     public var itemIDs: [Int64] { vocabulary.itemIDs }
     /// The row of each external id.
     var rowOfItem: [Int64: Int32] { vocabulary.rowOfItem }
+    /// The items' string ids, when they are strings (``itemIDs`` then holds their codes, which
+    /// every integer entry point takes and returns: ``StringIDs/code(of:)`` and
+    /// ``StringIDs/subscript(_:)`` translate).
+    public var itemStrings: StringIDs? { vocabulary.strings }
 
     let arena: ParameterArena
     let running: RunningStatistics

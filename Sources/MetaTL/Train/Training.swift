@@ -120,7 +120,7 @@ extension MetaTLModel {
 
     func checkCompatible(_ dataset: Dataset) throws(MetaTLError) {
         guard vocabulary.matches(dataset.vocabulary) else {
-            throw .invalidArgument(Dataset.vocabularyDifference(dataset: dataset.itemIDs, model: itemIDs))
+            throw .invalidArgument(Dataset.vocabularyDifference(dataset: dataset.vocabulary, model: vocabulary))
         }
         guard dataset.K == configuration.K else {
             throw .invalidArgument("the dataset's K (\(dataset.K)) differs from the model's (\(configuration.K))")

@@ -155,16 +155,47 @@ def _times(values: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-def _column_ids(column: Any, name: str) -> np.ndarray:
-    """An id column of a DataFrame as int64 (categoricals by their values, not their codes)."""
-    dtype = getattr(column, "dtype", None)
+_Packed = Optional[Tuple[bytes, np.ndarray]]
+
+
+def _pack(strings: Sequence[str], name: str) -> Tuple[bytes, np.ndarray]:
+    """String ids as the C ABI's mt_string_ids takes them: UTF-8 bytes one after another and
+    count + 1 int64 offsets."""
+    try:
+        encoded = [s.encode("utf-8") for s in strings]
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{name} holds a string id that is not valid Unicode ({e.reason})") from None
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return b"".join(encoded), offsets
+
+
+def _id_column(values: Any, name: str) -> Tuple[np.ndarray, _Packed]:
+    """An id column as (int64 ids, None) for integers, or (int64 codes, packed strings) for string
+    ids: str values (numpy str or object arrays, lists, pandas string columns) or categoricals
+    (by their values: integer categories are integer ids, str categories string ids). The engine
+    numbers string ids itself (in sorted order), so how they are coded here does not matter."""
+    dtype = getattr(values, "dtype", None)
     if dtype is not None and getattr(dtype, "name", "") == "category":
-        column = column.astype(column.cat.categories.dtype)
-    values = np.asarray(column)
-    if values.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer ids, got dtype {values.dtype} (string ids are not supported yet: "
-                        "map them to integers, e.g. df[col].astype('category').cat.codes, and keep the mapping)")
-    return _ids(values, name)
+        categories = np.asarray(values.cat.categories)
+        codes = np.asarray(values.cat.codes, dtype=np.int64)
+        if (codes < 0).any():
+            raise ValueError(f"{name} holds a missing id")
+        if categories.dtype.kind in "iu":
+            return _ids(categories[codes], name), None
+        if not all(isinstance(c, str) for c in categories):
+            raise TypeError(f"{name} must hold integer or string ids, got categories of {categories.dtype}")
+        return np.ascontiguousarray(codes), _pack([str(c) for c in categories], name)
+    array = np.asarray(list(values) if not hasattr(values, "__len__") else values)
+    if array.size == 0 or array.dtype.kind in "iu":
+        return _ids(array, name), None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional")
+    if array.dtype.kind == "U" or (array.dtype.kind == "O" and all(isinstance(v, str) for v in array)):
+        uniques, codes = np.unique(array.astype(object) if array.dtype.kind == "O" else array, return_inverse=True)
+        return np.ascontiguousarray(codes.reshape(-1), dtype=np.int64), _pack([str(u) for u in uniques], name)
+    raise TypeError(f"{name} must hold integer ids or string ids (str), got dtype {array.dtype}"
+                    + (" with a value that is not a str (a missing id?)" if array.dtype.kind == "O" else ""))
 
 
 def _column_times(column: Any, name: str) -> np.ndarray:
@@ -202,7 +233,7 @@ class _Native:
 class BatchRecommendations(NamedTuple):
     """What :meth:`Model.recommend_batch` returns (one row per history)."""
 
-    items: np.ndarray          #: users x top_n int64 ids, best first; -1 past the user's count
+    items: np.ndarray          #: users x top_n int64 ids, best first; -1 past the user's count (str / None for string ids)
     scores: np.ndarray         #: users x top_n float32; NaN past the user's count
     counts: np.ndarray         #: int64, items returned per user
     unknown_items: np.ndarray  #: int64, ids of each history the model did not know (skipped)
@@ -233,6 +264,26 @@ class Dataset(_Native):
     def __init__(self, handle: Any) -> None:
         self._handle = handle
         self._info = handle.info()
+        self._user_strings: Optional[List[str]] = handle.user_strings()
+        self._item_strings: Optional[List[str]] = handle.item_strings()
+
+    @property
+    def user_strings(self) -> Optional[List[str]]:
+        """The users' string ids in code order (the user ids :meth:`Model.ranks` would give as
+        codes), or None when user ids are integers."""
+        return None if self._user_strings is None else list(self._user_strings)
+
+    @property
+    def item_strings(self) -> Optional[List[str]]:
+        """The items' string ids in code order, or None when item ids are integers."""
+        return None if self._item_strings is None else list(self._item_strings)
+
+    def _users(self, ids: np.ndarray) -> np.ndarray:
+        """User ids as the caller knows them: the string ids (an object array) when users are strings."""
+        if self._user_strings is None:
+            return ids
+        names = self._user_strings
+        return np.array([names[c] for c in ids], dtype=object)
 
     @classmethod
     def for_model(cls, model: "Model", train: PathLike, test: PathLike, K: Optional[int] = None,
@@ -271,21 +322,21 @@ class Dataset(_Native):
                     test_users: IdsLike, test_items: IdsLike, test_timestamps: Any,
                     K: int = 3, seed: int = 1) -> "Dataset":
         """Builds a dataset from columns (numpy arrays, lists or pandas columns): training users'
-        interactions, then new users' interactions."""
-        return cls(_metatl.dataset_from_arrays(
-            _ids(users, "users"), _ids(items, "items"), _times(timestamps, "timestamps"),
-            _ids(test_users, "test_users"), _ids(test_items, "test_items"), _times(test_timestamps, "test_timestamps"),
-            K, seed))
+        interactions, then new users' interactions. Ids are integers or strings (str; a column of
+        strings in one and integers in the other is read as strings, the integers in decimal)."""
+        return cls._from_columns(
+            (_id_column(users, "users"), _id_column(items, "items"), _times(timestamps, "timestamps")),
+            (_id_column(test_users, "test_users"), _id_column(test_items, "test_items"),
+             _times(test_timestamps, "test_timestamps")), K, seed)
 
     @classmethod
     def from_pandas(cls, train: Any, test: Any, *, user: str = "user", item: str = "item", time: str = "timestamp",
                     K: int = 3, seed: int = 1) -> "Dataset":
         """A dataset from two pandas DataFrames (training users' interactions and new users'),
         each with the columns named by ``user``, ``item`` and ``time`` (other columns are
-        ignored). Ids are integer columns (or categoricals of integers); times are numbers,
-        datetime64 (any unit and time zone: seconds since 1970) or timedelta64. String ids are
-        not supported yet: map them to integers first (``df[col].astype("category").cat.codes``)
-        and keep the mapping. :func:`split` makes the two frames' files from one log."""
+        ignored). Ids are integer or string columns (str, object or pandas' string dtype) or
+        categoricals of either; times are numbers, datetime64 (any unit and time zone: seconds
+        since 1970) or timedelta64. :func:`split` makes the two frames' files from one log."""
         frames = {"train": train, "test": test}
         columns = {}
         for which, frame in frames.items():
@@ -295,10 +346,15 @@ class Dataset(_Native):
                 if name not in frame.columns:
                     raise ValueError(f"{which}: no column {name!r} for the {role} (columns: {list(frame.columns)}); "
                                      f"name it with {role}=...")
-            columns[which] = (_column_ids(frame[user], f"{which}[{user!r}]"), _column_ids(frame[item], f"{which}[{item!r}]"),
+            columns[which] = (_id_column(frame[user], f"{which}[{user!r}]"), _id_column(frame[item], f"{which}[{item!r}]"),
                               _column_times(frame[time], f"{which}[{time!r}]"))
-        (u, i, t), (tu, ti, tt) = columns["train"], columns["test"]
-        return cls(_metatl.dataset_from_arrays(u, i, t, tu, ti, tt, K, seed))
+        return cls._from_columns(columns["train"], columns["test"], K, seed)
+
+    @classmethod
+    def _from_columns(cls, train: Tuple[Any, Any, np.ndarray], test: Tuple[Any, Any, np.ndarray], K: int, seed: int) -> "Dataset":
+        """C ``mt_dataset_from_interactions`` on two sets of (user column, item column, times)."""
+        ((u, us), (i, is_), t), ((tu, tus), (ti, tis), tt) = train, test
+        return cls(_metatl.dataset_from_interactions(u, i, t, us, is_, tu, ti, tt, tus, tis, K, seed))
 
     @classmethod
     def synthetic(cls, side: int = 40, train_users: int = 4000, new_users: int = 2000, seed: int = 1) -> "Dataset":
@@ -322,7 +378,8 @@ class Dataset(_Native):
     def baseline_ranks(self, name: str, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
         """A baseline's per-user ranks ``(user_ids, ranks)``, as :meth:`Model.ranks` gives a
         model's: pair them user by user for a paired comparison."""
-        return self._handle.baseline_ranks(name, split, protocol)
+        users, ranks = self._handle.baseline_ranks(name, split, protocol)
+        return self._users(users), ranks
 
     @property
     def K(self) -> int:
@@ -530,10 +587,11 @@ class Model(_Native):
         """Each user's rank of their target (int64; 1 is best, 0 a miss), with the users' ids:
         ``(user_ids, ranks)``, what :meth:`evaluate` summarises (MRR is ``mean(1 / ranks)`` over
         the ranked), for per-user analyses and paired tests against other systems on the same
-        users (C ``mt_model_evaluate_ranks``)."""
+        users (C ``mt_model_evaluate_ranks``). String user ids come back as str (an object array)."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        return self._trained().ranks(dataset._handle, split, protocol)
+        users, ranks = self._trained().ranks(dataset._handle, split, protocol)
+        return dataset._users(users), ranks
 
     def attach_transition_prior(self, dataset: Dataset, weight: Union[str, float] = "auto") -> float:
         """Blends first-order transition counts of ``dataset``'s training sequences into every
@@ -567,8 +625,9 @@ class Model(_Native):
 
     def adapt(self, history: IdsLike) -> np.ndarray:
         """The user's adapted relation r' (float32, length ``dim``) from their item ids, oldest
-        first. The most recent K are used; at least 2 are needed; unknown ids raise ValueError."""
-        return self._trained().adapt(_ids(history, "history"))
+        first (str for a model of string ids). The most recent K are used; at least 2 are needed;
+        unknown ids raise ValueError."""
+        return self._trained().adapt(self._item_codes(history, "history"))
 
     def score(self, history: IdsLike, candidates: IdsLike) -> np.ndarray:
         """Scores (float32, higher is better) of ``candidates`` as the next item after the last
@@ -576,26 +635,29 @@ class Model(_Native):
         ``tail_embeddings``): ``-a * ||u||^2 + b[candidate]`` with ``loss="softmax"`` (a learned
         scale, b the item bias or 0), ``-||u||`` with ``loss="margin"``; plus the transition
         prior's ``weight * log(1 + count(last -> candidate))`` when one is attached."""
-        h = _ids(history, "history")
+        h = self._item_codes(history, "history")
         model = self._trained()
         relation = model.adapt(h)
         if len(h) == 0:
             raise ValueError("history is empty")
-        return model.score(relation, int(h[-1]), _ids(candidates, "candidates"))
+        return model.score(relation, int(h[-1]), self._item_codes(candidates, "candidates"))
 
     def recommend(self, history: IdsLike, top_n: int = 10, exclude_history: bool = True, *,
                   include_untrained: bool = False, k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """The ``top_n`` best next items over the whole catalogue: (item ids int64, scores float32),
-        best first; the scores are :meth:`score`'s, and ties go to the item listed first in
-        :attr:`item_ids` (the order ``evaluate(protocol="full")`` ranks a target by). The
-        history's items are left out unless ``exclude_history`` is False (a bool: True or False,
-        numpy's too); ``top_n`` is an int of at least 1 (fewer come back when the catalogue is
-        smaller). Items that were not in the model's training data (never learned) are left out
-        unless ``include_untrained``. ``k`` is the old name of ``top_n`` (deprecated)."""
+        """The ``top_n`` best next items over the whole catalogue: (item ids int64, or str in an
+        object array for a model of string ids; scores float32), best first; the scores are
+        :meth:`score`'s, and ties go to the item listed first in :attr:`item_ids` (the order
+        ``evaluate(protocol="full")`` ranks a target by). The history's items are left out
+        unless ``exclude_history`` is False (a bool: True or False, numpy's too); ``top_n`` is an
+        int of at least 1 (fewer come back when the catalogue is smaller). Items that were not in
+        the model's training data (never learned) are left out unless ``include_untrained``.
+        ``k`` is the old name of ``top_n`` (deprecated)."""
         if k is not None:
             warnings.warn("recommend(k=...) is now recommend(top_n=...)", DeprecationWarning, stacklevel=2)
             top_n = k
-        return self._trained().recommend(_ids(history, "history"), top_n, exclude_history, include_untrained)
+        items, scores = self._trained().recommend(self._item_codes(history, "history"), top_n, exclude_history,
+                                                  include_untrained)
+        return self._item_names(items), scores
 
     def recommend_batch(self, histories: Sequence[IdsLike], top_n: int = 10, exclude_history: bool = True,
                         allowed: Optional[IdsLike] = None, blocked: Optional[IdsLike] = None,
@@ -606,14 +668,15 @@ class Model(_Native):
         these) are id arrays; ids the model does not know in them are ignored. A history's ids
         the model does not know are skipped and counted (``unknown_items="skip"``) or raise
         ValueError (``"error"``). Returns :class:`BatchRecommendations`: ``items`` (users x
-        top_n int64, -1 past each user's count), ``scores`` (float32, NaN there), ``counts``
-        and ``unknown_items`` per user; a user whose history keeps fewer than 2 known items
-        gets count 0."""
+        top_n int64, -1 past each user's count; for a model of string ids an object array of
+        str, None there), ``scores`` (float32, NaN there), ``counts`` and ``unknown_items`` per
+        user; a user whose history keeps fewer than 2 known items gets count 0."""
         if unknown_items not in ("skip", "error"):
             raise ValueError(f'unknown_items must be "skip" or "error", got {unknown_items!r}')
         if isinstance(histories, (str, bytes)) or not isinstance(histories, Sequence):
             raise TypeError(f"histories must be a sequence of id sequences, got {type(histories).__name__}")
-        rows = [_ids(h, f"histories[{i}]") for i, h in enumerate(histories)]
+        strict = unknown_items == "error"
+        rows = [self._item_codes(h, f"histories[{i}]", unknown_is_error=strict) for i, h in enumerate(histories)]
         for i, r in enumerate(rows):
             if r.ndim != 1:
                 raise ValueError(f"histories[{i}] must be one-dimensional")
@@ -622,16 +685,64 @@ class Model(_Native):
         flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         items, scores, counts, unknown = self._trained().recommend_batch(
             np.ascontiguousarray(flat, dtype=np.int64), offsets, top_n, exclude_history,
-            None if allowed is None else _ids(allowed, "allowed"),
-            _ids([] if blocked is None else blocked, "blocked"), unknown_items == "error", include_untrained)
-        return BatchRecommendations(items, scores, counts, unknown)
+            None if allowed is None else self._item_codes(allowed, "allowed", unknown_is_error=False),
+            self._item_codes([] if blocked is None else blocked, "blocked", unknown_is_error=False), strict,
+            include_untrained)
+        return BatchRecommendations(self._item_names(items), scores, counts, unknown)
+
+    # -- string item ids ----------------------------------------------------------------------
+
+    def _strings(self) -> Tuple[Optional[List[str]], Optional[Dict[str, int]]]:
+        """The model's item string ids and their codes (None, None for integer ids), read once
+        per native model (its vocabulary never changes)."""
+        handle = self._trained()
+        cached = getattr(self, "_strings_cache", None)
+        if cached is None or cached[0] is not handle:
+            names = handle.item_strings()
+            codes = None if names is None else {n: c for c, n in enumerate(names)}
+            cached = (handle, names, codes)
+            self._strings_cache = cached
+        return cached[1], cached[2]
+
+    def _item_codes(self, ids: IdsLike, name: str, unknown_is_error: bool = True) -> np.ndarray:
+        """Item ids as the engine takes them: integers as they are; for a model of string ids,
+        str ids as their codes (an unknown one is a ValueError naming it, or -1, an id no model
+        has, that the engine skips, with ``unknown_is_error=False``)."""
+        names, codes = self._strings()
+        if codes is None:
+            return _ids(ids, name)
+        values = list(ids) if not isinstance(ids, np.ndarray) else ids.tolist()
+        out = np.empty(len(values), dtype=np.int64)
+        for j, v in enumerate(values):
+            if not isinstance(v, str):
+                raise TypeError(f"{name}: the model's item ids are strings; got {type(v).__name__} {v!r}")
+            c = codes.get(v)
+            if c is None:
+                if unknown_is_error:
+                    raise ValueError(f"{name}: item id {v!r} is not in the model's vocabulary of {len(names)} items")
+                c = -1
+            out[j] = c
+        return out
+
+    def _item_names(self, items: np.ndarray) -> np.ndarray:
+        """Engine item ids as the caller knows them: for a model of string ids an object array of
+        str (None for -1, "no item")."""
+        names, _ = self._strings()
+        if names is None:
+            return items
+        out = np.empty(items.shape, dtype=object)
+        flat, src = out.reshape(-1), items.reshape(-1)
+        for j, c in enumerate(src.tolist()):
+            flat[j] = names[c] if c >= 0 else None
+        return out
 
     # -- the catalogue ----------------------------------------------------------------------
 
     @property
     def item_ids(self) -> np.ndarray:
-        """External ids of the catalogue's items (int64), in the order of :attr:`item_embeddings`."""
-        return self._trained().item_table(False)[0]
+        """External ids of the catalogue's items (int64, or str in an object array for a model
+        of string ids), in the order of :attr:`item_embeddings`."""
+        return self._item_names(self._trained().item_table(False)[0])
 
     @property
     def item_embeddings(self) -> np.ndarray:

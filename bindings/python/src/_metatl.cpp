@@ -217,6 +217,9 @@ struct Dataset {
         return d;
     }
 
+    // mt_dataset_string_ids: a list of str, or None for integer ids.
+    py::object string_ids(int32_t column) const;
+
     // mt_baseline_evaluate and mt_baseline_evaluate_ranks.
     py::dict baseline_metrics(py::handle baseline, py::handle split, py::handle protocol) const;
     std::pair<py::array_t<int64_t>, py::array_t<int64_t>> baseline_ranks(py::handle baseline, py::handle split,
@@ -261,22 +264,71 @@ std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, p
     return d;
 }
 
-std::shared_ptr<Dataset> dataset_from_arrays(const Ids &users, const Ids &items, const Doubles &times, const Ids &test_users,
-                                             const Ids &test_items, const Doubles &test_times, py::handle K, py::handle seed) {
+// String ids across the boundary: mt_string_ids as a list of str (None for integer ids), and a
+// (bytes, int64 offsets) pair, packed by the Python side, as mt_string_ids (borrowing them).
+py::object strings_list(const mt_string_ids &ids) {
+    if (ids.count == 0) return py::none();
+    py::list out(ids.count);
+    for (size_t i = 0; i < ids.count; i++) {
+        const char *start = ids.bytes + ids.offsets[i];
+        out[i] = py::str(start, (size_t)(ids.offsets[i + 1] - ids.offsets[i]));
+    }
+    return out;
+}
+
+struct PackedStrings {
+    std::string bytes;
+    Ids offsets;
+    mt_string_ids view() const {
+        mt_string_ids v{nullptr, nullptr, 0};
+        if (offsets.size() == 0) return v;
+        v.bytes = bytes.data();
+        v.offsets = offsets.data();
+        v.count = (size_t)offsets.size() - 1;
+        return v;
+    }
+};
+
+PackedStrings packed_strings(py::handle strings, const char *name) {
+    PackedStrings p;
+    if (strings.is_none()) return p;
+    auto pair = py::reinterpret_borrow<py::tuple>(strings);
+    if (pair.size() != 2) throw py::type_error(std::string(name) + " must be None or (bytes, offsets)");
+    p.bytes = pair[0].cast<std::string>();
+    p.offsets = pair[1].cast<Ids>();
+    one_d(p.offsets, name);
+    return p;
+}
+
+py::object Dataset::string_ids(int32_t column) const {
+    mt_string_ids ids;
+    check(mt_dataset_string_ids(handle, column, &ids));
+    return strings_list(ids);
+}
+
+std::shared_ptr<Dataset> dataset_from_interactions(const Ids &users, const Ids &items, const Doubles &times,
+                                                   py::handle user_strings, py::handle item_strings,
+                                                   const Ids &test_users, const Ids &test_items, const Doubles &test_times,
+                                                   py::handle test_user_strings, py::handle test_item_strings,
+                                                   py::handle K, py::handle seed) {
     one_d(users, "users"), one_d(items, "items"), one_d(times, "timestamps");
     one_d(test_users, "test_users"), one_d(test_items, "test_items"), one_d(test_times, "test_timestamps");
     if (users.size() != items.size() || users.size() != times.size())
         throw py::value_error("users, items and timestamps must have the same length");
     if (test_users.size() != test_items.size() || test_users.size() != test_times.size())
         throw py::value_error("test_users, test_items and test_timestamps must have the same length");
+    PackedStrings us = packed_strings(user_strings, "user_strings"), is = packed_strings(item_strings, "item_strings");
+    PackedStrings tus = packed_strings(test_user_strings, "test_user_strings"), tis = packed_strings(test_item_strings, "test_item_strings");
+    mt_interactions train{sizeof(mt_interactions), users.data(), items.data(), times.data(), (size_t)users.size(), us.view(), is.view()};
+    mt_interactions test{sizeof(mt_interactions), test_users.data(), test_items.data(), test_times.data(), (size_t)test_users.size(),
+                         tus.view(), tis.view()};
     int32_t k = to_c<int32_t>(K, "K");
     uint64_t s = to_c<uint64_t>(seed, "seed");
     auto d = std::make_shared<Dataset>();
     mt_status status;
     {
         py::gil_scoped_release release;
-        status = mt_dataset_from_arrays(users.data(), items.data(), times.data(), (size_t)users.size(), test_users.data(),
-                                        test_items.data(), test_times.data(), (size_t)test_users.size(), k, s, &d->handle);
+        status = mt_dataset_from_interactions(&train, &test, k, s, &d->handle);
     }
     check(status);
     return d;
@@ -454,6 +506,13 @@ struct Model {
         mt_config c = mt_config_default();
         check(mt_model_config(handle, &c));
         return config_dict(c);
+    }
+
+    // mt_model_item_strings: a list of str in code order, or None for integer ids.
+    py::object item_strings() const {
+        mt_string_ids ids;
+        check(mt_model_item_strings(handle, &ids));
+        return strings_list(ids);
     }
 
     std::shared_ptr<Snapshot> snapshot() const {
@@ -876,14 +935,17 @@ PYBIND11_MODULE(_metatl, m) {
 
     py::class_<Dataset, std::shared_ptr<Dataset>> dataset(m, "Dataset");
     dataset.def("info", &Dataset::info);
+    dataset.def("user_strings", [](const Dataset &d) { return d.string_ids(MT_COLUMN_USERS); });
+    dataset.def("item_strings", [](const Dataset &d) { return d.string_ids(MT_COLUMN_ITEMS); });
     dataset.def("baseline_metrics", &Dataset::baseline_metrics, py::arg("baseline"), py::arg("split"), py::arg("protocol"));
     dataset.def("baseline_ranks", &Dataset::baseline_ranks, py::arg("baseline"), py::arg("split"), py::arg("protocol"));
     not_picklable(dataset);
     m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
           py::arg("max_file_bytes") = py::none());
     m.attr("DEFAULT_MAX_FILE_BYTES") = py::int_(mt_dataset_options_default().max_file_bytes);
-    m.def("dataset_from_arrays", &dataset_from_arrays, py::arg("users"), py::arg("items"), py::arg("timestamps"),
-          py::arg("test_users"), py::arg("test_items"), py::arg("test_timestamps"), py::arg("K"), py::arg("seed"));
+    m.def("dataset_from_interactions", &dataset_from_interactions, py::arg("users"), py::arg("items"), py::arg("timestamps"),
+          py::arg("user_strings"), py::arg("item_strings"), py::arg("test_users"), py::arg("test_items"),
+          py::arg("test_timestamps"), py::arg("test_user_strings"), py::arg("test_item_strings"), py::arg("K"), py::arg("seed"));
     m.def("dataset_synthetic", &dataset_synthetic, py::arg("side"), py::arg("train_users"), py::arg("new_users"),
           py::arg("seed"));
 
@@ -896,6 +958,7 @@ PYBIND11_MODULE(_metatl, m) {
         .def("items", &Model::items)
         .def("step", &Model::step)
         .def("config", &Model::config)
+        .def("item_strings", &Model::item_strings)
         .def("train", &Model::train, py::arg("data"), py::arg("steps"), py::arg("callback") = py::none())
         .def("fit", &Model::fit, py::arg("data"), py::arg("max_steps"), py::arg("eval_every"), py::arg("patience"),
              py::arg("select_by"), py::arg("callback"))
