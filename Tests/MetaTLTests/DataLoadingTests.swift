@@ -120,16 +120,20 @@ struct DataLoadingTests {
         #expect(m?.contains("x_train.csv:2: expected 3 fields (user, item, timestamp) separated by TAB or comma, found 2") == true, "\(m ?? "no error")")
     }
 
-    @Test func nonNumericId() throws {
-        let m = message { _ = try load(train: "1\t10\t1\n1\tabc\t2\n") }
-        #expect(m?.contains("x_train.csv:2: field 'item': expected a non-negative integer id, found 'abc'") == true, "\(m ?? "no error")")
-        let u = message { _ = try load(test: "x7\t10\t1\n") }
-        #expect(u?.contains("x_test_new_user.csv:1: field 'user': expected a non-negative integer id, found 'x7'") == true, "\(u ?? "no error")")
+    /// An id that is not a non-negative integer makes its column string ids (in both files),
+    /// each kept exactly as written.
+    @Test func nonNumericIdsAreStringIDs() throws {
+        let d = try load(train: "1\t10\t1\n1\tabc\t2\n2\t007\t1\n2\t10\t2\n")
+        let items = try #require(d.itemStrings)
+        #expect(items.strings.contains("abc") && items.strings.contains("007") && items.strings.contains("10"))
+        #expect(d.userStrings == nil)
+        let u = try load(test: "x7\t10\t1\nx7\t11\t2\nx7\t12\t3\nx7\t13\t4\n")
+        #expect(u.userStrings?.strings.contains("x7") == true && u.userStrings?.strings.contains("1") == true)
     }
 
-    @Test func negativeId() throws {
-        let m = message { _ = try load(train: "1\t10\t1\n-4\t11\t2\n") }
-        #expect(m?.contains("x_train.csv:2: field 'user': expected a non-negative integer id, found -4") == true, "\(m ?? "no error")")
+    @Test func negativeIdsAreStringIDs() throws {
+        let d = try load(train: "1\t10\t1\n-4\t11\t2\n-4\t12\t3\n")
+        #expect(d.userStrings?.strings.contains("-4") == true)
     }
 
     @Test func badTimestamp() throws {

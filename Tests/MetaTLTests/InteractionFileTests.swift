@@ -67,7 +67,9 @@ struct InteractionFileTests {
 
     @Test func preciseErrors() throws {
         let ml = "userId,movieId,rating,timestamp\n"
-        #expect(message(ml + "1,x,4,1\n")?.contains("f.csv:2: field 'item' (column movieId): expected a non-negative integer id, found 'x'") == true)
+        #expect(message(ml + "1,,4,1\n")?.contains("f.csv:2: field 'item' (column movieId): expected an id, found an empty field") == true)
+        #expect(message(ml + "1,a\u{2060}b,4,1\n")?.contains(
+            "f.csv:2: field 'item' (column movieId): expected an id of visible characters, found 'a\\xe2\\x81\\xa0b' (it holds U+2060)") == true)
         #expect(message(ml + "1,2,4\n")?.contains("f.csv:2: expected 4 fields separated by comma as in the header, found 3") == true)
         #expect(message(ml + "1,2,4,2014-13-01\n")?.contains(
             "f.csv:2: field 'timestamp' (column timestamp): expected an ISO 8601 date or date-time (2014-03-01, 2014-03-01T12:00:00Z), found '2014-13-01': month 13 is not 1...12") == true)

@@ -421,7 +421,13 @@ enum InteractionLog {
                     guard !text.isEmpty else {
                         return .failure(.invalidData("\(name):\(lineNumber): field \(l.field(role, index)): expected an id, found an empty field"))
                     }
-                    if names != nil { return .success(names?.code(text)) }
+                    if names != nil {
+                        if let c = StringIDs.invisibleCharacter(in: text) {
+                            return .failure(.invalidData("\(name):\(lineNumber): field \(l.field(role, index)): expected an id of visible characters, "
+                                                         + "found \(quoted(text)) (it holds \(StringIDs.codePoint(c)))"))
+                        }
+                        return .success(names?.code(text))
+                    }
                     guard let v = Int64(text), v >= 0 else { return .success(nil) }
                     return .success(v)
                 }

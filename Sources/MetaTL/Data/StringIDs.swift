@@ -58,6 +58,21 @@ public struct StringIDs: Sendable, Equatable {
                                 && a.table.bytes.elementsEqual(b.table.bytes))
     }
 
+    /// The first character a string id may not hold, if any: ids are visible text, so a control
+    /// character (a NUL, a TAB, a line break) or an invisible format character (U+FEFF, U+200B)
+    /// is a damaged file or a mistake, never an id two people could tell apart.
+    static func invisibleCharacter(in string: some StringProtocol) -> Unicode.Scalar? {
+        string.unicodeScalars.first { c in
+            switch c.properties.generalCategory { case .control, .format: return true; default: return false }
+        }
+    }
+
+    /// A character as Unicode writes it: U+0007, U+FEFF.
+    static func codePoint(_ c: Unicode.Scalar) -> String {
+        let hex = String(c.value, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+
     /// The distinct strings of `strings` in the order datasets number them: ascending by UTF-8
     /// bytes (Swift's `<` on strings compares by Unicode canonical equivalence instead, where two
     /// different byte strings can be equal).
@@ -101,6 +116,10 @@ public struct StringIDs: Sendable, Equatable {
                     let piece = UnsafeBufferPointer(rebasing: all[Int(a)..<Int(b)])
                     guard let s = String(validating: piece, as: UTF8.self) else {
                         throw .invalidData("\(name): string \(i) is not valid UTF-8")
+                    }
+                    if let c = StringIDs.invisibleCharacter(in: s) {
+                        throw .invalidData("\(name): the string id '\(MessageText.shown(s.utf8, limit: 40))' holds the invisible character "
+                                           + "\(StringIDs.codePoint(c)); ids are visible text")
                     }
                     guard codeOf.updateValue(Int64(i), forKey: ExactString(s)) == nil else {
                         throw .invalidData("\(name): the string id '\(MessageText.shown(s.utf8, limit: 40))' occurs twice")
