@@ -285,8 +285,8 @@ static void test_datasets(void) {
     EXPECT(d == NULL);
     EXPECT_STATUS(mt_dataset_from_files(train_path, test, 3, 1, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
     EXPECT_STATUS(mt_dataset_from_files("/nonexistent/a.csv", test, 3, 1, &d), MT_ERR_NOT_FOUND, "no such file");
-    const char *bad = write_file("c_bad.csv", "1\t10\t1\n1\tten\t2\n");
-    EXPECT_STATUS(mt_dataset_from_files(bad, test, 3, 1, &d), MT_ERR_INVALID_DATA, "c_bad.csv:2: field 'item'");
+    const char *bad = write_file("c_bad.csv", "1\t10\t1\n1\t\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(bad, test, 3, 1, &d), MT_ERR_INVALID_DATA, "c_bad.csv:2: field 'item': expected an id, found an empty field");
     EXPECT(d == NULL);
     EXPECT_STATUS(mt_dataset_from_files(train_path, test, 1, 1, &d), MT_ERR_INVALID_ARGUMENT, "K must be in 2...64");
     /* A leading UTF-8 byte-order mark is skipped (it was "found '1'"); a NUL byte is shown as
@@ -300,10 +300,17 @@ static void test_datasets(void) {
     fwrite("1\t10\t1\n1\t1\0\t2\n", 1, sizeof "1\t10\t1\n1\t1\0\t2\n" - 1, nf);
     fclose(nf);
     EXPECT_STATUS(mt_dataset_from_files(nul_path, test, 3, 1, &d), MT_ERR_INVALID_DATA,
-                  "c_nul.csv:2: field 'item': expected a non-negative integer id, found '1\\x00'");
+                  "c_nul.csv:2: field 'item': expected an id of visible characters, found '1\\x00' (it holds U+0000)");
     const char *late = write_file("c_late_bom.csv", "1\t10\t1\n\xEF\xBB\xBF" "1\t11\t2\n");
     EXPECT_STATUS(mt_dataset_from_files(late, test, 3, 1, &d), MT_ERR_INVALID_DATA,
-                  "c_late_bom.csv:2: field 'user': expected a non-negative integer id, found '\\xef\\xbb\\xbf1'");
+                  "c_late_bom.csv:2: field 'user': expected an id of visible characters, found '\\xef\\xbb\\xbf1' (it holds U+FEFF)");
+    /* An id beyond int64 is a string id, kept as written. */
+    const char *huge_path = write_file("huge_id.csv", "1\t99999999999999999999\t1\n1\t11\t2\n1\t12\t3\n2\t10\t1\n2\t12\t2\n");
+    EXPECT_STATUS(mt_dataset_from_files(huge_path, test, 3, 1, &d), MT_OK, "");
+    mt_string_ids huge;
+    EXPECT_STATUS(mt_dataset_string_ids(d, MT_COLUMN_ITEMS, &huge), MT_OK, "");
+    EXPECT(huge.count >= 2 && memcmp(huge.bytes + huge.offsets[huge.count - 1], "99999999999999999999", 20) == 0);
+    mt_dataset_free(d);
 
     int64_t users[2] = {1, 1}, items[2] = {3, 4}, nusers[4] = {9, 9, 9, 9}, nitems[4] = {3, 4, 3, 4};
     double ts[4] = {0, 1, 2, 3};
@@ -1073,10 +1080,6 @@ static void test_resource_limits(const char *self) {
     EXPECT_STATUS(mt_dataset_info_get(h, &info), MT_OK, "");
     EXPECT(info.items == 3);
     mt_dataset_free(h);
-    train = write_file("too_big_id.tsv", "1\t99999999999999999999\t1\n");
-    strcpy(train_path, train);
-    EXPECT_STATUS(mt_dataset_from_files(train_path, test, 3, 1, &h), MT_ERR_INVALID_DATA,
-                  "too_big_id.tsv:1: field 'item': expected an id below 2^63, found 99999999999999999999");
 
     /* Devices are not read forever; a directory is not a file. */
     EXPECT_STATUS(mt_dataset_from_files("/dev/zero", test, 3, 1, &h), MT_ERR_IO, "/dev/zero: is a character device");
@@ -1632,6 +1635,136 @@ static void test_cohort(void) {
     mt_dataset_free(d);
 }
 
+/* String ids: mt_interactions in (the caller's codes renumbered in sorted order), the strings
+ * lent out by the dataset and the model, kept by the checkpoint, translated by mt_model_item_code. */
+static void test_string_ids(void) {
+    enum { U = 60, L = 8, N = 30, M = 5, ITEMS = 40 };
+    static int64_t tu[U * L], ti[U * L], nu[N * M], ni[N * M];
+    static double tt[U * L], nt[N * M];
+    /* Item strings "i100".."i139" coded in reverse (code 0 is "i139"); users "u0".."u89". */
+    static char item_bytes[ITEMS * 4 + 1], user_bytes[(U + N) * 3 + 1];
+    static int64_t item_offsets[ITEMS + 1], user_offsets[U + N + 1];
+    size_t b = 0;
+    for (int c = 0; c < ITEMS; c++) {
+        item_offsets[c] = (int64_t)b;
+        b += (size_t)snprintf(item_bytes + b, sizeof item_bytes - b, "i%d", 139 - c);
+    }
+    item_offsets[ITEMS] = (int64_t)b;
+    b = 0;
+    for (int u = 0; u < U + N; u++) {
+        user_offsets[u] = (int64_t)b;
+        b += (size_t)snprintf(user_bytes + b, sizeof user_bytes - b, "u%d", u);
+    }
+    user_offsets[U + N] = (int64_t)b;
+    for (int u = 0; u < U; u++)
+        for (int t = 0; t < L; t++) {
+            tu[u * L + t] = u; ti[u * L + t] = 139 - (100 + (u + t * (1 + u % 3)) % ITEMS); tt[u * L + t] = t;
+        }
+    for (int u = 0; u < N; u++)
+        for (int t = 0; t < M; t++) {
+            nu[u * M + t] = U + u; ni[u * M + t] = 139 - (100 + (3 * u + t * (1 + u % 3)) % ITEMS); nt[u * M + t] = t;
+        }
+    mt_string_ids items = {item_bytes, item_offsets, ITEMS}, users = {user_bytes, user_offsets, U + N};
+    mt_interactions train = {sizeof(mt_interactions), tu, ti, tt, U * L, users, items};
+    mt_interactions test = {sizeof(mt_interactions), nu, ni, nt, N * M, users, items};
+    mt_dataset *d = NULL;
+    EXPECT_STATUS(mt_dataset_from_interactions(&train, &test, 3, 7, &d), MT_OK, "");
+    mt_string_ids got;
+    EXPECT_STATUS(mt_dataset_string_ids(d, MT_COLUMN_ITEMS, &got), MT_OK, "");
+    /* Sorted: code 0 is "i100" now. */
+    EXPECT(got.count == ITEMS && got.offsets[1] - got.offsets[0] == 4 && memcmp(got.bytes, "i100i101", 8) == 0);
+    EXPECT_STATUS(mt_dataset_string_ids(d, MT_COLUMN_USERS, &got), MT_OK, "");
+    EXPECT(got.count == U + N && memcmp(got.bytes, "u0u1u10", 7) == 0);
+    EXPECT_STATUS(mt_dataset_string_ids(d, 5, &got), MT_ERR_INVALID_ARGUMENT, "column must be");
+    EXPECT_STATUS(mt_dataset_string_ids(d, MT_COLUMN_ITEMS, NULL), MT_ERR_INVALID_ARGUMENT, "out is NULL");
+
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
+    mt_string_ids model_items;
+    EXPECT_STATUS(mt_model_item_strings(m, &model_items), MT_OK, "");
+    EXPECT(model_items.count == ITEMS && memcmp(model_items.bytes, "i100", 4) == 0);
+    int64_t code = -1, history[3];
+    EXPECT_STATUS(mt_model_item_code(m, "i105", 4, &code), MT_OK, "");
+    EXPECT(code == 5);
+    EXPECT_STATUS(mt_model_item_code(m, "i105xyz", 4, &code), MT_OK, "");   /* len bytes only */
+    EXPECT_STATUS(mt_model_item_code(m, "nope", 4, &code), MT_ERR_UNKNOWN_ITEM, "item id 'nope' is not in the model's vocabulary");
+    EXPECT_STATUS(mt_model_item_code(m, "i1\xff", 3, &code), MT_ERR_INVALID_ARGUMENT, "not valid UTF-8");
+    EXPECT_STATUS(mt_model_item_code(m, NULL, 3, &code), MT_ERR_INVALID_ARGUMENT, "id is NULL");
+    const char *names[3] = {"i101", "i102", "i103"};
+    for (int i = 0; i < 3; i++) EXPECT_STATUS(mt_model_item_code(m, names[i], 4, &history[i]), MT_OK, "");
+    int64_t top[5], top2[5];
+    float sc[5], sc2[5];
+    size_t n = 0, n2 = 0;
+    EXPECT_STATUS(mt_model_recommend(m, history, 3, 5, 0, top, sc, &n), MT_OK, "");
+    EXPECT(n == 5 && top[0] >= 0 && top[0] < ITEMS);
+    /* The checkpoint keeps the strings. */
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    mt_model *loaded = NULL;
+    EXPECT_STATUS(mt_model_save_bytes(m, &bytes, &size), MT_OK, "");
+    EXPECT_STATUS(mt_model_load_bytes(bytes, size, &loaded), MT_OK, "");
+    mt_bytes_free(bytes);
+    mt_string_ids loaded_items;
+    EXPECT_STATUS(mt_model_item_strings(loaded, &loaded_items), MT_OK, "");
+    EXPECT(loaded_items.count == ITEMS && loaded_items.offsets[ITEMS] == model_items.offsets[ITEMS]
+           && memcmp(loaded_items.bytes, model_items.bytes, (size_t)model_items.offsets[ITEMS]) == 0);
+    EXPECT_STATUS(mt_model_recommend(loaded, history, 3, 5, 0, top2, sc2, &n2), MT_OK, "");
+    EXPECT(n2 == n && memcmp(top, top2, sizeof top) == 0 && memcmp(sc, sc2, sizeof sc) == 0);
+    mt_model_free(loaded);
+
+    /* Integer datasets and models have no strings. */
+    mt_dataset *plain = small_dataset();
+    EXPECT_STATUS(mt_dataset_string_ids(plain, MT_COLUMN_ITEMS, &got), MT_OK, "");
+    EXPECT(got.count == 0 && got.bytes == NULL);
+    mt_model *pm = NULL;
+    EXPECT_STATUS(mt_model_create(&c, plain, &pm), MT_OK, "");
+    EXPECT_STATUS(mt_model_item_strings(pm, &got), MT_OK, "");
+    EXPECT(got.count == 0);
+    EXPECT_STATUS(mt_model_item_code(pm, "i105", 4, &code), MT_ERR_INVALID_ARGUMENT, "integers, not strings");
+    /* The integer model does not fit the string dataset (the same item count). */
+    EXPECT_STATUS(mt_model_train(pm, d, 1, NULL), MT_ERR_INVALID_ARGUMENT, "40 of the dataset's 40 items are not in the model (i100, i101");
+    mt_model_free(pm);
+    mt_dataset_free(plain);
+
+    /* Bad input: each a clear error, *out NULL. */
+    mt_dataset *bad = (mt_dataset *)0x1;
+    mt_interactions t2 = train;
+    t2.struct_size = 8;
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "struct_size is 8");
+    EXPECT(bad == NULL);
+    EXPECT_STATUS(mt_dataset_from_interactions(NULL, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "train is NULL");
+    t2 = train;
+    int64_t shifted[ITEMS + 1];
+    memcpy(shifted, item_offsets, sizeof shifted);
+    shifted[0] = 1;
+    t2.item_ids.offsets = shifted;
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "must start at 0");
+    static char twice[ITEMS * 4 + 1];
+    memcpy(twice, item_bytes, sizeof twice);
+    memcpy(twice + 4, twice, 4);   /* "i139i139...": the first two strings the same */
+    t2 = train;
+    t2.item_ids.bytes = twice;
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_DATA, "occurs twice");
+    t2 = train;
+    t2.item_ids.count = 10;   /* codes up to 39 are then out of range */
+    int64_t ten[11];
+    memcpy(ten, item_offsets, sizeof ten);
+    t2.item_ids.offsets = ten;
+    t2.item_ids.count = 10;
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_DATA, "expected a code of the 10 string ids (0..<10), found 39");
+    t2 = train;
+    t2.item_ids.bytes = NULL;
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "bytes is NULL");
+    t2 = train;
+    t2.item_ids.count = 0;   /* then the codes are integer ids: fine, another catalogue */
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_OK, "");
+    mt_dataset_free(bad);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1650,6 +1783,7 @@ int main(int argc, char **argv) {
     test_model_bytes();
     test_recommend_batch();
     test_cohort();
+    test_string_ids();
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();

@@ -155,9 +155,9 @@ int main(void) {
     o.max_file_bytes = 10;
     EXPECT_STATUS(mt_split_files(input, train, test, &o, &info), MT_ERR_INVALID_DATA, "limit");
     EXPECT_STATUS(mt_split_files(path_of("missing.csv"), train, test, NULL, &info), MT_ERR_NOT_FOUND, "no such file");
-    const char *bad = write_file("bad.csv", "userId,movieId,rating,timestamp\n1,10,5,1\n1,x,4,2\n");
+    const char *bad = write_file("bad.csv", "userId,movieId,rating,timestamp\n1,10,5,1\n1,,4,2\n");
     EXPECT_STATUS(mt_split_files(bad, train, test, NULL, &info), MT_ERR_INVALID_DATA,
-                  "bad.csv:3: field 'item' (column movieId): expected a non-negative integer id, found 'x'");
+                  "bad.csv:3: field 'item' (column movieId): expected an id, found an empty field");
     const char *dates = write_file("dates.tsv", "user_id:token\titem_id:token\ttimestamp:float\n"
                                    "1\t10\t2014-03-01\n1\t11\t2014-03-02T00:00:00Z\n2\t10\t2014-03-01\n2\t11\t2014-03-03\n"
                                    "3\t10\t2014-04-01\n3\t11\t2014-04-02\n3\t12\t2014-04-03\n3\t13\t2014-04-04\n");
