@@ -81,8 +81,8 @@ def test_dataset_from_pandas_columns():
 def test_dataset_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         metatl.Dataset.from_files(tmp_path / "missing.csv", tmp_path / "missing2.csv")
-    bad = write(tmp_path, "bad_train.csv", "1\t10\t1\n1\tx\t2\n")
-    with pytest.raises(ValueError, match=r"bad_train.csv:2: field 'item': expected a non-negative integer id, found 'x'"):
+    bad = write(tmp_path, "bad_train.csv", "1\t10\t1\n1\t11\tlater\n")
+    with pytest.raises(ValueError, match=r"bad_train.csv:2: field 'timestamp': expected a finite number, found 'later'"):
         metatl.Dataset.from_files(bad, write(tmp_path, "t.csv", TEST))
     with pytest.raises(TypeError, match="integer ids"):
         metatl.Dataset.from_arrays([1.5, 2.0], [1, 2], [0, 1], [3], [1], [0])
@@ -92,7 +92,7 @@ def test_dataset_errors(tmp_path):
         metatl.Dataset.from_arrays([1, 1], [1], [0, 1], [3], [1], [0])
     with pytest.raises(ValueError, match="non-negative"):
         metatl.Dataset.from_arrays([1, 1], [1, -2], [0, 1], [3, 3, 3, 3], [1, 1, 1, 1], [0, 1, 2, 3])
-    with pytest.raises(ValueError, match="train_count must be at least 1"):
+    with pytest.raises(ValueError, match=r"train->count must be at least 1"):
         metatl.Dataset.from_arrays([], [], [], [3], [1], [0])
     with pytest.raises(ValueError, match="side"):
         metatl.Dataset.synthetic(side=1)
@@ -730,11 +730,75 @@ def test_dataset_from_pandas_with_datetimes_and_integer_ids(tmp_path):
     a.fit(data, 6, eval_every=3, progress=False)
     b.fit(files, 6, eval_every=3, progress=False)
     assert np.array_equal(a.item_embeddings, b.item_embeddings)   # times only order each user's items
-    strings = frame(train_rows).assign(movieId=lambda d: d["movieId"].astype(str))
-    with pytest.raises(TypeError, match="string ids are not supported yet"):
-        metatl.Dataset.from_pandas(strings, frame(test_rows), user="userId", item="movieId", time="when")
     with pytest.raises(ValueError, match="no column 'item' for the item"):
         metatl.Dataset.from_pandas(frame(train_rows), frame(test_rows), user="userId", time="when")
+
+
+def _asin(i):
+    """ASIN-like string ids; every fourth all digits with leading zeros (ISBN-style ASINs)."""
+    return f"{i:010d}" if i % 4 == 0 else f"B{i:09X}"
+
+
+def test_dataset_from_pandas_with_string_ids_and_datetimes(tmp_path):
+    """String ids and datetime64 times train exactly as the equivalent file does; the model then
+    takes and returns the strings, pickles, and serves a cohort by them."""
+    pd = pytest.importorskip("pandas")
+    train_rows = [(f"A{u:05d}", _asin(10 + (u * 7 + t * 3) % 40), t) for u in range(80) for t in range(6)]
+    test_rows = [(f"A{u:05d}", _asin(10 + (u * 5 + t * 3) % 40), t) for u in range(100, 160) for t in range(5)]
+    start = pd.Timestamp("2014-03-01")
+
+    def frame(rows, item_dtype=object):
+        return pd.DataFrame({"reviewerID": [r[0] for r in rows], "asin": pd.Series([r[1] for r in rows], dtype=item_dtype),
+                             "overall": 5.0, "when": [start + pd.Timedelta(hours=r[2]) for r in rows]})
+
+    kw = dict(user="reviewerID", item="asin", time="when")
+    data = metatl.Dataset.from_pandas(frame(train_rows), frame(test_rows), **kw)
+    files = metatl.Dataset.from_files(
+        write(tmp_path, "s_train.csv", "".join(f"{u}\t{i}\t{t * 3600}\n" for u, i, t in train_rows)),
+        write(tmp_path, "s_test.csv", "".join(f"{u}\t{i}\t{t * 3600}\n" for u, i, t in test_rows)))
+    assert data.info == files.info
+    assert data.item_strings == files.item_strings == sorted({r[1] for r in train_rows + test_rows})
+    assert data.user_strings == files.user_strings
+    # pandas' string and categorical dtypes give the same dataset.
+    for dtype in ("string", "category"):
+        other = metatl.Dataset.from_pandas(frame(train_rows, dtype), frame(test_rows, dtype), **kw)
+        assert other.item_strings == data.item_strings and other.info == data.info
+    a, b = small_model(), small_model()
+    a.fit(data, 6, eval_every=3, progress=False)
+    b.fit(files, 6, eval_every=3, progress=False)
+    assert np.array_equal(a.item_embeddings, b.item_embeddings)
+    assert list(a.item_ids) == data.item_strings
+    history = [train_rows[0][1], train_rows[1][1], train_rows[2][1]]
+    items, scores = a.recommend(history, top_n=5)
+    assert items.dtype == object and all(isinstance(i, str) for i in items) and set(items) <= set(data.item_strings)
+    again = pickle.loads(pickle.dumps(a))
+    items2, scores2 = again.recommend(history, top_n=5)
+    assert list(items2) == list(items) and np.array_equal(scores2, scores)
+    assert np.array_equal(a.score(history, items), scores)
+    with pytest.raises(ValueError, match="item id 'B-NOT-THERE' is not in the model's vocabulary"):
+        a.recommend(["B-NOT-THERE"] + history)
+    with pytest.raises(TypeError, match="the model's item ids are strings"):
+        a.recommend([1, 2, 3])
+    batch = a.recommend_batch([history, ["B-NOT-THERE"] + history, history[:1]], top_n=5, blocked=[items[0], "B-NOT-THERE"])
+    assert list(batch.unknown_items) == [0, 1, 0] and list(batch.counts) == [5, 5, 0]
+    assert items[0] not in batch.items[0] and batch.items[2][0] is None
+    with pytest.raises(ValueError, match="B-NOT-THERE"):
+        a.recommend_batch([["B-NOT-THERE"] + history], unknown_items="error")
+    users, ranks = a.ranks(data)
+    assert all(isinstance(u, str) and u.startswith("A") for u in users) and len(users) == len(ranks)
+    # A cohort file for the model: items matched by text, the unknown one skipped and counted.
+    cohort = "".join(f"{u}\t{i}\t{t}\n" for u, i, t in test_rows) + "Z1\tNEW\t1\nZ1\t0000000012\t2\n"
+    c = metatl.Dataset.for_model(a, write(tmp_path, "s_train.csv", "".join(f"{u}\t{i}\t{t}\n" for u, i, t in train_rows)),
+                                 write(tmp_path, "c_test.csv", cohort))
+    assert c.info["unknown_interactions"] == 1 and c.item_strings == data.item_strings
+    # Lists of str through from_arrays; mixed or missing ids are a clear error.
+    arrays = metatl.Dataset.from_arrays([r[0] for r in train_rows], [r[1] for r in train_rows], [r[2] for r in train_rows],
+                                        [r[0] for r in test_rows], [r[1] for r in test_rows], [r[2] for r in test_rows])
+    assert arrays.item_strings == data.item_strings
+    with pytest.raises(TypeError, match="integer ids or string ids"):
+        metatl.Dataset.from_arrays(np.array(["a", 1], dtype=object), [1, 2], [0, 1], [1], [1], [0])
+    with pytest.raises(TypeError, match="not a str"):
+        metatl.Dataset.from_pandas(frame(train_rows).assign(asin=lambda d: d["asin"].where(d.index > 0, None)), frame(test_rows), **kw)
 
 
 def test_recommend_batch_equals_recommend_per_history(trained):
@@ -941,8 +1005,9 @@ def test_the_extension_refuses_arrays_that_are_not_one_dimensional(trained):
     for i, name in enumerate(names):
         args = list(columns)
         args[i] = np.stack([args[i], args[i]])
+        u, it, t, tu, ti, tt = args
         with pytest.raises(ValueError, match=rf"^{name} must be one-dimensional, got shape \(2, 3\)"):
-            metatl._metatl.dataset_from_arrays(*args, 3, 1)
+            metatl._metatl.dataset_from_interactions(u, it, t, None, None, tu, ti, tt, None, None, 3, 1)
     with pytest.raises(ValueError, match=r"^history must be one-dimensional, got shape \(2, 2\)"):
         trained.recommend(square)
 

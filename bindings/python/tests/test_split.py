@@ -65,8 +65,8 @@ def test_split_errors(log, tmp_path):
     with pytest.raises(TypeError, match="min_new_interactions"):
         metatl.split(log, train, test, min_new_interactions=2.5)
     bad = tmp_path / "bad.csv"
-    bad.write_text("userId,movieId,rating,timestamp\n1,10,5,1\n1,x,4,2\n")
-    with pytest.raises(ValueError, match=r"bad.csv:3: field 'item' \(column movieId\): expected a non-negative integer id"):
+    bad.write_text("userId,movieId,rating,timestamp\n1,10,5,1\n1,,4,2\n")
+    with pytest.raises(ValueError, match=r"bad.csv:3: field 'item' \(column movieId\): expected an id, found an empty field"):
         metatl.split(bad, train, test)
     with pytest.raises(FileNotFoundError):
         metatl.split(tmp_path / "missing.csv", train, test)
