@@ -1,4 +1,4 @@
-"""Batch inference with Ray: score many new users' histories with a trained MetaTL model.
+r"""Batch inference with Ray: score many new users' histories with a trained MetaTL model.
 
     python score_ray.py --model model.safetensors --histories users.parquet --out recs/ \
         --top-n 10 --actors 4 --batch-size 1024
@@ -155,10 +155,10 @@ def score(model_path: str, histories: str, out: str, top_n: int = 10, actors: in
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint (.safetensors) from `metatl train --out` or Model.save")
-    p.add_argument("--histories", required=True, help="parquet file or folder (see the layouts above)")
+    p.add_argument("--histories", required=True, help="parquet file or folder (the layouts above)")
     p.add_argument("--out", required=True, help="output folder, or a file ending in .parquet")
     p.add_argument("--top-n", type=int, default=10, help="recommendations per user (default 10)")
     p.add_argument("--actors", type=int, default=2, help="actor processes, one model each (default 2)")
