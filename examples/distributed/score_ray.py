@@ -110,7 +110,10 @@ def score(model_path: str, histories: str, out: str, top_n: int = 10, actors: in
     # change a loaded model's; a model trained with the default threads=1 uses one): each actor
     # reserves that many CPUs so that actors do not oversubscribe a node. Results do not depend
     # on it (recommend_batch gives each user the same items and scores for any thread count).
-    model_ref = ray.put(model_bytes)   # once into the object store, shared by every actor
+    # Once into the object store, shared by every actor. (Ray logs an error-level line that the
+    # actors' constructor arguments are in the object store and would be lost for a restart if
+    # they went out of scope: model_ref lives until the job ends, so they do not.)
+    model_ref = ray.put(model_bytes)
 
     # Keep the input's order in the output (costs little here), so that the same input gives the
     # same output file, row for row.
