@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build install demo bench results test test-swift test-c test-cli test-python test-install test-wheel test-crash test-fuzz-replay \
+.PHONY: deps build install demo bench results test test-swift test-c test-cli test-python test-install test-wheel test-distributed test-crash test-fuzz-replay \
 	fuzz fuzz-build sanitize sanitize-asan sanitize-tsan clean
 PYTHON ?= python3
 VENV := .build/python-venv
@@ -70,7 +70,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) build --product metatl
 	$(SWIFT) build --product metatl-swift-example
-	$(MAKE) test-swift test-c test-cli test-install test-crash test-fuzz-replay test-python test-wheel
+	$(MAKE) test-swift test-c test-cli test-install test-crash test-fuzz-replay test-python test-wheel test-distributed
 
 test-swift:
 	$(SWIFT) test --skip-build
@@ -164,6 +164,17 @@ test-wheel:
 	$(NO_TOOLCHAIN) $(WHEEL_VENV)/bin/python -c 'import metatl; m = metatl.Model(dim=8, hidden=(8, 8)); \
 	  m.train(metatl.Dataset.synthetic(seed=1), 2); maps = open("/proc/self/maps").read(); \
 	  assert "$(TOOLCHAIN_LIB)/" not in maps and "metatl/libswiftCore.so" in maps; print("metatl", metatl.__version__, "from the wheel")'
+
+# Batch inference with Ray (examples/distributed): the package (building the release libmetatl,
+# a no-op after test-python) with ray[data] and pytest, at the versions verified, in a virtual
+# environment of its own, then the example's test on a local Ray cluster of two actors. Ray
+# reports no usage statistics (RAY_USAGE_STATS_ENABLED=0) and starts no dashboard.
+DIST_VENV := .build/distributed-venv
+DIST_REQUIREMENTS := "ray[data]==2.60.0" pyarrow==26.0.1 pandas==3.1.1 pytest==9.2.0
+test-distributed:
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip install -q --disable-pip-version-check ./bindings/python $(DIST_REQUIREMENTS)
+	cd $(DIST_VENV) && RAY_USAGE_STATS_ENABLED=0 bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/examples/distributed
 
 # ---- Hardening (README "Hardening") ------------------------------------------------------
 # The Swift toolchain's clang: its libFuzzer and sanitizer runtimes are the ones swiftc uses.
