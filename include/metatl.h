@@ -680,7 +680,7 @@ mt_split_info mt_split_info_default(void);
 
 /* The paper's cold-start split of one interaction log (`input`: CSV or TSV, the delimiter found
  * from the first line; a header naming the columns (user/user_id/userId/reviewerID,
- * item/item_id/movieId/asin, timestamp/time/ts, RecBole's typed name:type headers), other columns
+ * item/item_id/movieId/asin, timestamp/time/ts/unixReviewTime, RecBole's typed name:type headers), other columns
  * ignored; ids non-negative integers; times numbers or ISO 8601 dates, as seconds since 1970).
  * Users whose first interaction is before the cut are training users (all their interactions
  * kept), the others new users; users with too short a history are dropped. Writes `train_out`

@@ -15,7 +15,7 @@ struct Split: ParsableCommand {
 
         The input is CSV or TSV (the delimiter found from the first line: TAB, comma or '::'); a \
         header line names the columns (user/user_id/userId/reviewerID, item/item_id/movieId/asin, \
-        timestamp/time/ts; RecBole's typed `name:type` headers too) and other columns are \
+        timestamp/time/ts/unixReviewTime; RecBole's typed `name:type` headers too) and other columns are \
         ignored. Times are numbers or ISO 8601 dates (2014-03-01, 2014-03-01T12:00:00Z), written \
         as seconds since 1970.
         """

@@ -65,6 +65,29 @@ struct InteractionFileTests {
         #expect(c.users == [1])
     }
 
+    /// Quoted fields as RFC 4180 writes them (pandas, R, Excel): delimiters, quotes and line
+    /// breaks inside; a review's text spanning lines is skipped as one record, and later lines are
+    /// still counted right.
+    @Test func quotedFields() throws {
+        let text = "reviewerID,asin,reviewText,unixReviewTime\n"
+            + "\"A1, Jr.\",B001,\"Great, \"\"really\"\" great\nsecond line\",1400000000\n"
+            + "A2,\"B,002\",plain,1400000001\n"
+            + "A2,B003,\"\",1400000002\n"
+        let r = try parse(text)
+        #expect(r.userStrings?.strings == ["A1, Jr.", "A2"])
+        #expect(r.itemStrings?.strings == ["B001", "B,002", "B003"])
+        #expect(r.timestamps == [1400000000, 1400000001, 1400000002])
+        // A quoted header; quoted numbers are numbers.
+        let q = try parse("\"user\",\"item\",\"timestamp\"\n\"1\",\"2\",\"3\"\n")
+        #expect(q.users == [1] && q.items == [2] && q.timestamps == [3] && q.itemStrings == nil)
+        // Errors after a two-line record name the right line.
+        #expect(message(text + "A3,B004,x,soon\n")?.contains("f.csv:6: field 'timestamp' (column unixReviewTime): expected a finite number, found 'soon'") == true)
+        #expect(message(text + "A3,B004,\"never closed,1\n")?.contains("f.csv:6: a quoted field (\") is not closed before the end of the file") == true)
+        #expect(message(text + "A3,\"B004\"x,y,1\n")?.contains("f.csv:6: text after a quoted field's closing quote") == true)
+        // A quote inside an unquoted field is a character like any other.
+        #expect(try parse("user,item,timestamp\n1,12\"x,3\n").itemStrings?.strings == ["12\"x"])
+    }
+
     @Test func preciseErrors() throws {
         let ml = "userId,movieId,rating,timestamp\n"
         #expect(message(ml + "1,,4,1\n")?.contains("f.csv:2: field 'item' (column movieId): expected an id, found an empty field") == true)

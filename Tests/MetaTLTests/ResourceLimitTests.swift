@@ -146,14 +146,14 @@ struct ResourceLimitTests {
     }
 
     @Test func aLineLongerThanTheLimitIsAClearError() {
-        let long = "1\t10\t1\n" + String(repeating: "7", count: 5000) + "\t1\t2\n"
+        let long = "1\t10\t1\n" + String(repeating: "7", count: (1 << 20) + 10) + "\t1\t2\n"
         do { _ = try load(long); Issue.record("loaded") } catch {
             #expect(error.kind == .invalidData)
-            #expect(error.message.hasSuffix("limits_train.csv:2: line is longer than 4096 bytes; expected user, item, timestamp"), "\(error.message)")
+            #expect(error.message.hasSuffix("limits_train.csv:2: line is longer than 1048576 bytes; expected user, item, timestamp"), "\(error.message)")
         }
         // A file with no newline at all (binary data) stops at the limit too.
-        do { _ = try load(String(repeating: ",", count: 1 << 20)); Issue.record("loaded") } catch {
-            #expect(error.message.hasSuffix("limits_train.csv:1: line is longer than 4096 bytes; expected user, item, timestamp"), "\(error.message)")
+        do { _ = try load(String(repeating: ",", count: 2 << 20)); Issue.record("loaded") } catch {
+            #expect(error.message.hasSuffix("limits_train.csv:1: line is longer than 1048576 bytes; expected user, item, timestamp"), "\(error.message)")
         }
     }
 

@@ -105,7 +105,7 @@ public struct InteractionColumns: Sendable, Equatable {
     /// is `user_id` with its type).
     public static let userNames = ["user", "user_id", "userId", "reviewerID", "user_id:token"]
     public static let itemNames = ["item", "item_id", "movieId", "asin", "item_id:token"]
-    public static let timeNames = ["timestamp", "time", "ts", "timestamp:float"]
+    public static let timeNames = ["timestamp", "time", "ts", "timestamp:float", "unixReviewTime"]
 }
 
 extension Interactions {
@@ -140,15 +140,18 @@ extension Interactions {
 ///   is an error); the time is any finite number, or an ISO 8601 date or
 ///   date-time (`2014-03-01`, `2014-03-01T12:00:00Z`, `2014-03-01 12:00:00+02:00`), converted to
 ///   seconds since 1970-01-01 UTC (a time without a zone is UTC).
+/// - Fields may be quoted as RFC 4180 says (`"Smith, J."`, `"say ""hi"""`), and a quoted field may
+///   hold delimiters and line breaks (a review's text); a record may be up to 1 MiB.
 /// - Blank lines are skipped, and so is a UTF-8 byte-order mark at the start of the file (as
 ///   Python's utf-8-sig and CSV readers do: Excel and Notepad write one).
 ///
 /// Every problem is reported with the file, the line, the field and what was expected; text
 /// from the file is shown with ``shown(_:)``, so that no byte is invisible or cuts the message.
 enum InteractionLog {
-    /// Longest line accepted: a line holds a few numbers, so anything longer is not this format
-    /// (and a binary file cannot make one line of gigabytes).
-    static let maxLineBytes = 4096
+    /// Longest record (line, or lines when a quoted field holds line breaks) accepted: 1 MiB. A
+    /// record holds a user, an item and a time, and perhaps other columns (a review's text);
+    /// anything longer is not this format, and a binary file cannot make one record of gigabytes.
+    static let maxLineBytes = 1 << 20
 
     /// The default largest data file, in bytes: 4 GiB.
     ///
@@ -262,7 +265,78 @@ enum InteractionLog {
         switch delimiter { case "\t": return "TAB"; case "::": return "'::'"; default: return "comma" }
     }
 
-    static func split(_ line: Substring, by delimiter: String) -> [Substring] {
+    /// The end of the record that starts at `start` (the index of its line break, or the end of
+    /// the bytes), and how many line breaks lie inside it: a record is one line, unless a quoted
+    /// field (one whose first byte, after the line's start, a comma or a TAB and any spaces, is
+    /// `"`) holds line breaks. nil: a quoted field is never closed.
+    static func recordEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> (end: Int, breaks: Int)? {
+        var i = start, breaks = 0
+        var fieldStart = true, quoted = false
+        while i < bytes.count && i - start <= limit {
+            let b = bytes[i]
+            if quoted {
+                if b == 0x22 {
+                    if i + 1 < bytes.count && bytes[i + 1] == 0x22 { i += 2; continue }   // "" is one quote
+                    quoted = false
+                } else if b == 0x0A {
+                    breaks += 1
+                }
+            } else {
+                switch b {
+                case 0x0A: return (i, breaks)
+                case 0x22 where fieldStart: quoted = true; fieldStart = false
+                case 0x2C, 0x09: fieldStart = true
+                case 0x20: break
+                default: fieldStart = false
+                }
+            }
+            i += 1
+        }
+        return quoted && i >= bytes.count ? nil : (i, breaks)
+    }
+
+    /// A record's fields, RFC 4180's quoting undone: a field that starts with `"` (after any
+    /// spaces) ends at the next lone `"`, and `""` inside it is one `"`; delimiters and line
+    /// breaks inside it are part of it. Other fields are trimmed of spaces and TABs. nil: text
+    /// between a closing quote and the next delimiter.
+    static func split(_ line: Substring, by delimiter: String) -> [Substring]? {
+        guard line.utf8.contains(0x22) else { return plainSplit(line, by: delimiter) }
+        var fields: [Substring] = []
+        let d = Array(delimiter.utf8)
+        let u = Array(line.utf8)
+        var i = 0
+        func startsDelimiter(_ at: Int) -> Bool { at + d.count <= u.count && Array(u[at..<(at + d.count)]) == d }
+        while true {
+            var j = i
+            while j < u.count && u[j] == 0x20 { j += 1 }
+            if j < u.count && u[j] == 0x22 {
+                var text: [UInt8] = []
+                var k = j + 1
+                var closed = false
+                while k < u.count {
+                    if u[k] == 0x22 {
+                        if k + 1 < u.count && u[k + 1] == 0x22 { text.append(0x22); k += 2; continue }
+                        closed = true; k += 1; break
+                    }
+                    text.append(u[k]); k += 1
+                }
+                guard closed else { return nil }
+                while k < u.count && (u[k] == 0x20 || u[k] == 0x0D) { k += 1 }
+                fields.append(String(decoding: text, as: UTF8.self)[...])
+                if k >= u.count { return fields }
+                guard startsDelimiter(k) else { return nil }
+                i = k + d.count
+            } else {
+                var k = i
+                while k < u.count && !startsDelimiter(k) { k += 1 }
+                fields.append(String(decoding: u[i..<k], as: UTF8.self).trimmingCharacters(in: .whitespaces)[...])
+                if k >= u.count { return fields }
+                i = k + d.count
+            }
+        }
+    }
+
+    static func plainSplit(_ line: Substring, by delimiter: String) -> [Substring] {
         let parts: [Substring]
         if delimiter.count == 1, let c = delimiter.first {
             parts = line.split(separator: c, omittingEmptySubsequences: false)
@@ -368,10 +442,13 @@ enum InteractionLog {
             var lineNumber = 0
             var start = bytes.starts(with: byteOrderMark) ? byteOrderMark.count : 0
             var layout: Layout?
+            var breaksBefore = 0
             while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != 0x0A && end - start <= maxLineBytes { end += 1 }
-                lineNumber += 1
+                lineNumber += 1 + breaksBefore
+                guard let (end, breaks) = recordEnd(bytes, from: start, limit: maxLineBytes) else {
+                    return .failure(.invalidData("\(name):\(lineNumber): a quoted field (\") is not closed before the end of the file"))
+                }
+                breaksBefore = breaks
                 if end - start > maxLineBytes {
                     return .failure(.invalidData(
                         "\(name):\(lineNumber): line is longer than \(maxLineBytes) bytes; expected user, item, timestamp"))
@@ -388,13 +465,16 @@ enum InteractionLog {
                 if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
                 let l: Layout
                 let fields: [Substring]
+                let d = layout?.delimiter ?? delimiter(of: line[...])
+                guard let split = split(line[...], by: d) else {
+                    return .failure(.invalidData("\(name):\(lineNumber): text after a quoted field's closing quote (\"), before the "
+                                                 + "next \(describe(delimiter: d)); inside quotes, a quote is written twice (\"\")"))
+                }
+                fields = split
                 if let layout {
                     l = layout
-                    fields = split(line[...], by: l.delimiter)
                 } else {
                     // The first line settles the delimiter, the columns and whether there is a header.
-                    let d = delimiter(of: line[...])
-                    fields = split(line[...], by: d)
                     do throws(MetaTLError) {
                         let (found, header) = try InteractionLog.layout(first: fields, delimiter: d, columns: columns,
                                                                         name: name, line: lineNumber)

@@ -100,7 +100,7 @@ def split(input: PathLike, train_out: PathLike, test_out: PathLike, *, cut_time:
     sorted by user then time), the files :meth:`Dataset.from_files` reads.
 
     ``input`` is CSV or TSV (the delimiter found from the first line); a header names the
-    columns (user/user_id/userId/reviewerID, item/item_id/movieId/asin, timestamp/time/ts,
+    columns (user/user_id/userId/reviewerID, item/item_id/movieId/asin, timestamp/time/ts/unixReviewTime,
     RecBole's ``name:type``), other columns are ignored; times are numbers or ISO 8601 dates
     (seconds since 1970). ``columns`` chooses them instead: ``"userId,movieId,timestamp"``,
     ``"0,1,3"`` or a sequence of three names or 0-based positions. The cut is ``cut_time`` (a
