@@ -227,13 +227,17 @@ typedef struct mt_dataset_options {
                                * before it is read; a pipe is read until it ends or gives more
                                * (one that never ends stops there): MT_ERR_INVALID_DATA, the
                                * message naming the file and the limit. */
+    int32_t  sampled_negatives; /* negatives per new user in the sampled protocol, 1...100000 (100, the
+                                 * reference's); a user's first n draws are the same for any count.
+                                 * Added in 0.1.0's second header: a caller compiled against the
+                                 * earlier struct (without it) gets 100. */
 } mt_dataset_options;
 
 /* The default of mt_dataset_options.max_file_bytes: far above real data (the reference's files
  * are a few MB), low enough that loading two files this large fits a 24 GB machine. */
 #define MT_DEFAULT_MAX_FILE_BYTES ((uint64_t)4 << 30)
 
-/* K 3, seed 1, max_file_bytes MT_DEFAULT_MAX_FILE_BYTES. */
+/* K 3, seed 1, max_file_bytes MT_DEFAULT_MAX_FILE_BYTES, sampled_negatives 100. */
 mt_dataset_options mt_dataset_options_default(void);
 
 /* Reads the reference's two files (`user<TAB>item<TAB>timestamp`; the delimiter, TAB, comma or
@@ -295,11 +299,13 @@ typedef struct mt_interactions {
     mt_string_ids  item_ids;     /* the items' strings when items holds codes; count 0 otherwise */
 } mt_interactions;
 
-/* mt_dataset_from_arrays for rows whose ids may be strings. A column of strings in one and
- * integers in the other is read as strings, the integers in decimal. Everything is copied; the
- * dataset's own codes (sorted order) may differ from the caller's: mt_dataset_string_ids. */
-mt_status mt_dataset_from_interactions(const mt_interactions *train, const mt_interactions *test, int32_t K,
-                                       uint64_t seed, mt_dataset **out);
+/* mt_dataset_from_arrays for rows whose ids may be strings, with options (K, seed,
+ * sampled_negatives; max_file_bytes is not used; NULL for the defaults). A column of strings in
+ * one and integers in the other is read as strings, the integers in decimal. Everything is
+ * copied; the dataset's own codes (sorted order) may differ from the caller's:
+ * mt_dataset_string_ids. */
+mt_status mt_dataset_from_interactions(const mt_interactions *train, const mt_interactions *test,
+                                       const mt_dataset_options *options, mt_dataset **out);
 
 #define MT_COLUMN_USERS 0
 #define MT_COLUMN_ITEMS 1
@@ -513,6 +519,11 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
  * in the same order. With a transition prior attached, it is blended in (as mt_model_evaluate). */
 mt_status mt_model_evaluate_ranks(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
                                   int64_t *user_ids, int64_t *ranks, size_t len);
+
+/* NDCG@k and Hits@k of `n` per-user ranks as mt_model_evaluate_ranks gives them (0 a miss), at any
+ * cutoff k >= 1: the gain of a hit at rank r is 1 / log2(r + 1), averaged over the n users. Either
+ * output may be NULL. */
+mt_status mt_metrics_at_cutoff(const int64_t *ranks, size_t n, int32_t k, double *ndcg, double *hits);
 
 /* The baselines MetaTL is reported against, fitted on the dataset's training sequences and
  * evaluated on the same users and candidates: MT_BASELINE_POPULARITY (most popular item),

@@ -13,14 +13,10 @@ public func mt_dataset_load_for_model(_ train: UnsafePointer<CChar>?, _ test: Un
         let out = try clear(out)
         let m = try model(p)
         guard flags & ~MT_DATASET_UNKNOWN_IS_ERROR == 0 else { throw BoundaryError.argument("unknown flags 0x\(String(flags, radix: 16))") }
-        var o = mt_dataset_options_default()
-        o.K = Int32(clamping: m.configuration.K)
-        o.seed = m.configuration.seed
-        if let options {
-            try checkSize(options.pointee.struct_size, of: mt_dataset_options.self, "options", "mt_dataset_options_default")
-            o = options.pointee
-        }
-        try loadDataset(train, test, K: o.K, seed: o.seed, maxFileBytes: o.max_file_bytes, vocabularyOf: m,
+        var defaults = mt_dataset_options_default()
+        defaults.K = Int32(clamping: m.configuration.K)
+        defaults.seed = m.configuration.seed
+        try loadDataset(train, test, options: try datasetOptions(options, defaults: defaults), vocabularyOf: m,
                         unknownItems: flags & MT_DATASET_UNKNOWN_IS_ERROR != 0 ? .fail : .skip, into: out)
     }
 }

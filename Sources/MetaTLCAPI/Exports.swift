@@ -208,6 +208,29 @@ public func mt_dataset_options_default() -> mt_dataset_options {
     o.K = 3
     o.seed = 1
     o.max_file_bytes = UInt64(Dataset.defaultMaxFileBytes)
+    o.sampled_negatives = Int32(EvaluationUsers.defaultSampledNegatives)
+    return o
+}
+
+/// The size of mt_dataset_options in the header before `sampled_negatives` (24 bytes).
+private let earlierDatasetOptionsSize = MemoryLayout<mt_dataset_options>.offset(of: \mt_dataset_options.sampled_negatives)
+    ?? MemoryLayout<mt_dataset_options>.size
+
+/// The caller's options over `defaults` (NULL: the defaults): only its struct_size bytes are
+/// read, this header's size or larger, or the earlier header's (its later fields keep the defaults).
+func datasetOptions(_ p: UnsafePointer<mt_dataset_options>?, defaults: mt_dataset_options = mt_dataset_options_default(),
+                    _ name: String = "options") throws -> mt_dataset_options {
+    guard let p else { return defaults }
+    let size = Int(UnsafeRawPointer(p).load(as: UInt32.self)), ours = MemoryLayout<mt_dataset_options>.size
+    guard size >= ours || size == earlierDatasetOptionsSize else {
+        throw BoundaryError.argument("\(name)->struct_size is \(size); initialise it with mt_dataset_options_default() "
+                                     + "(sizeof(mt_dataset_options) is \(ours); an earlier header's \(earlierDatasetOptionsSize) is accepted too)")
+    }
+    var o = defaults
+    withUnsafeMutableBytes(of: &o) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(p), count: min(size, ours)))
+    }
+    o.struct_size = UInt32(ours)
     return o
 }
 
@@ -216,9 +239,7 @@ public func mt_dataset_load(_ train: UnsafePointer<CChar>?, _ test: UnsafePointe
                             _ options: UnsafePointer<mt_dataset_options>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
     guarded("mt_dataset_load") {
         let out = try clear(out)
-        let o = options?.pointee ?? mt_dataset_options_default()
-        try checkSize(o.struct_size, of: mt_dataset_options.self, "options", "mt_dataset_options_default")
-        try loadDataset(train, test, K: o.K, seed: o.seed, maxFileBytes: o.max_file_bytes, into: out)
+        try loadDataset(train, test, options: try datasetOptions(options), into: out)
     }
 }
 
@@ -227,19 +248,23 @@ public func mt_dataset_from_files(_ train: UnsafePointer<CChar>?, _ test: Unsafe
                                   _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
     guarded("mt_dataset_from_files") {
         let out = try clear(out)
-        try loadDataset(train, test, K: K, seed: seed, maxFileBytes: UInt64(Dataset.defaultMaxFileBytes), into: out)
+        var o = mt_dataset_options_default()
+        o.K = K
+        o.seed = seed
+        try loadDataset(train, test, options: o, into: out)
     }
 }
 
 /// The one body of mt_dataset_load, mt_dataset_from_files and mt_dataset_load_for_model.
-func loadDataset(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, K: Int32, seed: UInt64, maxFileBytes: UInt64,
+func loadDataset(_ train: UnsafePointer<CChar>?, _ test: UnsafePointer<CChar>?, options o: mt_dataset_options,
                  vocabularyOf model: MetaTLModel? = nil, unknownItems: UnknownItemPolicy = .skip,
                  into out: UnsafeMutablePointer<OpaquePointer?>) throws {
-    guard maxFileBytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
+    guard o.max_file_bytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
     // Beyond Int.max no file can be larger: the same as no limit.
-    let limit = maxFileBytes > UInt64(Int.max) ? Int.max : Int(maxFileBytes)
-    let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(K), seed: seed,
-                        maxFileBytes: limit, vocabularyOf: model, unknownItems: unknownItems)
+    let limit = o.max_file_bytes > UInt64(Int.max) ? Int.max : Int(o.max_file_bytes)
+    let d = try Dataset(trainFile: try string(train, "train_path"), testFile: try string(test, "test_path"), K: Int(o.K), seed: o.seed,
+                        maxFileBytes: limit, vocabularyOf: model, unknownItems: unknownItems,
+                        sampledNegatives: Int(o.sampled_negatives))
     out.pointee = retain(DatasetHandle(d))
 }
 
@@ -464,6 +489,20 @@ private func splitAndProtocol(_ split: Int32, _ proto: Int32) throws -> (Split, 
     case MT_PROTOCOL_SAMPLED: return (s, .sampled)
     case MT_PROTOCOL_FULL: return (s, .full)
     default: throw BoundaryError.argument("protocol must be MT_PROTOCOL_SAMPLED or MT_PROTOCOL_FULL (got \(proto))")
+    }
+}
+
+@_cdecl("mt_metrics_at_cutoff")
+public func mt_metrics_at_cutoff(_ ranks: UnsafePointer<Int64>?, _ n: Int, _ k: Int32,
+                                 _ ndcg: UnsafeMutablePointer<Double>?, _ hits: UnsafeMutablePointer<Double>?) -> mt_status {
+    guarded("mt_metrics_at_cutoff") {
+        let count = try count(n, "n", limit: Int(Int32.max))
+        guard k >= 1 else { throw BoundaryError.argument("k must be at least 1 (got \(k))") }
+        // 0 (a miss here) is below every rank, as Metrics counts it.
+        let r = try array(ranks, count, "ranks").map { $0 >= 1 && $0 <= Int64(Int.max) ? Int($0) : Metrics.unranked }
+        let m = Metrics.at(Int(k), ranks: r)
+        ndcg?.pointee = m.ndcg
+        hits?.pointee = m.hits
     }
 }
 

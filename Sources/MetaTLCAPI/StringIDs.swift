@@ -40,11 +40,14 @@ func interactions(_ p: UnsafePointer<mt_interactions>?, _ name: String) throws -
 
 @_cdecl("mt_dataset_from_interactions")
 public func mt_dataset_from_interactions(_ train: UnsafePointer<mt_interactions>?, _ test: UnsafePointer<mt_interactions>?,
-                                         _ K: Int32, _ seed: UInt64, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+                                         _ options: UnsafePointer<mt_dataset_options>?,
+                                         _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
     guarded("mt_dataset_from_interactions") {
         let out = try clear(out)
-        let d = try Dataset(train: try interactions(train, "train"), test: try interactions(test, "test"), K: Int(K), seed: seed,
-                            trainName: "training interactions", testName: "new-user interactions")
+        let o = try datasetOptions(options)
+        let d = try Dataset(train: try interactions(train, "train"), test: try interactions(test, "test"), K: Int(o.K), seed: o.seed,
+                            trainName: "training interactions", testName: "new-user interactions",
+                            sampledNegatives: Int(o.sampled_negatives))
         out.pointee = retain(DatasetHandle(d))
     }
 }

@@ -20,6 +20,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "New users' interactions.")
     var test: String
     @OptionGroup var files: DataFileOptions
+    @OptionGroup var evaluation: EvaluationOptions
     @Option(help: "Seed of the validation/test split (default: the model's).")
     var seed: UInt64?
     @Option(help: "Write every reported number to this JSON file.")
@@ -35,13 +36,14 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         let m = try MetaTLModel.load(from: model)
         let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed,
-                               maxFileBytes: files.maxFileBytes.value, vocabularyOf: m, unknownItems: unknownItems)
+                               maxFileBytes: files.maxFileBytes.value, vocabularyOf: m, unknownItems: unknownItems,
+                               sampledNegatives: evaluation.sampledNegatives)
         if data.unknownInteractions > 0 {
             log("\(data.unknownInteractions) interactions have items the model does not know: left out")
         }
         if transitionPrior == .off { try m.detachTransitionPrior() }
         try transitionPrior?.attach(to: m, from: data)
-        let report = try EvaluationReport(model: m, dataset: data)
+        let report = try EvaluationReport(model: m, dataset: data, cutoffs: evaluation.cutoffs.values)
         print(report.table())
         print(report.bootstrapTable())
         if let path = perUserCSV { try writeText(report.perUserCSV(), to: path, what: "per-user ranks") }

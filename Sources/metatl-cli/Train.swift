@@ -17,10 +17,12 @@ struct Train: ParsableCommand {
     var test: String
     @OptionGroup var files: DataFileOptions
     @OptionGroup var options: TrainingOptions
+    @OptionGroup var evaluation: EvaluationOptions
 
     func run() throws {
         let c = try options.configuration()
-        let data = try Dataset(trainFile: train, testFile: test, K: c.K, seed: c.seed, maxFileBytes: files.maxFileBytes.value)
-        try TrainingRun(dataset: data, configuration: c, options: options).run()
+        let data = try Dataset(trainFile: train, testFile: test, K: c.K, seed: c.seed, maxFileBytes: files.maxFileBytes.value,
+                               sampledNegatives: evaluation.sampledNegatives)
+        try TrainingRun(dataset: data, configuration: c, options: options, cutoffs: evaluation.cutoffs.values).run()
     }
 }

@@ -7,6 +7,8 @@ struct TrainingRun {
     let dataset: Dataset
     let configuration: Configuration
     let options: TrainingOptions
+    /// NDCG@k and Hits@k cutoffs reported besides 1, 5 and 10.
+    var cutoffs: [Int] = []
     /// The synthetic data's oracle, reported beside the baselines (demo only).
     var oracle: SyntheticData.Oracle? = nil
 
@@ -49,7 +51,7 @@ struct TrainingRun {
             log("model saved to \(out)")
         }
         if let path = options.curveCSV { try writeCurveCSV(result.curve, to: path) }
-        var report = try EvaluationReport(model: model, dataset: dataset)
+        var report = try EvaluationReport(model: model, dataset: dataset, cutoffs: cutoffs)
         if let oracle { report.add("oracle") { oracle.evaluate(on: dataset, split: $0, protocol: $1) } }
         print(report.table())
         print(report.bootstrapTable())

@@ -37,6 +37,14 @@ struct SurfaceDefaultsTests {
         return checks.filter { !$0.1 }.map(\.0)
     }
 
+    /// mt_dataset_options' defaults are the Swift Dataset's.
+    @Test func cDatasetOptionsAreSwiftsDefaults() {
+        let o = mt_dataset_options_default()
+        #expect(Int(o.sampled_negatives) == EvaluationUsers.defaultSampledNegatives)
+        #expect(Int(o.max_file_bytes) == Dataset.defaultMaxFileBytes)
+        #expect(o.K == 3 && o.seed == 1)
+    }
+
     @Test func cPresetsAreSwiftsSettingForSetting() throws {
         #expect(Self.sameSettings(MetaTLCAPI.mt_config_default(), Configuration()) == [])
         for name in Configuration.presetNames {

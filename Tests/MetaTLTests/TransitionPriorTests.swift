@@ -126,7 +126,7 @@ struct TransitionPriorTests {
             func bonus(_ h: Int32, _ t: Int32) -> Float { w * Foundation.log(1 + (counts[Int64(h) << 32 | Int64(t)] ?? 0)) }
             var reordered = false
             for split in Split.allCases where data.users(split).count > 0 {
-                let users = data.users(split), K = 3, N = EvaluationUsers.sampledNegatives
+                let users = data.users(split), K = 3, N = users.sampledNegatives
                 let adapted = m.adaptedRelations(of: users)
                 let sampled = m.ranks(of: users, protocol: .sampled, prior: prior)
                 let full = m.ranks(of: users, protocol: .full, prior: prior)

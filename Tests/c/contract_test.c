@@ -1667,8 +1667,10 @@ static void test_string_ids(void) {
     mt_string_ids items = {item_bytes, item_offsets, ITEMS}, users = {user_bytes, user_offsets, U + N};
     mt_interactions train = {sizeof(mt_interactions), tu, ti, tt, U * L, users, items};
     mt_interactions test = {sizeof(mt_interactions), nu, ni, nt, N * M, users, items};
+    mt_dataset_options seven = mt_dataset_options_default();
+    seven.seed = 7;
     mt_dataset *d = NULL;
-    EXPECT_STATUS(mt_dataset_from_interactions(&train, &test, 3, 7, &d), MT_OK, "");
+    EXPECT_STATUS(mt_dataset_from_interactions(&train, &test, &seven, &d), MT_OK, "");
     mt_string_ids got;
     EXPECT_STATUS(mt_dataset_string_ids(d, MT_COLUMN_ITEMS, &got), MT_OK, "");
     /* Sorted: code 0 is "i100" now. */
@@ -1732,35 +1734,104 @@ static void test_string_ids(void) {
     mt_dataset *bad = (mt_dataset *)0x1;
     mt_interactions t2 = train;
     t2.struct_size = 8;
-    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "struct_size is 8");
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, &seven, &bad), MT_ERR_INVALID_ARGUMENT, "struct_size is 8");
     EXPECT(bad == NULL);
-    EXPECT_STATUS(mt_dataset_from_interactions(NULL, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "train is NULL");
+    EXPECT_STATUS(mt_dataset_from_interactions(NULL, &test, &seven, &bad), MT_ERR_INVALID_ARGUMENT, "train is NULL");
     t2 = train;
     int64_t shifted[ITEMS + 1];
     memcpy(shifted, item_offsets, sizeof shifted);
     shifted[0] = 1;
     t2.item_ids.offsets = shifted;
-    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "must start at 0");
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, &seven, &bad), MT_ERR_INVALID_ARGUMENT, "must start at 0");
     static char twice[ITEMS * 4 + 1];
     memcpy(twice, item_bytes, sizeof twice);
     memcpy(twice + 4, twice, 4);   /* "i139i139...": the first two strings the same */
     t2 = train;
     t2.item_ids.bytes = twice;
-    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_DATA, "occurs twice");
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, &seven, &bad), MT_ERR_INVALID_DATA, "occurs twice");
     t2 = train;
     t2.item_ids.count = 10;   /* codes up to 39 are then out of range */
     int64_t ten[11];
     memcpy(ten, item_offsets, sizeof ten);
     t2.item_ids.offsets = ten;
     t2.item_ids.count = 10;
-    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_DATA, "expected a code of the 10 string ids (0..<10), found 39");
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, &seven, &bad), MT_ERR_INVALID_DATA, "expected a code of the 10 string ids (0..<10), found 39");
     t2 = train;
     t2.item_ids.bytes = NULL;
-    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_ERR_INVALID_ARGUMENT, "bytes is NULL");
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, &seven, &bad), MT_ERR_INVALID_ARGUMENT, "bytes is NULL");
     t2 = train;
     t2.item_ids.count = 0;   /* then the codes are integer ids: fine, another catalogue */
-    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, 3, 7, &bad), MT_OK, "");
+    EXPECT_STATUS(mt_dataset_from_interactions(&t2, &test, &seven, &bad), MT_OK, "");
     mt_dataset_free(bad);
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
+/* The sampled protocol's negatives as an option (mt_dataset_options.sampled_negatives; an earlier
+ * header's smaller struct gets 100), and NDCG@k / Hits@k at any cutoff from per-user ranks. */
+static void test_evaluation_options(void) {
+    mt_dataset *d = small_dataset();
+    mt_config c = small_config();
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
+    mt_dataset_options o = mt_dataset_options_default();
+    EXPECT(o.sampled_negatives == 100);
+    o.seed = 7;
+    o.sampled_negatives = 4;
+    mt_dataset *four = NULL;
+    char train_path[512], test_path[512];
+    static char train[65536], test[16384];
+    size_t tn = 0, sn = 0;
+    for (int u = 0; u < 60; u++)
+        for (int t = 0; t < 8; t++)
+            tn += (size_t)snprintf(train + tn, sizeof train - tn, "%d\t%d\t%d\n", u, 100 + (u + t * (1 + u % 3)) % 40, t);
+    for (int u = 0; u < 30; u++)
+        for (int t = 0; t < 5; t++)
+            sn += (size_t)snprintf(test + sn, sizeof test - sn, "%d\t%d\t%d\n", 1000 + u, 100 + (3 * u + t * (1 + u % 3)) % 40, t);
+    snprintf(train_path, sizeof train_path, "%s", write_file("neg_train.csv", train));
+    snprintf(test_path, sizeof test_path, "%s", write_file("neg_test.csv", test));
+    EXPECT_STATUS(mt_dataset_load_for_model(train_path, test_path, &o, m, 0, &four), MT_OK, "");
+    mt_dataset_info info = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_info_get(four, &info), MT_OK, "");
+    int64_t users[64], ranks[64];
+    size_t n = (size_t)info.test_users;
+    EXPECT(n >= 1 && n <= 64);
+    EXPECT_STATUS(mt_model_evaluate_ranks(m, four, MT_SPLIT_TEST, MT_PROTOCOL_SAMPLED, users, ranks, n), MT_OK, "");
+    int within = 1;
+    for (size_t i = 0; i < n; i++) within &= ranks[i] >= 1 && ranks[i] <= 5;
+    EXPECT(within);
+    mt_dataset_free(four);
+    o.sampled_negatives = 0;
+    EXPECT_STATUS(mt_dataset_load(train_path, test_path, &o, &four), MT_ERR_INVALID_ARGUMENT, "sampledNegatives must be in 1...100000");
+    /* An earlier header's struct (ending before sampled_negatives) gets the default. */
+    struct { uint32_t struct_size; int32_t K; uint64_t seed; uint64_t max_file_bytes; } earlier = {24, 3, 7, MT_DEFAULT_MAX_FILE_BYTES};
+    EXPECT(sizeof earlier == 24);
+    EXPECT_STATUS(mt_dataset_load(train_path, test_path, (const mt_dataset_options *)(const void *)&earlier, &four), MT_OK, "");
+    mt_metrics a = mt_metrics_default(), b = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, four, MT_SPLIT_TEST, MT_PROTOCOL_SAMPLED, &a), MT_OK, "");
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_SAMPLED, &b), MT_OK, "");
+    EXPECT(a.users == b.users && a.mrr == b.mrr);   /* small_dataset's files and seed, 100 negatives */
+    mt_dataset_free(four);
+    earlier.struct_size = 16;
+    EXPECT_STATUS(mt_dataset_load(train_path, test_path, (const mt_dataset_options *)(const void *)&earlier, &four),
+                  MT_ERR_INVALID_ARGUMENT, "options->struct_size is 16");
+
+    /* Cutoffs: ranks 1, 3, 15, 30 and a miss. */
+    int64_t r[5] = {1, 3, 15, 30, 0};
+    double ndcg = -1, hits = -1;
+    EXPECT_STATUS(mt_metrics_at_cutoff(r, 5, 20, &ndcg, &hits), MT_OK, "");
+    EXPECT(hits == 3.0 / 5 && fabs(ndcg - (1 + 1 / log2(4.0) + 1 / log2(16.0)) / 5) < 1e-15);
+    mt_metrics mm = mt_metrics_default();
+    EXPECT_STATUS(mt_model_evaluate(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, &mm), MT_OK, "");
+    mt_dataset_info di = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_info_get(d, &di), MT_OK, "");
+    EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, ranks, (size_t)di.test_users), MT_OK, "");
+    EXPECT_STATUS(mt_metrics_at_cutoff(ranks, (size_t)di.test_users, 10, &ndcg, &hits), MT_OK, "");
+    EXPECT(fabs(ndcg - mm.ndcg10) < 1e-12 && fabs(hits - mm.hits10) < 1e-12);
+    EXPECT_STATUS(mt_metrics_at_cutoff(r, 5, 0, &ndcg, &hits), MT_ERR_INVALID_ARGUMENT, "k must be at least 1");
+    EXPECT_STATUS(mt_metrics_at_cutoff(NULL, 5, 3, &ndcg, &hits), MT_ERR_INVALID_ARGUMENT, "ranks is NULL");
+    EXPECT_STATUS(mt_metrics_at_cutoff(NULL, 0, 3, NULL, NULL), MT_OK, "");
     mt_model_free(m);
     mt_dataset_free(d);
 }
@@ -1784,6 +1855,7 @@ int main(int argc, char **argv) {
     test_recommend_batch();
     test_cohort();
     test_string_ids();
+    test_evaluation_options();
     test_serving_while_training();
     test_concurrent_serving();
     test_fork_after_training();

@@ -244,6 +244,20 @@ if "$bin" evaluate --model "$dir/rb.safetensors" --train "$dir/rb_train.csv" --t
 else
     fail "cohort with string ids: $(cat "$dir/err.txt")"
 fi
+# The sampled protocol's negatives and more cutoffs, as options.
+if "$bin" train --train "$dir/tiny_train.csv" --test "$dir/tiny_test_new_user.csv" --max-steps 4 --eval-every 2 --threads 1 \
+    --sampled-negatives 7 --cutoffs 20,50 --metrics-json "$dir/neg.json" --per-user-csv "$dir/neg.csv" >"$dir/out.txt" 2>"$dir/err.txt" \
+    && python3 - "$dir/neg.json" "$dir/neg.csv" <<'PY'
+import csv, json, sys
+m = json.load(open(sys.argv[1]))
+for system in ("metatl", "transition"):
+    full = m["test"][system]["full"]
+    assert full["Hits@50"] >= full["Hits@20"] >= full["Hits@10"], full
+rows = [r for r in csv.DictReader(open(sys.argv[2])) if r["protocol"] == "sampled" and r["rank"]]
+assert rows and all(1 <= int(r["rank"]) <= 8 for r in rows)
+PY
+then ok "--sampled-negatives bounds the sampled ranks; --cutoffs adds NDCG@k and Hits@k"; else fail "--sampled-negatives / --cutoffs: $(cat "$dir/err.txt")"; fi
+grep -q "Hits@50" "$dir/out.txt" && ok "the table shows the added cutoffs" || fail "cutoffs in the table: $(head -2 "$dir/out.txt")"
 # --version prints the library's version, the header's.
 header=$(sed -n 's/^#define MT_VERSION_STRING "\(.*\)"$/\1/p' "$(dirname "$0")/../../include/metatl.h")
 [ -n "$header" ] && [ "$("$bin" --version)" = "$header" ] && ok "--version prints $header" || fail "--version: $("$bin" --version 2>&1), header $header"

@@ -72,7 +72,8 @@ public final class Dataset: @unchecked Sendable {
     /// ``init(train:test:K:seed:trainName:testName:vocabularyOf:unknownItems:)``).
     public convenience init(trainFile: String, testFile: String, K: Int = 3, seed: UInt64 = 1,
                             maxFileBytes: Int = Dataset.defaultMaxFileBytes, vocabularyOf model: MetaTLModel? = nil,
-                            unknownItems: UnknownItemPolicy = .skip) throws(MetaTLError) {
+                            unknownItems: UnknownItemPolicy = .skip,
+                            sampledNegatives: Int = EvaluationUsers.defaultSampledNegatives) throws(MetaTLError) {
         guard maxFileBytes >= 1 else { throw .invalidArgument("maxFileBytes must be at least 1 (got \(maxFileBytes))") }
         // A model's string item ids are matched by their text, so the cohort's items are read as
         // strings (`0205616461` must stay that, not become 205616461).
@@ -88,10 +89,13 @@ public final class Dataset: @unchecked Sendable {
             newUsers = try InteractionLog.read(path: testFile, maxBytes: maxFileBytes, strings: trainStrings.union(testStrings))
         }
         try self.init(train: train, test: newUsers, K: K, seed: seed, trainName: trainFile, testName: testFile,
-                      vocabularyOf: model, unknownItems: unknownItems)
+                      vocabularyOf: model, unknownItems: unknownItems, sampledNegatives: sampledNegatives)
     }
 
     /// Builds a dataset from interaction rows (training users, new users).
+    ///
+    /// The sampled protocol ranks each user's target against `sampledNegatives` uniform items
+    /// (the reference's 100), drawn once from the seed.
     ///
     /// Ids are integers or string ids (``Interactions/userStrings``, ``Interactions/itemStrings``);
     /// a column of strings in one and integers in the other is read as strings, the integers in
@@ -106,8 +110,12 @@ public final class Dataset: @unchecked Sendable {
     /// naming its file, row and id.
     public init(train: Interactions, test newUsers: Interactions, K: Int = 3, seed: UInt64 = 1,
                 trainName: String = "training interactions", testName: String = "new-user interactions",
-                vocabularyOf model: MetaTLModel? = nil, unknownItems: UnknownItemPolicy = .skip) throws(MetaTLError) {
+                vocabularyOf model: MetaTLModel? = nil, unknownItems: UnknownItemPolicy = .skip,
+                sampledNegatives: Int = EvaluationUsers.defaultSampledNegatives) throws(MetaTLError) {
         guard K >= 2 && K <= 64 else { throw .invalidArgument("K must be in 2...64 (got \(K))") }
+        guard sampledNegatives >= 1 && sampledNegatives <= EvaluationUsers.maxSampledNegatives else {
+            throw .invalidArgument("sampledNegatives must be in 1...\(EvaluationUsers.maxSampledNegatives) (got \(sampledNegatives))")
+        }
         for (rows, name) in [(train, trainName), (newUsers, testName)] {
             if let problem = rows.problem(name: name) { throw problem }
             guard rows.count > 0 else { throw .invalidData("\(name): no interactions") }
@@ -197,8 +205,8 @@ public final class Dataset: @unchecked Sendable {
         guard validUsers.count + testUsers.count > 0 else {
             throw .invalidData("\(testName): no new user has more than K = \(K) interactions, so there is nobody to evaluate")
         }
-        valid = validUsers.build(split: .valid, seed: seed, rows: vocabulary.itemIDs.count)
-        test = testUsers.build(split: .test, seed: seed, rows: vocabulary.itemIDs.count)
+        valid = validUsers.build(split: .valid, seed: seed, rows: vocabulary.itemIDs.count, sampledNegatives: sampledNegatives)
+        test = testUsers.build(split: .test, seed: seed, rows: vocabulary.itemIDs.count, sampledNegatives: sampledNegatives)
     }
 
     /// The users of one evaluation split.

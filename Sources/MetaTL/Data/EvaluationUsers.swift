@@ -2,8 +2,13 @@
 /// target), and the candidates of the sampled protocol, drawn once from the seed so that
 /// every evaluation of the split (and every baseline) sees the same candidates.
 public struct EvaluationUsers: Sendable {
-    /// Negatives per user in the sampled protocol (the reference's 100).
-    public static let sampledNegatives = 100
+    /// The default of negatives per user in the sampled protocol: the reference's 100.
+    public static let defaultSampledNegatives = 100
+    /// The most negatives per user a dataset may draw (each user's candidates are kept).
+    public static let maxSampledNegatives = 100_000
+
+    /// Negatives per user in the sampled protocol.
+    public let sampledNegatives: Int
 
     public let K: Int
     /// External ids of the users.
@@ -15,7 +20,8 @@ public struct EvaluationUsers: Sendable {
     /// One negative tail per support pair (K-1 per user), outside the user's K inputs.
     let supportNegatives: [Int32]
     /// ``sampledNegatives`` uniform items per user, outside the inputs and the target
-    /// (the reference may draw the target itself; we do not), drawn with replacement.
+    /// (the reference may draw the target itself; we do not), drawn with replacement; a user's
+    /// first n draws are the same whatever the count.
     let negatives: [Int32]
 
     /// Number of users.
@@ -36,8 +42,8 @@ public struct EvaluationUsers: Sendable {
             targets.append(sequence[K])
         }
 
-        func build(split: Split, seed: UInt64, rows: Int) -> EvaluationUsers {
-            let S = K - 1, N = EvaluationUsers.sampledNegatives
+        func build(split: Split, seed: UInt64, rows: Int, sampledNegatives N: Int) -> EvaluationUsers {
+            let S = K - 1
             var supportNegatives = [Int32](repeating: 0, count: count * S)
             var negatives = [Int32](repeating: 0, count: count * N)
             let items = rows - 1
@@ -56,7 +62,7 @@ public struct EvaluationUsers: Sendable {
                     negatives[i * N + j] = rng.uniformItem(items: items, free: freeForQuery) { excluded.contains($0) }
                 }
             }
-            return EvaluationUsers(K: K, userIDs: userIDs, inputs: inputs, targets: targets,
+            return EvaluationUsers(sampledNegatives: N, K: K, userIDs: userIDs, inputs: inputs, targets: targets,
                                    supportNegatives: supportNegatives, negatives: negatives)
         }
     }

@@ -78,7 +78,7 @@ public struct SyntheticData: Sendable {
         /// the same candidates and pessimistic ranks as every other system.
         public func evaluate(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> Metrics {
             let users = dataset.users(split)
-            let K = users.K, N = EvaluationUsers.sampledNegatives
+            let K = users.K, N = users.sampledNegatives
             var ranks: [Int] = []
             ranks.reserveCapacity(users.count)
             for u in 0..<users.count {

@@ -67,7 +67,7 @@ public struct Baselines: Sendable {
         // popularity) through one score, c₂·(max c₁ + 1) + c₁ + popularity, exact in a Double.
         var scores = [Double](repeating: 0, count: rows)
         let pairScale = Double((counts.max() ?? 0) + 1)
-        let N = EvaluationUsers.sampledNegatives
+        let N = users.sampledNegatives
         for u in 0..<users.count {
             let last = Int(users.inputs[u * K + K - 1])
             let target = Int(users.targets[u])

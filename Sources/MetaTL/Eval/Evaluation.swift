@@ -82,7 +82,7 @@ extension MetaTLModel {
     }
 
     private func sampledRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?) -> [Int] {
-        let K = configuration.K, N = EvaluationUsers.sampledNegatives
+        let K = configuration.K, N = users.sampledNegatives
         let scorer = pairScorer(relations: adapted, prior: prior)
         var ranks = [Int](repeating: 0, count: users.count)
         let threads = configuration.threads

@@ -28,8 +28,14 @@ public struct EvaluationReport: Sendable {
     /// The users' string ids when they are strings (``userIDs`` then holds their codes).
     public private(set) var userStrings: StringIDs?
 
-    /// Evaluates `model` (and the baselines fitted on `dataset`) on both splits and protocols.
-    public init(model: MetaTLModel, dataset: Dataset, baselines: Baselines? = nil) throws(MetaTLError) {
+    /// NDCG@k and Hits@k are reported at 1, 5, 10 and these.
+    public let cutoffs: [Int]
+
+    /// Evaluates `model` (and the baselines fitted on `dataset`) on both splits and protocols;
+    /// NDCG@k and Hits@k at 1, 5, 10 and `cutoffs` (each at least 1).
+    public init(model: MetaTLModel, dataset: Dataset, baselines: Baselines? = nil, cutoffs: [Int] = []) throws(MetaTLError) {
+        if let bad = cutoffs.first(where: { $0 < 1 }) { throw .invalidArgument("cutoffs must be at least 1 (got \(bad))") }
+        self.cutoffs = Array(Set(Metrics.standardCutoffs + cutoffs)).sorted()
         let base = baselines ?? Baselines(dataset: dataset)
         transitionPriorWeight = try model.attachedTransitionPrior()?.weight
         if transitionPriorWeight != nil { systems.insert(Self.priorSystem, at: 1) }
@@ -47,7 +53,7 @@ public struct EvaluationReport: Sendable {
                 }
             }
             ranks[split] = bySystem
-            results[split] = bySystem.mapValues { $0.mapValues { Metrics(ranks: $0) } }
+            results[split] = bySystem.mapValues { $0.mapValues { Metrics(ranks: $0, cutoffs: cutoffs) } }
         }
     }
 
@@ -135,7 +141,8 @@ public struct EvaluationReport: Sendable {
     /// A fixed-width table for a terminal.
     public func table() -> String {
         var lines: [String] = []
-        let names = Metrics().named.map(\.name)
+        var names = Metrics().named.map(\.name)
+        if let m = results.values.first?.values.first?.values.first { names = m.named.map(\.name) }
         let header = "split  protocol  system        " + names.map { $0.padding(toLength: 8, withPad: " ", startingAt: 0) }.joined(separator: " ")
         lines.append(header)
         lines.append(String(repeating: "-", count: header.count))

@@ -15,8 +15,53 @@ public struct Metrics: Sendable, Equatable, Codable {
     public var hits10: Double = 0
     /// Users evaluated.
     public var users: Int = 0
+    /// NDCG@k and Hits@k at the cutoffs asked for besides 1, 5 and 10 (``init(ranks:cutoffs:)``),
+    /// ascending.
+    public var moreCutoffs: [AtCutoff] = []
+
+    /// NDCG@k and Hits@k at one cutoff k.
+    public struct AtCutoff: Sendable, Equatable, Codable {
+        public var k: Int
+        public var ndcg: Double
+        public var hits: Double
+    }
+
+    /// The cutoffs every ``Metrics`` reports.
+    public static let standardCutoffs = [1, 5, 10]
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey { case mrr, ndcg1, ndcg5, ndcg10, hits1, hits5, hits10, users, moreCutoffs }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mrr = try c.decode(Double.self, forKey: .mrr)
+        ndcg1 = try c.decode(Double.self, forKey: .ndcg1); ndcg5 = try c.decode(Double.self, forKey: .ndcg5)
+        ndcg10 = try c.decode(Double.self, forKey: .ndcg10)
+        hits1 = try c.decode(Double.self, forKey: .hits1); hits5 = try c.decode(Double.self, forKey: .hits5)
+        hits10 = try c.decode(Double.self, forKey: .hits10)
+        users = try c.decode(Int.self, forKey: .users)
+        moreCutoffs = try c.decodeIfPresent([AtCutoff].self, forKey: .moreCutoffs) ?? []
+    }
+
+    /// NDCG@k and Hits@k of 1-based ranks (``unranked`` and ranks below 1 are misses): the
+    /// gain of a hit at rank r is 1 / log2(r + 1), averaged over all users.
+    public static func at(_ k: Int, ranks: [Int]) -> AtCutoff {
+        var ndcg = 0.0, hits = 0.0
+        for rank in ranks where rank >= 1 && rank <= k {
+            hits += 1
+            ndcg += 1 / log2(Double(rank) + 1)
+        }
+        let n = Double(max(ranks.count, 1))
+        return AtCutoff(k: k, ndcg: ndcg / n, hits: hits / n)
+    }
+
+    /// ``init(ranks:)`` with NDCG@k and Hits@k also at `cutoffs` (each >= 1; 1, 5 and 10 and
+    /// repeats are left out, they are there already).
+    public init(ranks: [Int], cutoffs: [Int]) {
+        self.init(ranks: ranks)
+        moreCutoffs = Set(cutoffs).subtracting(Metrics.standardCutoffs).filter { $0 >= 1 }.sorted().map { Metrics.at($0, ranks: ranks) }
+    }
 
     /// The rank of a target whose score is not finite: below every candidate, and a miss.
     public static let unranked = Int.max
@@ -36,10 +81,13 @@ public struct Metrics: Sendable, Equatable, Codable {
         mrr /= n; ndcg1 /= n; ndcg5 /= n; ndcg10 /= n; hits1 /= n; hits5 /= n; hits10 /= n
     }
 
-    /// Names and values in the reference's order of report.
+    /// Names and values in the reference's order of report, the further cutoffs after their
+    /// kind (NDCG@1, NDCG@5, NDCG@10, NDCG@20, Hits@1, ...).
     public var named: [(name: String, value: Double)] {
-        [("MRR", mrr), ("NDCG@1", ndcg1), ("NDCG@5", ndcg5), ("NDCG@10", ndcg10),
-         ("Hits@1", hits1), ("Hits@5", hits5), ("Hits@10", hits10)]
+        [("MRR", mrr), ("NDCG@1", ndcg1), ("NDCG@5", ndcg5), ("NDCG@10", ndcg10)]
+            + moreCutoffs.map { ("NDCG@\($0.k)", $0.ndcg) }
+            + [("Hits@1", hits1), ("Hits@5", hits5), ("Hits@10", hits10)]
+            + moreCutoffs.map { ("Hits@\($0.k)", $0.hits) }
     }
 }
 

@@ -214,6 +214,15 @@ def _column_times(column: Any, name: str) -> np.ndarray:
     return _times(values, name)
 
 
+def _at_cutoffs(ranks: np.ndarray, cutoffs: Sequence[int]) -> Dict[str, float]:
+    """NDCG@k and Hits@k of per-user ranks at each cutoff (C ``mt_metrics_at_cutoff``)."""
+    out: Dict[str, float] = {}
+    for k in cutoffs:
+        ndcg, hits = _metatl.metrics_at_cutoff(ranks, k)
+        out[f"NDCG@{k}"], out[f"Hits@{k}"] = ndcg, hits
+    return out
+
+
 class _Native:
     """Dataset and Model hold native engine objects: pickling or copying one is a TypeError that
     says what to do instead (the handles below refuse too; pickle would otherwise abort)."""
@@ -288,13 +297,14 @@ class Dataset(_Native):
     @classmethod
     def for_model(cls, model: "Model", train: PathLike, test: PathLike, K: Optional[int] = None,
                   seed: Optional[int] = None, max_file_bytes: Optional[int] = None,
-                  unknown_items: str = "skip") -> "Dataset":
+                  unknown_items: str = "skip", sampled_negatives: Optional[int] = None) -> "Dataset":
         """A new cohort for a trained ``model`` (C ``mt_dataset_load_for_model``): the files as
         :meth:`from_files` reads them, over the model's item vocabulary, so that the model
         evaluates, serves and trains on it as on its own data. Interactions whose item the model
         does not know are left out and counted (``info["unknown_interactions"]``), or, with
         ``unknown_items="error"``, the first raises ValueError naming the file, row and id.
-        ``K`` and ``seed`` default to the model's."""
+        ``K`` and ``seed`` default to the model's; ``sampled_negatives`` (default 100, the reference's) is how many negatives each new user's
+        target is ranked against in the sampled protocol."""
         if not isinstance(model, Model):
             raise TypeError(f"model must be a metatl.Model, got {type(model).__name__}")
         if unknown_items not in ("skip", "error"):
@@ -302,11 +312,11 @@ class Dataset(_Native):
         config = model.config
         return cls(_metatl.dataset_for_model(train, test, config["K"] if K is None else K,
                                              config["seed"] if seed is None else seed, max_file_bytes,
-                                             model._trained(), unknown_items == "error"))
+                                             sampled_negatives, model._trained(), unknown_items == "error"))
 
     @classmethod
     def from_files(cls, train: PathLike, test: PathLike, K: int = 3, seed: int = 1,
-                   max_file_bytes: Optional[int] = None) -> "Dataset":
+                   max_file_bytes: Optional[int] = None, sampled_negatives: Optional[int] = None) -> "Dataset":
         """Reads the reference's files: ``user<TAB>item<TAB>timestamp`` rows (the delimiter, TAB,
         comma or ``::``, from the first line; a header's columns found by name, extra columns
         ignored; times as numbers or ISO 8601 dates; a leading UTF-8 byte-order mark skipped;
@@ -314,24 +324,25 @@ class Dataset(_Native):
         (``train``) and new users (``test``). Paths are str, bytes or os.PathLike, as
         :func:`open` takes them; either may be a pipe. Each file may hold at most
         ``max_file_bytes`` (default :data:`DEFAULT_MAX_FILE_BYTES`, 4 GiB; ``2**64 - 1`` for no
-        limit): a larger file, or a pipe that gives more, is a ValueError naming it."""
-        return cls(_metatl.dataset_from_files(train, test, K, seed, max_file_bytes))
+        limit): a larger file, or a pipe that gives more, is a ValueError naming it. ``sampled_negatives`` (default 100, the reference's) is how many negatives each new user's
+        target is ranked against in the sampled protocol."""
+        return cls(_metatl.dataset_from_files(train, test, K, seed, max_file_bytes, sampled_negatives))
 
     @classmethod
     def from_arrays(cls, users: IdsLike, items: IdsLike, timestamps: Any,
                     test_users: IdsLike, test_items: IdsLike, test_timestamps: Any,
-                    K: int = 3, seed: int = 1) -> "Dataset":
+                    K: int = 3, seed: int = 1, sampled_negatives: Optional[int] = None) -> "Dataset":
         """Builds a dataset from columns (numpy arrays, lists or pandas columns): training users'
         interactions, then new users' interactions. Ids are integers or strings (str; a column of
         strings in one and integers in the other is read as strings, the integers in decimal)."""
         return cls._from_columns(
             (_id_column(users, "users"), _id_column(items, "items"), _times(timestamps, "timestamps")),
             (_id_column(test_users, "test_users"), _id_column(test_items, "test_items"),
-             _times(test_timestamps, "test_timestamps")), K, seed)
+             _times(test_timestamps, "test_timestamps")), K, seed, sampled_negatives)
 
     @classmethod
     def from_pandas(cls, train: Any, test: Any, *, user: str = "user", item: str = "item", time: str = "timestamp",
-                    K: int = 3, seed: int = 1) -> "Dataset":
+                    K: int = 3, seed: int = 1, sampled_negatives: Optional[int] = None) -> "Dataset":
         """A dataset from two pandas DataFrames (training users' interactions and new users'),
         each with the columns named by ``user``, ``item`` and ``time`` (other columns are
         ignored). Ids are integer or string columns (str, object or pandas' string dtype) or
@@ -348,13 +359,14 @@ class Dataset(_Native):
                                      f"name it with {role}=...")
             columns[which] = (_id_column(frame[user], f"{which}[{user!r}]"), _id_column(frame[item], f"{which}[{item!r}]"),
                               _column_times(frame[time], f"{which}[{time!r}]"))
-        return cls._from_columns(columns["train"], columns["test"], K, seed)
+        return cls._from_columns(columns["train"], columns["test"], K, seed, sampled_negatives)
 
     @classmethod
-    def _from_columns(cls, train: Tuple[Any, Any, np.ndarray], test: Tuple[Any, Any, np.ndarray], K: int, seed: int) -> "Dataset":
+    def _from_columns(cls, train: Tuple[Any, Any, np.ndarray], test: Tuple[Any, Any, np.ndarray], K: int, seed: int,
+                      sampled_negatives: Optional[int]) -> "Dataset":
         """C ``mt_dataset_from_interactions`` on two sets of (user column, item column, times)."""
         ((u, us), (i, is_), t), ((tu, tus), (ti, tis), tt) = train, test
-        return cls(_metatl.dataset_from_interactions(u, i, t, us, is_, tu, ti, tt, tus, tis, K, seed))
+        return cls(_metatl.dataset_from_interactions(u, i, t, us, is_, tu, ti, tt, tus, tis, K, seed, sampled_negatives))
 
     @classmethod
     def synthetic(cls, side: int = 40, train_users: int = 4000, new_users: int = 2000, seed: int = 1) -> "Dataset":
@@ -368,12 +380,16 @@ class Dataset(_Native):
         unknown_interactions (left out by :meth:`for_model`; 0 otherwise)."""
         return dict(self._info)
 
-    def baseline(self, name: str, split: str = "test", protocol: str = "sampled") -> Dict[str, float]:
+    def baseline(self, name: str, split: str = "test", protocol: str = "sampled", cutoffs: Sequence[int] = ()) -> Dict[str, float]:
         """A baseline's metrics on this dataset's users, as :meth:`Model.evaluate` gives a
         model's (the same users and candidates): "popularity" (most popular item), "transition"
         (count(last input -> candidate), popularity breaking ties) or "transition2"
-        (second-order counts, backing off to first order), fitted on the training users."""
-        return dict(self._handle.baseline_metrics(name, split, protocol))
+        (second-order counts, backing off to first order), fitted on the training users.
+        ``cutoffs`` adds NDCG@k and Hits@k at more cutoffs (C ``mt_metrics_at_cutoff``)."""
+        metrics = dict(self._handle.baseline_metrics(name, split, protocol))
+        if cutoffs:
+            metrics.update(_at_cutoffs(self._handle.baseline_ranks(name, split, protocol)[1], cutoffs))
+        return metrics
 
     def baseline_ranks(self, name: str, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
         """A baseline's per-user ranks ``(user_ids, ranks)``, as :meth:`Model.ranks` gives a
@@ -574,14 +590,20 @@ class Model(_Native):
 
     # -- measuring ------------------------------------------------------------------------
 
-    def evaluate(self, dataset: Dataset, split: str = "test", protocol: str = "sampled") -> Dict[str, float]:
+    def evaluate(self, dataset: Dataset, split: str = "test", protocol: str = "sampled",
+                 cutoffs: Sequence[int] = ()) -> Dict[str, float]:
         """MRR, NDCG@1/5/10 and Hits@1/5/10 (and ``users``) on one split of new users.
-        ``protocol`` is "sampled" (target vs 100 sampled negatives, the reference's) or "full"
-        (target vs the whole catalogue except the user's inputs). Ranks are pessimistic. Scores
-        blend in the transition prior when one is attached (:meth:`attach_transition_prior`)."""
+        ``protocol`` is "sampled" (target vs the dataset's sampled negatives, 100 by default as in
+        the reference) or "full" (target vs the whole catalogue except the user's inputs). Ranks
+        are pessimistic. Scores blend in the transition prior when one is attached
+        (:meth:`attach_transition_prior`). ``cutoffs`` adds NDCG@k and Hits@k at more cutoffs
+        (e.g. ``cutoffs=(20, 50)``; C ``mt_metrics_at_cutoff`` on :meth:`ranks`)."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        return dict(self._trained().evaluate(dataset._handle, split, protocol))
+        metrics = dict(self._trained().evaluate(dataset._handle, split, protocol))
+        if cutoffs:
+            metrics.update(_at_cutoffs(self._trained().ranks(dataset._handle, split, protocol)[1], cutoffs))
+        return metrics
 
     def ranks(self, dataset: Dataset, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
         """Each user's rank of their target (int64; 1 is best, 0 a miss), with the users' ids:

@@ -241,19 +241,20 @@ int64_t split_users(const mt_dataset *dataset, int32_t split) {
     return split == MT_SPLIT_VALID ? info.valid_users : info.test_users;
 }
 
-// mt_dataset_options from Dataset.from_files' and Dataset.for_model's arguments.
-mt_dataset_options file_options(py::handle K, py::handle seed, py::handle max_file_bytes) {
+// mt_dataset_options from the Dataset constructors' arguments (None: the library's default).
+mt_dataset_options file_options(py::handle K, py::handle seed, py::handle max_file_bytes, py::handle sampled_negatives) {
     mt_dataset_options options = mt_dataset_options_default();
     options.K = to_c<int32_t>(K, "K");
     options.seed = to_c<uint64_t>(seed, "seed");
     if (!max_file_bytes.is_none()) options.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
+    if (!sampled_negatives.is_none()) options.sampled_negatives = to_c<int32_t>(sampled_negatives, "sampled_negatives");
     return options;
 }
 
 std::shared_ptr<Dataset> dataset_from_files(py::handle train, py::handle test, py::handle K, py::handle seed,
-                                            py::handle max_file_bytes) {
+                                            py::handle max_file_bytes, py::handle sampled_negatives) {
     std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
-    mt_dataset_options options = file_options(K, seed, max_file_bytes);
+    mt_dataset_options options = file_options(K, seed, max_file_bytes, sampled_negatives);
     auto d = std::make_shared<Dataset>();
     mt_status status;
     {
@@ -310,7 +311,7 @@ std::shared_ptr<Dataset> dataset_from_interactions(const Ids &users, const Ids &
                                                    py::handle user_strings, py::handle item_strings,
                                                    const Ids &test_users, const Ids &test_items, const Doubles &test_times,
                                                    py::handle test_user_strings, py::handle test_item_strings,
-                                                   py::handle K, py::handle seed) {
+                                                   py::handle K, py::handle seed, py::handle sampled_negatives) {
     one_d(users, "users"), one_d(items, "items"), one_d(times, "timestamps");
     one_d(test_users, "test_users"), one_d(test_items, "test_items"), one_d(test_times, "test_timestamps");
     if (users.size() != items.size() || users.size() != times.size())
@@ -322,13 +323,12 @@ std::shared_ptr<Dataset> dataset_from_interactions(const Ids &users, const Ids &
     mt_interactions train{sizeof(mt_interactions), users.data(), items.data(), times.data(), (size_t)users.size(), us.view(), is.view()};
     mt_interactions test{sizeof(mt_interactions), test_users.data(), test_items.data(), test_times.data(), (size_t)test_users.size(),
                          tus.view(), tis.view()};
-    int32_t k = to_c<int32_t>(K, "K");
-    uint64_t s = to_c<uint64_t>(seed, "seed");
+    mt_dataset_options options = file_options(K, seed, py::none(), sampled_negatives);
     auto d = std::make_shared<Dataset>();
     mt_status status;
     {
         py::gil_scoped_release release;
-        status = mt_dataset_from_interactions(&train, &test, k, s, &d->handle);
+        status = mt_dataset_from_interactions(&train, &test, &options, &d->handle);
     }
     check(status);
     return d;
@@ -807,9 +807,10 @@ std::pair<py::array_t<int64_t>, py::array_t<int64_t>> Dataset::baseline_ranks(py
 
 // mt_dataset_load_for_model: a cohort over `model`'s vocabulary.
 std::shared_ptr<Dataset> dataset_for_model(py::handle train, py::handle test, py::handle K, py::handle seed,
-                                           py::handle max_file_bytes, const Model &model, py::handle fail_on_unknown) {
+                                           py::handle max_file_bytes, py::handle sampled_negatives, const Model &model,
+                                           py::handle fail_on_unknown) {
     std::string train_path = fs_path(train, "train"), test_path = fs_path(test, "test");
-    mt_dataset_options options = file_options(K, seed, max_file_bytes);
+    mt_dataset_options options = file_options(K, seed, max_file_bytes, sampled_negatives);
     uint32_t flags = flag(fail_on_unknown, "fail_on_unknown") ? MT_DATASET_UNKNOWN_IS_ERROR : 0u;
     auto d = std::make_shared<Dataset>();
     mt_status status;
@@ -941,11 +942,18 @@ PYBIND11_MODULE(_metatl, m) {
     dataset.def("baseline_ranks", &Dataset::baseline_ranks, py::arg("baseline"), py::arg("split"), py::arg("protocol"));
     not_picklable(dataset);
     m.def("dataset_from_files", &dataset_from_files, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
-          py::arg("max_file_bytes") = py::none());
+          py::arg("max_file_bytes") = py::none(), py::arg("sampled_negatives") = py::none());
+    m.def("metrics_at_cutoff", [](const Ids &ranks, py::handle k) {
+        one_d(ranks, "ranks");
+        double ndcg = 0, hits = 0;
+        check(mt_metrics_at_cutoff(ranks.data(), (size_t)ranks.size(), to_c<int32_t>(k, "cutoff"), &ndcg, &hits));
+        return std::make_pair(ndcg, hits);
+    }, py::arg("ranks"), py::arg("k"));
     m.attr("DEFAULT_MAX_FILE_BYTES") = py::int_(mt_dataset_options_default().max_file_bytes);
     m.def("dataset_from_interactions", &dataset_from_interactions, py::arg("users"), py::arg("items"), py::arg("timestamps"),
           py::arg("user_strings"), py::arg("item_strings"), py::arg("test_users"), py::arg("test_items"),
-          py::arg("test_timestamps"), py::arg("test_user_strings"), py::arg("test_item_strings"), py::arg("K"), py::arg("seed"));
+          py::arg("test_timestamps"), py::arg("test_user_strings"), py::arg("test_item_strings"), py::arg("K"), py::arg("seed"),
+          py::arg("sampled_negatives") = py::none());
     m.def("dataset_synthetic", &dataset_synthetic, py::arg("side"), py::arg("train_users"), py::arg("new_users"),
           py::arg("seed"));
 
@@ -983,7 +991,7 @@ PYBIND11_MODULE(_metatl, m) {
     m.def("model_load", &model_load, py::arg("path"));
     m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
     m.def("dataset_for_model", &dataset_for_model, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
-          py::arg("max_file_bytes"), py::arg("model"), py::arg("fail_on_unknown"));
+          py::arg("max_file_bytes"), py::arg("sampled_negatives"), py::arg("model"), py::arg("fail_on_unknown"));
     m.def("split_files", &split_files, py::arg("input"), py::arg("train_out"), py::arg("test_out"), py::arg("cut_time"),
           py::arg("new_user_fraction"), py::arg("columns"), py::arg("min_train_interactions"),
           py::arg("min_new_interactions"), py::arg("max_file_bytes"));

@@ -1130,3 +1130,29 @@ def test_transition_prior(data, tmp_path):
         model.attach_transition_prior(data, True)
     with pytest.raises(TypeError):
         model.attach_transition_prior("data", 1)
+
+
+def test_sampled_negatives_and_cutoffs_are_options(tmp_path, trained, data):
+    """sampled_negatives bounds the sampled ranks (and leaves the full protocol alone); cutoffs add
+    NDCG@k and Hits@k by the same rule as 1, 5 and 10, for models and baselines."""
+    rows = "".join(f"{u}\t{10 + (u * 7 + t * 3) % 40}\t{t}\n" for u in range(80) for t in range(6))
+    test_rows = "".join(f"{u}\t{10 + (u * 5 + t * 3) % 40}\t{t}\n" for u in range(100, 160) for t in range(5))
+    a, b = write(tmp_path, "n_train.csv", rows), write(tmp_path, "n_test.csv", test_rows)
+    standard, five = metatl.Dataset.from_files(a, b), metatl.Dataset.from_files(a, b, sampled_negatives=5)
+    model = small_model()
+    model.train(standard, 3)
+    _, ranks = model.ranks(five, protocol="sampled")
+    assert ranks.min() >= 1 and ranks.max() <= 6
+    assert model.evaluate(five, protocol="full") == model.evaluate(standard, protocol="full")
+    with pytest.raises(ValueError, match="sampledNegatives must be in 1...100000"):
+        metatl.Dataset.from_files(a, b, sampled_negatives=0)
+    m = trained.evaluate(data, "test", "full", cutoffs=(10, 20))
+    plain = trained.evaluate(data, "test", "full")   # Hits@10 from mt_model_evaluate; with cutoffs=(10,) from the ranks
+    assert m["Hits@10"] == pytest.approx(plain["Hits@10"], abs=1e-12) and m["NDCG@10"] == pytest.approx(plain["NDCG@10"], abs=1e-12)
+    assert m["Hits@20"] >= m["Hits@10"] and m["NDCG@20"] >= m["NDCG@10"]
+    _, r = trained.ranks(data, "test", "full")
+    assert m["Hits@20"] == np.mean((r >= 1) & (r <= 20))
+    base = data.baseline("transition", "test", "full", cutoffs=(20,))
+    assert base["Hits@20"] >= base["Hits@10"]
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        trained.evaluate(data, cutoffs=(0,))
