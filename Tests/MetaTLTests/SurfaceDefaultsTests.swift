@@ -39,7 +39,7 @@ struct SurfaceDefaultsTests {
 
     /// mt_dataset_options' defaults are the Swift Dataset's.
     @Test func cDatasetOptionsAreSwiftsDefaults() {
-        let o = mt_dataset_options_default()
+        let o = MetaTLCAPI.mt_dataset_options_default()
         #expect(Int(o.sampled_negatives) == EvaluationUsers.defaultSampledNegatives)
         #expect(Int(o.max_file_bytes) == Dataset.defaultMaxFileBytes)
         #expect(o.K == 3 && o.seed == 1)
