@@ -6,7 +6,7 @@ RELEASE := .build/release
 DEBUG := .build/debug
 CFLAGS := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude
 
-.PHONY: deps build install demo bench results test test-swift test-c test-cli test-python test-install test-wheel test-distributed test-crash test-fuzz-replay \
+.PHONY: deps build install uninstall demo bench results test test-swift test-c test-cli test-python test-install test-wheel test-distributed test-crash test-fuzz-replay \
 	fuzz fuzz-build sanitize sanitize-asan sanitize-tsan clean
 PYTHON ?= python3
 VENV := .build/python-venv
@@ -18,7 +18,8 @@ build: deps
 	$(SWIFT) build -c release --product metatl-cli
 	$(SWIFT) build -c release --product metatl
 
-# Installs under PREFIX (from the release build; BUILT=.build/debug installs a debug build
+# Installs under PREFIX (staged under DESTDIR when given, as packagers do: the files go to
+# DESTDIR/PREFIX and metatl.pc still says PREFIX; from the release build; BUILT=.build/debug installs a debug build
 # without building): the command as bin/metatl, include/metatl.h, lib/libmetatl.so.VERSION with
 # the SONAME libmetatl.so.MAJOR and the links libmetatl.so.MAJOR and libmetatl.so, the pkg-config
 # file lib/pkgconfig/metatl.pc, and the Swift runtime libraries both load, copied from the
@@ -33,21 +34,28 @@ INSTALL_PREFIX = $(abspath $(PREFIX))
 install:
 	@if [ "$(BUILT)" = "$(RELEASE)" ]; then $(MAKE) build; fi
 	@test -n "$(VERSION)" -a -n "$(VERSION_MAJOR)" || { echo "no version in include/metatl.h" >&2; exit 1; }
-	install -d "$(INSTALL_PREFIX)/bin" "$(INSTALL_PREFIX)/lib/pkgconfig" "$(INSTALL_PREFIX)/include"
-	scripts/bundle-swift-runtime.sh "$(INSTALL_PREFIX)/lib/metatl" "$(BUILT)/libmetatl.so" "$(BUILT)/metatl-cli" >/dev/null
-	install -m 755 "$(BUILT)/metatl-cli" "$(INSTALL_PREFIX)/bin/metatl"
-	patchelf --set-rpath '$$ORIGIN/../lib/metatl' "$(INSTALL_PREFIX)/bin/metatl"
-	install -m 755 "$(BUILT)/libmetatl.so" "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
+	install -d "$(DESTDIR)$(INSTALL_PREFIX)/bin" "$(DESTDIR)$(INSTALL_PREFIX)/lib/pkgconfig" "$(DESTDIR)$(INSTALL_PREFIX)/include"
+	scripts/bundle-swift-runtime.sh "$(DESTDIR)$(INSTALL_PREFIX)/lib/metatl" "$(BUILT)/libmetatl.so" "$(BUILT)/metatl-cli" >/dev/null
+	install -m 755 "$(BUILT)/metatl-cli" "$(DESTDIR)$(INSTALL_PREFIX)/bin/metatl"
+	patchelf --set-rpath '$$ORIGIN/../lib/metatl' "$(DESTDIR)$(INSTALL_PREFIX)/bin/metatl"
+	install -m 755 "$(BUILT)/libmetatl.so" "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
 	@# Two calls: patchelf 0.14 given both options sets only the SONAME.
-	patchelf --set-soname libmetatl.so.$(VERSION_MAJOR) "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
-	patchelf --set-rpath '$$ORIGIN/metatl' "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
-	ln -sfn libmetatl.so.$(VERSION) "$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION_MAJOR)"
-	ln -sfn libmetatl.so.$(VERSION_MAJOR) "$(INSTALL_PREFIX)/lib/libmetatl.so"
-	install -m 644 include/metatl.h "$(INSTALL_PREFIX)/include/metatl.h"
+	patchelf --set-soname libmetatl.so.$(VERSION_MAJOR) "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
+	patchelf --set-rpath '$$ORIGIN/metatl' "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)"
+	ln -sfn libmetatl.so.$(VERSION) "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION_MAJOR)"
+	ln -sfn libmetatl.so.$(VERSION_MAJOR) "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so"
+	install -m 644 include/metatl.h "$(DESTDIR)$(INSTALL_PREFIX)/include/metatl.h"
 	printf '%s\n' 'prefix=$(INSTALL_PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: metatl' 'Description: MetaTL engine: next-item recommendation for cold-start users (C ABI)' \
 	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lmetatl -Wl,-rpath,$${libdir}' \
-	  >"$(INSTALL_PREFIX)/lib/pkgconfig/metatl.pc"
+	  >"$(DESTDIR)$(INSTALL_PREFIX)/lib/pkgconfig/metatl.pc"
+
+# Removes what `make install` put under PREFIX (with the same PREFIX and DESTDIR).
+uninstall:
+	rm -f "$(DESTDIR)$(INSTALL_PREFIX)/bin/metatl" "$(DESTDIR)$(INSTALL_PREFIX)/include/metatl.h" \
+	  "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so" "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION_MAJOR)" \
+	  "$(DESTDIR)$(INSTALL_PREFIX)/lib/libmetatl.so.$(VERSION)" "$(DESTDIR)$(INSTALL_PREFIX)/lib/pkgconfig/metatl.pc"
+	rm -rf "$(DESTDIR)$(INSTALL_PREFIX)/lib/metatl"
 
 demo: deps
 	$(SWIFT) build -c release --product metatl-cli
@@ -135,7 +143,12 @@ test-install:
 	readelf -d $(INSTALL_TEST)/lib/libmetatl.so | grep -q 'SONAME.*\[libmetatl\.so\.$(VERSION_MAJOR)\]'
 	@cd $(INSTALL_TEST) && if $(NO_TOOLCHAIN) ldd c-example bin/metatl lib/libmetatl.so lib/metatl/*.so | grep -F "$(TOOLCHAIN_LIB)/"; \
 	  then echo "the installed files load libraries from the toolchain ($(TOOLCHAIN_LIB))" >&2; exit 1; fi
-	@echo "installed $(VERSION) under $(INSTALL_TEST): C example (pkg-config) and command run without the toolchain"
+	@# Staged for a package (DESTDIR): the files under the stage, metatl.pc naming the real prefix; uninstall removes them.
+	rm -rf $(INSTALL_TEST)-stage && $(MAKE) --no-print-directory install BUILT=$(DEBUG) PREFIX=/opt/metatl DESTDIR=$(CURDIR)/$(INSTALL_TEST)-stage
+	grep -qx 'prefix=/opt/metatl' $(INSTALL_TEST)-stage/opt/metatl/lib/pkgconfig/metatl.pc && test -x $(INSTALL_TEST)-stage/opt/metatl/bin/metatl
+	$(MAKE) --no-print-directory uninstall PREFIX=/opt/metatl DESTDIR=$(CURDIR)/$(INSTALL_TEST)-stage
+	test -z "$$(find $(INSTALL_TEST)-stage -type f -o -type l)" || { find $(INSTALL_TEST)-stage; exit 1; }
+	@echo "installed $(VERSION) under $(INSTALL_TEST): C example (pkg-config) and command run without the toolchain; staged with DESTDIR and uninstalled"
 
 # The Python package, installed with pip into a private virtual environment (building the
 # release libmetatl on the way), its pytest suite and the quickstart notebook.
