@@ -692,7 +692,7 @@ mt_split_info mt_split_info_default(void);
 /* The paper's cold-start split of one interaction log (`input`: CSV or TSV, the delimiter found
  * from the first line; a header naming the columns (user/user_id/userId/reviewerID,
  * item/item_id/movieId/asin, timestamp/time/ts/unixReviewTime, RecBole's typed name:type headers), other columns
- * ignored; ids non-negative integers; times numbers or ISO 8601 dates, as seconds since 1970).
+ * ignored; ids integers or strings; times numbers or ISO 8601 dates, as seconds since 1970).
  * Users whose first interaction is before the cut are training users (all their interactions
  * kept), the others new users; users with too short a history are dropped. Writes `train_out`
  * and `test_out` (user<TAB>item<TAB>timestamp, sorted by user then time; each written to a
@@ -700,6 +700,13 @@ mt_split_info mt_split_info_default(void);
  * defaults; `info` may be NULL, else its struct_size must be set (mt_split_info_default). */
 mt_status mt_split_files(const char *input, const char *train_out, const char *test_out,
                          const mt_split_options *options, mt_split_info *info);
+
+/* The same split of rows in memory (`log`; ids integers or strings, see mt_interactions; the
+ * options' columns and max_file_bytes are not used), made straight into a dataset with
+ * `dataset_options` (NULL for the defaults): what mt_split_files then mt_dataset_load give.
+ * `options` and `info` may be NULL. */
+mt_status mt_dataset_split(const mt_interactions *log, const mt_split_options *options,
+                           const mt_dataset_options *dataset_options, mt_dataset **out, mt_split_info *info);
 
 /* ---- Threads ------------------------------------------------------------------------------- */
 

@@ -1730,6 +1730,31 @@ static void test_string_ids(void) {
     mt_model_free(pm);
     mt_dataset_free(plain);
 
+    /* One log split in memory (mt_dataset_split): the 60 training users, user u first active at
+     * 10u; a quarter of them new makes the cut 450. A cut before everyone leaves no training user. */
+    mt_split_options so = mt_split_options_default();
+    so.new_user_fraction = 0.25;
+    so.min_new_interactions = 4;
+    mt_split_info si = mt_split_info_default();
+    mt_dataset *sd = NULL;
+    for (int u = 0; u < U; u++)
+        for (int t = 0; t < L; t++) tt[u * L + t] = u * 10 + t;   /* user u first active at 10u */
+    EXPECT_STATUS(mt_dataset_split(&train, &so, &seven, &sd, &si), MT_OK, "");
+    EXPECT(si.train_users == 45 && si.new_users == 15 && si.train_interactions == 45 * L && si.cut_time == 450);
+    mt_dataset_info sinfo = mt_dataset_info_default();
+    EXPECT_STATUS(mt_dataset_info_get(sd, &sinfo), MT_OK, "");
+    EXPECT(sinfo.train_users == 45 && sinfo.valid_users + sinfo.test_users == 15);
+    EXPECT_STATUS(mt_dataset_string_ids(sd, MT_COLUMN_USERS, &got), MT_OK, "");
+    EXPECT(got.count == 60);
+    mt_dataset_free(sd);
+    so.cut_by_time = 1;
+    so.cut_time = -1;
+    EXPECT_STATUS(mt_dataset_split(&train, &so, NULL, &sd, NULL), MT_ERR_INVALID_DATA, "no training user");
+    EXPECT(sd == NULL);
+    EXPECT_STATUS(mt_dataset_split(NULL, NULL, NULL, &sd, NULL), MT_ERR_INVALID_ARGUMENT, "log is NULL");
+    for (int u = 0; u < U; u++)
+        for (int t = 0; t < L; t++) tt[u * L + t] = t;
+
     /* Bad input: each a clear error, *out NULL. */
     mt_dataset *bad = (mt_dataset *)0x1;
     mt_interactions t2 = train;

@@ -111,6 +111,18 @@ def split(input: PathLike, train_out: PathLike, test_out: PathLike, *, cut_time:
 
     Returns the counts: cut_time, train_users, train_interactions, new_users, new_interactions,
     dropped_train_users, dropped_new_users, new_items_not_in_training."""
+    if columns is not None and not isinstance(columns, str):
+        picked = list(columns)
+        if len(picked) != 3 or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in picked):
+            raise TypeError(f"columns must be a str or three names or 0-based positions (user, item, time), got {columns!r}")
+        columns = ",".join(str(c) for c in picked)
+    return _metatl.split_files(input, train_out, test_out, _cut_seconds(cut_time), new_user_fraction, columns,
+                               min_train_interactions, min_new_interactions, max_file_bytes)
+
+
+def _cut_seconds(cut_time: Any) -> Any:
+    """A cut time as seconds since 1970: a number as it is, an ISO 8601 string, a date or a
+    datetime (naive meaning UTC); None stays None."""
     import datetime as _dt
     if isinstance(cut_time, str):
         text = cut_time.strip()
@@ -128,13 +140,7 @@ def split(input: PathLike, train_out: PathLike, test_out: PathLike, *, cut_time:
         if cut_time.tzinfo is None:
             cut_time = cut_time.replace(tzinfo=_dt.timezone.utc)
         cut_time = cut_time.timestamp()
-    if columns is not None and not isinstance(columns, str):
-        picked = list(columns)
-        if len(picked) != 3 or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in picked):
-            raise TypeError(f"columns must be a str or three names or 0-based positions (user, item, time), got {columns!r}")
-        columns = ",".join(str(c) for c in picked)
-    return _metatl.split_files(input, train_out, test_out, cut_time, new_user_fraction, columns,
-                               min_train_interactions, min_new_interactions, max_file_bytes)
+    return cut_time
 
 
 def _ids(values: IdsLike, name: str) -> np.ndarray:
@@ -270,6 +276,9 @@ class Dataset(_Native):
 
     _instead = "build it again with Dataset.from_files, from_arrays or synthetic (it never changes: share it)"
 
+    #: What :meth:`from_pandas` did when it split one log (the counts :func:`split` returns); None otherwise.
+    split_info: Optional[Dict[str, Any]] = None
+
     def __init__(self, handle: Any) -> None:
         self._handle = handle
         self._info = handle.info()
@@ -341,25 +350,44 @@ class Dataset(_Native):
              _times(test_timestamps, "test_timestamps")), K, seed, sampled_negatives)
 
     @classmethod
-    def from_pandas(cls, train: Any, test: Any, *, user: str = "user", item: str = "item", time: str = "timestamp",
-                    K: int = 3, seed: int = 1, sampled_negatives: Optional[int] = None) -> "Dataset":
-        """A dataset from two pandas DataFrames (training users' interactions and new users'),
-        each with the columns named by ``user``, ``item`` and ``time`` (other columns are
-        ignored). Ids are integer or string columns (str, object or pandas' string dtype) or
-        categoricals of either; times are numbers, datetime64 (any unit and time zone: seconds
-        since 1970) or timedelta64. :func:`split` makes the two frames' files from one log."""
-        frames = {"train": train, "test": test}
+    def from_pandas(cls, train: Any, test: Any = None, *, user: str = "user", item: str = "item", time: str = "timestamp",
+                    K: int = 3, seed: int = 1, sampled_negatives: Optional[int] = None, cut_time: Any = None,
+                    new_user_fraction: Optional[float] = None, min_train_interactions: Optional[int] = None,
+                    min_new_interactions: Optional[int] = None) -> "Dataset":
+        """A dataset from pandas DataFrames, each with the columns named by ``user``, ``item``
+        and ``time`` (other columns are ignored). Ids are integer or string columns (str, object
+        or pandas' string dtype) or categoricals of either; times are numbers, datetime64 (any
+        unit and time zone: seconds since 1970) or timedelta64.
+
+        Two frames are training users' interactions and new users'. One frame (``test`` left
+        out) is one log, split as :func:`split` splits a file (C ``mt_dataset_split``; ``cut_time``,
+        ``new_user_fraction``, ``min_train_interactions``, ``min_new_interactions`` as there):
+        the same dataset as :func:`split` then :meth:`from_files`. What the split did is in
+        ``dataset.split_info``."""
+        split_args = (cut_time, new_user_fraction, min_train_interactions, min_new_interactions)
+        frames = {"train": train} if test is None else {"train": train, "test": test}
+        if test is not None and any(a is not None for a in split_args):
+            raise ValueError("cut_time, new_user_fraction, min_train_interactions and min_new_interactions split one "
+                             "frame; with two frames (train and test) the split is made already")
         columns = {}
         for which, frame in frames.items():
+            label = which if test is not None else "log"
             if not hasattr(frame, "columns") or not hasattr(frame, "__getitem__"):
-                raise TypeError(f"{which} must be a pandas DataFrame, got {type(frame).__name__}")
+                raise TypeError(f"{label} must be a pandas DataFrame, got {type(frame).__name__}")
             for role, name in (("user", user), ("item", item), ("time", time)):
                 if name not in frame.columns:
-                    raise ValueError(f"{which}: no column {name!r} for the {role} (columns: {list(frame.columns)}); "
+                    raise ValueError(f"{label}: no column {name!r} for the {role} (columns: {list(frame.columns)}); "
                                      f"name it with {role}=...")
-            columns[which] = (_id_column(frame[user], f"{which}[{user!r}]"), _id_column(frame[item], f"{which}[{item!r}]"),
-                              _column_times(frame[time], f"{which}[{time!r}]"))
-        return cls._from_columns(columns["train"], columns["test"], K, seed, sampled_negatives)
+            columns[which] = (_id_column(frame[user], f"{label}[{user!r}]"), _id_column(frame[item], f"{label}[{item!r}]"),
+                              _column_times(frame[time], f"{label}[{time!r}]"))
+        if test is not None:
+            return cls._from_columns(columns["train"], columns["test"], K, seed, sampled_negatives)
+        (u, us), (i, is_), t = columns["train"]
+        handle, info = _metatl.dataset_split(u, i, t, us, is_, _cut_seconds(cut_time), new_user_fraction,
+                                             min_train_interactions, min_new_interactions, K, seed, sampled_negatives)
+        dataset = cls(handle)
+        dataset.split_info = info
+        return dataset
 
     @classmethod
     def _from_columns(cls, train: Tuple[Any, Any, np.ndarray], test: Tuple[Any, Any, np.ndarray], K: int, seed: int,

@@ -847,11 +847,10 @@ PyObject *new_error(const char *name, const char *doc) {
 
 }  // namespace
 
-// metatl.split: mt_split_files, one interaction log into the reference's two files (None: the
-// library's default). Returns what was written (mt_split_info) as a dict.
-py::dict split_files(py::handle input, py::handle train_out, py::handle test_out, py::handle cut_time,
-                     py::handle new_user_fraction, py::handle columns, py::handle min_train_interactions,
-                     py::handle min_new_interactions, py::handle max_file_bytes) {
+// mt_split_options from metatl.split's and Dataset.from_pandas' arguments (None: the library's
+// default); `columns` must outlive the options.
+mt_split_options split_options(py::handle cut_time, py::handle new_user_fraction, py::handle min_train_interactions,
+                               py::handle min_new_interactions) {
     auto real = [](py::handle v, const std::string &name) {
         if (is_bool(v) || PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr()))
             raise(PyExc_TypeError, name + " must be a real number, got " + describe(v));
@@ -862,7 +861,6 @@ py::dict split_files(py::handle input, py::handle train_out, py::handle test_out
         }
         return d;
     };
-    std::string in = fs_path(input, "input"), train = fs_path(train_out, "train_out"), test = fs_path(test_out, "test_out");
     mt_split_options o = mt_split_options_default();
     if (!cut_time.is_none()) {
         if (!new_user_fraction.is_none()) raise(PyExc_ValueError, "give cut_time or new_user_fraction, not both");
@@ -871,23 +869,12 @@ py::dict split_files(py::handle input, py::handle train_out, py::handle test_out
     } else if (!new_user_fraction.is_none()) {
         o.new_user_fraction = real(new_user_fraction, "new_user_fraction");
     }
-    std::string cols;
-    if (!columns.is_none()) {
-        if (!PyUnicode_Check(columns.ptr())) raise(PyExc_TypeError, "columns must be a str such as 'user,item,timestamp', got " + describe(columns));
-        cols = text(columns);
-        if (cols.find('\0') != std::string::npos) raise(PyExc_ValueError, "columns holds a NUL character");
-        o.columns = cols.c_str();
-    }
     if (!min_train_interactions.is_none()) o.min_train_interactions = to_c<int32_t>(min_train_interactions, "min_train_interactions");
     if (!min_new_interactions.is_none()) o.min_new_interactions = to_c<int32_t>(min_new_interactions, "min_new_interactions");
-    if (!max_file_bytes.is_none()) o.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
-    mt_split_info info = mt_split_info_default();
-    mt_status status;
-    {
-        py::gil_scoped_release release;
-        status = mt_split_files(in.c_str(), train.c_str(), test.c_str(), &o, &info);
-    }
-    check(status);
+    return o;
+}
+
+py::dict split_info_dict(const mt_split_info &info) {
     py::dict d;
     d["cut_time"] = info.cut_time;
     d["train_users"] = info.train_users;
@@ -898,6 +885,55 @@ py::dict split_files(py::handle input, py::handle train_out, py::handle test_out
     d["dropped_new_users"] = info.dropped_new_users;
     d["new_items_not_in_training"] = info.new_items_not_in_training;
     return d;
+}
+
+// metatl.split: mt_split_files, one interaction log into the reference's two files. Returns what
+// was written (mt_split_info) as a dict.
+py::dict split_files(py::handle input, py::handle train_out, py::handle test_out, py::handle cut_time,
+                     py::handle new_user_fraction, py::handle columns, py::handle min_train_interactions,
+                     py::handle min_new_interactions, py::handle max_file_bytes) {
+    std::string in = fs_path(input, "input"), train = fs_path(train_out, "train_out"), test = fs_path(test_out, "test_out");
+    mt_split_options o = split_options(cut_time, new_user_fraction, min_train_interactions, min_new_interactions);
+    std::string cols;
+    if (!columns.is_none()) {
+        if (!PyUnicode_Check(columns.ptr())) raise(PyExc_TypeError, "columns must be a str such as 'user,item,timestamp', got " + describe(columns));
+        cols = text(columns);
+        if (cols.find('\0') != std::string::npos) raise(PyExc_ValueError, "columns holds a NUL character");
+        o.columns = cols.c_str();
+    }
+    if (!max_file_bytes.is_none()) o.max_file_bytes = to_c<uint64_t>(max_file_bytes, "max_file_bytes");
+    mt_split_info info = mt_split_info_default();
+    mt_status status;
+    {
+        py::gil_scoped_release release;
+        status = mt_split_files(in.c_str(), train.c_str(), test.c_str(), &o, &info);
+    }
+    check(status);
+    return split_info_dict(info);
+}
+
+// mt_dataset_split: one log's rows (ids as in dataset_from_interactions) split into a dataset.
+std::pair<std::shared_ptr<Dataset>, py::dict> dataset_split(const Ids &users, const Ids &items, const Doubles &times,
+                                                            py::handle user_strings, py::handle item_strings,
+                                                            py::handle cut_time, py::handle new_user_fraction,
+                                                            py::handle min_train_interactions, py::handle min_new_interactions,
+                                                            py::handle K, py::handle seed, py::handle sampled_negatives) {
+    one_d(users, "users"), one_d(items, "items"), one_d(times, "timestamps");
+    if (users.size() != items.size() || users.size() != times.size())
+        throw py::value_error("users, items and timestamps must have the same length");
+    PackedStrings us = packed_strings(user_strings, "user_strings"), is = packed_strings(item_strings, "item_strings");
+    mt_interactions log{sizeof(mt_interactions), users.data(), items.data(), times.data(), (size_t)users.size(), us.view(), is.view()};
+    mt_split_options o = split_options(cut_time, new_user_fraction, min_train_interactions, min_new_interactions);
+    mt_dataset_options options = file_options(K, seed, py::none(), sampled_negatives);
+    mt_split_info info = mt_split_info_default();
+    auto d = std::make_shared<Dataset>();
+    mt_status status;
+    {
+        py::gil_scoped_release release;
+        status = mt_dataset_split(&log, &o, &options, &d->handle, &info);
+    }
+    check(status);
+    return {d, split_info_dict(info)};
 }
 
 PYBIND11_MODULE(_metatl, m) {
@@ -992,6 +1028,9 @@ PYBIND11_MODULE(_metatl, m) {
     m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
     m.def("dataset_for_model", &dataset_for_model, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
           py::arg("max_file_bytes"), py::arg("sampled_negatives"), py::arg("model"), py::arg("fail_on_unknown"));
+    m.def("dataset_split", &dataset_split, py::arg("users"), py::arg("items"), py::arg("timestamps"), py::arg("user_strings"),
+          py::arg("item_strings"), py::arg("cut_time"), py::arg("new_user_fraction"), py::arg("min_train_interactions"),
+          py::arg("min_new_interactions"), py::arg("K"), py::arg("seed"), py::arg("sampled_negatives"));
     m.def("split_files", &split_files, py::arg("input"), py::arg("train_out"), py::arg("test_out"), py::arg("cut_time"),
           py::arg("new_user_fraction"), py::arg("columns"), py::arg("min_train_interactions"),
           py::arg("min_new_interactions"), py::arg("max_file_bytes"));

@@ -1156,3 +1156,27 @@ def test_sampled_negatives_and_cutoffs_are_options(tmp_path, trained, data):
     assert base["Hits@20"] >= base["Hits@10"]
     with pytest.raises(ValueError, match="k must be at least 1"):
         trained.evaluate(data, cutoffs=(0,))
+
+
+def test_from_pandas_splits_one_log_as_split_and_from_files_do(tmp_path):
+    """One DataFrame (string ids, datetime64 times) is split in memory (C mt_dataset_split) into the
+    same dataset, and the same trained model, as metatl.split of the file then Dataset.from_files."""
+    pd = pytest.importorskip("pandas")
+    start = pd.Timestamp("2014-03-01")
+    rows = [(f"A{u:04d}", _asin(10 + (u * 7 + t * 3) % 40), start + pd.Timedelta(hours=u * 3 + t)) for u in range(120)
+            for t in range(4 + u % 3)]
+    log = pd.DataFrame({"reviewerID": [r[0] for r in rows], "asin": [r[1] for r in rows], "overall": 4.0,
+                        "unixReviewTime": [r[2] for r in rows]})
+    data = metatl.Dataset.from_pandas(log, user="reviewerID", item="asin", time="unixReviewTime", new_user_fraction=0.25)
+    path = tmp_path / "log.csv"
+    log.assign(unixReviewTime=(log["unixReviewTime"] - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)).to_csv(path, index=False)
+    info = metatl.split(path, tmp_path / "a.csv", tmp_path / "b.csv", new_user_fraction=0.25)
+    files = metatl.Dataset.from_files(tmp_path / "a.csv", tmp_path / "b.csv")
+    assert data.split_info == info and files.split_info is None
+    assert data.info == files.info and data.item_strings == files.item_strings and data.user_strings == files.user_strings
+    a, b = small_model(), small_model()
+    a.train(data, 3)
+    b.train(files, 3)
+    assert np.array_equal(a.item_embeddings, b.item_embeddings)
+    with pytest.raises(ValueError, match="split one frame"):
+        metatl.Dataset.from_pandas(log, log, user="reviewerID", item="asin", time="unixReviewTime", cut_time=5)
