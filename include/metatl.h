@@ -520,6 +520,11 @@ mt_status mt_model_evaluate(const mt_model *model, const mt_dataset *dataset, in
 mt_status mt_model_evaluate_ranks(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
                                   int64_t *user_ids, int64_t *ranks, size_t len);
 
+/* mt_model_evaluate_ranks with each target's score (`scores`, may be NULL: the model's score of the
+ * target, higher is better, as mt_model_score gives it; NaN where the target could not be ranked). */
+mt_status mt_model_evaluate_targets(const mt_model *model, const mt_dataset *dataset, int32_t split, int32_t protocol,
+                                    int64_t *user_ids, int64_t *ranks, double *scores, size_t len);
+
 /* NDCG@k and Hits@k of `n` per-user ranks as mt_model_evaluate_ranks gives them (0 a miss), at any
  * cutoff k >= 1: the gain of a hit at rank r is 1 / log2(r + 1), averaged over the n users. Either
  * output may be NULL. */
@@ -538,6 +543,9 @@ mt_status mt_baseline_evaluate(const mt_dataset *dataset, int32_t baseline, int3
                                mt_metrics *out);
 mt_status mt_baseline_evaluate_ranks(const mt_dataset *dataset, int32_t baseline, int32_t split, int32_t protocol,
                                      int64_t *user_ids, int64_t *ranks, size_t len);
+/* With the baseline's score of each target (popularity plus the transition counts it ranks by). */
+mt_status mt_baseline_evaluate_targets(const mt_dataset *dataset, int32_t baseline, int32_t split, int32_t protocol,
+                                       int64_t *user_ids, int64_t *ranks, double *scores, size_t len);
 
 /* ---- Transition prior ------------------------------------------------------------------------- */
 /* A transition prior blends first-order transition counts into every score:

@@ -464,16 +464,19 @@ private func write(_ r: Metrics, to out: UnsafeMutablePointer<mt_metrics>) {
 /// The one body of mt_model_evaluate_ranks and mt_baseline_evaluate_ranks: `len` checked against
 /// the split's users before `compute` runs, then its ranks (0 for unranked) and the users' ids.
 private func writeRanks(of users: EvaluationUsers, len: Int, userIDs: UnsafeMutablePointer<Int64>?,
-                        ranks: UnsafeMutablePointer<Int64>?, _ compute: () throws -> [Int]) throws {
+                        ranks: UnsafeMutablePointer<Int64>?, scores: UnsafeMutablePointer<Double>? = nil,
+                        _ compute: () throws -> TargetRanks) throws {
     guard len == users.count else {
         throw BoundaryError(status: len < users.count && len >= 0 ? MT_ERR_BUFFER_TOO_SMALL : MT_ERR_INVALID_ARGUMENT,
                             message: "len is \(unsigned(len)); the split has \(users.count) users (mt_dataset_info_get)")
     }
     guard users.count > 0 else { return }
     guard let ranks else { throw BoundaryError.argument("ranks is NULL") }
-    for (i, rank) in try compute().enumerated() {
+    let t = try compute()
+    for (i, rank) in t.ranks.enumerated() {
         ranks[i] = rank == Metrics.unranked ? 0 : Int64(rank)
         userIDs?[i] = users.userIDs[i]
+        scores?[i] = t.scores[i]
     }
 }
 
@@ -510,11 +513,25 @@ public func mt_metrics_at_cutoff(_ ranks: UnsafePointer<Int64>?, _ n: Int, _ k: 
 public func mt_model_evaluate_ranks(_ p: OpaquePointer?, _ data: OpaquePointer?, _ split: Int32, _ proto: Int32,
                                     _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
                                     _ len: Int) -> mt_status {
-    guarded("mt_model_evaluate_ranks") {
-        let m = try model(p)
-        let d = try dataset(data)
-        let (s, method) = try splitAndProtocol(split, proto)
-        try writeRanks(of: d.users(s), len: len, userIDs: userIDs, ranks: ranks) { try m.ranks(on: d, split: s, protocol: method) }
+    guarded("mt_model_evaluate_ranks") { try modelTargets(p, data, split, proto, userIDs, ranks, nil, len) }
+}
+
+@_cdecl("mt_model_evaluate_targets")
+public func mt_model_evaluate_targets(_ p: OpaquePointer?, _ data: OpaquePointer?, _ split: Int32, _ proto: Int32,
+                                      _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
+                                      _ scores: UnsafeMutablePointer<Double>?, _ len: Int) -> mt_status {
+    guarded("mt_model_evaluate_targets") { try modelTargets(p, data, split, proto, userIDs, ranks, scores, len) }
+}
+
+/// The one body of mt_model_evaluate_ranks and mt_model_evaluate_targets.
+private func modelTargets(_ p: OpaquePointer?, _ data: OpaquePointer?, _ split: Int32, _ proto: Int32,
+                          _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
+                          _ scores: UnsafeMutablePointer<Double>?, _ len: Int) throws {
+    let m = try model(p)
+    let d = try dataset(data)
+    let (s, method) = try splitAndProtocol(split, proto)
+    try writeRanks(of: d.users(s), len: len, userIDs: userIDs, ranks: ranks, scores: scores) {
+        try m.targets(on: d, split: s, protocol: method)
     }
 }
 
@@ -544,13 +561,25 @@ public func mt_baseline_evaluate(_ data: OpaquePointer?, _ baseline: Int32, _ sp
 public func mt_baseline_evaluate_ranks(_ data: OpaquePointer?, _ baseline: Int32, _ split: Int32, _ proto: Int32,
                                        _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
                                        _ len: Int) -> mt_status {
-    guarded("mt_baseline_evaluate_ranks") {
-        let d = try dataset(data)
-        let kind = try baselineKind(baseline)
-        let (s, method) = try splitAndProtocol(split, proto)
-        try writeRanks(of: d.users(s), len: len, userIDs: userIDs, ranks: ranks) {
-            Baselines(dataset: d).ranks(kind, on: d, split: s, protocol: method)
-        }
+    guarded("mt_baseline_evaluate_ranks") { try baselineTargets(data, baseline, split, proto, userIDs, ranks, nil, len) }
+}
+
+@_cdecl("mt_baseline_evaluate_targets")
+public func mt_baseline_evaluate_targets(_ data: OpaquePointer?, _ baseline: Int32, _ split: Int32, _ proto: Int32,
+                                         _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
+                                         _ scores: UnsafeMutablePointer<Double>?, _ len: Int) -> mt_status {
+    guarded("mt_baseline_evaluate_targets") { try baselineTargets(data, baseline, split, proto, userIDs, ranks, scores, len) }
+}
+
+/// The one body of mt_baseline_evaluate_ranks and mt_baseline_evaluate_targets.
+private func baselineTargets(_ data: OpaquePointer?, _ baseline: Int32, _ split: Int32, _ proto: Int32,
+                             _ userIDs: UnsafeMutablePointer<Int64>?, _ ranks: UnsafeMutablePointer<Int64>?,
+                             _ scores: UnsafeMutablePointer<Double>?, _ len: Int) throws {
+    let d = try dataset(data)
+    let kind = try baselineKind(baseline)
+    let (s, method) = try splitAndProtocol(split, proto)
+    try writeRanks(of: d.users(s), len: len, userIDs: userIDs, ranks: ranks, scores: scores) {
+        Baselines(dataset: d).targets(kind, on: d, split: s, protocol: method)
     }
 }
 

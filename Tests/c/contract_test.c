@@ -1616,6 +1616,24 @@ static void test_cohort(void) {
     double mrr = 0;
     for (size_t i = 0; i < n; i++) mrr += ranks[i] > 0 ? 1.0 / (double)ranks[i] : 0;
     EXPECT(fabs(mrr / (double)n - b.mrr) < 1e-12 && users[0] >= 1000);
+    /* With the targets' scores: the full protocol's is the serving score of the user's inputs. */
+    int64_t tusers[64], tranks[64];
+    double tscores[64];
+    EXPECT_STATUS(mt_model_evaluate_targets(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, tusers, tranks, tscores, n), MT_OK, "");
+    EXPECT(memcmp(tusers, users, n * sizeof *users) == 0 && memcmp(tranks, ranks, n * sizeof *ranks) == 0);
+    int served_equal = 1;
+    for (size_t i = 0; i < n; i++) {
+        int u = (int)(tusers[i] - 1000);   /* small_dataset's new user u: items 100 + (3u + t(1 + u % 3)) % 40 */
+        int64_t inputs[3], target = 100 + (3 * u + 3 * (1 + u % 3)) % 40;
+        for (int t = 0; t < 3; t++) inputs[t] = 100 + (3 * u + t * (1 + u % 3)) % 40;
+        float relation[8], served = 0;
+        served_equal &= mt_model_adapt(m, inputs, 3, relation, 8) == MT_OK
+            && mt_model_score(m, relation, 8, inputs[2], &target, 1, &served) == MT_OK && (double)served == tscores[i];
+    }
+    EXPECT(served_equal);
+    EXPECT_STATUS(mt_model_evaluate_targets(m, d, MT_SPLIT_TEST, MT_PROTOCOL_SAMPLED, NULL, tranks, NULL, n), MT_OK, "");
+    EXPECT_STATUS(mt_baseline_evaluate_targets(d, MT_BASELINE_POPULARITY, MT_SPLIT_TEST, MT_PROTOCOL_FULL, NULL, tranks, tscores, n), MT_OK, "");
+    EXPECT(tscores[0] >= 0 && tscores[0] < 1);   /* popularity: count / (the largest count + 1) */
     EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, ranks, n - 1), MT_ERR_BUFFER_TOO_SMALL, "users");
     EXPECT_STATUS(mt_model_evaluate_ranks(m, d, MT_SPLIT_TEST, MT_PROTOCOL_FULL, users, NULL, n), MT_ERR_INVALID_ARGUMENT, "ranks is NULL");
     EXPECT_STATUS(mt_model_evaluate_ranks(m, d, 5, MT_PROTOCOL_FULL, users, ranks, n), MT_ERR_INVALID_ARGUMENT, "split");

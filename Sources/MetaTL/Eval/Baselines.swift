@@ -61,8 +61,15 @@ public struct Baselines: Sendable {
     /// Each user's rank of their target (the order of `dataset.users(split).userIDs`), as
     /// ``MetaTLModel/ranks(on:split:protocol:usingPrior:)`` gives MetaTL's.
     public func ranks(_ kind: Kind, on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> [Int] {
+        targets(kind, on: dataset, split: split, protocol: method).ranks
+    }
+
+    /// Each user's rank of their target and the baseline's score of it (popularity, plus the
+    /// transition counts: see ``Kind``).
+    public func targets(_ kind: Kind, on dataset: Dataset, split: Split, protocol method: EvaluationProtocol) -> TargetRanks {
         let users = dataset.users(split)
         var ranks = [Int](repeating: 0, count: users.count)
+        var targetScores = [Double](repeating: 0, count: users.count)
         // Doubles: the second-order ranking is lexicographic (counts of triples, then of pairs, then
         // popularity) through one score, c₂·(max c₁ + 1) + c₁ + popularity, exact in a Double.
         var scores = [Double](repeating: 0, count: rows)
@@ -81,6 +88,7 @@ public struct Baselines: Sendable {
                 for next in triples[context] ?? [] { scores[Int(next.item)] += next.count * pairScale }
             }
             let t = scores[target]
+            targetScores[u] = t
             var above = 0
             switch method {
             case .sampled:
@@ -95,6 +103,6 @@ public struct Baselines: Sendable {
                 }
             }
         }
-        return ranks
+        return TargetRanks(ranks: ranks, scores: targetScores)
     }
 }

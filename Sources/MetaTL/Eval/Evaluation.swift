@@ -22,11 +22,18 @@ extension MetaTLModel {
     /// paired comparisons with other systems on the same users.
     public func ranks(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol,
                       usingPrior: Bool = true) throws(MetaTLError) -> [Int] {
-        try access.reading("evaluate") { () throws(MetaTLError) -> [Int] in
+        try targets(on: dataset, split: split, protocol: method, usingPrior: usingPrior).ranks
+    }
+
+    /// Each user's rank of their target and the target's score (``score(relation:lastItem:candidates:)``'s,
+    /// the serving score for the full protocol), in the order of `dataset.users(split).userIDs`.
+    public func targets(on dataset: Dataset, split: Split, protocol method: EvaluationProtocol,
+                        usingPrior: Bool = true) throws(MetaTLError) -> TargetRanks {
+        try access.reading("evaluate") { () throws(MetaTLError) -> TargetRanks in
             try checkCompatible(dataset)
             let users = dataset.users(split)
-            guard users.count > 0 else { return [] }
-            return ranks(of: users, protocol: method, prior: usingPrior ? scoringPrior : nil)
+            guard users.count > 0 else { return TargetRanks(ranks: [], scores: []) }
+            return targets(of: users, protocol: method, prior: usingPrior ? scoringPrior : nil)
         }
     }
 
@@ -39,14 +46,24 @@ extension MetaTLModel {
     /// (``servingRelations(of:)``), so that its ranks are the positions ``recommend(history:topN:excludeHistory:)``
     /// gives the targets.
     func ranks(of users: EvaluationUsers, protocol method: EvaluationProtocol, prior: TransitionPrior?) -> [Int] {
+        targets(of: users, protocol: method, prior: prior).ranks
+    }
+
+    /// ``ranks(of:protocol:prior:)`` with each target's score.
+    func targets(of users: EvaluationUsers, protocol method: EvaluationProtocol, prior: TransitionPrior?) -> TargetRanks {
         let adapted = method == .sampled ? adaptedRelations(of: users) : servingRelations(of: users)
-        return adapted.withUnsafeBufferPointer { buf -> [Int] in
+        var scores = [Float](repeating: .nan, count: users.count)
+        let ranks = adapted.withUnsafeBufferPointer { buf -> [Int] in
             guard let r = buf.baseAddress else { return [] }
-            switch method {
-            case .sampled: return sampledRanks(users, adapted: r, prior: prior)
-            case .full: return fullRanks(users, relations: r, prior: prior)
+            return scores.withUnsafeMutableBufferPointer { out -> [Int] in
+                guard let targetScores = out.baseAddress else { return [] }
+                switch method {
+                case .sampled: return sampledRanks(users, adapted: r, prior: prior, targetScores: targetScores)
+                case .full: return fullRanks(users, relations: r, prior: prior, targetScores: targetScores)
+                }
             }
         }
+        return TargetRanks(ranks: ranks, scores: scores.map { Double($0) })
     }
 
     /// r' of every user (users x d), adapted in chunks.
@@ -81,12 +98,13 @@ extension MetaTLModel {
         return adapted
     }
 
-    private func sampledRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?) -> [Int] {
+    private func sampledRanks(_ users: EvaluationUsers, adapted: CFPtr, prior: TransitionPrior?, targetScores: FPtr? = nil) -> [Int] {
         let K = configuration.K, N = users.sampledNegatives
         let scorer = pairScorer(relations: adapted, prior: prior)
         var ranks = [Int](repeating: 0, count: users.count)
         let threads = configuration.threads
         let parts = max(1, min(threads, users.count / 64))
+        let scoresOut = targetScores.map { SharedPointer($0) }
         ranks.withUnsafeMutableBufferPointer { out in
             guard let base = out.baseAddress else { return }
             let o = SharedPointer(base)
@@ -94,6 +112,7 @@ extension MetaTLModel {
                 for u in splitRange(users.count, parts: parts, index: part) {
                     let head = users.inputs[u * K + K - 1]
                     let target = scorer.score(user: u, head: head, tail: users.targets[u])
+                    scoresOut?.p[u] = target
                     guard target.isFinite else { o.p[u] = Metrics.unranked; continue }
                     var above = 0
                     for j in 0..<N where scorer.score(user: u, head: head, tail: users.negatives[u * N + j]) >= target {
@@ -111,13 +130,14 @@ extension MetaTLModel {
     /// ``CatalogueOrder``, the scores ``score(relation:lastItem:candidates:)`` gives, ties to the
     /// smaller row, the inputs not candidates. Users are split over the threads, each with its
     /// own row of scores.
-    func fullRanks(_ users: EvaluationUsers, relations: CFPtr, prior: TransitionPrior?) -> [Int] {
+    func fullRanks(_ users: EvaluationUsers, relations: CFPtr, prior: TransitionPrior?, targetScores: FPtr? = nil) -> [Int] {
         let K = configuration.K, U = users.count, rows = self.rows
         let scorer = pairScorer(relations: relations, prior: prior)
         let candidates = trainedItems
         var ranks = [Int](repeating: 0, count: U)
         let threads = configuration.threads
         let parts = max(1, min(threads, U / 16))
+        let scoresOut = targetScores.map { SharedPointer($0) }
         ranks.withUnsafeMutableBufferPointer { out in
             guard let base = out.baseAddress else { return }
             let o = SharedPointer(base)
@@ -143,6 +163,7 @@ extension MetaTLModel {
                     }
                     for i in 0..<n {
                         let u = first + i
+                        scoresOut?.p[u] = scores[i * rows + Int(users.targets[u])]
                         o.p[u] = CatalogueOrder.rank(of: Int(users.targets[u]), scores: UnsafePointer(scores.pointer + i * rows),
                                                      rows: rows, excluding: users.inputs[(u * K)..<(u * K + K)],
                                                      candidates: candidates)

@@ -23,6 +23,9 @@ public struct EvaluationReport: Sendable {
     /// Each user's rank of the target, ranks[split][system][protocol], in the order of
     /// ``userIDs`` (for MetaTL and the baselines; rows ``add(_:_:)``ed have none).
     public private(set) var ranks: [Split: [String: [EvaluationProtocol: [Int]]]] = [:]
+    /// Each user's rank and score of the target, targets[split][system][protocol] (``ranks`` holds
+    /// the same ranks).
+    public private(set) var targets: [Split: [String: [EvaluationProtocol: TargetRanks]]] = [:]
     /// The users of each split, in the order of ``ranks``.
     public private(set) var userIDs: [Split: [Int64]] = [:]
     /// The users' string ids when they are strings (``userIDs`` then holds their codes).
@@ -42,36 +45,41 @@ public struct EvaluationReport: Sendable {
         userStrings = dataset.userStrings
         for split in Split.allCases {
             userIDs[split] = dataset.users(split).userIDs
-            var bySystem: [String: [EvaluationProtocol: [Int]]] = [:]
+            var bySystem: [String: [EvaluationProtocol: TargetRanks]] = [:]
             for method in EvaluationProtocol.allCases {
-                bySystem["metatl", default: [:]][method] = try model.ranks(on: dataset, split: split, protocol: method, usingPrior: false)
+                bySystem["metatl", default: [:]][method] = try model.targets(on: dataset, split: split, protocol: method, usingPrior: false)
                 if transitionPriorWeight != nil {
-                    bySystem[Self.priorSystem, default: [:]][method] = try model.ranks(on: dataset, split: split, protocol: method)
+                    bySystem[Self.priorSystem, default: [:]][method] = try model.targets(on: dataset, split: split, protocol: method)
                 }
                 for kind in Baselines.Kind.allCases {
-                    bySystem[kind.rawValue, default: [:]][method] = base.ranks(kind, on: dataset, split: split, protocol: method)
+                    bySystem[kind.rawValue, default: [:]][method] = base.targets(kind, on: dataset, split: split, protocol: method)
                 }
             }
-            ranks[split] = bySystem
-            results[split] = bySystem.mapValues { $0.mapValues { Metrics(ranks: $0, cutoffs: cutoffs) } }
+            targets[split] = bySystem
+            let ranks = bySystem.mapValues { $0.mapValues(\.ranks) }
+            self.ranks[split] = ranks
+            results[split] = ranks.mapValues { $0.mapValues { Metrics(ranks: $0, cutoffs: cutoffs) } }
         }
     }
 
-    /// Every user's rank per system and protocol, as CSV: `user,split,system,protocol,rank`
-    /// (rank empty for a target that could not be ranked, a miss; a string user id quoted when
+    /// Every user's rank and score of the target per system and protocol, as CSV:
+    /// `user,split,system,protocol,rank,score` (rank and score empty for a target that could not
+    /// be ranked, a miss; scores as the shortest text that reads back the same; a string user id quoted when
     /// it holds a comma, a quote or a line break, as RFC 4180 says), so that other tools can
     /// compare systems on the same users.
     public func perUserCSV() -> String {
-        var text = "user,split,system,protocol,rank\n"
+        var text = "user,split,system,protocol,rank,score\n"
         for split in Split.allCases {
-            guard let ids = userIDs[split], let bySystem = ranks[split] else { continue }
+            guard let ids = userIDs[split], let bySystem = targets[split] else { continue }
             let users = ids.map { Self.csvField(Interactions.text($0, userStrings)) }
             for system in systems {
                 guard let byProtocol = bySystem[system] else { continue }
                 for method in EvaluationProtocol.allCases {
-                    guard let r = byProtocol[method] else { continue }
-                    for (u, rank) in zip(users, r) {
-                        text += "\(u),\(split.rawValue),\(system),\(method.rawValue),\(rank == Metrics.unranked ? "" : String(rank))\n"
+                    guard let t = byProtocol[method] else { continue }
+                    for (u, (rank, score)) in zip(users, zip(t.ranks, t.scores)) {
+                        let missed = rank == Metrics.unranked
+                        text += "\(u),\(split.rawValue),\(system),\(method.rawValue),\(missed ? "" : String(rank)),"
+                            + "\(missed || !score.isFinite ? "" : "\(score)")\n"
                     }
                 }
             }

@@ -98,3 +98,23 @@ public enum EvaluationProtocol: String, Sendable, CaseIterable {
     /// The target against every item of the catalogue except the user's inputs.
     case full
 }
+
+/// Each user's rank of their target and the target's score, in the order of the split's
+/// ``EvaluationUsers/userIDs``: what metrics summarise, for per-user analyses.
+public struct TargetRanks: Sendable, Equatable {
+    /// 1 is best; ``Metrics/unranked`` for a target whose score is not finite.
+    public var ranks: [Int]
+    /// The system's score of the target (higher is better; a baseline's is its count score).
+    public var scores: [Double]
+
+    public init(ranks: [Int], scores: [Double]) {
+        self.ranks = ranks
+        self.scores = scores
+    }
+
+    public static func == (a: TargetRanks, b: TargetRanks) -> Bool {
+        // NaN scores (unranked targets) compare equal to each other here.
+        a.ranks == b.ranks && a.scores.count == b.scores.count
+            && zip(a.scores, b.scores).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+    }
+}

@@ -416,14 +416,15 @@ class Dataset(_Native):
         ``cutoffs`` adds NDCG@k and Hits@k at more cutoffs (C ``mt_metrics_at_cutoff``)."""
         metrics = dict(self._handle.baseline_metrics(name, split, protocol))
         if cutoffs:
-            metrics.update(_at_cutoffs(self._handle.baseline_ranks(name, split, protocol)[1], cutoffs))
+            metrics.update(_at_cutoffs(self.baseline_ranks(name, split, protocol)[1], cutoffs))
         return metrics
 
-    def baseline_ranks(self, name: str, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
+    def baseline_ranks(self, name: str, split: str = "test", protocol: str = "sampled", scores: bool = False) -> Tuple[np.ndarray, ...]:
         """A baseline's per-user ranks ``(user_ids, ranks)``, as :meth:`Model.ranks` gives a
-        model's: pair them user by user for a paired comparison."""
-        users, ranks = self._handle.baseline_ranks(name, split, protocol)
-        return self._users(users), ranks
+        model's: pair them user by user for a paired comparison. With ``scores=True`` also the
+        baseline's score of each target (float64): ``(user_ids, ranks, scores)``."""
+        users, ranks, target_scores = self._handle.baseline_ranks(name, split, protocol)
+        return (self._users(users), ranks, target_scores) if _metatl.flag(scores, "scores") else (self._users(users), ranks)
 
     @property
     def K(self) -> int:
@@ -630,18 +631,20 @@ class Model(_Native):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
         metrics = dict(self._trained().evaluate(dataset._handle, split, protocol))
         if cutoffs:
-            metrics.update(_at_cutoffs(self._trained().ranks(dataset._handle, split, protocol)[1], cutoffs))
+            metrics.update(_at_cutoffs(self.ranks(dataset, split, protocol)[1], cutoffs))
         return metrics
 
-    def ranks(self, dataset: Dataset, split: str = "test", protocol: str = "sampled") -> Tuple[np.ndarray, np.ndarray]:
+    def ranks(self, dataset: Dataset, split: str = "test", protocol: str = "sampled", scores: bool = False) -> Tuple[np.ndarray, ...]:
         """Each user's rank of their target (int64; 1 is best, 0 a miss), with the users' ids:
         ``(user_ids, ranks)``, what :meth:`evaluate` summarises (MRR is ``mean(1 / ranks)`` over
         the ranked), for per-user analyses and paired tests against other systems on the same
-        users (C ``mt_model_evaluate_ranks``). String user ids come back as str (an object array)."""
+        users (C ``mt_model_evaluate_targets``). String user ids come back as str (an object
+        array). With ``scores=True`` also the model's score of each target (float64; NaN for a
+        target that could not be ranked): ``(user_ids, ranks, scores)``."""
         if not isinstance(dataset, Dataset):
             raise TypeError(f"dataset must be a metatl.Dataset, got {type(dataset).__name__}")
-        users, ranks = self._trained().ranks(dataset._handle, split, protocol)
-        return dataset._users(users), ranks
+        users, ranks, target_scores = self._trained().ranks(dataset._handle, split, protocol)
+        return (dataset._users(users), ranks, target_scores) if _metatl.flag(scores, "scores") else (dataset._users(users), ranks)
 
     def attach_transition_prior(self, dataset: Dataset, weight: Union[str, float] = "auto") -> float:
         """Blends first-order transition counts of ``dataset``'s training sequences into every

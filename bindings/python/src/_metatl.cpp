@@ -220,10 +220,9 @@ struct Dataset {
     // mt_dataset_string_ids: a list of str, or None for integer ids.
     py::object string_ids(int32_t column) const;
 
-    // mt_baseline_evaluate and mt_baseline_evaluate_ranks.
+    // mt_baseline_evaluate and mt_baseline_evaluate_targets.
     py::dict baseline_metrics(py::handle baseline, py::handle split, py::handle protocol) const;
-    std::pair<py::array_t<int64_t>, py::array_t<int64_t>> baseline_ranks(py::handle baseline, py::handle split,
-                                                                         py::handle protocol) const;
+    py::tuple baseline_ranks(py::handle baseline, py::handle split, py::handle protocol) const;
 };
 
 // The metrics under the names of Model.evaluate (a model's and a baseline's alike).
@@ -589,18 +588,20 @@ struct Model {
         return d;
     }
 
-    // mt_model_evaluate_ranks: (user ids, ranks; 0 for a miss) of one split.
-    std::pair<Ids, Ids> ranks(const Dataset &data, py::handle split, py::handle protocol) const {
+    // mt_model_evaluate_targets: (user ids, ranks; 0 for a miss, target scores) of one split.
+    py::tuple ranks(const Dataset &data, py::handle split, py::handle protocol) const {
         int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
         int64_t n = split_users(data.handle, sp);
         Ids users(n), ranks(n);
+        py::array_t<double> scores(n);
         mt_status s;
         {
             py::gil_scoped_release release;
-            s = mt_model_evaluate_ranks(handle, data.handle, sp, pr, users.mutable_data(), ranks.mutable_data(), (size_t)n);
+            s = mt_model_evaluate_targets(handle, data.handle, sp, pr, users.mutable_data(), ranks.mutable_data(),
+                                          scores.mutable_data(), (size_t)n);
         }
         check(s);
-        return {users, ranks};
+        return py::make_tuple(users, ranks, scores);
     }
 
     py::dict evaluate(const Dataset &data, py::handle split, py::handle protocol) const {
@@ -790,19 +791,20 @@ py::dict Dataset::baseline_metrics(py::handle baseline, py::handle split, py::ha
     return metrics_dict(m);
 }
 
-std::pair<py::array_t<int64_t>, py::array_t<int64_t>> Dataset::baseline_ranks(py::handle baseline, py::handle split,
-                                                                                py::handle protocol) const {
+py::tuple Dataset::baseline_ranks(py::handle baseline, py::handle split, py::handle protocol) const {
     int32_t b = choice(baseline, "baseline", BASELINES);
     int32_t sp = choice(split, "split", SPLITS), pr = choice(protocol, "protocol", PROTOCOLS);
     int64_t n = split_users(handle, sp);
     py::array_t<int64_t> users(n), ranks(n);
+    py::array_t<double> scores(n);
     mt_status s;
     {
         py::gil_scoped_release release;
-        s = mt_baseline_evaluate_ranks(handle, b, sp, pr, users.mutable_data(), ranks.mutable_data(), (size_t)n);
+        s = mt_baseline_evaluate_targets(handle, b, sp, pr, users.mutable_data(), ranks.mutable_data(), scores.mutable_data(),
+                                         (size_t)n);
     }
     check(s);
-    return {users, ranks};
+    return py::make_tuple(users, ranks, scores);
 }
 
 // mt_dataset_load_for_model: a cohort over `model`'s vocabulary.

@@ -1180,3 +1180,16 @@ def test_from_pandas_splits_one_log_as_split_and_from_files_do(tmp_path):
     assert np.array_equal(a.item_embeddings, b.item_embeddings)
     with pytest.raises(ValueError, match="split one frame"):
         metatl.Dataset.from_pandas(log, log, user="reviewerID", item="asin", time="unixReviewTime", cut_time=5)
+
+
+def test_ranks_with_target_scores(trained, data):
+    """ranks(scores=True) adds each target's score (the C contract test checks the full protocol's
+    against the serving score); the baselines give theirs."""
+    users, ranks, scores = trained.ranks(data, "test", "full", scores=True)
+    u2, r2 = trained.ranks(data, "test", "full")
+    assert np.array_equal(users, u2) and np.array_equal(ranks, r2) and scores.dtype == np.float64
+    assert np.isfinite(scores).all() and len(scores) == len(ranks)
+    bu, br, bs = data.baseline_ranks("popularity", "test", "full", scores=True)
+    assert np.array_equal(bu, users) and ((bs >= 0) & (bs < 1)).all()
+    with pytest.raises(TypeError):
+        trained.ranks(data, scores=1)
