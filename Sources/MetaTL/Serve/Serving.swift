@@ -134,24 +134,50 @@ extension MetaTLModel {
             out.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
                 let o = SharedPointer(base)
+                // A large catalogue is ranked through the matrix-product screen (the same answers, bit
+                // for bit: CatalogueScreen), built once per call; a small one item by item.
+                let screen = rows >= CatalogueScreen.minimumRows && U >= 8
+                    ? CatalogueScreen(scorer: pairScorer(relations: headTable, prior: scoringPrior), rows: rows) : nil
+                let d = configuration.dim
                 parallelChunks(parts, threads: threads) { part in
                     let ws = ServingWorkspace(configuration: configuration)
-                    let relation = FloatBuffer(count: configuration.dim), scores = FloatBuffer(count: rows)
-                    for u in splitRange(U, parts: parts, index: part) {
-                        o.p[u].unknownItems = unknown[u]
-                        guard known[u].count >= 2 else {
-                            o.p[u].problem = "the history has \(known[u].count) known item(s); at least 2 are needed to adapt from"
-                            continue
+                    let group = screen == nil ? 1 : CatalogueScreen.group
+                    let relations = FloatBuffer(count: group * d), scores = FloatBuffer(count: screen == nil ? rows : 1)
+                    let mine = splitRange(U, parts: parts, index: part)
+                    var first = mine.lowerBound
+                    while first < mine.upperBound {
+                        let end = min(mine.upperBound, first + group)
+                        var served: [Int] = []   // the group's users that get recommendations, in order
+                        for u in first..<end {
+                            o.p[u].unknownItems = unknown[u]
+                            guard known[u].count >= 2 else {
+                                o.p[u].problem = "the history has \(known[u].count) known item(s); at least 2 are needed to adapt from"
+                                continue
+                            }
+                            let largest = servingRelation(rows: known[u][...], workspace: ws, into: relations.pointer + served.count * d)
+                            guard largest <= ValueLimits.parameter else {
+                                o.p[u].problem = "the adapted relation for this history is beyond the model's limits"
+                                continue
+                            }
+                            served.append(u)
                         }
-                        let largest = servingRelation(rows: known[u][...], workspace: ws, into: relation.pointer)
-                        guard largest <= ValueLimits.parameter else {
-                            o.p[u].problem = "the adapted relation for this history is beyond the model's limits"
-                            continue
+                        let best: [[TopN.Entry]]
+                        if let screen {
+                            best = CatalogueScreen(sharing: screen, relations: relations.pointer).topRows(
+                                             users: served.count, heads: served.map { known[$0].last ?? 0 },
+                                             excluded: served.map { options.excludeHistory ? Set(known[$0]) : [] },
+                                             candidates: candidates, topN: options.topN)
+                        } else {
+                            best = served.enumerated().map { v, u in
+                                topRows(relation: relations.pointer + v * d, history: known[u], topN: options.topN,
+                                        candidates: candidates, excludeHistory: options.excludeHistory, scores: scores)
+                            }
                         }
-                        let best = topRows(relation: relation.pointer, history: known[u], topN: options.topN,
-                                           candidates: candidates, excludeHistory: options.excludeHistory, scores: scores)
-                        o.p[u].items = best.map { itemIDs[Int($0.row)] }
-                        o.p[u].scores = best.map(\.score)
+                        for (u, entries) in zip(served, best) {
+                            o.p[u].items = entries.map { itemIDs[Int($0.row)] }
+                            o.p[u].scores = entries.map(\.score)
+                        }
+                        first = end
                     }
                 }
             }

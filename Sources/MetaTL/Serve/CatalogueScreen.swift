@@ -1,0 +1,190 @@
+import Foundation
+import MetaTLKernels
+
+/// Exact top-N over a large catalogue for a group of users at once: a matrix-product screen,
+/// then the exact scores of the few items the screen cannot rule out.
+///
+/// Scoring every item with the per-pair kernel (``PairScorer/catalogueScores(user:head:rows:into:)``)
+/// costs 3·d flops per item and user, read from memory once per user. The screen writes the
+/// squared distance as ‖q‖² − 2·q·t + ‖t‖² (q = h + r), so one sgemm scores a group of users
+/// against a block of rows while the block is in cache. That arithmetic is not the kernel's, so
+/// the screen's score `a` of an item differs from the kernel's `e`; it also computes a rigorous
+/// bound `B` on |a − e| (below). An item can be in the top N only if a + B reaches the N-th largest
+/// a − B seen; those few items are scored again with the kernel, and the top N of those exact
+/// scores by ``CatalogueOrder`` is the answer: the same items, scores (bit for bit) and order as
+/// scoring every item with the kernel, ties included.
+///
+/// The bound (u = 2⁻²⁴, d the dimension, M = (‖h‖ + ‖r‖ + ‖t‖)², norms in Double):
+/// - the kernel's squared distance is within (d + 6)·u·M of the true one (sums of d float
+///   squares in any order, FMA or not; the elementwise h + r - t rounds twice);
+/// - the screen's is within (d/2 + 3)·u·M (q = fl(h + r) rounds once; the float dot product q·t
+///   is within d·u·‖q‖‖t‖ ≤ d·u·M/4 in any order; ‖q‖², ‖t‖² and the sum are in Double);
+/// - so the two are within c·u·M with c = 2d + 16 (margin included); the score rule
+///   (−α·D + b, or −√D) and the prior's added term add a few roundings of the score's size.
+/// Every bound is doubled once more before use.
+struct CatalogueScreen {
+    let scorer: PairScorer
+    let rows: Int
+    let dim: Int
+    /// ‖T[i]‖² and ‖T[i]‖ per row, in Double.
+    let tailSquares: [Double]
+    let tailNorms: [Double]
+
+    /// Users scored per sgemm, and table rows per block (a block of 2048 rows of d = 100 is 800 KB).
+    static let group = 64, rowBlock = 2048
+
+    /// The screen pays where the catalogue is large; below this many rows the per-pair scores are
+    /// as fast and no screen is built.
+    static let minimumRows = 16_384
+
+    /// `screen`'s norms with a scorer over other relations (a group's).
+    init(sharing screen: CatalogueScreen, relations: CFPtr) {
+        let s = screen.scorer
+        scorer = PairScorer(heads: s.heads, tails: s.tails, relations: relations, dim: s.dim, rule: s.rule, prior: s.prior)
+        rows = screen.rows
+        dim = screen.dim
+        tailSquares = screen.tailSquares
+        tailNorms = screen.tailNorms
+    }
+
+    init(scorer: PairScorer, rows: Int) {
+        self.scorer = scorer
+        self.rows = rows
+        dim = scorer.dim
+        var squares = [Double](repeating: 0, count: rows)
+        for i in 0..<rows {
+            let t = scorer.tails + i * scorer.dim
+            var s = 0.0
+            for j in 0..<scorer.dim { let x = Double(t[j]); s += x * x }
+            squares[i] = s
+        }
+        tailSquares = squares
+        tailNorms = squares.map { $0.squareRoot() }
+    }
+
+    /// The best `topN` rows for each user of a group (the scorer's relations, users x d;
+    /// `heads[u]` the user's last item; rows in `excluded[u]` and rows that
+    /// `candidates` marks false are left out), best first: ``MetaTLModel/topRows(relation:history:topN:candidates:excludeHistory:scores:)``'s
+    /// answer for each user.
+    func topRows(users: Int, heads: [Int32], excluded: [Set<Int32>], candidates: [Bool]?, topN: Int) -> [[TopN.Entry]] {
+        let relations = scorer.relations
+        let d = dim, u = Double(Float.ulpOfOne) / 2
+        let c = Double(2 * d + 16)
+        let rule = scorer.rule
+        let alpha = Double(rule.alpha)
+        // q = fl(h + r), as the screen sees it, and per user ‖q‖², ‖h‖ + ‖r‖.
+        var q = [Float](repeating: 0, count: users * d)
+        var qSquares = [Double](repeating: 0, count: users), headRelation = [Double](repeating: 0, count: users)
+        for v in 0..<users {
+            let h = scorer.heads + Int(heads[v]) * d, r = relations + v * d
+            var qq = 0.0, hh = 0.0, rr = 0.0
+            for j in 0..<d {
+                let x = h[j] + r[j]
+                q[v * d + j] = x
+                qq += Double(x) * Double(x); hh += Double(h[j]) * Double(h[j]); rr += Double(r[j]) * Double(r[j])
+            }
+            qSquares[v] = qq
+            headRelation[v] = hh.squareRoot() + rr.squareRoot()
+        }
+        // Per user: the N largest lower bounds seen (a min-heap; its top is the threshold) and the
+        // rows whose upper bound reached the threshold when they were seen.
+        var floors = [LowerBounds](repeating: LowerBounds(capacity: topN), count: users)
+        let skipped = excluded.map { $0.sorted() }
+        var kept = [[(row: Int32, upper: Double)]](repeating: [], count: users)
+        var dots = [Float](repeating: 0, count: users * Self.rowBlock)
+        let prior = scorer.prior
+        var lo = 1
+        while lo < rows {
+            let hi = min(rows, lo + Self.rowBlock), n = hi - lo
+            q.withUnsafeBufferPointer { qb in
+                dots.withUnsafeMutableBufferPointer { db in
+                    guard let qp = qb.baseAddress, let dp = db.baseAddress else { return }
+                    BLAS.gemmNT(rows: 0..<users, n, d, qp, scorer.tails + lo * d, beta: 0, dp)
+                }
+            }
+            for v in 0..<users {
+                let head = heads[v]
+                let transitions = prior.map { $0.transitions(from: head) }
+                var k = transitions?.lowerBound ?? 0
+                let skip = skipped[v]
+                var e = 0
+                for i in lo..<hi {
+                    let row = Int32(i)
+                    while e < skip.count && Int(skip[e]) < i { e += 1 }
+                    if e < skip.count && Int(skip[e]) == i { continue }
+                    if let candidates, !candidates[i] { continue }
+                    let m = (headRelation[v] + tailNorms[i]) * (headRelation[v] + tailNorms[i])
+                    let bD = c * u * m
+                    let distance = max(0, qSquares[v] - 2 * Double(dots[v * n + (i - lo)]) + tailSquares[i])
+                    var a: Double, b: Double
+                    if rule.squared {
+                        let bias = rule.bias.map { Double($0[i]) } ?? 0
+                        a = -alpha * distance + bias
+                        b = alpha * bD + 2.02 * u * (alpha * (distance + bD) + abs(bias))
+                    } else {
+                        a = -distance.squareRoot()
+                        b = bD.squareRoot() + 1.01 * u * (distance + bD).squareRoot()
+                    }
+                    if let prior, let transitions {
+                        while k < transitions.upperBound && Int(prior.tails[k]) < i { k += 1 }
+                        let count = k < transitions.upperBound && Int(prior.tails[k]) == i ? prior.counts[k] : 0
+                        let term = Double(prior.term(count: count))
+                        a += term
+                        b += 1.01 * u * (abs(a) + b + abs(term))
+                    }
+                    b *= 2
+                    floors[v].offer(a - b)
+                    if a + b >= floors[v].threshold { kept[v].append((row, a + b)) }
+                }
+                // Keep the list short: what fell below the risen threshold can never make it.
+                if kept[v].count > 4 * topN + 4096 {
+                    let t = floors[v].threshold
+                    kept[v].removeAll { $0.upper < t }
+                }
+            }
+            lo = hi
+        }
+        // The survivors, scored exactly.
+        return (0..<users).map { v in
+            let t = floors[v].threshold
+            var best = TopN(capacity: min(topN, rows - 1))
+            for (row, upper) in kept[v] where upper >= t {
+                best.offer(row: row, score: scorer.score(user: v, head: heads[v], tail: row))
+            }
+            return best.sorted()
+        }
+    }
+
+    /// The `capacity` largest values offered (a min-heap): `threshold` is the smallest of them
+    /// once there are `capacity`, -infinity before.
+    struct LowerBounds {
+        let capacity: Int
+        private var heap: [Double] = []
+        init(capacity: Int) { self.capacity = max(1, capacity) }
+
+        var threshold: Double { heap.count < capacity ? -.infinity : heap[0] }
+
+        mutating func offer(_ x: Double) {
+            if heap.count < capacity {
+                heap.append(x)
+                var i = heap.count - 1
+                while i > 0 {
+                    let p = (i - 1) / 2
+                    guard heap[i] < heap[p] else { break }
+                    heap.swapAt(i, p); i = p
+                }
+            } else if x > heap[0] {
+                heap[0] = x
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var m = i
+                    if l < heap.count && heap[l] < heap[m] { m = l }
+                    if r < heap.count && heap[r] < heap[m] { m = r }
+                    if m == i { break }
+                    heap.swapAt(i, m); i = m
+                }
+            }
+        }
+    }
+}
