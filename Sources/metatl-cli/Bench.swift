@@ -166,6 +166,10 @@ struct Bench: ParsableCommand {
             "adam_ms_per_step": round3(phase("adam")),
             "catch_up_ms_per_step": round3(phase("catch up rows")),
             "adam_and_catch_up_ms_per_step": round3(phase("adam") + phase("catch up rows")),
+            // The same as a share of the profiled step (its phases but the end-of-call catch-up),
+            // measured within one training call: robust to the machine's speed changing.
+            "adam_and_catch_up_share_of_step": round3((phase("adam") + phase("catch up rows"))
+                / max(1e-9, phases.filter { $0.phase != "catch up all rows" }.reduce(0) { $0 + $1.ms })),
             "catch_up_all_rows_end_of_call_ms": round3(phase("catch up all rows") * Double(max(5, steps))),
             "checkpoint": checkpoint,
             "recommend": serving,
