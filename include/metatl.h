@@ -151,6 +151,14 @@ const char *mt_status_name(mt_status status);
 #define MT_NEGATIVES_UNIFORM    0  /* training negatives uniform over the catalogue */
 #define MT_NEGATIVES_POPULARITY 1  /* in proportion to the items' training frequency */
 #define MT_NEGATIVES_MIXED      2  /* half each: the shared ones alternate, a pair's by a coin */
+#define MT_OPTIMIZER_ADAM        0  /* exact lazy Adam: an item row no pair of a step touches still takes
+                                     * that step's zero-gradient update (replayed when the row is next
+                                     * read), so every value is dense Adam's bit for bit */
+#define MT_OPTIMIZER_SPARSE_ADAM 1  /* PyTorch SparseAdam / TF LazyAdam for the item rows: a row's moments
+                                     * and value change only at steps whose batch reads it; bias
+                                     * correction by the global step t: p -= lr*sqrt(1-b2^t)/(1-b1^t) *
+                                     * m / (sqrt(v) + eps). The learner, item bias and log alpha stay on
+                                     * dense Adam. No catch-up: faster on large catalogues */
 
 /* Size-versioned: struct_size says which fields the caller has. The fields from eval_mode_after
  * on were added later, at the end; a caller built against an earlier header (whose struct_size,
@@ -192,6 +200,11 @@ typedef struct mt_config {
                                      * lambda * mean (||E[h]||^2 + ||T[t]||^2) (0) */
     int32_t  query_margin;          /* 1: with the softmax loss, also the margin loss on each query
                                      * pair against its uniform negative (0) */
+    int32_t  optimizer;             /* MT_OPTIMIZER_* of the item tables (ADAM). Added in the struct's
+                                     * tail padding, so sizeof(mt_config) (112) did not change: a caller
+                                     * built against the header before it passes its padding bytes
+                                     * here, 0 (ADAM) when the struct was zeroed; values other than
+                                     * 0 and 1 are MT_ERR_INVALID_ARGUMENT */
 } mt_config;
 
 /* The recommended preset (struct_size = sizeof(mt_config)). */

@@ -137,6 +137,10 @@ func cConfig(_ c: Configuration) -> mt_config {
     }
     out.table_decay = c.tableDecay
     out.query_margin = c.queryMargin ? 1 : 0
+    switch c.optimizer {
+    case .adam: out.optimizer = MT_OPTIMIZER_ADAM
+    case .sparseAdam: out.optimizer = MT_OPTIMIZER_SPARSE_ADAM
+    }
     return out
 }
 
@@ -195,6 +199,11 @@ func swiftConfig(_ p: UnsafePointer<mt_config>?) throws -> Configuration {
     }
     out.tableDecay = c.table_decay
     out.queryMargin = try flag(c.query_margin, "query_margin")
+    switch c.optimizer {
+    case MT_OPTIMIZER_ADAM: out.optimizer = .adam
+    case MT_OPTIMIZER_SPARSE_ADAM: out.optimizer = .sparseAdam
+    default: throw BoundaryError.argument("config->optimizer must be MT_OPTIMIZER_ADAM or MT_OPTIMIZER_SPARSE_ADAM (got \(c.optimizer))")
+    }
     try out.validate()
     return out
 }

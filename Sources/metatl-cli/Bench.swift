@@ -7,12 +7,15 @@ struct Bench: ParsableCommand {
         abstract: "Measure training step time against the GEMM floor, evaluation throughput and peak memory (JSON).",
         discussion: """
         Generates an Electronics-sized dataset (21,000 training users drawing from 22,000 items \
-        with Zipf-like popularity; 8,000 new users), then measures in one process: training steps \
+        with Zipf-like popularity; 8,000 new users; --items/--users for catalogue scale, where \
+        every item is then given a training interaction, see --every-item-trained), then measures in one process: training steps \
         (B = 1024, K = 3, d = 100 unless changed) timed inside one training call, and after every \
         five steps the same step's matrix products alone (the GEMM floor, as the engine splits \
         them; scaled down if OpenBLAS's own threading is faster); the step/floor ratio of each \
         round and their median; \
-        per-phase step times; evaluation users/s for the sampled and the full-catalogue protocols; \
+        per-phase step times, and the optimiser's share (Adam, lazy catch-up); evaluation users/s \
+        for the sampled and the full-catalogue protocols; checkpoint save and load time and file \
+        size; recommend latency (p50, p99, one call at a time) and batched recommend users/s; \
         the peak resident memory; the OpenBLAS kernel and the vector-kernel variant in use \
         (METATL_SIMD=avx512|avx2|generic picks another). Each preset's numbers are under its \
         name in "presets" (both by default; --preset picks one); each preset's floor counts its \
@@ -28,8 +31,15 @@ struct Bench: ParsableCommand {
     var threads: Int?
     @Option(help: "Training users of the generated data.")
     var users = 21_000
-    @Option(help: "Items of the generated data.")
-    var items = 22_000
+    @Option(help: "Items of the generated data (default 22,000).")
+    var items: Int?
+    @Option(help: ArgumentHelp("Give every item at least one training interaction: each item the Zipf draws left out is appended to a training user's sequence (round robin over the users). Default: on when --items is given, off otherwise (the default numbers stay comparable).",
+                               valueName: "on|off"))
+    var everyItemTrained: Switch?
+    @Option(help: ArgumentHelp("Item tables' optimiser for every preset measured (default: the preset's, adam).", valueName: "adam|sparse-adam"))
+    var optimizer: Optimizer?
+    @Option(help: "Histories for the recommend latency (single calls) and the batched recommend.")
+    var recommendUsers = 1000
     @Option(help: "New users of the generated data.")
     var newUsers = 8_000
     @Option(help: "Tasks per step.")
@@ -40,10 +50,15 @@ struct Bench: ParsableCommand {
                                valueName: "both|recommended|reference"))
     var preset: BenchPresets = .both
 
+    /// Items of the generated catalogue.
+    var itemCount: Int { items ?? 22_000 }
+    /// Whether the generator covers the catalogue (see ``everyItemTrained``).
+    var coverCatalogue: Bool { everyItemTrained.map { $0 == .on } ?? (items != nil) }
+
     func run() throws {
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let t0 = Date()
-        let (train, test) = electronicsLike()
+        let (train, test, covering) = electronicsLike()
         let data = try Dataset(train: train, test: test, K: 3, seed: seed, trainName: "bench training users", testName: "bench new users")
         let loadSeconds = Date().timeIntervalSince(t0)
         var presets: [String: Any] = [:]
@@ -52,20 +67,21 @@ struct Bench: ParsableCommand {
             c.threads = threadCount
             c.batchSize = batchSize
             c.seed = seed
+            if let optimizer { c.optimizer = optimizer }
             presets[name] = try measure(c, on: data)
         }
 
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
         let json: [String: Any] = [
             "threads": threadCount,
             "blas_kernel": BLASKernel.current,
             "vector_kernels": VectorKernels.selected,
             "batch_size": batchSize,
             "data": ["train_users": data.trainUserCount, "train_interactions": data.trainInteractionCount,
-                     "items": data.itemCount, "test_users": data.test.count, "load_seconds": round3(loadSeconds)],
+                     "items": data.itemCount, "items_not_in_training": data.itemsNotInTraining,
+                     "every_item_trained": coverCatalogue, "covering_interactions": covering,
+                     "test_users": data.test.count, "load_seconds": round3(loadSeconds)],
             "presets": presets,
-            "peak_rss_mb": round3(Double(usage.ru_maxrss) / 1024),
+            "peak_rss_mb": round3(processPeakRSS()),
         ]
         let out = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: out, as: UTF8.self))
@@ -74,6 +90,24 @@ struct Bench: ParsableCommand {
     /// One preset's training step times against the GEMM floor, its step phases and its
     /// evaluation throughput, for a fresh model of configuration `c`.
     func measure(_ c: Configuration, on data: Dataset) throws -> [String: Any] {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("metatl-bench-\(ProcessInfo.processInfo.processIdentifier).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        resetPeakRSS()
+        var out = try measureTraining(c, on: data, checkpoint: path)
+        // The trained model is released by now: loading builds a second one.
+        let (loadSeconds, step) = try measureLoad(path)
+        var checkpoint = out["checkpoint"] as? [String: Any] ?? [:]
+        checkpoint["load_s"] = round3(loadSeconds)
+        checkpoint["loaded_step"] = step
+        checkpoint["peak_rss_mb_load"] = round3(peakRSS())
+        out["checkpoint"] = checkpoint
+        return out
+    }
+
+    /// Everything but loading the checkpoint, for a fresh model of configuration `c`; the model
+    /// is saved to `path` last.
+    func measureTraining(_ c: Configuration, on data: Dataset, checkpoint path: String) throws -> [String: Any] {
         let model = try MetaTLModel(configuration: c, dataset: data)
 
         // Warm-up: buffers, thread pools, caches, and a model past its first steps. Deferred Adam
@@ -118,8 +152,31 @@ struct Bench: ParsableCommand {
         _ = try model.evaluate(on: data, split: .valid, protocol: .sampled)   // warm-up
         let (sampledRate, _) = try usersPerSecond(.sampled)
         let (fullRate, _) = try usersPerSecond(.full)
+        let serving = try measureServing(model, on: data)
+        let trainingPeak = peakRSS()
+        resetPeakRSS()
+        let checkpoint = try measureSave(model, to: path)
+        func phase(_ name: String) -> Double { phases.first { $0.phase == name }?.ms ?? 0 }
         return [
             "K": c.K, "dim": c.dim, "hidden": [c.hidden1, c.hidden2], "loss": c.loss.rawValue,
+            "optimizer": c.optimizer.rawValue,
+            // The optimiser's share of a step (from the phases): the update of the touched rows and
+            // the dense block, and the lazy catch-up of the rows the batch reads; the catch-up of
+            // every row at the end of a training call is per call (the phase is per step).
+            "adam_ms_per_step": round3(phase("adam")),
+            "catch_up_ms_per_step": round3(phase("catch up rows")),
+            "adam_and_catch_up_ms_per_step": round3(phase("adam") + phase("catch up rows")),
+            // The same as a share of the profiled step (its phases but the end-of-call catch-up),
+            // measured within one training call: robust to the machine's speed changing.
+            "adam_and_catch_up_share_of_step": round3((phase("adam") + phase("catch up rows"))
+                / max(1e-9, phases.filter { $0.phase != "catch up all rows" }.reduce(0) { $0 + $1.ms })),
+            "catch_up_all_rows_end_of_call_ms": round3(phase("catch up all rows") * Double(max(5, steps))),
+            "checkpoint": checkpoint,
+            "recommend": serving,
+            // Linux: the peak resident memory of this preset's training, evaluation and serving
+            // (from the model's creation), then of the save and of the load, each alone (the peak
+            // is reset in between); -1 where it cannot be measured that way.
+            "peak_rss_mb_training_eval_serving": round3(trainingPeak),
             "step_ms_median": round3(stepMs),
             "step_ms_min": round3((stepTimes.min() ?? 0) * 1000),
             "gemm_floor_ms_median": round3(floorMs),
@@ -133,6 +190,58 @@ struct Bench: ParsableCommand {
             "eval_sampled_users_per_s": Int(sampledRate),
             "eval_full_users_per_s": Int(fullRate),
         ]
+    }
+
+    /// `recommend` on `recommendUsers` random histories of K training items each (the same ones
+    /// for both measurements): one call at a time from one thread (latency percentiles; the call
+    /// itself is single-threaded), and all of them in one ``MetaTLModel/recommend(histories:options:)``
+    /// call over the model's threads (users/s). Top 10, history excluded.
+    func measureServing(_ model: MetaTLModel, on data: Dataset) throws -> [String: Any] {
+        var rng = SeededGenerator(seed: seed &+ 17)
+        let ids = data.itemIDs
+        let histories = (0..<recommendUsers).map { _ in (0..<3).map { _ in ids[Int.random(in: 0..<ids.count, using: &rng)] } }
+        _ = try model.recommend(history: histories[0], topN: 10)   // warm-up
+        var latencies: [Double] = []
+        for h in histories {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.recommend(history: h, topN: 10)
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        latencies.sort()
+        func percentile(_ q: Double) -> Double {
+            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((q * Double(latencies.count)).rounded(.up)) - 1)]
+        }
+        var options = RecommendOptions()
+        options.topN = 10
+        let start = Date()
+        _ = try model.recommend(histories: histories, options: options)
+        let batchSeconds = Date().timeIntervalSince(start)
+        return [
+            "histories": histories.count, "top_n": 10,
+            "single_ms_p50": round3(percentile(0.5)), "single_ms_p99": round3(percentile(0.99)),
+            "single_ms_mean": round3(latencies.reduce(0, +) / Double(max(1, latencies.count))),
+            "batched_users_per_s": Int(Double(histories.count) / max(batchSeconds, 1e-9)),
+            "batched_threads": model.configuration.threads,
+        ]
+    }
+
+    /// Saving the model to a checkpoint file at `path`: seconds, the file's size and the peak
+    /// resident memory of the save alone.
+    func measureSave(_ model: MetaTLModel, to path: String) throws -> [String: Any] {
+        let t0 = Date()
+        try model.save(to: path)
+        let saveSeconds = Date().timeIntervalSince(t0)
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let peak = peakRSS()
+        resetPeakRSS()
+        return ["save_s": round3(saveSeconds), "file_mb": round3(Double(bytes) / 1_048_576), "peak_rss_mb_save": round3(peak)]
+    }
+
+    /// Loading the checkpoint at `path`: seconds, and the step it holds.
+    func measureLoad(_ path: String) throws -> (Double, Int) {
+        let t0 = Date()
+        let loaded = try MetaTLModel.load(from: path)
+        return (Date().timeIntervalSince(t0), loaded.step)
     }
 
     /// How OpenBLAS's own threading compares with the engine's split on the step's products:
@@ -155,8 +264,13 @@ struct Bench: ParsableCommand {
     }
 
     /// Electronics-sized interactions: user lengths 2..40 (mean ≈ 8), items drawn from a Zipf-like
-    /// popularity with some per-user locality, increasing timestamps.
-    func electronicsLike() -> (Interactions, Interactions) {
+    /// popularity with some per-user locality, increasing timestamps. With ``coverCatalogue``,
+    /// every item the draws left out of training is then appended once to a training user's
+    /// sequence, after its last interaction (round robin over the users, so each gets at most
+    /// ⌈left out / users⌉ more); the Zipf draws themselves are unchanged. Also returns the
+    /// number of interactions so appended.
+    func electronicsLike() -> (Interactions, Interactions, Int) {
+        let items = itemCount
         var rng = SeededGenerator(seed: seed)
         // Zipf(1) popularity via a cumulative table.
         var cumulative = [Double](repeating: 0, count: items)
@@ -180,7 +294,35 @@ struct Bench: ParsableCommand {
             }
             return out
         }
-        return (users(self.users, first: 1, lengths: 2...14), users(newUsers, first: Int64(self.users) + 1, lengths: 4...10))
+        let drawn = users(self.users, first: 1, lengths: 2...14)
+        let test = users(newUsers, first: Int64(self.users) + 1, lengths: 4...10)
+        guard coverCatalogue, self.users > 0 else { return (drawn, test, 0) }
+        var seen = [Bool](repeating: false, count: items + 1)
+        for item in drawn.items { seen[Int(item)] = true }
+        let missing = (1...items).filter { !seen[$0] }
+        guard !missing.isEmpty else { return (drawn, test, 0) }
+        // Each user's extra items, after its own interactions (users are contiguous in `drawn`).
+        var extra = [[Int64]](repeating: [], count: self.users)
+        for (k, item) in missing.enumerated() { extra[k % self.users].append(Int64(item)) }
+        var out = Interactions()
+        out.users.reserveCapacity(drawn.users.count + missing.count)
+        out.items.reserveCapacity(drawn.users.count + missing.count)
+        out.timestamps.reserveCapacity(drawn.users.count + missing.count)
+        var i = 0
+        for u in 0..<self.users {
+            let user = Int64(u + 1)
+            var last = 0.0
+            while i < drawn.users.count && drawn.users[i] == user {
+                out.users.append(user); out.items.append(drawn.items[i]); out.timestamps.append(drawn.timestamps[i])
+                last = drawn.timestamps[i]
+                i += 1
+            }
+            for item in extra[u] {
+                last += 1
+                out.users.append(user); out.items.append(item); out.timestamps.append(last)
+            }
+        }
+        return (out, test, missing.count)
     }
 }
 
@@ -202,6 +344,31 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// The process's peak resident memory in MB since the last ``resetPeakRSS()`` (Linux: VmHWM
+/// of /proc/self/status), or -1 where there is none.
+func peakRSS() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return -1 }
+    return kb / 1024
+}
+
+/// Resets the peak resident memory to the current one (Linux: "5" into /proc/self/clear_refs,
+/// which resets getrusage's ru_maxrss too); the peak before is kept for ``processPeakRSS()``.
+func resetPeakRSS() {
+    peakBeforeResets = max(peakBeforeResets, peakRSS())
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+nonisolated(unsafe) private var peakBeforeResets: Double = 0
+
+/// The whole process's peak resident memory in MB, across ``resetPeakRSS()`` calls.
+func processPeakRSS() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return max(peakBeforeResets, peakRSS(), Double(usage.ru_maxrss) / 1024)
 }
 
 func median(_ xs: [Double]) -> Double {

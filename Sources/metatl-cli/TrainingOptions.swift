@@ -61,6 +61,9 @@ struct TrainingOptions: ParsableArguments {
     var tableDecay: Float?
     @Option(help: "With the softmax loss, also the margin loss on each query against a uniform negative: on or off.")
     var queryMargin: Switch?
+    @Option(help: ArgumentHelp("Optimiser of the item tables: adam (exact lazy Adam, bit for bit dense Adam; both presets) or sparse-adam (SparseAdam/LazyAdam: a row changes only at steps that read it; no catch-up, faster on large catalogues). The relation learner stays on dense Adam.",
+                               valueName: "adam|sparse-adam"))
+    var optimizer: Optimizer?
     @Option(help: "Worker threads (default: all cores). Results are reproducible for a given count.")
     var threads: Int?
     @Option(help: "Write every reported number to this JSON file.")
@@ -111,6 +114,7 @@ struct TrainingOptions: ParsableArguments {
         if let relationPenalty { c.relationPenalty = relationPenalty }
         if let tableDecay { c.tableDecay = tableDecay }
         if let queryMargin { c.queryMargin = queryMargin == .on }
+        if let optimizer { c.optimizer = optimizer }
         if c.loss == .margin && itemBias == nil { c.itemBias = false }   // the margin score has no bias
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         if case .step(let n) = evalModeAfter { c.evalModeAfter = n } else { c.evalModeAfter = nil }
@@ -137,6 +141,16 @@ enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
 extension SelectionMetric: ExpressibleByArgument {}
 extension NegativeSampling: ExpressibleByArgument {}
 extension InnerStepScaling: ExpressibleByArgument {}
+
+/// `--optimizer adam|sparse-adam`: kebab-case on the command line (the other surfaces' name,
+/// sparse_adam, is accepted too).
+extension Optimizer: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rawValue: argument.replacingOccurrences(of: "-", with: "_"))
+    }
+    public static var allValueStrings: [String] { allCases.map { $0.rawValue.replacingOccurrences(of: "_", with: "-") } }
+    public static var allValueDescriptions: [String: String] { [:] }
+}
 
 /// `--eval-mode-after`: a step, or `never`.
 enum EvalModeStart: ExpressibleByArgument, Equatable {

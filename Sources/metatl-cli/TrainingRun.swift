@@ -91,7 +91,8 @@ struct TrainingRun {
                 "tail_embeddings": configuration.tailEmbeddings, "item_bias": configuration.itemBias,
                 "zero_initial_relation": configuration.zeroInitialRelation,
                 "relation_penalty": Double(configuration.relationPenalty), "table_decay": Double(configuration.tableDecay),
-                "query_margin": configuration.queryMargin, "select_by": fit.selectBy.rawValue,
+                "query_margin": configuration.queryMargin, "optimizer": configuration.optimizer.rawValue,
+                "select_by": fit.selectBy.rawValue,
                 "max_steps": fit.maxSteps, "eval_every": fit.evalEvery, "patience": fit.patience,
             ] as [String: Any]
             try writeJSON(json, to: path)

@@ -4,9 +4,11 @@ import Testing
 
 @Suite("Checkpoints")
 struct CheckpointTests {
-    static func trainedModel(steps: Int = 6, preset: String = "reference") throws -> (MetaTLModel, Dataset) {
+    static func trainedModel(steps: Int = 6, preset: String = "reference", optimizer: Optimizer = .adam) throws -> (MetaTLModel, Dataset) {
         let data = try TrainingAndEvaluationTests.synthetic()
-        let m = try MetaTLModel(configuration: TrainingAndEvaluationTests.configuration(preset: preset), dataset: data)
+        var c = TrainingAndEvaluationTests.configuration(preset: preset)
+        c.optimizer = optimizer
+        let m = try MetaTLModel(configuration: c, dataset: data)
         try m.train(on: data, steps: steps)
         return (m, data)
     }
@@ -27,7 +29,7 @@ struct CheckpointTests {
         let text = try #require(file.metadata["configuration"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         for name in ["batch_size", "learning_rate", "inner_step", "shared_negatives", "tail_embeddings", "item_bias",
-                     "zero_initial_relation", "relation_penalty", "table_decay", "query_margin"] {
+                     "zero_initial_relation", "relation_penalty", "table_decay", "query_margin", "optimizer"] {
             #expect(json[name] != nil, "\(name) missing from \(text)")
         }
         #expect(json.keys.allSatisfy { !$0.contains(where: \.isUppercase) || $0 == "K" }, "\(text)")
@@ -73,18 +75,25 @@ struct CheckpointTests {
         #expect(try loaded.adapt(history: history) == m.adapt(history: history))
     }
 
-    @Test(arguments: Configuration.presetNames)
-    func resumingContinuesExactlyAsIfNeverInterrupted(preset: String) throws {
-        let (straight, data) = try Self.trainedModel(steps: 8, preset: preset)
-        let (first, _) = try Self.trainedModel(steps: 5, preset: preset)
+    /// Saved after 5 steps, loaded and trained 3 more: the parameters and both Adam moments are
+    /// those of 8 steps in one go, bit for bit, under either optimiser.
+    @Test(arguments: Configuration.presetNames, Optimizer.allCases)
+    func resumingContinuesExactlyAsIfNeverInterrupted(preset: String, optimizer: Optimizer) throws {
+        let (straight, data) = try Self.trainedModel(steps: 8, preset: preset, optimizer: optimizer)
+        let (first, _) = try Self.trainedModel(steps: 5, preset: preset, optimizer: optimizer)
         let file = path("resume.safetensors")
         try first.save(to: file)
         let resumed = try MetaTLModel.load(from: file)
+        #expect(resumed.configuration.optimizer == optimizer)
         try resumed.train(on: data, steps: 3)
         #expect(resumed.step == 8)
         for name in straight.parameterNames {
             #expect(resumed.tensor(named: name)?.map(\.bitPattern) == straight.tensor(named: name)?.map(\.bitPattern), "\(name)")
         }
+        func moments(_ m: MetaTLModel) -> [UInt32] {
+            Array(UnsafeBufferPointer(start: m.optimizer.firstMoment, count: 2 * m.optimizer.total)).map(\.bitPattern)
+        }
+        #expect(moments(resumed) == moments(straight))
     }
 
     @Test func everyTruncationIsAClearError() throws {

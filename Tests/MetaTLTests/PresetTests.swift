@@ -29,11 +29,14 @@ struct PresetTests {
         #expect(c.learningRate == 0.001 && c.beta == 5 && c.margin == 1 && c.dropout == 0.5 && c.seed == 1 && c.threads == 1)
         #expect(c.sampler == .reference && c.innerStep == .reference && c.evalModeAfter == nil && c.negatives == nil)
         #expect(c.loss == .margin && c.sharedNegatives == 1024 && !c.tailEmbeddings && !c.itemBias && !c.zeroInitialRelation)
-        #expect(c.relationPenalty == 0 && c.tableDecay == 0 && !c.queryMargin)
+        #expect(c.relationPenalty == 0 && c.tableDecay == 0 && !c.queryMargin && c.optimizer == .adam)
+        #expect(Configuration.recommended.optimizer == .adam)
     }
 
     @Test func aConfigurationRoundTripsThroughJSON() throws {
-        for c in [Configuration.recommended, .reference] {
+        var sparse = Configuration.recommended
+        sparse.optimizer = .sparseAdam
+        for c in [Configuration.recommended, .reference, sparse] {
             #expect(try JSONDecoder().decode(Configuration.self, from: JSONEncoder().encode(c)) == c)
         }
     }
@@ -47,8 +50,9 @@ struct PresetTests {
         written.evalModeAfter = 9; written.negatives = .mixed; written.loss = .softmax; written.sharedNegatives = 64
         written.tailEmbeddings = true; written.itemBias = true; written.zeroInitialRelation = true
         written.relationPenalty = 0.5; written.tableDecay = 0.5; written.queryMargin = true
+        written.optimizer = .sparseAdam
         let newer = ["eval_mode_after", "negatives", "loss", "shared_negatives", "tail_embeddings", "item_bias",
-                     "zero_initial_relation", "relation_penalty", "table_decay", "query_margin"]
+                     "zero_initial_relation", "relation_penalty", "table_decay", "query_margin", "optimizer"]
         var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(written)) as? [String: Any])
         for key in newer { object.removeValue(forKey: key) }
         #expect(object.count == 13)

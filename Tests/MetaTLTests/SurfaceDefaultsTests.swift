@@ -33,6 +33,7 @@ struct SurfaceDefaultsTests {
             ("zero_initial_relation", (c.zero_initial_relation != 0) == s.zeroInitialRelation),
             ("relation_penalty", c.relation_penalty == s.relationPenalty), ("table_decay", c.table_decay == s.tableDecay),
             ("query_margin", (c.query_margin != 0) == s.queryMargin),
+            ("optimizer", c.optimizer == code(s.optimizer, [(.adam, MT_OPTIMIZER_ADAM), (.sparseAdam, MT_OPTIMIZER_SPARSE_ADAM)])),
         ]
         return checks.filter { !$0.1 }.map(\.0)
     }

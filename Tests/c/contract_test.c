@@ -114,11 +114,15 @@ static int same_config(const mt_config *a, const mt_config *b) {
            a->eval_mode_after == b->eval_mode_after && a->loss == b->loss && a->shared_negatives == b->shared_negatives &&
            a->tail_embeddings == b->tail_embeddings && a->item_bias == b->item_bias &&
            a->zero_initial_relation == b->zero_initial_relation && a->relation_penalty == b->relation_penalty &&
-           a->negatives == b->negatives && a->table_decay == b->table_decay && a->query_margin == b->query_margin;
+           a->negatives == b->negatives && a->table_decay == b->table_decay && a->query_margin == b->query_margin &&
+           a->optimizer == b->optimizer;
 }
 
 /* The fields an earlier header's mt_config had end where eval_mode_after begins. */
 _Static_assert(offsetof(mt_config, eval_mode_after) == 64, "the first mt_config was 64 bytes; new fields go after it");
+/* optimizer took the tail padding after query_margin: the struct's size is the one before it. */
+_Static_assert(offsetof(mt_config, optimizer) == offsetof(mt_config, query_margin) + 4 && sizeof(mt_config) == 112,
+               "optimizer is the last field, in what was padding");
 #define MT_CONFIG_FIRST_SIZE ((uint32_t)offsetof(mt_config, eval_mode_after))
 
 /* Whether the reference preset's values are exactly the notebook's. */
@@ -128,7 +132,8 @@ static int is_reference(const mt_config *c) {
            c->sampler == MT_SAMPLER_REFERENCE && c->inner_step == MT_INNER_STEP_REFERENCE && c->threads == 1 &&
            c->eval_mode_after == -1 && c->loss == MT_LOSS_MARGIN && c->shared_negatives == 1024 &&
            c->tail_embeddings == 0 && c->item_bias == 0 && c->zero_initial_relation == 0 && c->relation_penalty == 0 &&
-           c->negatives == MT_NEGATIVES_UNIFORM && c->table_decay == 0 && c->query_margin == 0;
+           c->negatives == MT_NEGATIVES_UNIFORM && c->table_decay == 0 && c->query_margin == 0 &&
+           c->optimizer == MT_OPTIMIZER_ADAM;
 }
 
 static void test_config(void) {
@@ -188,7 +193,7 @@ static void test_presets(void) {
     mt_config c = mt_config_default();
     c.dim = 8; c.hidden1 = 16; c.hidden2 = 12; c.batch_size = 64;
     c.shared_negatives = 16; c.relation_penalty = 0.25f; c.negatives = MT_NEGATIVES_MIXED; c.eval_mode_after = 3;
-    c.table_decay = 0.125f; c.query_margin = 1;
+    c.table_decay = 0.125f; c.query_margin = 1; c.optimizer = MT_OPTIMIZER_SPARSE_ADAM;
     EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
     mt_config back = mt_config_default();
     EXPECT_STATUS(mt_model_config(m, &back), MT_OK, "");
@@ -229,7 +234,8 @@ static void test_presets(void) {
     memcpy(&want, &old.c, MT_CONFIG_FIRST_SIZE);
     want.struct_size = sizeof(mt_config);
     EXPECT(same_config(&back, &want) && back.dim == 8 && back.sampler == MT_SAMPLER_CONTIGUOUS && back.seed == 9);
-    EXPECT(back.loss == MT_LOSS_MARGIN && back.tail_embeddings == 0 && back.negatives == MT_NEGATIVES_UNIFORM);
+    EXPECT(back.loss == MT_LOSS_MARGIN && back.tail_embeddings == 0 && back.negatives == MT_NEGATIVES_UNIFORM &&
+           back.optimizer == MT_OPTIMIZER_ADAM);
     EXPECT_STATUS(mt_model_train(m, d, 2, NULL), MT_OK, "");
     /* ...and mt_model_config writes only its fields for it. */
     memset(old.bytes + MT_CONFIG_FIRST_SIZE, 0xAB, sizeof old - MT_CONFIG_FIRST_SIZE);
@@ -246,7 +252,7 @@ static void test_presets(void) {
     EXPECT(m == NULL);
 
     /* The later fields' values are checked like the others. */
-    enum { BAD = 11 };
+    enum { BAD = 13 };
     struct { mt_config c; const char *message; } bad[BAD];
     for (int i = 0; i < BAD; i++) bad[i].c = c;
     bad[0].c.loss = 2;                   bad[0].message = "config->loss must be MT_LOSS_MARGIN or MT_LOSS_SOFTMAX (got 2)";
@@ -260,6 +266,8 @@ static void test_presets(void) {
     bad[8].c.loss = MT_LOSS_MARGIN;      bad[8].message = "an item bias needs the softmax loss";
     bad[9].c.query_margin = 2;           bad[9].message = "config->query_margin must be 0 or 1 (got 2)";
     bad[10].c.table_decay = -1;          bad[10].message = "table decay must be non-negative";
+    bad[11].c.optimizer = 2;             bad[11].message = "config->optimizer must be MT_OPTIMIZER_ADAM or MT_OPTIMIZER_SPARSE_ADAM (got 2)";
+    bad[12].c.optimizer = -1;            bad[12].message = "config->optimizer must be MT_OPTIMIZER_ADAM or MT_OPTIMIZER_SPARSE_ADAM (got -1)";
     for (int i = 0; i < BAD; i++) {
         m = (mt_model *)0x1;
         EXPECT_STATUS(mt_model_create(&bad[i].c, d, &m), MT_ERR_INVALID_ARGUMENT, bad[i].message);

@@ -87,7 +87,7 @@ public final class MetaTLModel: @unchecked Sendable {
         self.vocabulary = vocabulary
         rows = vocabulary.itemIDs.count
         arena = ParameterArena(rows: rows, configuration: configuration)
-        optimizer = OptimizerState(arena: arena, learningRate: configuration.learningRate)
+        optimizer = OptimizerState(arena: arena, learningRate: configuration.learningRate, optimizer: configuration.optimizer)
         running = RunningStatistics(positions: configuration.supportCount)
         initialise()
         // Whoever gets the model after a lazy training step first brings it up to date.

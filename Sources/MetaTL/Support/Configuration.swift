@@ -46,6 +46,25 @@ public enum InnerStepScaling: String, Sendable, CaseIterable, Codable {
     case perTask = "per_task"
 }
 
+/// The optimiser of the item tables (the embedding rows E, T). The dense block (the relation
+/// learner, the item bias, log α) is updated by dense Adam under either.
+public enum Optimizer: String, Sendable, CaseIterable, Codable {
+    /// Exact lazy Adam (the reference's `torch.optim.Adam`): a row no pair of a step touches
+    /// still takes that step's zero-gradient update, replayed when the row is next read
+    /// ("catch-up"), so every value is dense Adam's bit for bit. The catch-up's cost grows with
+    /// how long rows sit idle, i.e. with the catalogue.
+    case adam
+    /// PyTorch `SparseAdam` / TensorFlow Addons `LazyAdam`: a table row's moments and value are
+    /// updated only at the steps whose gradient reaches it (the rows the step's batch reads, see
+    /// ``OptimizerState``); at other steps nothing about the row changes, so there is no
+    /// catch-up. The bias correction uses the global step count t (as SparseAdam's per-tensor
+    /// step, which counts every step since the table has a gradient at each):
+    /// m ← m + (1-β₁)(g - m); v ← β₂v + (1-β₂)g²; p ← p - (lr·√(1-β₂ᵗ)/(1-β₁ᵗ))·m / (√v + ε),
+    /// i.e. ε is added to √v as in SparseAdam and LazyAdam (dense Adam here adds it to
+    /// √v/√(1-β₂ᵗ)).
+    case sparseAdam = "sparse_adam"
+}
+
 /// Every setting of a MetaTL model and its training.
 ///
 /// There are two presets: ``recommended`` (what `Configuration()` gives, the default of every
@@ -118,6 +137,8 @@ public struct Configuration: Sendable, Equatable, Codable {
     /// With the softmax loss, also the reference's margin loss on each query pair against its
     /// uniform negative (added to the query loss), which keeps the target above random items.
     public var queryMargin: Bool
+    /// The item tables' optimiser (see ``Optimizer``): exact lazy Adam (both presets) or sparse Adam.
+    public var optimizer: Optimizer
 
     /// The recommended preset, ``recommended``.
     public init() { self = Configuration.recommended }
@@ -128,14 +149,14 @@ public struct Configuration: Sendable, Equatable, Codable {
                  margin: Float, dropout: Float, seed: UInt64, sampler: SamplerMode, innerStep: InnerStepScaling,
                  threads: Int, evalModeAfter: Int?, negatives: NegativeSampling?, loss: QueryLoss, sharedNegatives: Int,
                  tailEmbeddings: Bool, itemBias: Bool, zeroInitialRelation: Bool, relationPenalty: Float,
-                 tableDecay: Float, queryMargin: Bool) {
+                 tableDecay: Float, queryMargin: Bool, optimizer: Optimizer) {
         self.K = K; self.dim = dim; self.hidden1 = hidden1; self.hidden2 = hidden2; self.batchSize = batchSize
         self.learningRate = learningRate; self.beta = beta; self.margin = margin; self.dropout = dropout
         self.seed = seed; self.sampler = sampler; self.innerStep = innerStep; self.threads = threads
         self.evalModeAfter = evalModeAfter; self.negatives = negatives; self.loss = loss
         self.sharedNegatives = sharedNegatives; self.tailEmbeddings = tailEmbeddings; self.itemBias = itemBias
         self.zeroInitialRelation = zeroInitialRelation; self.relationPenalty = relationPenalty
-        self.tableDecay = tableDecay; self.queryMargin = queryMargin
+        self.tableDecay = tableDecay; self.queryMargin = queryMargin; self.optimizer = optimizer
     }
 
     /// The reference notebook's settings: margin loss, one item table, its sampler and inner
@@ -146,7 +167,7 @@ public struct Configuration: Sendable, Equatable, Codable {
                       margin: 1, dropout: 0.5, seed: 1, sampler: .reference, innerStep: .reference, threads: 1,
                       evalModeAfter: nil, negatives: nil, loss: .margin, sharedNegatives: 1024,
                       tailEmbeddings: false, itemBias: false, zeroInitialRelation: false, relationPenalty: 0,
-                      tableDecay: 0, queryMargin: false)
+                      tableDecay: 0, queryMargin: false, optimizer: .adam)
     }
 
     /// The settings this engine recommends for ranking the whole catalogue, chosen by the
@@ -160,7 +181,7 @@ public struct Configuration: Sendable, Equatable, Codable {
                       margin: 1, dropout: 0, seed: 1, sampler: .everyWindow, innerStep: .reference, threads: 1,
                       evalModeAfter: nil, negatives: .popularity, loss: .softmax, sharedNegatives: 1024,
                       tailEmbeddings: true, itemBias: true, zeroInitialRelation: true, relationPenalty: 0,
-                      tableDecay: 0, queryMargin: false)
+                      tableDecay: 0, queryMargin: false, optimizer: .adam)
     }
 
     /// The names ``preset(named:)`` knows, the default first.
@@ -222,7 +243,7 @@ extension Configuration {
         case seed, sampler, innerStep = "inner_step", threads, evalModeAfter = "eval_mode_after", negatives, loss
         case sharedNegatives = "shared_negatives", tailEmbeddings = "tail_embeddings", itemBias = "item_bias"
         case zeroInitialRelation = "zero_initial_relation", relationPenalty = "relation_penalty"
-        case tableDecay = "table_decay", queryMargin = "query_margin"
+        case tableDecay = "table_decay", queryMargin = "query_margin", optimizer
 
         /// The name before: Swift's property name.
         var camelCase: String {
@@ -263,7 +284,7 @@ extension Configuration {
         try read(.loss, &c.loss); try read(.sharedNegatives, &c.sharedNegatives); try read(.tailEmbeddings, &c.tailEmbeddings)
         try read(.itemBias, &c.itemBias); try read(.zeroInitialRelation, &c.zeroInitialRelation)
         try read(.relationPenalty, &c.relationPenalty); try read(.tableDecay, &c.tableDecay)
-        try read(.queryMargin, &c.queryMargin)
+        try read(.queryMargin, &c.queryMargin); try read(.optimizer, &c.optimizer)
         self = c
     }
 }

@@ -15,6 +15,25 @@ final class FloatBuffer: @unchecked Sendable {
         // every such row costs a TLB miss. They are placed on 2 MB boundaries and offered to the
         // kernel for transparent huge pages (Linux; a hint that may be declined).
         let huge = bytes >= Self.hugePage
+        #if os(Linux)
+        // On Linux a large buffer is an anonymous mapping: the kernel zero-fills its pages on
+        // first use, so pages never written (the item tables' gradient rows that training never
+        // uses, idle rows' moments under sparse Adam) take no memory. Over-mapped by 2 MB so
+        // that the buffer can start on a 2 MB boundary.
+        if huge {
+            let length = Self.roundedToHugePages(bytes) + Self.hugePage
+            let base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if let base, base != MAP_FAILED {
+                let aligned = (Int(bitPattern: base) + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+                let raw = UnsafeMutableRawPointer(bitPattern: aligned)!
+                _ = madvise(raw, Self.roundedToHugePages(bytes), 14 /* MADV_HUGEPAGE */)
+                pointer = raw.bindMemory(to: Float.self, capacity: n)
+                mapping = (base, length)
+                self.count = count
+                return
+            }
+        }
+        #endif
         let raw = UnsafeMutableRawPointer.allocate(byteCount: huge ? Self.roundedToHugePages(bytes) : bytes,
                                                    alignment: huge ? Self.hugePage : 64)
         #if os(Linux)
@@ -22,8 +41,12 @@ final class FloatBuffer: @unchecked Sendable {
         #endif
         pointer = raw.bindMemory(to: Float.self, capacity: n)
         pointer.initialize(repeating: 0, count: n)
+        mapping = nil
         self.count = count
     }
+
+    /// The anonymous mapping behind a large buffer (Linux), unmapped on release.
+    private let mapping: (base: UnsafeMutableRawPointer, length: Int)?
 
     private static let hugePage = 2 << 20
 
@@ -31,7 +54,15 @@ final class FloatBuffer: @unchecked Sendable {
         (bytes + hugePage - 1) / hugePage * hugePage
     }
 
-    deinit { pointer.deallocate() }
+    deinit {
+        #if os(Linux)
+        if let mapping {
+            _ = munmap(mapping.base, mapping.length)
+            return
+        }
+        #endif
+        pointer.deallocate()
+    }
 
     subscript(i: Int) -> Float {
         get { pointer[i] }

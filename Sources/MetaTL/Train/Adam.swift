@@ -53,6 +53,17 @@ struct Adam {
                          one_minus_b1: Float(1 - beta1), b2: Float(beta2), one_minus_b2: Float(1 - beta2), eps: eps)
     }
 
+    /// Sparse Adam's constants for a row updated at step `t` (1-based; see ``Optimizer/sparseAdam``):
+    /// the same kernel computes p - step_size·m / (√v / bc2_sqrt + ε), so with
+    /// step_size = lr·√(1 - β₂ᵗ) / (1 - β₁ᵗ) (in double precision, then float32) and bc2_sqrt = 1
+    /// (an exact division) it is SparseAdam's p - step_size·m / (√v + ε).
+    func sparseConstants(_ t: Int) -> Constants {
+        let bc1 = 1 - pow(beta1, Double(t))
+        let bc2 = 1 - pow(beta2, Double(t))
+        return Constants(step_size: Float(Double(learningRate) * bc2.squareRoot() / bc1), bc2_sqrt: 1,
+                         one_minus_b1: Float(1 - beta1), b2: Float(beta2), one_minus_b2: Float(1 - beta2), eps: eps)
+    }
+
     /// `n` zero-gradient updates with constants steps[0..<n], each value kept in registers across
     /// them: the same operations, in the same order, as `n` calls of ``update`` with g = 0.
     @inline(__always)

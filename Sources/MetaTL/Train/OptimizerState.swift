@@ -11,8 +11,16 @@ import MetaTLKernels
 /// a row no pair touched keeps its update pending until ``catchUp(_:onlyTouched:through:threads:)``
 /// replays it with g = 0, before anything reads the row. Loading or restoring a model sets every
 /// row's mark to its step (``markAllUpToDate(step:)``): nothing is pending.
+///
+/// With ``Optimizer/sparseAdam`` the touched rows take sparse Adam's update instead (the same
+/// kernel with ``Adam/sparseConstants(_:)``), the dense block still takes dense Adam's, and rows
+/// no pair touched are left as they are: nothing is ever pending, and catch-up does nothing. The
+/// "gradient" of a step, for sparse Adam, is every row marked touched (the rows the batch reads,
+/// as PyTorch's sparse embedding gradient lists every looked-up row, also where its values are 0).
 final class OptimizerState: @unchecked Sendable {
     let adam: Adam
+    /// Sparse Adam for the table rows instead of exact lazy Adam.
+    let sparse: Bool
     let schedule: Adam.Schedule
     /// Floats per moment block (the arena's `total`), and the item tables' rows and width.
     let total: Int, tableRows: Int, dim: Int
@@ -32,8 +40,9 @@ final class OptimizerState: @unchecked Sendable {
     /// The marked rows in ascending order, listed afresh from the marks by ``listTouched()``.
     let touchedList: IndexBuffer
 
-    init(arena: ParameterArena, learningRate: Float) {
+    init(arena: ParameterArena, learningRate: Float, optimizer: Optimizer = .adam) {
         adam = Adam(learningRate: learningRate)
+        sparse = optimizer == .sparseAdam
         schedule = Adam.Schedule(adam)
         total = arena.total
         tableRows = arena.tableRows
@@ -86,11 +95,15 @@ final class OptimizerState: @unchecked Sendable {
     }
 
     /// Zeroes every gradient of `arena`: the marked table rows (the others are zero already),
-    /// whose marks it clears, and the dense block.
+    /// whose marks it clears, and the dense block. A marked row whose gradient is zero already
+    /// (always in training, whose embedding gradient never goes through the arena) is only
+    /// read: a gradient page never written takes no memory (see ``FloatBuffer``), which at a
+    /// million items is 0.8 GB per table.
     func zeroGradients(_ arena: ParameterArena) {
         let d = dim, grads = arena.grads
         for r in 0..<tableRows where touched[r] != 0 {
-            (grads + r * d).update(repeating: 0, count: d)
+            let row = grads + r * d
+            if (0..<d).contains(where: { row[$0].bitPattern != 0 }) { row.update(repeating: 0, count: d) }
             touched[r] = 0
         }
         (grads + tableCount).update(repeating: 0, count: total - tableCount)
@@ -101,13 +114,15 @@ final class OptimizerState: @unchecked Sendable {
     /// Step `t`: every touched table row (which must be up to date through t-1) and the dense
     /// block take the update with their gradient (the touched rows' gradients are then zeroed
     /// and their marks cleared); untouched rows are brought through t as well unless `lazy`, in
-    /// which case they wait for ``catchUp(_:onlyTouched:through:threads:)``.
+    /// which case they wait for ``catchUp(_:onlyTouched:through:threads:)`` (with sparse Adam
+    /// they are left as they are).
     ///
     /// With `embeddingGradient`, the touched rows' gradients are summed from its terms (the
     /// arena's table gradient rows are not read and stay zero).
     func step(_ arena: ParameterArena, t: Int, threads: Int, lazy: Bool, embeddingGradient terms: EmbeddingGradient? = nil) {
         schedule.extend(through: t)
-        let k = schedule[t]
+        // Dense Adam's constants for the dense block, and for the touched rows unless sparse.
+        let k = schedule[t], rowConstants = sparse ? adam.sparseConstants(t) : k
         let p = SharedPointer(arena.params), g = SharedPointer(arena.grads)
         let m = SharedPointer(firstMoment), v = SharedPointer(secondMoment)
         let rowStep = SharedPointer(rowStep), touched = SharedPointer(touched)
@@ -118,7 +133,7 @@ final class OptimizerState: @unchecked Sendable {
         parallelChunks(parts, threads: threads) { c in
             let denormals = mtl_k_flush_denormals()
             defer { mtl_k_restore_denormals(denormals) }
-            var constants = k
+            var constants = rowConstants
             let mine = splitRange(listed, parts: parts, index: c)
             for i in mine {
                 // Touched rows are scattered over a table larger than the caches: start loading
@@ -132,7 +147,7 @@ final class OptimizerState: @unchecked Sendable {
                 if let terms {
                     terms.adamUpdate(row: row, p.p + o, m.p + o, v.p + o, d: d, &constants)
                 } else {
-                    Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, k)
+                    Adam.update(p.p + o, m.p + o, v.p + o, grad: g.p + o, count: d, rowConstants)
                     // The gradient is spent: zero it while it is in cache, so the next step's
                     // ``zeroGradients(_:)`` need not visit the row.
                     (g.p + o).update(repeating: 0, count: d)
@@ -149,8 +164,10 @@ final class OptimizerState: @unchecked Sendable {
 
     /// Replays the zero-gradient updates that table rows missed, through step `t`: the rows
     /// marked touched when `onlyTouched`, else every row. Rows are visited in ascending order, so
-    /// memory is read nearly sequentially; the marked ones are prefetched two ahead.
+    /// memory is read nearly sequentially; the marked ones are prefetched two ahead. Sparse Adam
+    /// has nothing to replay: it returns at once.
     func catchUp(_ arena: ParameterArena, onlyTouched: Bool, through t: Int, threads: Int) {
+        if sparse { return }
         schedule.extend(through: t)
         let d = dim, rows = tableRows
         let p = SharedPointer(arena.params), m = SharedPointer(firstMoment), v = SharedPointer(secondMoment)

@@ -114,7 +114,11 @@ extension MetaTLModel {
                 if !progress(p) { break }
             }
         }
-        try access.writing("train", settleFirst: false) { () throws(MetaTLError) in catchUpAllRows() }
+        try access.writing("train", settleFirst: false) { () throws(MetaTLError) in
+            phaseTimer?.start()
+            catchUpAllRows()
+            phaseTimer?.mark("catch up all rows")   // once per call (profiles report it per step)
+        }
         return done > 0 ? Float(lossSum / Double(done)) : 0
     }
 

@@ -467,8 +467,13 @@ class Model(_Native):
     ``tail_embeddings``, ``item_bias`` (softmax only: left out with ``loss="margin"`` it is
     off, as ``metatl train --loss margin`` does), ``zero_initial_relation`` (True or False),
     ``relation_penalty`` and ``table_decay`` (>= 0), ``query_margin`` (softmax: also the margin
-    loss on each query; True or False), ``negatives`` ("uniform", "popularity" or "mixed") and
-    ``eval_mode_after`` (train in evaluation mode from that step on; None: never).
+    loss on each query; True or False), ``negatives`` ("uniform", "popularity" or "mixed"),
+    ``eval_mode_after`` (train in evaluation mode from that step on; None: never) and
+    ``optimizer``, the item tables' optimiser: "adam" (both presets: exact lazy Adam, dense
+    Adam's values bit for bit) or "sparse_adam" (PyTorch SparseAdam / TensorFlow LazyAdam: a row's
+    moments and value change only at steps that read it, bias-corrected by the global step count;
+    no catch-up of idle rows, so faster on large catalogues; the relation learner, item bias and
+    scale stay on dense Adam).
 
     Settings are checked as Python checks arguments: an int setting refuses bools and floats
     (TypeError) and values beyond its C type (OverflowError); numpy integers are ints. The engine
@@ -491,13 +496,14 @@ class Model(_Native):
                  shared_negatives: int = _PRESET, tail_embeddings: bool = _PRESET, item_bias: bool = _PRESET,
                  zero_initial_relation: bool = _PRESET, relation_penalty: float = _PRESET,
                  negatives: str = _PRESET, eval_mode_after: Optional[int] = _PRESET, table_decay: float = _PRESET,
-                 query_margin: bool = _PRESET) -> None:
+                 query_margin: bool = _PRESET, optimizer: str = _PRESET) -> None:
         given = {name: value for name, value in dict(
             K=K, dim=dim, hidden=hidden, batch_size=batch_size, learning_rate=learning_rate, beta=beta,
             margin=margin, dropout=dropout, seed=seed, sampler=sampler, inner_step=inner_step, threads=threads,
             loss=loss, shared_negatives=shared_negatives, tail_embeddings=tail_embeddings, item_bias=item_bias,
             zero_initial_relation=zero_initial_relation, relation_penalty=relation_penalty, negatives=negatives,
-            eval_mode_after=eval_mode_after, table_decay=table_decay, query_margin=query_margin).items()
+            eval_mode_after=eval_mode_after, table_decay=table_decay, query_margin=query_margin,
+            optimizer=optimizer).items()
             if value is not _PRESET}
         if isinstance(loss, str) and loss == "margin" and "item_bias" not in given:
             given["item_bias"] = False   # the margin loss's score has no bias (the command does the same)

@@ -28,7 +28,8 @@ def flag(value: Any, name: str) -> bool: ...
 def settings(preset: Optional[str], settings: Dict[str, Any]) -> Dict[str, Any]:
     """Every setting of ``preset`` (None: ``mt_config_default()``; else ``mt_config_preset``) with
     ``settings`` (mt_config's names, ``hidden`` for the two widths) changed; unknown names and
-    presets are ValueErrors."""
+    presets are ValueErrors. Enumerated settings are given by name: ``sampler``, ``inner_step``,
+    ``loss``, ``negatives`` and ``optimizer`` ("adam" or "sparse_adam")."""
     ...
 
 class Dataset:

@@ -141,6 +141,7 @@ const auto INNER_STEPS = {Name{"reference", MT_INNER_STEP_REFERENCE}, Name{"per_
 const auto LOSSES = {Name{"margin", MT_LOSS_MARGIN}, Name{"softmax", MT_LOSS_SOFTMAX}};
 const auto NEGATIVES = {Name{"uniform", MT_NEGATIVES_UNIFORM}, Name{"popularity", MT_NEGATIVES_POPULARITY},
                         Name{"mixed", MT_NEGATIVES_MIXED}};
+const auto OPTIMIZERS = {Name{"adam", MT_OPTIMIZER_ADAM}, Name{"sparse_adam", MT_OPTIMIZER_SPARSE_ADAM}};
 const auto SPLITS = {Name{"valid", MT_SPLIT_VALID}, Name{"test", MT_SPLIT_TEST}};
 const auto PROTOCOLS = {Name{"sampled", MT_PROTOCOL_SAMPLED}, Name{"full", MT_PROTOCOL_FULL}};
 const auto SELECTIONS = {Name{"sampled_mrr", MT_SELECT_SAMPLED_MRR}, Name{"full_mrr", MT_SELECT_FULL_MRR}};
@@ -371,6 +372,7 @@ py::dict config_dict(const mt_config &c) {
     d["negatives"] = name_of(c.negatives, NEGATIVES);
     d["table_decay"] = c.table_decay;
     d["query_margin"] = c.query_margin != 0;
+    d["optimizer"] = name_of(c.optimizer, OPTIMIZERS);
     d["eval_mode_after"] = c.eval_mode_after < 0 ? py::object(py::none()) : py::object(py::int_(c.eval_mode_after));
     return d;
 }
@@ -423,6 +425,7 @@ mt_config config_from(const py::dict &settings, mt_config c) {
         else if (key == "negatives") c.negatives = choice(v, key, NEGATIVES);
         else if (key == "table_decay") c.table_decay = to_float(v, key);
         else if (key == "query_margin") c.query_margin = flag(v, key) ? 1 : 0;
+        else if (key == "optimizer") c.optimizer = choice(v, key, OPTIMIZERS);
         else if (key == "eval_mode_after") c.eval_mode_after = v.is_none() ? -1 : to_c<int64_t>(v, key, 0);
         else raise(PyExc_ValueError, "unknown setting '" + key + "'");
     }

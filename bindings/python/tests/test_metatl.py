@@ -562,7 +562,7 @@ REFERENCE = dict(K=3, dim=100, hidden=(500, 200), batch_size=1024, learning_rate
                  margin=1.0, dropout=0.5, seed=1, sampler="reference", inner_step="reference", threads=1,
                  loss="margin", shared_negatives=1024, tail_embeddings=False, item_bias=False,
                  zero_initial_relation=False, relation_penalty=0.0, negatives="uniform", eval_mode_after=None,
-                 table_decay=0.0, query_margin=False)
+                 table_decay=0.0, query_margin=False, optimizer="adam")
 
 
 def test_the_reference_preset_is_the_notebooks():
@@ -579,10 +579,10 @@ def test_the_default_is_the_recommended_preset():
 def test_settings_change_only_what_they_name(data):
     model = metatl.Model(preset="reference", dim=8, hidden=(8, 6), batch_size=16, shared_negatives=0,
                          relation_penalty=0.5, negatives="mixed", eval_mode_after=4, sampler="window",
-                         table_decay=0.25, query_margin=True)
+                         table_decay=0.25, query_margin=True, optimizer="sparse_adam")
     assert model.config == dict(REFERENCE, dim=8, hidden=(8, 6), batch_size=16, shared_negatives=0,
                                 relation_penalty=0.5, negatives="mixed", eval_mode_after=4, sampler="window",
-                                table_decay=0.25, query_margin=True)
+                                table_decay=0.25, query_margin=True, optimizer="sparse_adam")
     recommended = metatl.Model(dim=8, hidden=(8, 6), batch_size=16, threads=1, eval_mode_after=None)
     recommended.fit(data, 3, progress=False)
     assert recommended.config == dict(metatl.Model().config, dim=8, hidden=(8, 6), batch_size=16)
@@ -975,6 +975,7 @@ def test_bool_arguments_refuse_non_bools(data, trained):
 def test_choices_refuse_other_types_and_names(trained, data):
     for name, call in (("sampler", lambda v: metatl.Model(sampler=v)), ("inner_step", lambda v: metatl.Model(inner_step=v)),
                        ("loss", lambda v: metatl.Model(loss=v)), ("negatives", lambda v: metatl.Model(negatives=v)),
+                       ("optimizer", lambda v: metatl.Model(optimizer=v)),
                        ("split", lambda v: trained.evaluate(data, split=v)),
                        ("protocol", lambda v: trained.evaluate(data, protocol=v))):
         with pytest.raises(TypeError, match=f"^{name} must be one of "):
