@@ -23,9 +23,8 @@ final class FloatBuffer: @unchecked Sendable {
         if huge {
             let length = Self.roundedToHugePages(bytes) + Self.hugePage
             let base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            if let base, base != MAP_FAILED {
-                let aligned = (Int(bitPattern: base) + Self.hugePage - 1) / Self.hugePage * Self.hugePage
-                let raw = UnsafeMutableRawPointer(bitPattern: aligned)!
+            if let base, base != MAP_FAILED,
+               let raw = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: base) + Self.hugePage - 1) / Self.hugePage * Self.hugePage) {
                 _ = madvise(raw, Self.roundedToHugePages(bytes), 14 /* MADV_HUGEPAGE */)
                 pointer = raw.bindMemory(to: Float.self, capacity: n)
                 mapping = (base, length)
