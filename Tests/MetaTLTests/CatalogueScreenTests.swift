@@ -36,6 +36,19 @@ struct CatalogueScreenTests {
         }
     }
 
+    /// evaluate's full-protocol ranks, screened and item by item.
+    static func checkRanks(_ m: MetaTLModel, _ data: Dataset) throws {
+        let users = data.test
+        let relations = m.servingRelations(of: users)
+        try relations.withUnsafeBufferPointer { r in
+            let base = try #require(r.baseAddress)
+            let screened = m.fullRanks(users, relations: base, prior: m.scoringPrior)
+            let plain = m.fullRanks(users, relations: base, prior: m.scoringPrior, screened: false)
+            #expect(screened == plain)
+            #expect(screened.contains { $0 != Metrics.unranked })
+        }
+    }
+
     @Test(arguments: ["recommended", "reference"])
     func theScreenGivesTheExactAnswers(preset: String) throws {
         let data = try Self.data()
@@ -58,11 +71,14 @@ struct CatalogueScreenTests {
         options.excludeHistory = false
         options.includeUntrained = true
         try Self.check(m, data, options, histories: histories)
+        // The full protocol's ranks through the screen are the item-by-item ranks.
+        try Self.checkRanks(m, data)
         // With a transition prior attached.
         _ = try m.attachTransitionPrior(from: data, weight: .fixed(2))
         options = RecommendOptions()
         options.topN = 10
         try Self.check(m, data, options, histories: histories)
+        try Self.checkRanks(m, data)
         // Allowed and blocked lists: against the item-by-item path with the same candidates.
         options.allowed = (1...5000).map { Int64($0) }
         options.blocked = [10, 11]

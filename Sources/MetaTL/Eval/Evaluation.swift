@@ -130,13 +130,38 @@ extension MetaTLModel {
     /// ``CatalogueOrder``, the scores ``score(relation:lastItem:candidates:)`` gives, ties to the
     /// smaller row, the inputs not candidates. Users are split over the threads, each with its
     /// own row of scores.
-    func fullRanks(_ users: EvaluationUsers, relations: CFPtr, prior: TransitionPrior?, targetScores: FPtr? = nil) -> [Int] {
+    func fullRanks(_ users: EvaluationUsers, relations: CFPtr, prior: TransitionPrior?, targetScores: FPtr? = nil,
+                   screened: Bool = true) -> [Int] {
         let K = configuration.K, U = users.count, rows = self.rows
         let scorer = pairScorer(relations: relations, prior: prior)
         let candidates = trainedItems
         var ranks = [Int](repeating: 0, count: U)
         let threads = configuration.threads
         let parts = max(1, min(threads, U / 16))
+        // A large catalogue through the matrix-product screen: the same ranks (CatalogueScreen).
+        if screened && rows >= CatalogueScreen.minimumRows && U >= 8 {
+            let screen = CatalogueScreen(scorer: scorer, rows: rows), d = configuration.dim
+            ranks.withUnsafeMutableBufferPointer { out in
+                guard let base = out.baseAddress else { return }
+                let o = SharedPointer(base)
+                parallelChunks(parts, threads: threads) { part in
+                    let mine = splitRange(U, parts: parts, index: part)
+                    var first = mine.lowerBound
+                    while first < mine.upperBound {
+                        let end = min(mine.upperBound, first + CatalogueScreen.group), group = first..<end
+                        let r = CatalogueScreen(sharing: screen, relations: relations + first * d).ranks(
+                            users: group.count, heads: group.map { users.inputs[$0 * K + K - 1] },
+                            targets: group.map { users.targets[$0] }, inputs: group.map { users.inputs[($0 * K)..<($0 * K + K)] },
+                            candidates: candidates)
+                        for (i, rank) in r.enumerated() { o.p[first + i] = rank }
+                        // The target's score, as the item-by-item path gives it.
+                        for u in group { targetScores?[u] = scorer.score(user: u, head: users.inputs[u * K + K - 1], tail: users.targets[u]) }
+                        first = end
+                    }
+                }
+            }
+            return ranks
+        }
         let scoresOut = targetScores.map { SharedPointer($0) }
         ranks.withUnsafeMutableBufferPointer { out in
             guard let base = out.baseAddress else { return }

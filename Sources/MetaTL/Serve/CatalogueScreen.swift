@@ -62,79 +62,117 @@ struct CatalogueScreen {
         tailNorms = squares.map { $0.squareRoot() }
     }
 
-    /// The best `topN` rows for each user of a group (the scorer's relations, users x d;
-    /// `heads[u]` the user's last item; rows in `excluded[u]` and rows that
-    /// `candidates` marks false are left out), best first: ``MetaTLModel/topRows(relation:history:topN:candidates:excludeHistory:scores:)``'s
-    /// answer for each user.
-    func topRows(users: Int, heads: [Int32], excluded: [Set<Int32>], candidates: [Bool]?, topN: Int) -> [[TopN.Entry]] {
-        let relations = scorer.relations
-        let d = dim, u = Double(Float.ulpOfOne) / 2
-        let c = Double(2 * d + 16)
-        let rule = scorer.rule
-        let alpha = Double(rule.alpha)
-        // q = fl(h + r), as the screen sees it, and per user ‖q‖², ‖h‖ + ‖r‖.
-        var q = [Float](repeating: 0, count: users * d)
-        var qSquares = [Double](repeating: 0, count: users), headRelation = [Double](repeating: 0, count: users)
-        for v in 0..<users {
-            let h = scorer.heads + Int(heads[v]) * d, r = relations + v * d
-            var qq = 0.0, hh = 0.0, rr = 0.0
-            for j in 0..<d {
-                let x = h[j] + r[j]
-                q[v * d + j] = x
-                qq += Double(x) * Double(x); hh += Double(h[j]) * Double(h[j]); rr += Double(r[j]) * Double(r[j])
+    /// One group's screen: per user q = fl(h + r), ‖q‖², ‖h‖ + ‖r‖; then block by block the
+    /// screen's score `a` and bound `b` of every row (``bounds(block:)``).
+    struct Group {
+        let screen: CatalogueScreen
+        let users: Int
+        let heads: [Int32]
+        let q: [Float]
+        let qSquares: [Double]
+        let headRelation: [Double]
+        /// Rows left out per user (sorted) and the candidate mask.
+        let skipped: [[Int32]]
+        let candidates: [Bool]?
+        /// The current block's rows, a[v * rowBlock + i - lo] and b likewise (b < 0: not a candidate).
+        var a: [Double], b: [Double]
+        private var dots: [Float]
+
+        init(screen: CatalogueScreen, users: Int, heads: [Int32], excluded: [Set<Int32>], candidates: [Bool]?) {
+            let d = screen.dim, relations = screen.scorer.relations
+            var q = [Float](repeating: 0, count: users * d)
+            var qSquares = [Double](repeating: 0, count: users), headRelation = [Double](repeating: 0, count: users)
+            for v in 0..<users {
+                let h = screen.scorer.heads + Int(heads[v]) * d, r = relations + v * d
+                var qq = 0.0, hh = 0.0, rr = 0.0
+                for j in 0..<d {
+                    let x = h[j] + r[j]
+                    q[v * d + j] = x
+                    qq += Double(x) * Double(x); hh += Double(h[j]) * Double(h[j]); rr += Double(r[j]) * Double(r[j])
+                }
+                qSquares[v] = qq
+                headRelation[v] = hh.squareRoot() + rr.squareRoot()
             }
-            qSquares[v] = qq
-            headRelation[v] = hh.squareRoot() + rr.squareRoot()
+            self.screen = screen
+            self.users = users
+            self.heads = heads
+            self.q = q
+            self.qSquares = qSquares
+            self.headRelation = headRelation
+            skipped = excluded.map { $0.sorted() }
+            self.candidates = candidates
+            a = [Double](repeating: 0, count: users * CatalogueScreen.rowBlock)
+            b = [Double](repeating: -1, count: users * CatalogueScreen.rowBlock)
+            dots = [Float](repeating: 0, count: users * CatalogueScreen.rowBlock)
         }
-        // Per user: the N largest lower bounds seen (a min-heap; its top is the threshold) and the
-        // rows whose upper bound reached the threshold when they were seen.
-        var floors = [LowerBounds](repeating: LowerBounds(capacity: topN), count: users)
-        let skipped = excluded.map { $0.sorted() }
-        var kept = [[(row: Int32, upper: Double)]](repeating: [], count: users)
-        var dots = [Float](repeating: 0, count: users * Self.rowBlock)
-        let prior = scorer.prior
-        var lo = 1
-        while lo < rows {
-            let hi = min(rows, lo + Self.rowBlock), n = hi - lo
+
+        /// The screen's scores and bounds of rows `block` for every user into `a` and `b`.
+        mutating func bounds(block: Range<Int>) {
+            let s = screen, d = s.dim, n = block.count, lo = block.lowerBound
+            let u = Double(Float.ulpOfOne) / 2, c = Double(2 * d + 16)
+            let rule = s.scorer.rule, alpha = Double(rule.alpha), prior = s.scorer.prior
             q.withUnsafeBufferPointer { qb in
                 dots.withUnsafeMutableBufferPointer { db in
                     guard let qp = qb.baseAddress, let dp = db.baseAddress else { return }
-                    BLAS.gemmNT(rows: 0..<users, n, d, qp, scorer.tails + lo * d, beta: 0, dp)
+                    BLAS.gemmNT(rows: 0..<users, n, d, qp, s.scorer.tails + lo * d, beta: 0, dp)
                 }
             }
             for v in 0..<users {
-                let head = heads[v]
-                let transitions = prior.map { $0.transitions(from: head) }
+                let transitions = prior.map { $0.transitions(from: heads[v]) }
                 var k = transitions?.lowerBound ?? 0
                 let skip = skipped[v]
                 var e = 0
-                for i in lo..<hi {
-                    let row = Int32(i)
+                let base = v * CatalogueScreen.rowBlock - lo
+                for i in block {
+                    b[base + i] = -1
                     while e < skip.count && Int(skip[e]) < i { e += 1 }
                     if e < skip.count && Int(skip[e]) == i { continue }
                     if let candidates, !candidates[i] { continue }
-                    let m = (headRelation[v] + tailNorms[i]) * (headRelation[v] + tailNorms[i])
+                    let m = (headRelation[v] + s.tailNorms[i]) * (headRelation[v] + s.tailNorms[i])
                     let bD = c * u * m
-                    let distance = max(0, qSquares[v] - 2 * Double(dots[v * n + (i - lo)]) + tailSquares[i])
-                    var a: Double, b: Double
+                    let distance = max(0, qSquares[v] - 2 * Double(dots[v * n + (i - lo)]) + s.tailSquares[i])
+                    var score: Double, bound: Double
                     if rule.squared {
                         let bias = rule.bias.map { Double($0[i]) } ?? 0
-                        a = -alpha * distance + bias
-                        b = alpha * bD + 2.02 * u * (alpha * (distance + bD) + abs(bias))
+                        score = -alpha * distance + bias
+                        bound = alpha * bD + 2.02 * u * (alpha * (distance + bD) + abs(bias))
                     } else {
-                        a = -distance.squareRoot()
-                        b = bD.squareRoot() + 1.01 * u * (distance + bD).squareRoot()
+                        score = -distance.squareRoot()
+                        bound = bD.squareRoot() + 1.01 * u * (distance + bD).squareRoot()
                     }
                     if let prior, let transitions {
                         while k < transitions.upperBound && Int(prior.tails[k]) < i { k += 1 }
                         let count = k < transitions.upperBound && Int(prior.tails[k]) == i ? prior.counts[k] : 0
                         let term = Double(prior.term(count: count))
-                        a += term
-                        b += 1.01 * u * (abs(a) + b + abs(term))
+                        score += term
+                        bound += 1.01 * u * (abs(score) + bound + abs(term))
                     }
-                    b *= 2
+                    a[base + i] = score
+                    b[base + i] = 2 * bound
+                }
+            }
+        }
+    }
+
+    /// The best `topN` rows for each user of a group (the scorer's relations, users x d;
+    /// `heads[u]` the user's last item; rows in `excluded[u]` and rows that `candidates` marks
+    /// false are left out), best first: ``MetaTLModel/topRows(relation:history:topN:candidates:excludeHistory:scores:)``'s
+    /// answer for each user. An item can be in the top N only if a + b reaches the N-th largest
+    /// a - b: those are scored exactly.
+    func topRows(users: Int, heads: [Int32], excluded: [Set<Int32>], candidates: [Bool]?, topN: Int) -> [[TopN.Entry]] {
+        var group = Group(screen: self, users: users, heads: heads, excluded: excluded, candidates: candidates)
+        var floors = [LowerBounds](repeating: LowerBounds(capacity: topN), count: users)
+        var kept = [[(row: Int32, upper: Double)]](repeating: [], count: users)
+        var lo = 1
+        while lo < rows {
+            let block = lo..<min(rows, lo + Self.rowBlock)
+            group.bounds(block: block)
+            for v in 0..<users {
+                let base = v * Self.rowBlock - lo
+                for i in block where group.b[base + i] >= 0 {
+                    let a = group.a[base + i], b = group.b[base + i]
                     floors[v].offer(a - b)
-                    if a + b >= floors[v].threshold { kept[v].append((row, a + b)) }
+                    if a + b >= floors[v].threshold { kept[v].append((Int32(i), a + b)) }
                 }
                 // Keep the list short: what fell below the risen threshold can never make it.
                 if kept[v].count > 4 * topN + 4096 {
@@ -142,9 +180,8 @@ struct CatalogueScreen {
                     kept[v].removeAll { $0.upper < t }
                 }
             }
-            lo = hi
+            lo = block.upperBound
         }
-        // The survivors, scored exactly.
         return (0..<users).map { v in
             let t = floors[v].threshold
             var best = TopN(capacity: min(topN, rows - 1))
@@ -153,6 +190,42 @@ struct CatalogueScreen {
             }
             return best.sorted()
         }
+    }
+
+    /// Each user's rank of `targets[v]` as ``CatalogueOrder/rank(of:scores:rows:excluding:candidates:)``
+    /// gives it from every row's exact score: a row whose bound puts it surely above or surely
+    /// below the target's exact score is counted as such, the others are scored exactly.
+    func ranks(users: Int, heads: [Int32], targets: [Int32], inputs: [ArraySlice<Int32>], candidates: [Bool]?) -> [Int] {
+        var group = Group(screen: self, users: users, heads: heads, excluded: inputs.map { Set($0) }, candidates: candidates)
+        var out = [Int](repeating: Metrics.unranked, count: users)
+        var above = [Int](repeating: 0, count: users)
+        var targetScores = [Float](repeating: .nan, count: users)
+        for v in 0..<users {
+            let t = Int(targets[v])
+            guard t >= 1 && t < rows, candidates.map({ t < $0.count && $0[t] }) ?? true else { continue }
+            targetScores[v] = scorer.score(user: v, head: heads[v], tail: targets[v])
+        }
+        var lo = 1
+        while lo < rows {
+            let block = lo..<min(rows, lo + Self.rowBlock)
+            group.bounds(block: block)
+            for v in 0..<users where targetScores[v].isFinite {
+                let base = v * Self.rowBlock - lo, t = Double(targetScores[v]), target = Int(targets[v])
+                for i in block where group.b[base + i] >= 0 && i != target {
+                    let a = group.a[base + i], b = group.b[base + i]
+                    if a + b < t { continue }   // surely below (a tie needs e == t, and e <= a + b < t)
+                    if a - b > t {              // surely above, finite
+                        above[v] += 1
+                        continue
+                    }
+                    let e = scorer.score(user: v, head: heads[v], tail: Int32(i))
+                    if e.isFinite && CatalogueOrder.ranksAbove(e, row: i, targetScores[v], row: target) { above[v] += 1 }
+                }
+            }
+            lo = block.upperBound
+        }
+        for v in 0..<users where targetScores[v].isFinite { out[v] = 1 + above[v] }
+        return out
     }
 
     /// The `capacity` largest values offered (a min-heap): `threshold` is the smallest of them
