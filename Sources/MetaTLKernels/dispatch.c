@@ -219,3 +219,22 @@ float mtl_k_max_abs(const float *x, long n) {
     for (int l = 0; l < 8; l++) best = lane[l] > best ? lane[l] : best;
     return nan ? __builtin_nanf("") : best;
 }
+
+void mtl_k_screen_bounds(const float *dots, long n, const double *tail_squares, const double *tail_norms, double qq,
+                         double hr, double cu, double u, int squared, double alpha, const float *bias, double *a, double *b) {
+    // Plain loops over arrays: they vectorise (no early exits, no calls but sqrt).
+    for (long i = 0; i < n; i++) {
+        double m = hr + tail_norms[i];
+        double bd = cu * m * m;
+        double dist = qq - 2.0 * (double)dots[i] + tail_squares[i];
+        dist = dist > 0 ? dist : 0;
+        if (squared) {
+            double bias_i = bias ? (double)bias[i] : 0.0;
+            a[i] = -alpha * dist + bias_i;
+            b[i] = 2.0 * (alpha * bd + 2.02 * u * (alpha * (dist + bd) + __builtin_fabs(bias_i)));
+        } else {
+            a[i] = -__builtin_sqrt(dist);
+            b[i] = 2.0 * (__builtin_sqrt(bd) + 1.01 * u * __builtin_sqrt(dist + bd));
+        }
+    }
+}

@@ -74,7 +74,7 @@ struct CatalogueScreen {
         /// Rows left out per user (sorted) and the candidate mask.
         let skipped: [[Int32]]
         let candidates: [Bool]?
-        /// The current block's rows, a[v * rowBlock + i - lo] and b likewise (b < 0: not a candidate).
+        /// The current block's rows, a[v * rowBlock + i - lo] and b likewise.
         var a: [Double], b: [Double]
         private var dots: [Float]
 
@@ -102,14 +102,22 @@ struct CatalogueScreen {
             skipped = excluded.map { $0.sorted() }
             self.candidates = candidates
             a = [Double](repeating: 0, count: users * CatalogueScreen.rowBlock)
-            b = [Double](repeating: -1, count: users * CatalogueScreen.rowBlock)
+            b = [Double](repeating: 0, count: users * CatalogueScreen.rowBlock)
             dots = [Float](repeating: 0, count: users * CatalogueScreen.rowBlock)
         }
 
-        /// The screen's scores and bounds of rows `block` for every user into `a` and `b`.
+        /// Whether user `v` may be offered row `i` (a candidate, not left out). Asked only of the
+        /// few rows a bound does not rule out.
+        func offered(_ v: Int, _ i: Int) -> Bool {
+            if let candidates, !candidates[i] { return false }
+            return !skipped[v].contains(Int32(i))
+        }
+
+        /// The screen's scores and bounds of rows `block` for every user into `a` and `b`, every
+        /// row (``offered(_:_:)`` says which count).
         mutating func bounds(block: Range<Int>) {
             let s = screen, d = s.dim, n = block.count, lo = block.lowerBound
-            let u = Double(Float.ulpOfOne) / 2, c = Double(2 * d + 16)
+            let u = Double(Float.ulpOfOne) / 2, cu = Double(2 * d + 16) * u
             let rule = s.scorer.rule, alpha = Double(rule.alpha), prior = s.scorer.prior
             q.withUnsafeBufferPointer { qb in
                 dots.withUnsafeMutableBufferPointer { db in
@@ -117,38 +125,33 @@ struct CatalogueScreen {
                     BLAS.gemmNT(rows: 0..<users, n, d, qp, s.scorer.tails + lo * d, beta: 0, dp)
                 }
             }
+            let rowBlock = CatalogueScreen.rowBlock
             for v in 0..<users {
-                let transitions = prior.map { $0.transitions(from: heads[v]) }
-                var k = transitions?.lowerBound ?? 0
-                let skip = skipped[v]
-                var e = 0
-                let base = v * CatalogueScreen.rowBlock - lo
-                for i in block {
-                    b[base + i] = -1
-                    while e < skip.count && Int(skip[e]) < i { e += 1 }
-                    if e < skip.count && Int(skip[e]) == i { continue }
-                    if let candidates, !candidates[i] { continue }
-                    let m = (headRelation[v] + s.tailNorms[i]) * (headRelation[v] + s.tailNorms[i])
-                    let bD = c * u * m
-                    let distance = max(0, qSquares[v] - 2 * Double(dots[v * n + (i - lo)]) + s.tailSquares[i])
-                    var score: Double, bound: Double
-                    if rule.squared {
-                        let bias = rule.bias.map { Double($0[i]) } ?? 0
-                        score = -alpha * distance + bias
-                        bound = alpha * bD + 2.02 * u * (alpha * (distance + bD) + abs(bias))
-                    } else {
-                        score = -distance.squareRoot()
-                        bound = bD.squareRoot() + 1.01 * u * (distance + bD).squareRoot()
+                dots.withUnsafeBufferPointer { db in
+                    a.withUnsafeMutableBufferPointer { ab in
+                        b.withUnsafeMutableBufferPointer { bb in
+                            s.tailSquares.withUnsafeBufferPointer { ts in
+                                s.tailNorms.withUnsafeBufferPointer { tn in
+                                    guard let dp = db.baseAddress, let ap = ab.baseAddress, let bp = bb.baseAddress,
+                                          let tsp = ts.baseAddress, let tnp = tn.baseAddress else { return }
+                                    mtl_k_screen_bounds(dp + v * n, n, tsp + lo, tnp + lo, qSquares[v], headRelation[v], cu, u,
+                                                        rule.squared ? 1 : 0, alpha, rule.bias.map { $0 + lo },
+                                                        ap + v * rowBlock, bp + v * rowBlock)
+                                }
+                            }
+                        }
                     }
-                    if let prior, let transitions {
-                        while k < transitions.upperBound && Int(prior.tails[k]) < i { k += 1 }
-                        let count = k < transitions.upperBound && Int(prior.tails[k]) == i ? prior.counts[k] : 0
-                        let term = Double(prior.term(count: count))
-                        score += term
-                        bound += 1.01 * u * (abs(score) + bound + abs(term))
-                    }
-                    a[base + i] = score
-                    b[base + i] = 2 * bound
+                }
+                // The prior's term, where it is not 0 (count 0 adds w·log 1 = 0, exactly).
+                guard let prior else { continue }
+                let transitions = prior.transitions(from: heads[v])
+                for k in transitions {
+                    let i = Int(prior.tails[k])
+                    guard block.contains(i) else { continue }
+                    let term = Double(prior.term(count: prior.counts[k]))
+                    let j = v * rowBlock + i - lo
+                    a[j] += term
+                    b[j] += 2 * 1.01 * u * (abs(a[j]) + b[j] + abs(term))
                 }
             }
         }
@@ -169,10 +172,17 @@ struct CatalogueScreen {
             group.bounds(block: block)
             for v in 0..<users {
                 let base = v * Self.rowBlock - lo
-                for i in block where group.b[base + i] >= 0 {
-                    let a = group.a[base + i], b = group.b[base + i]
-                    floors[v].offer(a - b)
-                    if a + b >= floors[v].threshold { kept[v].append((Int32(i), a + b)) }
+                var threshold = floors[v].threshold
+                group.a.withUnsafeBufferPointer { a in
+                    group.b.withUnsafeBufferPointer { b in
+                        for i in block {
+                            let upper = a[base + i] + b[base + i]
+                            guard upper >= threshold, group.offered(v, i) else { continue }
+                            floors[v].offer(a[base + i] - b[base + i])
+                            threshold = floors[v].threshold
+                            if upper >= threshold { kept[v].append((Int32(i), upper)) }
+                        }
+                    }
                 }
                 // Keep the list short: what fell below the risen threshold can never make it.
                 if kept[v].count > 4 * topN + 4096 {
@@ -211,15 +221,19 @@ struct CatalogueScreen {
             group.bounds(block: block)
             for v in 0..<users where targetScores[v].isFinite {
                 let base = v * Self.rowBlock - lo, t = Double(targetScores[v]), target = Int(targets[v])
-                for i in block where group.b[base + i] >= 0 && i != target {
-                    let a = group.a[base + i], b = group.b[base + i]
-                    if a + b < t { continue }   // surely below (a tie needs e == t, and e <= a + b < t)
-                    if a - b > t {              // surely above, finite
-                        above[v] += 1
-                        continue
+                group.a.withUnsafeBufferPointer { a in
+                    group.b.withUnsafeBufferPointer { b in
+                        for i in block {
+                            // Surely below: a tie needs e == t, and e <= a + b < t.
+                            guard a[base + i] + b[base + i] >= t, i != target, group.offered(v, i) else { continue }
+                            if a[base + i] - b[base + i] > t {   // surely above, finite
+                                above[v] += 1
+                                continue
+                            }
+                            let e = scorer.score(user: v, head: heads[v], tail: Int32(i))
+                            if e.isFinite && CatalogueOrder.ranksAbove(e, row: i, targetScores[v], row: target) { above[v] += 1 }
+                        }
                     }
-                    let e = scorer.score(user: v, head: heads[v], tail: Int32(i))
-                    if e.isFinite && CatalogueOrder.ranksAbove(e, row: i, targetScores[v], row: target) { above[v] += 1 }
                 }
             }
             lo = block.upperBound

@@ -81,6 +81,14 @@ float mtl_k_softmax_exp(float *x, long n, float shift, const float *offset, floa
 /// ‖h + r - t‖₂² (the softmax loss's score; see ScoreRule).
 float mtl_k_transe_squared_distance(const float *h, const float *r, const float *t, long n);
 
+/* The catalogue screen's scores and error bounds for one user over n rows (Swift's
+ * CatalogueScreen says why the bound holds): distance = max(0, qq - 2 dots[i] + tail_squares[i]);
+ * squared rule: a = -alpha distance + bias[i] (bias may be NULL), b = 2 (alpha bD + 2.02 u (alpha
+ * (distance + bD) + |bias|)); else a = -sqrt(distance), b = 2 (sqrt(bD) + 1.01 u sqrt(distance + bD));
+ * bD = cu (hr + tail_norms[i])^2. */
+void mtl_k_screen_bounds(const float *dots, long n, const double *tail_squares, const double *tail_norms, double qq,
+                         double hr, double cu, double u, int squared, double alpha, const float *bias, double *a, double *b);
+
 /// y += a·x.
 void mtl_k_add_scaled(float *y, float a, const float *x, long n);
 
