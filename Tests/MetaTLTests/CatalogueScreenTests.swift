@@ -26,13 +26,20 @@ struct CatalogueScreenTests {
         return try Dataset(train: train, test: test)
     }
 
+    /// Batch and single recommendations through the screen against the item-by-item answers.
     static func check(_ m: MetaTLModel, _ data: Dataset, _ options: RecommendOptions, histories: [[Int64]]) throws {
         let batch = try m.recommend(histories: histories, options: options)
-        for (h, got) in zip(histories, batch) {
+        let single = try histories.map { h in
+            try m.recommend(history: h, topN: options.topN, excludeHistory: options.excludeHistory, includeUntrained: options.includeUntrained)
+        }
+        m.screenMinimumRows = .max
+        defer { m.screenMinimumRows = CatalogueScreen.minimumRows }
+        for ((h, got), one) in zip(zip(histories, batch), single) {
             let exact = try m.recommend(history: h, topN: options.topN, excludeHistory: options.excludeHistory,
                                         includeUntrained: options.includeUntrained)
-            #expect(got.items == exact.map(\.item))
+            #expect(got.items == exact.map(\.item) && one.map(\.item) == exact.map(\.item))
             #expect(got.scores.map(\.bitPattern) == exact.map(\.score.bitPattern))
+            #expect(one.map(\.score.bitPattern) == exact.map(\.score.bitPattern))
         }
     }
 
@@ -83,6 +90,8 @@ struct CatalogueScreenTests {
         options.allowed = (1...5000).map { Int64($0) }
         options.blocked = [10, 11]
         let batch = try m.recommend(histories: histories, options: options)
+        m.screenMinimumRows = .max
+        defer { m.screenMinimumRows = CatalogueScreen.minimumRows }
         for (h, got) in zip(histories, batch) {
             let all = try m.recommend(history: h, topN: 20_000)
             let exact = all.filter { $0.item <= 5000 && $0.item != 10 && $0.item != 11 }.prefix(10)

@@ -139,8 +139,8 @@ extension MetaTLModel {
         let threads = configuration.threads
         let parts = max(1, min(threads, U / 16))
         // A large catalogue through the matrix-product screen: the same ranks (CatalogueScreen).
-        if screened && rows >= CatalogueScreen.minimumRows && U >= 8 {
-            let screen = CatalogueScreen(scorer: scorer, rows: rows), d = configuration.dim
+        if screened && rows >= screenMinimumRows {
+            let screen = catalogueScreen(prior: prior), d = configuration.dim
             ranks.withUnsafeMutableBufferPointer { out in
                 guard let base = out.baseAddress else { return }
                 let o = SharedPointer(base)

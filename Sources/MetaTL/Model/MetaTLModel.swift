@@ -65,6 +65,11 @@ public final class MetaTLModel: @unchecked Sendable {
     var trainedItems: [Bool]?
     /// Lazy Adam's moments, row marks and per-step constants.
     let optimizer: OptimizerState
+    /// The catalogue screen's row norms between serving and evaluation calls (``CatalogueScreen``).
+    let screenNorms = CatalogueScreen.NormCache()
+    /// Catalogues of at least this many rows are ranked through the screen (tests raise it to
+    /// compare with the item-by-item path; set it before serving).
+    var screenMinimumRows = CatalogueScreen.minimumRows
     /// Set while ``profileTraining(on:steps:)`` runs.
     var phaseTimer: PhaseTimer?
     /// Serving and evaluation share the model; each training step, snapshots, restores and

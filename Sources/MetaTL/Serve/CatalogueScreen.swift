@@ -47,19 +47,47 @@ struct CatalogueScreen {
         tailNorms = screen.tailNorms
     }
 
-    init(scorer: PairScorer, rows: Int) {
+    init(scorer: PairScorer, rows: Int, norms: TailNorms) {
         self.scorer = scorer
         self.rows = rows
         dim = scorer.dim
-        var squares = [Double](repeating: 0, count: rows)
-        for i in 0..<rows {
-            let t = scorer.tails + i * scorer.dim
-            var s = 0.0
-            for j in 0..<scorer.dim { let x = Double(t[j]); s += x * x }
-            squares[i] = s
+        tailSquares = norms.squares
+        tailNorms = norms.norms
+    }
+
+    /// ‖T[i]‖² and ‖T[i]‖ of every row of a tail table, in Double.
+    struct TailNorms: Sendable {
+        let squares: [Double], norms: [Double]
+        init(tails: CFPtr, rows: Int, dim: Int) {
+            var squares = [Double](repeating: 0, count: rows)
+            for i in 0..<rows {
+                let t = tails + i * dim
+                var s = 0.0
+                for j in 0..<dim { let x = Double(t[j]); s += x * x }
+                squares[i] = s
+            }
+            self.squares = squares
+            norms = squares.map { $0.squareRoot() }
         }
-        tailSquares = squares
-        tailNorms = squares.map { $0.squareRoot() }
+    }
+
+    /// A model's ``TailNorms``, kept between calls while its tail table is unchanged: the key is
+    /// the model's step and count of outside writes (restore, setTensor), the only ways its
+    /// tables change. Computing them reads the whole table, as much as scoring one user does.
+    final class NormCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var key: (step: Int, writes: Int)?
+        private var cached: TailNorms?
+
+        func norms(step: Int, writes: Int, compute: () -> TailNorms) -> TailNorms {
+            lock.lock()
+            defer { lock.unlock() }
+            if let cached, let key, key == (step, writes) { return cached }
+            let fresh = compute()
+            cached = fresh
+            key = (step, writes)
+            return fresh
+        }
     }
 
     /// One group's screen: per user q = fl(h + r), ‖q‖², ‖h‖ + ‖r‖; then block by block the
@@ -273,5 +301,16 @@ struct CatalogueScreen {
                 }
             }
         }
+    }
+}
+
+extension MetaTLModel {
+    /// The catalogue screen over this model's tables with `prior` (call with shared access held).
+    func catalogueScreen(prior: TransitionPrior?) -> CatalogueScreen {
+        let scorer = pairScorer(relations: headTable, prior: prior)
+        let norms = screenNorms.norms(step: step, writes: outsideWrites) {
+            CatalogueScreen.TailNorms(tails: tailTable, rows: rows, dim: configuration.dim)
+        }
+        return CatalogueScreen(scorer: scorer, rows: rows, norms: norms)
     }
 }

@@ -80,6 +80,11 @@ extension MetaTLModel {
     func topRows(relation: CFPtr, history: [Int32], topN: Int, candidates: [Bool]?, excludeHistory: Bool,
                  scores: FloatBuffer) -> [TopN.Entry] {
         guard let head = history.last else { return [] }
+        if rows >= screenMinimumRows {
+            let screen = CatalogueScreen(sharing: catalogueScreen(prior: scoringPrior), relations: relation)
+            return screen.topRows(users: 1, heads: [head], excluded: [excludeHistory ? Set(history) : []],
+                                  candidates: candidates, topN: topN)[0]
+        }
         pairScorer(relations: relation, prior: scoringPrior).catalogueScores(user: 0, head: head, rows: rows, into: scores.pointer)
         let excluded = excludeHistory ? Set(history) : []
         var best = TopN(capacity: min(topN, rows - 1))
@@ -136,13 +141,12 @@ extension MetaTLModel {
                 let o = SharedPointer(base)
                 // A large catalogue is ranked through the matrix-product screen (the same answers, bit
                 // for bit: CatalogueScreen), built once per call; a small one item by item.
-                let screen = rows >= CatalogueScreen.minimumRows && U >= 8
-                    ? CatalogueScreen(scorer: pairScorer(relations: headTable, prior: scoringPrior), rows: rows) : nil
+                let screen = rows >= screenMinimumRows ? catalogueScreen(prior: scoringPrior) : nil
                 let d = configuration.dim
                 parallelChunks(parts, threads: threads) { part in
                     let ws = ServingWorkspace(configuration: configuration)
                     let group = screen == nil ? 1 : CatalogueScreen.group
-                    let relations = FloatBuffer(count: group * d), scores = FloatBuffer(count: screen == nil ? rows : 1)
+                    let relations = FloatBuffer(count: group * d), scores = FloatBuffer(count: rows)
                     let mine = splitRange(U, parts: parts, index: part)
                     var first = mine.lowerBound
                     while first < mine.upperBound {
