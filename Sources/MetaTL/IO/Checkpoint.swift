@@ -82,6 +82,10 @@ extension MetaTLModel {
     ///
     /// Any legal file name works; a path that cannot name a file (empty, ending in "/", "." or
     /// "..", an existing directory) is refused before anything is created.
+    ///
+    /// Memory: the file is streamed from the model's memory (the checksums are computed in place,
+    /// then the header and every tensor are written a piece at a time), so saving needs a few MB
+    /// beyond the model, whatever its size; training waits (readers do not) until it is written.
     public func save(to path: String) throws(MetaTLError) {
         // Streamed: from the model's memory to the file, a piece at a time, under the read lock
         // (the file's bytes are never all in memory; see ``CheckpointWriter``).
