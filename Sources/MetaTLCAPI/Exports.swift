@@ -706,13 +706,20 @@ public func mt_model_save_bytes(_ p: OpaquePointer?, _ data: UnsafeMutablePointe
         guard let size else { throw BoundaryError.argument("size is NULL") }
         data.pointee = nil
         size.pointee = 0
-        let bytes = try model(p).checkpointBytes()
-        guard let buffer = malloc(max(1, bytes.count))?.assumingMemoryBound(to: UInt8.self) else {
-            throw BoundaryError(status: MT_ERR_IO, message: "cannot allocate \(bytes.count) bytes for the checkpoint")
+        // Filled in place: the checkpoint is written once, into the caller's malloc'd buffer.
+        var buffer: UnsafeMutableRawPointer?
+        do {
+            let count = try model(p).checkpointBytes { (n: Int) throws(MetaTLError) -> (UnsafeMutableRawBufferPointer, Int) in
+                guard let b = malloc(max(1, n)) else { throw MetaTLError(.io, "cannot allocate \(n) bytes for the checkpoint") }
+                buffer = b
+                return (UnsafeMutableRawBufferPointer(start: b, count: n), n)
+            }
+            data.pointee = buffer?.assumingMemoryBound(to: UInt8.self)
+            size.pointee = count
+        } catch {
+            free(buffer)
+            throw error
         }
-        bytes.withUnsafeBufferPointer { b in if let base = b.baseAddress { buffer.update(from: base, count: b.count) } }
-        data.pointee = buffer
-        size.pointee = bytes.count
     }
 }
 

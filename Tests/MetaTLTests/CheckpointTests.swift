@@ -24,7 +24,7 @@ struct CheckpointTests {
     @Test(arguments: Configuration.presetNames)
     func configurationNamesAreSnakeCaseAndOldNamesStillLoad(preset: String) throws {
         let (m, _) = try Self.trainedModel(preset: preset)
-        let data = m.checkpointData()
+        let data = try m.checkpointData()
         let file = try SafeTensors.File(data: data, name: "m")
         let text = try #require(file.metadata["configuration"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
@@ -99,7 +99,7 @@ struct CheckpointTests {
     @Test func everyTruncationIsAClearError() throws {
         var c = Configuration(); c.dim = 3; c.hidden1 = 4; c.hidden2 = 3; c.batchSize = 4
         let m = try MetaTLModel(configuration: c, items: 5)
-        let data = m.checkpointData()
+        let data = try m.checkpointData()
         _ = try MetaTLModel.load(checkpoint: data, name: "whole")
         for n in 0..<data.count {
             do {
@@ -115,7 +115,7 @@ struct CheckpointTests {
     @Test func everyFlippedHeaderByteIsAClearError() throws {
         var c = Configuration(); c.dim = 3; c.hidden1 = 4; c.hidden2 = 3
         let m = try MetaTLModel(configuration: c, items: 5)
-        let data = m.checkpointData()
+        let data = try m.checkpointData()
         let headerEnd = 8 + Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
         for i in 0..<headerEnd {
             var broken = data
@@ -127,7 +127,7 @@ struct CheckpointTests {
     @Test func specificDamageHasSpecificMessages() throws {
         var c = Configuration(); c.dim = 3; c.hidden1 = 4; c.hidden2 = 3
         let m = try MetaTLModel(configuration: c, items: 5)
-        let good = m.checkpointData()
+        let good = try m.checkpointData()
         /// Loads the checkpoint with one same-length text replaced in its header.
         func load(replacing old: String, with new: String) -> String {
             var data = good

@@ -208,7 +208,7 @@ struct FiniteOrFailedTests {
 
     @Test func changesThatStillLookLikeAModelAreCaughtByTheChecksums() throws {
         let (m, _) = try CheckpointTests.trainedModel()
-        let good = m.checkpointData()
+        let good = try m.checkpointData()
         _ = try MetaTLModel.load(checkpoint: good, name: "good")
         let file = try SafeTensors.File(data: good, name: "good")
 

@@ -211,7 +211,7 @@ struct TransitionPriorTests {
         }
         // Without a prior nothing is written and nothing comes back.
         try m.detachTransitionPrior()
-        let plain = m.checkpointData()
+        let plain = try m.checkpointData()
         #expect(plain.range(of: Data("transition_prior".utf8)) == nil)
         #expect(try MetaTLModel.load(checkpoint: plain, name: "p").attachedTransitionPrior() == nil)
     }
@@ -257,7 +257,7 @@ struct TransitionPriorTests {
         // An incomplete prior: one of its entries renamed (the checksums then also name it).
         m.transitionPrior = good
         defer { m.transitionPrior = nil }
-        var data2 = m.checkpointData()
+        var data2 = try m.checkpointData()
         let key = Data("\"transition_prior.counts\":{".utf8)
         if let r = data2.range(of: key) { data2.replaceSubrange(r, with: Data("\"transition_prior.cOunts\":{".utf8)) }
         do { _ = try MetaTLModel.load(checkpoint: data2, name: "c"); Issue.record("loaded") } catch {

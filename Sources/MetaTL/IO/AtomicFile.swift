@@ -65,10 +65,59 @@ enum AtomicFile {
     }
 }
 
+extension AtomicFile {
+    /// The most bytes one write(2) is given: large buffers go in pieces of this size.
+    static let writeChunk = 64 << 20
+
+    /// The temporary file being written, for the body of ``writeAtomically(to:_:)``.
+    struct Output {
+        let fd: Int32
+        /// The target's path, which errors name.
+        let path: String
+
+        /// Writes all of `bytes` (in pieces of at most ``AtomicFile/writeChunk`` bytes, again
+        /// after a short write or EINTR); throws `.io` naming the path when writing fails.
+        func write(_ bytes: UnsafeRawBufferPointer) throws(MetaTLError) {
+            guard var p = bytes.baseAddress else { return }
+            var left = bytes.count
+            while left > 0 {
+                let n = posixWrite(fd, p, min(left, AtomicFile.writeChunk))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw MetaTLError(.io, "\(path): cannot write: \(String(cString: strerror(errno)))")
+                }
+                guard n > 0 else { throw MetaTLError(.io, "\(path): cannot write: the file system accepted no bytes") }
+                left -= n
+                p += n
+            }
+        }
+    }
+}
+
+/// write(2), under a name that ``AtomicFile/Output/write(_:)`` does not hide.
+private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
+
 /// Writes `data` to a temporary file next to `path`, fsyncs it, renames it over `path` and
 /// fsyncs the folder, so that `path` holds either its old content or the new one, never a mix.
 /// A path that cannot name a file is refused before anything is created (``AtomicFile/target(_:)``).
 func writeAtomically(_ data: Data, to path: String) throws(MetaTLError) {
+    try writeAtomically(to: path) { (out: AtomicFile.Output) throws(MetaTLError) in
+        var failure: MetaTLError?
+        data.withUnsafeBytes { raw in
+            do throws(MetaTLError) { try out.write(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// Writes a file atomically with `body` writing its content (to ``AtomicFile/Output``, in as
+/// many pieces as it likes): to a temporary file next to `path` (named by
+/// ``AtomicFile/temporaryName(for:limit:random:)``), fsynced, renamed over `path`, then the
+/// folder fsynced, so that `path` holds either its old content or the new one, never a mix.
+/// When `body` throws, or flushing or renaming fails, the temporary file is removed and `path`
+/// is left as it was. A path that cannot name a file is refused before anything is created
+/// (``AtomicFile/target(_:)``).
+func writeAtomically(to path: String, _ body: (AtomicFile.Output) throws(MetaTLError) -> Void) throws(MetaTLError) {
     let (folder, name) = try AtomicFile.target(path)
     let limit = AtomicFile.nameMax(folder)
     var temporary = ""
@@ -83,25 +132,13 @@ func writeAtomically(_ data: Data, to path: String) throws(MetaTLError) {
     guard fd >= 0 else {
         throw MetaTLError(errno == ENOENT ? .fileNotFound : .io, "\(path): cannot create \(temporary): \(String(cString: strerror(errno)))")
     }
-    var failure: String?
-    data.withUnsafeBytes { raw in
-        guard var p = raw.baseAddress else { return }
-        var left = raw.count
-        while left > 0 {
-            let n = write(fd, p, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = String(cString: strerror(errno)); return
-            }
-            left -= n
-            p += n
-        }
-    }
-    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+    var failure: MetaTLError?
+    do throws(MetaTLError) { try body(AtomicFile.Output(fd: fd, path: path)) } catch { failure = error }
+    if failure == nil && fsync(fd) != 0 { failure = MetaTLError(.io, "\(path): cannot write: \(String(cString: strerror(errno)))") }
+    if close(fd) != 0 && failure == nil { failure = MetaTLError(.io, "\(path): cannot write: \(String(cString: strerror(errno)))") }
     if let failure {
         unlink(temporary)
-        throw MetaTLError(.io, "\(path): cannot write: \(failure)")
+        throw failure
     }
     guard rename(temporary, path) == 0 else {
         let why = String(cString: strerror(errno))

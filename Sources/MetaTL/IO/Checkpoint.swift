@@ -82,12 +82,18 @@ extension MetaTLModel {
     ///
     /// Any legal file name works; a path that cannot name a file (empty, ending in "/", "." or
     /// "..", an existing directory) is refused before anything is created.
+    ///
+    /// Memory: the file is streamed from the model's memory (the checksums are computed in place,
+    /// then the header and every tensor are written a piece at a time), so saving needs a few MB
+    /// beyond the model, whatever its size; training waits (readers do not) until it is written.
     public func save(to path: String) throws(MetaTLError) {
-        let data = try access.reading("save") { () throws(MetaTLError) -> Data in
+        // Streamed: from the model's memory to the file, a piece at a time, under the read lock
+        // (the file's bytes are never all in memory; see ``CheckpointWriter``).
+        try access.reading("save") { () throws(MetaTLError) in
             if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot save a model that load would refuse: \(why)") }
-            return checkpointData()
+            let writer = checkpointWriter()
+            try writeAtomically(to: path) { (out: AtomicFile.Output) throws(MetaTLError) in try writer.write(to: out) }
         }
-        try writeAtomically(data, to: path)
     }
 
     /// Loads a checkpoint written by ``save(to:)``, validating everything (header, dtypes,
@@ -114,7 +120,30 @@ extension MetaTLModel {
     public func checkpointBytes() throws(MetaTLError) -> [UInt8] {
         try access.reading("serialise") { () throws(MetaTLError) -> [UInt8] in
             if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot serialise a model that loading would refuse: \(why)") }
-            return [UInt8](checkpointData())
+            let writer = checkpointWriter()
+            let (header, total) = try writer.header()
+            var failure: MetaTLError?
+            let bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+                do throws(MetaTLError) {
+                    try writer.fill(UnsafeMutableRawBufferPointer(buffer), header: header)
+                    initialized = total
+                } catch { failure = error; initialized = 0 }
+            }
+            if let failure { throw failure }
+            return bytes
+        }
+    }
+
+    /// ``checkpointBytes()`` into a buffer `allocate` gives for the file's size (the C ABI's
+    /// malloc'd one), so that the checkpoint is copied once; returns what `allocate` returned.
+    package func checkpointBytes<R>(allocate: (Int) throws(MetaTLError) -> (UnsafeMutableRawBufferPointer, R)) throws(MetaTLError) -> R {
+        try access.reading("serialise") { () throws(MetaTLError) -> R in
+            if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot serialise a model that loading would refuse: \(why)") }
+            let writer = checkpointWriter()
+            let (header, total) = try writer.header()
+            let (buffer, result) = try allocate(total)
+            try writer.fill(buffer, header: header)
+            return result
         }
     }
 
@@ -301,41 +330,43 @@ extension MetaTLModel {
         }
     }
 
-    /// The checkpoint's bytes (call with at least shared access).
-    func checkpointData() -> Data {
-        var tensors: [SafeTensors.Tensor] = []
+    /// The checkpoint's content, read where it lies in memory (call with at least shared
+    /// access, and use it within): every tensor in the file's order, see ``CheckpointWriter``.
+    func checkpointWriter() -> CheckpointWriter {
+        typealias T = CheckpointWriter.Tensor
+        var tensors: [T] = []
         let S = configuration.supportCount
-        func copy(_ start: CFPtr, _ count: Int) -> [Float] { Array(UnsafeBufferPointer(start: start, count: count)) }
         for t in Checkpoint.tensors(arena.layout, optimizer: true, batchCounts: true) {
-            let bytes: Data
+            let values: CheckpointWriter.Values
             switch t.source {
-            case .parameter(let slot): bytes = SafeTensors.bytes(arena.values(slot))
-            case .firstMoment(let slot): bytes = SafeTensors.bytes(arena.values(slot, in: optimizer.firstMoment))
-            case .secondMoment(let slot): bytes = SafeTensors.bytes(arena.values(slot, in: optimizer.secondMoment))
-            case .runningMean(let l): bytes = SafeTensors.bytes(copy(running.mean(l), S))
-            case .runningVariance(let l): bytes = SafeTensors.bytes(copy(running.variance(l), S))
-            case .batchCount: bytes = SafeTensors.bytes([Int64(step)])
-            case .vocabulary: bytes = SafeTensors.bytes(itemIDs)
+            case .parameter(let slot): values = .floats(UnsafePointer(arena.params + slot.offset), count: slot.count)
+            case .firstMoment(let slot): values = .floats(UnsafePointer(optimizer.firstMoment + slot.offset), count: slot.count)
+            case .secondMoment(let slot): values = .floats(UnsafePointer(optimizer.secondMoment + slot.offset), count: slot.count)
+            case .runningMean(let l): values = .floats(UnsafePointer(running.mean(l)), count: S)
+            case .runningVariance(let l): values = .floats(UnsafePointer(running.variance(l)), count: S)
+            case .batchCount: values = .int64Array([Int64(step)])
+            case .vocabulary: values = .int64Array(itemIDs)
             }
-            tensors.append(.init(name: t.name, dtype: t.dtype, shape: t.shape, bytes: bytes))
+            tensors.append(T(name: t.name, dtype: t.dtype, shape: t.shape, values: values))
         }
         if let strings = vocabulary.strings {
             let t = strings.table
-            tensors.append(.init(name: MetaTLModel.StringsKey.bytes, dtype: .u8, shape: [t.byteCount],
-                                 bytes: Data(t.bytes)))
-            tensors.append(.init(name: MetaTLModel.StringsKey.offsets, dtype: .i64, shape: [t.count + 1],
-                                 bytes: SafeTensors.bytes(Array(t.offsets))))
+            tensors.append(T(name: MetaTLModel.StringsKey.bytes, dtype: .u8, shape: [t.byteCount], values: .bytes(t.bytes)))
+            tensors.append(T(name: MetaTLModel.StringsKey.offsets, dtype: .i64, shape: [t.count + 1], values: .int64s(t.offsets)))
         }
         if let trained = trainedItems {
-            tensors.append(.init(name: MetaTLModel.trainedItemsKey, dtype: .i64, shape: [rows],
-                                 bytes: SafeTensors.bytes(trained.map { $0 ? Int64(1) : 0 })))
+            tensors.append(T(name: MetaTLModel.trainedItemsKey, dtype: .i64, shape: [rows],
+                             values: .generated(count: trained.count) { trained[$0] ? 1 : 0 }))
         }
         var priorMetadata: [(String, String)] = []
         if let prior = transitionPrior {
             typealias Key = MetaTLModel.PriorKey
-            tensors.append(.init(name: Key.offsets, dtype: .i64, shape: [rows + 1], bytes: SafeTensors.bytes(prior.offsets.map { Int64($0) })))
-            tensors.append(.init(name: Key.tails, dtype: .i64, shape: [prior.tails.count], bytes: SafeTensors.bytes(prior.tails.map { Int64($0) })))
-            tensors.append(.init(name: Key.counts, dtype: .f32, shape: [prior.counts.count], bytes: SafeTensors.bytes(prior.counts)))
+            let offsets = prior.offsets, tails = prior.tails
+            tensors.append(T(name: Key.offsets, dtype: .i64, shape: [rows + 1],
+                             values: .generated(count: offsets.count) { Int64(offsets[$0]) }))
+            tensors.append(T(name: Key.tails, dtype: .i64, shape: [tails.count],
+                             values: .generated(count: tails.count) { Int64(tails[$0]) }))
+            tensors.append(T(name: Key.counts, dtype: .f32, shape: [prior.counts.count], values: .floatArray(prior.counts)))
             // Float's description is the shortest text that reads back as the same value.
             priorMetadata.append((Key.weight, prior.weight.description))
         }
@@ -346,7 +377,20 @@ extension MetaTLModel {
             ("format", Checkpoint.format), ("format_version", String(Checkpoint.formatVersion)),
             ("configuration", config), ("step", String(step)), ("engine_version", MetaTLVersion.string),
         ] + priorMetadata
-        let checksums = (CheckpointChecksums.key, CheckpointChecksums.entry(tensors: tensors, metadata: metadata))
-        return SafeTensors.serialize(tensors, metadata: metadata + [checksums])
+        return CheckpointWriter(tensors: tensors, metadata: metadata)
+    }
+
+    /// The checkpoint's bytes (call with at least shared access): one buffer of the file's
+    /// size, filled from the model's memory.
+    func checkpointData() throws(MetaTLError) -> Data {
+        let writer = checkpointWriter()
+        let (header, total) = try writer.header()
+        var data = Data(count: total)
+        var failure: MetaTLError?
+        data.withUnsafeMutableBytes { raw in
+            do throws(MetaTLError) { try writer.fill(raw, header: header) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return data
     }
 }

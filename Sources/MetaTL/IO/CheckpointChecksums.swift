@@ -41,8 +41,14 @@ struct CheckpointChecksums {
 
     /// The `checksums` metadata value for these tensors and (other) metadata entries.
     static func entry(tensors: [SafeTensors.Tensor], metadata: [(String, String)]) -> String {
+        entry(checksums: tensors.map { ($0.name, checksum($0.bytes)) }, metadata: metadata)
+    }
+
+    /// The `checksums` metadata value for tensors of these checksums (name, checksum of the
+    /// bytes as stored, in the file's order) and (other) metadata entries.
+    static func entry(checksums: [(String, UInt64)], metadata: [(String, String)]) -> String {
         let meta = metadataChecksum(Dictionary(metadata, uniquingKeysWith: { a, _ in a }))
-        let list = tensors.map { SafeTensors.jsonString($0.name) + ":" + SafeTensors.jsonString(hex(checksum($0.bytes))) }
+        let list = checksums.map { SafeTensors.jsonString($0.0) + ":" + SafeTensors.jsonString(hex($0.1)) }
         return "{\"algorithm\":\"\(algorithm)\",\"metadata\":\"\(hex(meta))\",\"tensors\":{\(list.joined(separator: ","))}}"
     }
 

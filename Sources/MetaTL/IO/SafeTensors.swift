@@ -22,14 +22,26 @@ enum SafeTensors {
     /// state_dict's; parsing is the one step whose memory is not bounded by the tensors' sizes.
     static let maxHeaderBytes = 1 << 20
 
-    /// Serialises tensors in the given order, contiguously, header padded with spaces to 8 bytes.
-    static func serialize(_ tensors: [Tensor], metadata: [(String, String)]) -> Data {
+    /// What the header says of one tensor: its name, dtype, shape and size in bytes.
+    struct HeaderEntry {
+        let name: String
+        let dtype: DType
+        let shape: [Int]
+        let byteCount: Int
+    }
+
+    /// A file's bytes before its tensors' bytes: the 8-byte little-endian header length, then the
+    /// JSON header (the metadata in the given order, then the tensors in the given order, their
+    /// data contiguous from offset 0), padded with spaces to a multiple of 8 bytes. The one
+    /// place a header is written: ``serialize(_:metadata:)`` and the streaming checkpoint save
+    /// (``CheckpointWriter``) both use it, so that they write the same bytes.
+    static func header(_ entries: [HeaderEntry], metadata: [(String, String)]) -> Data {
         var header = "{\"__metadata__\":{"
         header += metadata.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",")
         header += "}"
         var offset = 0
-        for t in tensors {
-            let end = offset + t.bytes.count
+        for t in entries {
+            let end = offset + t.byteCount
             header += ",\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}"
             offset = end
         }
@@ -37,10 +49,18 @@ enum SafeTensors {
         var headerBytes = Data(header.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
         var out = Data()
-        out.reserveCapacity(8 + headerBytes.count + offset)
+        out.reserveCapacity(8 + headerBytes.count)
         var n = UInt64(headerBytes.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
         out.append(headerBytes)
+        return out
+    }
+
+    /// Serialises tensors in the given order, contiguously, header padded with spaces to 8 bytes.
+    static func serialize(_ tensors: [Tensor], metadata: [(String, String)]) -> Data {
+        var out = header(tensors.map { HeaderEntry(name: $0.name, dtype: $0.dtype, shape: $0.shape, byteCount: $0.bytes.count) },
+                         metadata: metadata)
+        out.reserveCapacity(out.count + tensors.reduce(0) { $0 + $1.bytes.count })
         for t in tensors { out.append(t.bytes) }
         return out
     }
