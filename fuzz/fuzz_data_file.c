@@ -29,6 +29,20 @@ static void exercise(mt_dataset *d) {
             FUZZ_CHECK(met.mrr >= 0 && met.mrr <= 1 && met.hits1 <= met.hits10 && met.hits10 <= 1);
         }
     }
+    /* String ids, when the files hold them: the model keeps the dataset's item strings, each
+     * non-empty, offsets ascending, codes 0..n-1. */
+    mt_string_ids di, mi, du;
+    FUZZ_CHECK(fuzz_status(mt_dataset_string_ids(d, MT_COLUMN_ITEMS, &di)) == MT_OK);
+    FUZZ_CHECK(fuzz_status(mt_dataset_string_ids(d, MT_COLUMN_USERS, &du)) == MT_OK);
+    FUZZ_CHECK(fuzz_status(mt_model_item_strings(m, &mi)) == MT_OK);
+    FUZZ_CHECK(di.count == mi.count && (di.count == 0 || di.count == (size_t)info.items));
+    for (size_t i = 0; i < di.count; i++) {
+        FUZZ_CHECK(di.offsets[i] < di.offsets[i + 1]);
+        int64_t code = -1;
+        size_t len = (size_t)(di.offsets[i + 1] - di.offsets[i]);
+        FUZZ_CHECK(fuzz_status(mt_model_item_code(m, di.bytes + di.offsets[i], len, &code)) == MT_OK && code == (int64_t)i);
+    }
+    for (size_t i = 0; i < du.count; i++) FUZZ_CHECK(du.offsets[i] < du.offsets[i + 1]);
     size_t n = (size_t)info.items;
     int64_t *ids = malloc(n * sizeof *ids);
     FUZZ_CHECK(ids != NULL);
@@ -38,8 +52,12 @@ static void exercise(mt_dataset *d) {
         int64_t history[2] = {ids[0], ids[n - 1]}, top[4];
         float scores[4];
         size_t count = 99;
-        FUZZ_CHECK(fuzz_status(mt_model_recommend(m, history, 2, 4, 0, top, scores, &count)) == MT_OK);
+        /* Every item but the history's once untrained items are allowed; fewer without them. */
+        FUZZ_CHECK(fuzz_status(mt_model_recommend(m, history, 2, 4, MT_RECOMMEND_INCLUDE_UNTRAINED, top, scores, &count)) == MT_OK);
         FUZZ_CHECK(count == (n - 2 < 4 ? n - 2 : 4));
+        size_t trained = 99;
+        FUZZ_CHECK(fuzz_status(mt_model_recommend(m, history, 2, 4, 0, top, scores, &trained)) == MT_OK);
+        FUZZ_CHECK(trained <= count);
     }
     free(ids);
     mt_model_free(m);
