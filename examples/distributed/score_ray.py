@@ -12,6 +12,10 @@ reads), one of two layouts:
     grouped by user here and sorted by time (equal times by item id, since a shuffle does not
     keep file order).
 
+For a model trained on string ids (ASINs, RecBole tokens) the items are strings
+(``history`` list<string>, ``item`` string, and ``items`` list<string> out); ``user`` may be a
+string column in any case.
+
 Output (``--out``): parquet with ``user`` int64, ``items`` list<int64> (best first),
 ``scores`` list<float32> (the model's scores, as Model.recommend gives them) and
 ``unknown_items`` int64 (ids of the history the model did not know, which were skipped). A user
@@ -55,28 +59,36 @@ class Scorer:
         if isinstance(model_bytes, ray.ObjectRef):
             model_bytes = ray.get(model_bytes)
         self.model = metatl.Model.from_bytes(bytes(model_bytes))
+        self.string_ids = self.model.item_ids.dtype == object   # a model trained on string ids
         self.top_n = top_n
         self.exclude_history = exclude_history
         self.debug_pid = debug_pid
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        users = batch.column("user").combine_chunks().cast(pa.int64())
+        users = batch.column("user").combine_chunks()
+        if pa.types.is_integer(users.type):
+            users = users.cast(pa.int64())
         histories = batch.column("history").combine_chunks()
         if histories.null_count:
             histories = histories.fill_null([])   # a missing history is an empty one
-        histories = histories.cast(pa.list_(pa.int64()))
-        # The list column's flat values and offsets (into those values) as numpy, without copies:
-        # each user's history is then a view, which recommend_batch flattens once more.
-        offsets = histories.offsets.to_numpy()
-        values = histories.values.to_numpy()
-        rows = [values[offsets[i]:offsets[i + 1]] for i in range(len(histories))]
+        if self.string_ids:
+            # str ids: Python lists of str (the model translates them to its codes once per call).
+            rows = histories.cast(pa.list_(pa.string())).to_pylist()
+        else:
+            histories = histories.cast(pa.list_(pa.int64()))
+            # The list column's flat values and offsets (into those values) as numpy, without
+            # copies: each user's history is then a view, which recommend_batch flattens once more.
+            offsets = histories.offsets.to_numpy()
+            values = histories.values.to_numpy()
+            rows = [values[offsets[i]:offsets[i + 1]] for i in range(len(histories))]
         recs = self.model.recommend_batch(rows, top_n=self.top_n, exclude_history=self.exclude_history)
-        # Padded users x top_n arrays (-1 / NaN past each user's count) to variable-length lists.
+        # Padded users x top_n arrays (-1 or None, NaN past each user's count) to variable-length lists.
         keep = np.arange(recs.items.shape[1])[None, :] < recs.counts[:, None]
         list_offsets = pa.array(np.concatenate([[0], np.cumsum(recs.counts)]).astype(np.int32))
+        item_type = pa.string() if self.string_ids else pa.int64()
         columns: Dict[str, Any] = {
             "user": users,
-            "items": pa.ListArray.from_arrays(list_offsets, pa.array(recs.items[keep], pa.int64())),
+            "items": pa.ListArray.from_arrays(list_offsets, pa.array(recs.items[keep], item_type)),
             "scores": pa.ListArray.from_arrays(list_offsets, pa.array(recs.scores[keep], pa.float32())),
             "unknown_items": pa.array(recs.unknown_items, pa.int64()),
         }
@@ -90,8 +102,14 @@ def _history_of_group(group: Dict[str, np.ndarray]) -> pa.Table:
     an Arrow table so that the history is a list<int64> (a dict of numpy arrays would become
     Ray's variable-shaped tensor type)."""
     order = np.lexsort((group["item"], group["timestamp"]))   # by time, then item id
-    return pa.table({"user": pa.array(group["user"][:1], pa.int64()),
-                     "history": pa.array([np.asarray(group["item"], np.int64)[order]], pa.list_(pa.int64()))})
+    items = np.asarray(group["item"])
+    strings = items.dtype.kind in "OUS"
+    item_type = pa.string() if strings else pa.int64()
+    users = np.asarray(group["user"])[:1]
+    return pa.table({"user": pa.array(users.tolist() if users.dtype.kind in "OUS" else users,
+                                      None if users.dtype.kind in "OUS" else pa.int64()),
+                     "history": pa.array([(items[order].tolist() if strings else items.astype(np.int64)[order])],
+                                         pa.list_(item_type))})
 
 
 def read_checkpoint(path: str) -> Tuple[bytes, int]:

@@ -164,3 +164,39 @@ def test_long_interactions_into_a_folder(setup):
     histories = [h for h, p in zip(setup["histories"], present) if p]
     check_output(table, users, histories, setup["model"])
     assert_no_leftovers(marker, [])
+
+
+def test_string_ids(setup):
+    """A model trained on string item ids (and string users): histories of str in, str out, the
+    same as single-process recommend_batch, bit for bit."""
+    pd = pytest.importorskip("pandas")
+    d = setup["dir"]
+    names = lambda i: f"{i:010d}" if i % 4 == 0 else f"B{i:09X}"   # ASIN-like, some all digits
+    rows = [(f"A{u:05d}", names(10 + (u * 7 + t * 3) % 40), t) for u in range(300) for t in range(6)]
+    fresh = [(f"N{u:05d}", names(10 + (u * 5 + t * 3) % 40), t) for u in range(120) for t in range(5)]
+    frame = lambda r: pd.DataFrame({"user": [x[0] for x in r], "item": [x[1] for x in r], "timestamp": [x[2] for x in r]})
+    data = metatl.Dataset.from_pandas(frame(rows), frame(fresh))
+    model = metatl.Model(dim=8, hidden=(8, 8), batch_size=64, threads=1, seed=1)
+    model.train(data, 10)
+    path = d / "strings.safetensors"
+    model.save(path)
+    ids = list(model.item_ids)
+    rng = np.random.default_rng(3)
+    users = [f"N{u:05d}" for u in range(150)]
+    histories = [[ids[j] for j in rng.integers(0, len(ids), int(rng.integers(0, 8)))] + (["NOT-AN-ITEM"] if u % 5 == 0 else [])
+                 for u in range(150)]
+    wide = d / "string-histories.parquet"
+    pq.write_table(pa.table({"user": pa.array(users, pa.string()), "history": pa.array(histories, pa.list_(pa.string()))}), wide)
+    out = d / "string-recs.parquet"
+    marker = run_script(["--model", path, "--histories", wide, "--out", out, "--top-n", TOP_N, "--actors", 2, "--batch-size", 32])
+    table = pq.read_table(out)
+    assert table.schema.field("items").type == pa.list_(pa.string())
+    assert table.column("user").to_pylist() == users
+    want = model.recommend_batch(histories, top_n=TOP_N)
+    for i, (items, scores, unknown) in enumerate(zip(table.column("items").to_pylist(), table.column("scores").to_pylist(),
+                                                    table.column("unknown_items").to_pylist())):
+        n = int(want.counts[i])
+        assert items == list(want.items[i, :n]) and np.asarray(scores, np.float32).tobytes() == want.scores[i, :n].tobytes()
+        assert unknown == want.unknown_items[i]
+    assert sum(int(c) > 0 for c in want.counts) > 100
+    assert_no_leftovers(marker, [])
