@@ -64,7 +64,7 @@ __all__ = ["BatchRecommendations", "BusyError", "DEFAULT_MAX_FILE_BYTES", "Datas
 __version__ = _metatl.version()  # the library's (one place: Sources/MetaTL/Support/Version.swift)
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-IdsLike = Union[Sequence[int], np.ndarray, Iterable[int]]
+IdsLike = Union[Sequence[int], Sequence[str], np.ndarray, Iterable[int], Iterable[str]]
 
 # Arguments are converted to C values by the extension, once, as strictly as Python itself: an
 # int setting refuses bools and floats (TypeError) and values outside its C type (OverflowError),
