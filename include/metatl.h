@@ -242,8 +242,8 @@ typedef struct mt_dataset_options {
                                * message naming the file and the limit. */
     int32_t  sampled_negatives; /* negatives per new user in the sampled protocol, 1...100000 (100, the
                                  * reference's); a user's first n draws are the same for any count.
-                                 * Added in 0.1.0's second header: a caller compiled against the
-                                 * earlier struct (without it) gets 100. */
+                                 * Added to the struct later: a caller compiled against the earlier
+                                 * 24-byte struct (without it; struct_size 24) gets 100. */
 } mt_dataset_options;
 
 /* The default of mt_dataset_options.max_file_bytes: far above real data (the reference's files
