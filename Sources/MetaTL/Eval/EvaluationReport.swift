@@ -20,12 +20,11 @@ public struct EvaluationReport: Sendable {
     /// results[split][system][protocol]
     public var results: [Split: [String: [EvaluationProtocol: Metrics]]] = [:]
 
-    /// Each user's rank of the target, ranks[split][system][protocol], in the order of
-    /// ``userIDs`` (for MetaTL and the baselines; rows ``add(_:_:)``ed have none).
-    public private(set) var ranks: [Split: [String: [EvaluationProtocol: [Int]]]] = [:]
-    /// Each user's rank and score of the target, targets[split][system][protocol] (``ranks`` holds
-    /// the same ranks).
+    /// Each user's rank and score of the target, targets[split][system][protocol], in the order
+    /// of ``userIDs`` (for MetaTL and the baselines; rows ``add(_:_:)``ed have none).
     public private(set) var targets: [Split: [String: [EvaluationProtocol: TargetRanks]]] = [:]
+    /// The ranks of ``targets``, ranks[split][system][protocol].
+    public var ranks: [Split: [String: [EvaluationProtocol: [Int]]]] { targets.mapValues { $0.mapValues { $0.mapValues(\.ranks) } } }
     /// The users of each split, in the order of ``ranks``.
     public private(set) var userIDs: [Split: [Int64]] = [:]
     /// The users' string ids when they are strings (``userIDs`` then holds their codes).
@@ -56,9 +55,7 @@ public struct EvaluationReport: Sendable {
                 }
             }
             targets[split] = bySystem
-            let ranks = bySystem.mapValues { $0.mapValues(\.ranks) }
-            self.ranks[split] = ranks
-            results[split] = ranks.mapValues { $0.mapValues { Metrics(ranks: $0, cutoffs: cutoffs) } }
+            results[split] = bySystem.mapValues { $0.mapValues { Metrics(ranks: $0.ranks, cutoffs: cutoffs) } }
         }
     }
 
@@ -99,7 +96,7 @@ public struct EvaluationReport: Sendable {
     /// (with replacement, from `seed`). Nil when either has no per-user ranks.
     public func pairedBootstrap(_ split: Split, _ method: EvaluationProtocol, system: String, baseline: String,
                                 resamples: Int = 1000, seed: UInt64 = 1) -> (difference: Double, low: Double, high: Double)? {
-        guard let a = ranks[split]?[system]?[method], let b = ranks[split]?[baseline]?[method],
+        guard let a = targets[split]?[system]?[method]?.ranks, let b = targets[split]?[baseline]?[method]?.ranks,
               a.count == b.count, !a.isEmpty, resamples >= 1 else { return nil }
         func rr(_ r: Int) -> Double { r == Metrics.unranked || r < 1 ? 0 : 1 / Double(r) }
         let d = zip(a, b).map { rr($0) - rr($1) }
