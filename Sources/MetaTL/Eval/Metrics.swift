@@ -70,15 +70,12 @@ public struct Metrics: Sendable, Equatable, Codable {
     public init(ranks: [Int]) {
         users = ranks.count
         guard !ranks.isEmpty else { return }
-        for rank in ranks where rank >= 1 && rank != Metrics.unranked {
-            let gain = 1 / log2(Double(rank) + 1)
-            mrr += 1 / Double(rank)
-            if rank <= 1 { hits1 += 1; ndcg1 += gain }
-            if rank <= 5 { hits5 += 1; ndcg5 += gain }
-            if rank <= 10 { hits10 += 1; ndcg10 += gain }
-        }
-        let n = Double(ranks.count)
-        mrr /= n; ndcg1 /= n; ndcg5 /= n; ndcg10 /= n; hits1 /= n; hits5 /= n; hits10 /= n
+        for rank in ranks where rank >= 1 && rank != Metrics.unranked { mrr += 1 / Double(rank) }
+        mrr /= Double(ranks.count)
+        let one = Metrics.at(1, ranks: ranks), five = Metrics.at(5, ranks: ranks), ten = Metrics.at(10, ranks: ranks)
+        ndcg1 = one.ndcg; hits1 = one.hits
+        ndcg5 = five.ndcg; hits5 = five.hits
+        ndcg10 = ten.ndcg; hits10 = ten.hits
     }
 
     /// Names and values in the reference's order of report, the further cutoffs after their
