@@ -49,9 +49,13 @@ struct CatalogueScreenTests {
         let relations = m.servingRelations(of: users)
         try relations.withUnsafeBufferPointer { r in
             let base = try #require(r.baseAddress)
-            let screened = m.fullRanks(users, relations: base, prior: m.scoringPrior)
-            let plain = m.fullRanks(users, relations: base, prior: m.scoringPrior, screened: false)
+            var a = [Float](repeating: 0, count: users.count), b = a
+            let screened = a.withUnsafeMutableBufferPointer { m.fullRanks(users, relations: base, prior: m.scoringPrior, targetScores: $0.baseAddress) }
+            let plain = b.withUnsafeMutableBufferPointer {
+                m.fullRanks(users, relations: base, prior: m.scoringPrior, targetScores: $0.baseAddress, screened: false)
+            }
             #expect(screened == plain)
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern))   // the targets' scores too
             #expect(screened.contains { $0 != Metrics.unranked })
         }
     }

@@ -153,9 +153,8 @@ extension MetaTLModel {
                             users: group.count, heads: group.map { users.inputs[$0 * K + K - 1] },
                             targets: group.map { users.targets[$0] }, inputs: group.map { users.inputs[($0 * K)..<($0 * K + K)] },
                             candidates: candidates)
-                        for (i, rank) in r.enumerated() { o.p[first + i] = rank }
-                        // The target's score, as the item-by-item path gives it.
-                        for u in group { targetScores?[u] = scorer.score(user: u, head: users.inputs[u * K + K - 1], tail: users.targets[u]) }
+                        for (i, rank) in r.ranks.enumerated() { o.p[first + i] = rank }
+                        for (i, score) in r.targetScores.enumerated() { targetScores?[first + i] = score }
                         first = end
                     }
                 }

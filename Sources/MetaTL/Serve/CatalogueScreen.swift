@@ -232,22 +232,26 @@ struct CatalogueScreen {
 
     /// Each user's rank of `targets[v]` as ``CatalogueOrder/rank(of:scores:rows:excluding:candidates:)``
     /// gives it from every row's exact score: a row whose bound puts it surely above or surely
-    /// below the target's exact score is counted as such, the others are scored exactly.
-    func ranks(users: Int, heads: [Int32], targets: [Int32], inputs: [ArraySlice<Int32>], candidates: [Bool]?) -> [Int] {
+    /// below the target's exact score is counted as such, the others are scored exactly. With the
+    /// targets' exact scores (also of targets that are not candidates, which are unranked).
+    func ranks(users: Int, heads: [Int32], targets: [Int32], inputs: [ArraySlice<Int32>],
+               candidates: [Bool]?) -> (ranks: [Int], targetScores: [Float]) {
         var group = Group(screen: self, users: users, heads: heads, excluded: inputs.map { Set($0) }, candidates: candidates)
         var out = [Int](repeating: Metrics.unranked, count: users)
         var above = [Int](repeating: 0, count: users)
         var targetScores = [Float](repeating: .nan, count: users)
+        var ranked = [Bool](repeating: false, count: users)   // a finite score of a candidate target
         for v in 0..<users {
             let t = Int(targets[v])
-            guard t >= 1 && t < rows, candidates.map({ t < $0.count && $0[t] }) ?? true else { continue }
+            guard t >= 1 && t < rows else { continue }
             targetScores[v] = scorer.score(user: v, head: heads[v], tail: targets[v])
+            ranked[v] = targetScores[v].isFinite && (candidates.map { t < $0.count && $0[t] } ?? true)
         }
         var lo = 1
         while lo < rows {
             let block = lo..<min(rows, lo + Self.rowBlock)
             group.bounds(block: block)
-            for v in 0..<users where targetScores[v].isFinite {
+            for v in 0..<users where ranked[v] {
                 let base = v * Self.rowBlock - lo, t = Double(targetScores[v]), target = Int(targets[v])
                 group.a.withUnsafeBufferPointer { a in
                     group.b.withUnsafeBufferPointer { b in
@@ -266,8 +270,8 @@ struct CatalogueScreen {
             }
             lo = block.upperBound
         }
-        for v in 0..<users where targetScores[v].isFinite { out[v] = 1 + above[v] }
-        return out
+        for v in 0..<users where ranked[v] { out[v] = 1 + above[v] }
+        return (out, targetScores)
     }
 
     /// The `capacity` largest values offered (a min-heap): `threshold` is the smallest of them
