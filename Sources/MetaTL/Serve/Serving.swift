@@ -146,7 +146,8 @@ extension MetaTLModel {
                 parallelChunks(parts, threads: threads) { part in
                     let ws = ServingWorkspace(configuration: configuration)
                     let group = screen == nil ? 1 : CatalogueScreen.group
-                    let relations = FloatBuffer(count: group * d), scores = FloatBuffer(count: rows)
+                    // Scores of every row: only the item-by-item path needs them.
+                    let relations = FloatBuffer(count: group * d), scores = FloatBuffer(count: screen == nil ? rows : 1)
                     let mine = splitRange(U, parts: parts, index: part)
                     var first = mine.lowerBound
                     while first < mine.upperBound {
