@@ -135,9 +135,9 @@ public struct ColdStartSplit: Sendable {
     }
 
     /// Writes the reference's two files, `user<TAB>item<TAB>timestamp` per line (string ids as
-    /// they are), each written to a temporary file and renamed over its path. A string id that
-    /// holds a TAB, a line break or a leading or trailing space cannot be written in this format
-    /// and read back the same: it is an error, and nothing is written.
+    /// they are), each written to a temporary file and renamed over its path. A string id with a
+    /// leading or trailing space cannot be written in this format and read back the same: it is
+    /// an error, and nothing is written.
     public func write(train trainPath: String, test testPath: String) throws(MetaTLError) {
         let trainText = try ColdStartSplit.text(train), testText = try ColdStartSplit.text(newUsers)
         try writeAtomically(trainText, to: trainPath)
@@ -162,11 +162,11 @@ public struct ColdStartSplit: Sendable {
     static func text(_ rows: Interactions) throws(MetaTLError) -> Data {
         for (strings, role) in [(rows.userStrings, "user"), (rows.itemStrings, "item")] {
             guard let strings else { continue }
-            if let bad = strings.strings.first(where: { s in
-                s.utf8.contains { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D } || s.first?.isWhitespace == true || s.last?.isWhitespace == true
-            }) {
-                throw .invalidData("the \(role) id '\(MessageText.shown(bad.utf8, limit: 40))' holds a TAB, a line break or surrounding "
-                                   + "whitespace, which the user<TAB>item<TAB>timestamp files cannot hold")
+            // Tables hold no control characters (no TAB, no line break: StringIDs refuses them); a
+            // reader trims the spaces around a field, so those would not read back.
+            if let bad = strings.strings.first(where: { $0.first?.isWhitespace == true || $0.last?.isWhitespace == true }) {
+                throw .invalidData("the \(role) id '\(MessageText.shown(bad.utf8, limit: 40))' has surrounding whitespace, "
+                                   + "which the user<TAB>item<TAB>timestamp files cannot hold (a reader trims it)")
             }
         }
         var out = ""
