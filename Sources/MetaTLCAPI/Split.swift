@@ -31,11 +31,7 @@ public func mt_split_files(_ input: UnsafePointer<CChar>?, _ trainOut: UnsafePoi
                            _ options: UnsafePointer<mt_split_options>?, _ info: UnsafeMutablePointer<mt_split_info>?) -> mt_status {
     guarded("mt_split_files") {
         if let info { try checkSize(info.pointee.struct_size, of: mt_split_info.self, "info", "mt_split_info_default") }
-        var o = mt_split_options_default()
-        if let options {
-            try checkSize(options.pointee.struct_size, of: mt_split_options.self, "options", "mt_split_options_default")
-            o = options.pointee
-        }
+        let o = try callerSplitOptions(options)
         let inputPath = try string(input, "input"), trainPath = try string(trainOut, "train_out"), testPath = try string(testOut, "test_out")
         guard o.max_file_bytes >= 1 else { throw BoundaryError.argument("options->max_file_bytes must be at least 1 (UINT64_MAX for no limit)") }
         let limit = o.max_file_bytes > UInt64(Int.max) ? Int.max : Int(o.max_file_bytes)
@@ -44,6 +40,13 @@ public func mt_split_files(_ input: UnsafePointer<CChar>?, _ trainOut: UnsafePoi
         try split.write(train: trainPath, test: testPath)
         if let info { report(split, into: info) }
     }
+}
+
+/// The caller's mt_split_options (its struct_size checked), or the defaults for NULL.
+func callerSplitOptions(_ options: UnsafePointer<mt_split_options>?) throws -> mt_split_options {
+    guard let options else { return mt_split_options_default() }
+    try checkSize(options.pointee.struct_size, of: mt_split_options.self, "options", "mt_split_options_default")
+    return options.pointee
 }
 
 /// The split's settings of mt_split_options (columns and max_file_bytes are the caller's to use).
@@ -74,11 +77,7 @@ public func mt_dataset_split(_ log: UnsafePointer<mt_interactions>?, _ options: 
     guarded("mt_dataset_split") {
         let out = try clear(out)
         if let info { try checkSize(info.pointee.struct_size, of: mt_split_info.self, "info", "mt_split_info_default") }
-        var o = mt_split_options_default()
-        if let options {
-            try checkSize(options.pointee.struct_size, of: mt_split_options.self, "options", "mt_split_options_default")
-            o = options.pointee
-        }
+        let o = try callerSplitOptions(options)
         let d = try MetaTLCAPI.datasetOptions(datasetOptions, "dataset_options")
         let split = try ColdStartSplit(try interactions(log, "log"), options: splitOptions(o), name: "interaction log")
         let data = try Dataset(train: split.train, test: split.newUsers, K: Int(d.K), seed: d.seed,
