@@ -307,28 +307,38 @@ py::object Dataset::string_ids(int32_t column) const {
     return strings_list(ids);
 }
 
+// One set of rows as mt_interactions: the arrays checked (one-dimensional, one length) and
+// borrowed, their string ids packed and held here (so a Rows is neither copied nor moved).
+struct Rows {
+    PackedStrings user_strings, item_strings;
+    mt_interactions view;
+    Rows(const Ids &users, const Ids &items, const Doubles &times, py::handle us, py::handle is, const std::string &prefix) {
+        one_d(users, (prefix + "users").c_str()), one_d(items, (prefix + "items").c_str());
+        one_d(times, (prefix + "timestamps").c_str());
+        if (users.size() != items.size() || users.size() != times.size())
+            throw py::value_error(prefix + "users, " + prefix + "items and " + prefix + "timestamps must have the same length");
+        user_strings = packed_strings(us, (prefix + "user_strings").c_str());
+        item_strings = packed_strings(is, (prefix + "item_strings").c_str());
+        view = mt_interactions{sizeof(mt_interactions), users.data(), items.data(), times.data(), (size_t)users.size(),
+                               user_strings.view(), item_strings.view()};
+    }
+    Rows(const Rows &) = delete;
+    Rows &operator=(const Rows &) = delete;
+};
+
 std::shared_ptr<Dataset> dataset_from_interactions(const Ids &users, const Ids &items, const Doubles &times,
                                                    py::handle user_strings, py::handle item_strings,
                                                    const Ids &test_users, const Ids &test_items, const Doubles &test_times,
                                                    py::handle test_user_strings, py::handle test_item_strings,
                                                    py::handle K, py::handle seed, py::handle sampled_negatives) {
-    one_d(users, "users"), one_d(items, "items"), one_d(times, "timestamps");
-    one_d(test_users, "test_users"), one_d(test_items, "test_items"), one_d(test_times, "test_timestamps");
-    if (users.size() != items.size() || users.size() != times.size())
-        throw py::value_error("users, items and timestamps must have the same length");
-    if (test_users.size() != test_items.size() || test_users.size() != test_times.size())
-        throw py::value_error("test_users, test_items and test_timestamps must have the same length");
-    PackedStrings us = packed_strings(user_strings, "user_strings"), is = packed_strings(item_strings, "item_strings");
-    PackedStrings tus = packed_strings(test_user_strings, "test_user_strings"), tis = packed_strings(test_item_strings, "test_item_strings");
-    mt_interactions train{sizeof(mt_interactions), users.data(), items.data(), times.data(), (size_t)users.size(), us.view(), is.view()};
-    mt_interactions test{sizeof(mt_interactions), test_users.data(), test_items.data(), test_times.data(), (size_t)test_users.size(),
-                         tus.view(), tis.view()};
+    Rows train(users, items, times, user_strings, item_strings, "");
+    Rows test(test_users, test_items, test_times, test_user_strings, test_item_strings, "test_");
     mt_dataset_options options = file_options(K, seed, py::none(), sampled_negatives);
     auto d = std::make_shared<Dataset>();
     mt_status status;
     {
         py::gil_scoped_release release;
-        status = mt_dataset_from_interactions(&train, &test, &options, &d->handle);
+        status = mt_dataset_from_interactions(&train.view, &test.view, &options, &d->handle);
     }
     check(status);
     return d;
@@ -923,11 +933,7 @@ std::pair<std::shared_ptr<Dataset>, py::dict> dataset_split(const Ids &users, co
                                                             py::handle cut_time, py::handle new_user_fraction,
                                                             py::handle min_train_interactions, py::handle min_new_interactions,
                                                             py::handle K, py::handle seed, py::handle sampled_negatives) {
-    one_d(users, "users"), one_d(items, "items"), one_d(times, "timestamps");
-    if (users.size() != items.size() || users.size() != times.size())
-        throw py::value_error("users, items and timestamps must have the same length");
-    PackedStrings us = packed_strings(user_strings, "user_strings"), is = packed_strings(item_strings, "item_strings");
-    mt_interactions log{sizeof(mt_interactions), users.data(), items.data(), times.data(), (size_t)users.size(), us.view(), is.view()};
+    Rows log(users, items, times, user_strings, item_strings, "");
     mt_split_options o = split_options(cut_time, new_user_fraction, min_train_interactions, min_new_interactions);
     mt_dataset_options options = file_options(K, seed, py::none(), sampled_negatives);
     mt_split_info info = mt_split_info_default();
@@ -935,7 +941,7 @@ std::pair<std::shared_ptr<Dataset>, py::dict> dataset_split(const Ids &users, co
     mt_status status;
     {
         py::gil_scoped_release release;
-        status = mt_dataset_split(&log, &o, &options, &d->handle, &info);
+        status = mt_dataset_split(&log.view, &o, &options, &d->handle, &info);
     }
     check(status);
     return {d, split_info_dict(info)};
