@@ -37,9 +37,16 @@ let package = Package(
             name: "MetaTLThreads",
             path: "Sources/MetaTLThreads"
         ),
+        // The approximate catalogue index: faiss's IVF + 8-bit codes behind a small C face
+        // (Debian: libfaiss-dev, a static library that needs OpenMP and OpenBLAS's LAPACK).
+        .target(
+            name: "MetaTLIndex",
+            path: "Sources/MetaTLIndex",
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("openblas")]
+        ),
         .target(
             name: "MetaTL",
-            dependencies: ["CBLAS", "MetaTLKernels", "MetaTLThreads", "MetaTLChecksum"],
+            dependencies: ["CBLAS", "MetaTLKernels", "MetaTLThreads", "MetaTLChecksum", "MetaTLIndex"],
             path: "Sources/MetaTL"
         ),
         // The C header, so that the exported functions use its exact types.

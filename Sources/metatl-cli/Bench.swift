@@ -193,36 +193,56 @@ struct Bench: ParsableCommand {
     }
 
     /// `recommend` on `recommendUsers` random histories of K training items each (the same ones
-    /// for both measurements): one call at a time from one thread (latency percentiles; the call
+    /// for every measurement): one call at a time from one thread (latency percentiles; the call
     /// itself is single-threaded), and all of them in one ``MetaTLModel/recommend(histories:options:)``
-    /// call over the model's threads (users/s). Top 10, history excluded.
+    /// call over the model's threads (users/s). Top 10, history excluded. Exact ranking first, then
+    /// with the default approximate index attached (``MetaTLModel/attachIndex(_:)``): its build
+    /// time and size, the same latencies, and its recall@10 against the exact lists.
     func measureServing(_ model: MetaTLModel, on data: Dataset) throws -> [String: Any] {
         var rng = SeededGenerator(seed: seed &+ 17)
         let ids = data.itemIDs
         let histories = (0..<recommendUsers).map { _ in (0..<3).map { _ in ids[Int.random(in: 0..<ids.count, using: &rng)] } }
-        _ = try model.recommend(history: histories[0], topN: 10)   // warm-up
-        var latencies: [Double] = []
-        for h in histories {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try model.recommend(history: h, topN: 10)
-            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        func latencies(exact: Bool) throws -> (numbers: [String: Any], lists: [[Int64]]) {
+            _ = try model.recommend(history: histories[0], topN: 10, exact: exact)   // warm-up
+            var times: [Double] = [], lists: [[Int64]] = []
+            for h in histories {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let best = try model.recommend(history: h, topN: 10, exact: exact)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                lists.append(best.map(\.item))
+            }
+            times.sort()
+            func percentile(_ q: Double) -> Double {
+                times.isEmpty ? 0 : times[min(times.count - 1, Int((q * Double(times.count)).rounded(.up)) - 1)]
+            }
+            var options = RecommendOptions()
+            options.topN = 10
+            options.exact = exact
+            let start = Date()
+            _ = try model.recommend(histories: histories, options: options)
+            let batchSeconds = Date().timeIntervalSince(start)
+            return ([
+                "single_ms_p50": round3(percentile(0.5)), "single_ms_p99": round3(percentile(0.99)),
+                "single_ms_mean": round3(times.reduce(0, +) / Double(max(1, times.count))),
+                "batched_users_per_s": Int(Double(histories.count) / max(batchSeconds, 1e-9)),
+            ], lists)
         }
-        latencies.sort()
-        func percentile(_ q: Double) -> Double {
-            latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((q * Double(latencies.count)).rounded(.up)) - 1)]
-        }
-        var options = RecommendOptions()
-        options.topN = 10
-        let start = Date()
-        _ = try model.recommend(histories: histories, options: options)
-        let batchSeconds = Date().timeIntervalSince(start)
-        return [
-            "histories": histories.count, "top_n": 10,
-            "single_ms_p50": round3(percentile(0.5)), "single_ms_p99": round3(percentile(0.99)),
-            "single_ms_mean": round3(latencies.reduce(0, +) / Double(max(1, latencies.count))),
-            "batched_users_per_s": Int(Double(histories.count) / max(batchSeconds, 1e-9)),
-            "batched_threads": model.configuration.threads,
-        ]
+        var out: [String: Any] = ["histories": histories.count, "top_n": 10, "batched_threads": model.configuration.threads]
+        let (exact, exactLists) = try latencies(exact: true)
+        out.merge(exact) { $1 }
+        let info = try model.attachIndex()
+        let (approximate, approximateLists) = try latencies(exact: false)
+        var found = 0, total = 0
+        for (a, e) in zip(approximateLists, exactLists) { found += Set(a).intersection(e).count; total += e.count }
+        var index = approximate
+        index["settings"] = ["lists": info.lists, "probes": info.settings.probes, "candidates": info.settings.candidates]
+        index["items"] = info.items
+        index["build_s"] = round3(info.buildSeconds)
+        index["mb"] = round3(Double(info.bytes) / 1_048_576)
+        index["recall_at_10"] = round3(Double(found) / Double(max(1, total)))
+        out["approximate_index"] = index
+        try model.detachIndex()
+        return out
     }
 
     /// Saving the model to a checkpoint file at `path`: seconds, the file's size and the peak

@@ -70,6 +70,8 @@ public final class MetaTLModel: @unchecked Sendable {
     /// Catalogues of at least this many rows are ranked through the screen (tests raise it to
     /// compare with the item-by-item path; set it before serving).
     var screenMinimumRows = CatalogueScreen.minimumRows
+    /// The approximate index recommend ranks from, when one is attached (``attachIndex(_:)``).
+    let indexSlot = IndexSlot()
     /// Set while ``profileTraining(on:steps:)`` runs.
     var phaseTimer: PhaseTimer?
     /// Serving and evaluation share the model; each training step, snapshots, restores and

@@ -58,17 +58,29 @@ extension MetaTLModel {
     /// (``recommend(histories:options:)`` can skip them).
     /// Items not in the model's training data are left out unless `includeUntrained` (their
     /// embeddings were never learned).
+    ///
+    /// With an index attached (``attachIndex(_:)``) the list is ranked from the candidates the
+    /// index proposes, scored exactly, unless `exact` (or `includeUntrained`, whose items are not
+    /// indexed): the same scores, but an item the index does not propose is missed.
     public func recommend(history: [Int64], topN: Int, excludeHistory: Bool = true,
-                          includeUntrained: Bool = false) throws(MetaTLError) -> [(item: Int64, score: Float)] {
+                          includeUntrained: Bool = false, exact: Bool = false) throws(MetaTLError) -> [(item: Int64, score: Float)] {
         try access.reading("recommend") { () throws(MetaTLError) -> [(item: Int64, score: Float)] in
             guard topN >= 0 else { throw .invalidArgument("topN must be non-negative (got \(topN))") }
             let historyRows = try historyRows(history)
             let relation = try adaptedRelation(rows: historyRows)
-            let scores = FloatBuffer(count: rows)
+            let index = exact || includeUntrained ? nil : try currentIndex()
+            let candidates = includeUntrained ? nil : trainedItems
+            let excluded = excludeHistory ? Set(historyRows) : []
             let best = relation.withUnsafeBufferPointer { r -> [TopN.Entry] in
-                guard let base = r.baseAddress else { return [] }
-                return topRows(relation: base, history: historyRows, topN: topN,
-                               candidates: includeUntrained ? nil : trainedItems, excludeHistory: excludeHistory, scores: scores)
+                guard let base = r.baseAddress, let head = historyRows.last else { return [] }
+                if let index, let found = indexedTopRows(index, relations: base, heads: [head], excludedCount: [excluded.count],
+                                                        topN: topN, offered: { _, row in
+                                                            !excluded.contains(row) && (candidates?[Int(row)] ?? true)
+                                                        })[0] {
+                    return found
+                }
+                return topRows(relation: base, history: historyRows, topN: topN, candidates: candidates,
+                               excludeHistory: excludeHistory, scores: FloatBuffer(count: rows >= screenMinimumRows ? 1 : rows))
             }
             return best.map { (itemIDs[Int($0.row)], $0.score) }
         }
@@ -132,6 +144,9 @@ extension MetaTLModel {
                 unknown.append(history.count - r.count)
                 known.append(r)
             }
+            // The attached index serves unless the call asks for exact ranking, for untrained items (not
+            // indexed) or names its own allowed items (which an index search would mostly miss).
+            let index = options.exact || options.includeUntrained || options.allowed != nil ? nil : try currentIndex()
             var out = [Recommendation](repeating: Recommendation(items: [], scores: [], unknownItems: 0, problem: nil),
                                        count: histories.count)
             let threads = configuration.threads, U = histories.count
@@ -145,7 +160,7 @@ extension MetaTLModel {
                 let d = configuration.dim
                 parallelChunks(parts, threads: threads) { part in
                     let ws = ServingWorkspace(configuration: configuration)
-                    let group = screen == nil ? 1 : CatalogueScreen.group
+                    let group = screen == nil && index == nil ? 1 : CatalogueScreen.group
                     // Scores of every row: only the item-by-item path needs them.
                     let relations = FloatBuffer(count: group * d), scores = FloatBuffer(count: screen == nil ? rows : 1)
                     let mine = splitRange(U, parts: parts, index: part)
@@ -166,19 +181,26 @@ extension MetaTLModel {
                             }
                             served.append(u)
                         }
-                        let best: [[TopN.Entry]]
-                        if let screen {
+                        var best = [[TopN.Entry]?](repeating: nil, count: served.count)
+                        if let index {
+                            best = indexedTopRows(index, relations: relations.pointer, heads: served.map { known[$0].last ?? 0 },
+                                                  excludedCount: served.map { options.excludeHistory ? Set(known[$0]).count : 0 },
+                                                  topN: options.topN) { v, row in
+                                (candidates?[Int(row)] ?? true) && !(options.excludeHistory && known[served[v]].contains(row))
+                            }
+                        } else if let screen {
                             best = CatalogueScreen(sharing: screen, relations: relations.pointer).topRows(
                                              users: served.count, heads: served.map { known[$0].last ?? 0 },
                                              excluded: served.map { options.excludeHistory ? Set(known[$0]) : [] },
                                              candidates: candidates, topN: options.topN)
-                        } else {
-                            best = served.enumerated().map { v, u in
-                                topRows(relation: relations.pointer + v * d, history: known[u], topN: options.topN,
-                                        candidates: candidates, excludeHistory: options.excludeHistory, scores: scores)
-                            }
                         }
-                        for (u, entries) in zip(served, best) {
+                        // Item by item, and for users the index proposed too few offered items.
+                        for (v, u) in served.enumerated() where best[v] == nil {
+                            best[v] = topRows(relation: relations.pointer + v * d, history: known[u], topN: options.topN,
+                                              candidates: candidates, excludeHistory: options.excludeHistory, scores: scores)
+                        }
+                        for (u, found) in zip(served, best) {
+                            let entries = found ?? []
                             o.p[u].items = entries.map { itemIDs[Int($0.row)] }
                             o.p[u].scores = entries.map(\.score)
                         }
@@ -313,6 +335,8 @@ public struct RecommendOptions: Sendable, Equatable {
     public var unknownItems: UnknownItemPolicy = .skip
     /// Also recommend items that were not in the model's training data (never learned).
     public var includeUntrained = false
+    /// Rank every item even when an index is attached (``MetaTLModel/attachIndex(_:)``).
+    public var exact = false
 
     /// Ten items per user, histories excluded, every item a candidate, unknown ids skipped.
     public init() {}

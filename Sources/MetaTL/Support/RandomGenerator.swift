@@ -69,5 +69,5 @@ struct SplitMix64 {
 
 /// Stream identifiers, so that each kind of random choice has draws of its own.
 enum RandomStream: UInt64 {
-    case split = 1, initialisation, trainingTask, dropout, evaluation, synthetic, serving, sharedNegatives, bootstrap
+    case split = 1, initialisation, trainingTask, dropout, evaluation, synthetic, serving, sharedNegatives, bootstrap, index
 }
