@@ -1,26 +1,24 @@
 // The faiss side of include/metatl_ivf.h. Nothing here knows about MetaTL's scores: the engine
-// (Serve/ApproximateIndex.swift) turns items and queries into plain L2 vectors first.
+// (Serve/ApproximateIndex.swift) turns items and queries into plain L2 vectors first, and keeps
+// the inverted lists itself (row ids into the model's own table, no copy of the vectors).
 #include "metatl_ivf.h"
 
+#include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
-#include <faiss/IndexScalarQuantizer.h>
-#include <faiss/invlists/InvertedLists.h>
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <vector>
+
 // OpenMP (libgomp, which faiss uses); declared here rather than through omp.h, which is the
 // compiler's own header.
 extern "C" int omp_get_max_threads(void);
 extern "C" void omp_set_num_threads(int);
 
-#include <cstdio>
-#include <cstring>
-#include <exception>
-#include <memory>
-#include <vector>
-
-struct mtl_ivf {
-    faiss::IndexFlatL2 quantizer;
-    faiss::IndexIVFScalarQuantizer index;
-    mtl_ivf(int dim, int lists)
-        : quantizer(dim), index(&quantizer, dim, size_t(lists), faiss::ScalarQuantizer::QT_8bit, faiss::METRIC_L2) {}
+struct mtl_centroids {
+    faiss::IndexFlatL2 flat;
+    explicit mtl_centroids(int dim) : flat(dim) {}
 };
 
 namespace {
@@ -52,56 +50,38 @@ int guarded(char *error, size_t len, F body) {
 
 }  // namespace
 
-extern "C" int mtl_ivf_create(int dim, int lists, const float *train, int64_t train_count, uint64_t seed, int threads,
-                              mtl_ivf **out, char *error, size_t error_len) {
-    if (!out || !train || dim < 1 || lists < 1 || train_count < int64_t(lists) * 39) {
-        report(error, error_len, "mtl_ivf_create: invalid arguments");
+extern "C" int mtl_centroids_train(int dim, int count, const float *train, int64_t train_count, uint64_t seed,
+                                   int threads, mtl_centroids **out, char *error, size_t error_len) {
+    if (!out || !train || dim < 1 || count < 1 || train_count < int64_t(count) * 39) {
+        report(error, error_len, "mtl_centroids_train: invalid arguments");
         return 1;
     }
     *out = nullptr;
     return guarded(error, error_len, [&] {
         OpenMPThreads scope(threads);
-        auto ivf = std::make_unique<mtl_ivf>(dim, lists);
-        ivf->index.cp.seed = int(seed & 0x7fffffff);
-        ivf->index.cp.niter = 20;
-        ivf->index.cp.max_points_per_centroid = int(train_count / lists) + 1;   // faiss subsamples nothing
-        ivf->index.verbose = false;
-        ivf->index.train(train_count, train);
-        *out = ivf.release();
+        faiss::ClusteringParameters cp;
+        cp.niter = 20;
+        cp.seed = int(seed & 0x7fffffff);
+        cp.max_points_per_centroid = int(train_count / count) + 1;   // faiss subsamples nothing
+        cp.verbose = false;
+        faiss::Clustering kmeans(dim, count, cp);
+        auto made = std::make_unique<mtl_centroids>(dim);
+        kmeans.train(train_count, train, made->flat);   // leaves the centroids in the flat index
+        *out = made.release();
     });
 }
 
-extern "C" int mtl_ivf_add(mtl_ivf *ivf, const float *vectors, int64_t count, const int64_t *ids, int threads,
-                           char *error, size_t error_len) {
-    if (!ivf || (count > 0 && (!vectors || !ids)) || count < 0) {
-        report(error, error_len, "mtl_ivf_add: invalid arguments");
+extern "C" int mtl_centroids_nearest(const mtl_centroids *centroids, const float *vectors, int64_t count, int64_t k,
+                                     int threads, int64_t *nearest, char *error, size_t error_len) {
+    if (!centroids || count < 0 || k < 1 || k > centroids->flat.ntotal || (count > 0 && (!vectors || !nearest))) {
+        report(error, error_len, "mtl_centroids_nearest: invalid arguments");
         return 1;
     }
     return guarded(error, error_len, [&] {
         OpenMPThreads scope(threads);
-        ivf->index.add_with_ids(count, vectors, ids);
-    });
-}
-
-extern "C" int mtl_ivf_search(const mtl_ivf *ivf, const float *queries, int64_t count, int64_t k, int probes,
-                              int64_t *labels, char *error, size_t error_len) {
-    if (!ivf || count < 0 || k < 1 || probes < 1 || (count > 0 && (!queries || !labels))) {
-        report(error, error_len, "mtl_ivf_search: invalid arguments");
-        return 1;
-    }
-    return guarded(error, error_len, [&] {
-        OpenMPThreads scope(1);
-        faiss::SearchParametersIVF params;
-        params.nprobe = size_t(probes);
         std::vector<float> distances(size_t(count) * size_t(k));
-        ivf->index.search(count, queries, k, distances.data(), labels, &params);
+        centroids->flat.search(count, vectors, k, distances.data(), nearest);
     });
 }
 
-extern "C" size_t mtl_ivf_bytes(const mtl_ivf *ivf) {
-    if (!ivf) return 0;
-    size_t n = ivf->index.ntotal;
-    return n * (ivf->index.code_size + sizeof(faiss::Index::idx_t)) + ivf->quantizer.codes.size();
-}
-
-extern "C" void mtl_ivf_free(mtl_ivf *ivf) { delete ivf; }
+extern "C" void mtl_centroids_free(mtl_centroids *centroids) { delete centroids; }

@@ -40,6 +40,10 @@ struct Bench: ParsableCommand {
     var optimizer: Optimizer?
     @Option(help: "Histories for the recommend latency (single calls) and the batched recommend.")
     var recommendUsers = 1000
+    @Option(help: "The approximate index's lists (0: automatic, √items), for its serving numbers.")
+    var indexLists = IndexSettings().lists
+    @Option(help: "The approximate index's lists searched per user.")
+    var indexProbes = IndexSettings().probes
     @Option(help: "New users of the generated data.")
     var newUsers = 8_000
     @Option(help: "Tasks per step.")
@@ -230,12 +234,14 @@ struct Bench: ParsableCommand {
         var out: [String: Any] = ["histories": histories.count, "top_n": 10, "batched_threads": model.configuration.threads]
         let (exact, exactLists) = try latencies(exact: true)
         out.merge(exact) { $1 }
-        let info = try model.attachIndex()
+        var settings = IndexSettings()
+        settings.lists = indexLists; settings.probes = indexProbes
+        let info = try model.attachIndex(settings)
         let (approximate, approximateLists) = try latencies(exact: false)
         var found = 0, total = 0
         for (a, e) in zip(approximateLists, exactLists) { found += Set(a).intersection(e).count; total += e.count }
         var index = approximate
-        index["settings"] = ["lists": info.lists, "probes": info.settings.probes, "candidates": info.settings.candidates]
+        index["settings"] = ["lists": info.lists, "probes": info.settings.probes]
         index["items"] = info.items
         index["build_s"] = round3(info.buildSeconds)
         index["mb"] = round3(Double(info.bytes) / 1_048_576)

@@ -59,9 +59,9 @@ extension MetaTLModel {
     /// Items not in the model's training data are left out unless `includeUntrained` (their
     /// embeddings were never learned).
     ///
-    /// With an index attached (``attachIndex(_:)``) the list is ranked from the candidates the
-    /// index proposes, scored exactly, unless `exact` (or `includeUntrained`, whose items are not
-    /// indexed): the same scores, but an item the index does not propose is missed.
+    /// With an index attached (``attachIndex(_:)``) the list is ranked from the items of the lists
+    /// the index searches, scored exactly, unless `exact` (or `includeUntrained`, whose items are
+    /// not indexed): the same scores, but an item outside those lists is missed.
     public func recommend(history: [Int64], topN: Int, excludeHistory: Bool = true,
                           includeUntrained: Bool = false, exact: Bool = false) throws(MetaTLError) -> [(item: Int64, score: Float)] {
         try access.reading("recommend") { () throws(MetaTLError) -> [(item: Int64, score: Float)] in
@@ -73,8 +73,7 @@ extension MetaTLModel {
             let excluded = excludeHistory ? Set(historyRows) : []
             let best = relation.withUnsafeBufferPointer { r -> [TopN.Entry] in
                 guard let base = r.baseAddress, let head = historyRows.last else { return [] }
-                if let index, let found = indexedTopRows(index, relations: base, heads: [head], excludedCount: [excluded.count],
-                                                        topN: topN, offered: { _, row in
+                if let index, let found = indexedTopRows(index, relations: base, heads: [head], topN: topN, offered: { _, row in
                                                             !excluded.contains(row) && (candidates?[Int(row)] ?? true)
                                                         })[0] {
                     return found
@@ -184,7 +183,6 @@ extension MetaTLModel {
                         var best = [[TopN.Entry]?](repeating: nil, count: served.count)
                         if let index {
                             best = indexedTopRows(index, relations: relations.pointer, heads: served.map { known[$0].last ?? 0 },
-                                                  excludedCount: served.map { options.excludeHistory ? Set(known[$0]).count : 0 },
                                                   topN: options.topN) { v, row in
                                 (candidates?[Int(row)] ?? true) && !(options.excludeHistory && known[served[v]].contains(row))
                             }
