@@ -603,6 +603,8 @@ mt_status mt_model_score(const mt_model *model, const float *relation, size_t re
                          const int64_t *candidates, size_t candidate_count, float *scores);
 
 #define MT_RECOMMEND_INCLUDE_HISTORY 1u  /* let the history's items be recommended */
+#define MT_RECOMMEND_EXACT 8u             /* rank every item even when an index is attached (see
+                                           * mt_model_attach_index) */
 #define MT_RECOMMEND_INCLUDE_UNTRAINED 4u /* let items outside the model's training data be recommended (their
                                            * embeddings were never learned; left out by default, as the full
                                            * protocol of mt_model_evaluate leaves them out). A checkpoint from
@@ -615,7 +617,8 @@ mt_status mt_model_score(const mt_model *model, const float *relation, size_t re
  * `scores` (may be NULL), both with room for `top_n`. `*count` (may be NULL) receives how many
  * were written (fewer when the catalogue is smaller). History items are excluded unless
  * MT_RECOMMEND_INCLUDE_HISTORY is set in `flags`, items outside the training data unless
- * MT_RECOMMEND_INCLUDE_UNTRAINED. */
+ * MT_RECOMMEND_INCLUDE_UNTRAINED. With an index attached (mt_model_attach_index) only the items it
+ * searches are scored, unless MT_RECOMMEND_EXACT. */
 mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size_t history_len, size_t top_n,
                              uint32_t flags, int64_t *items, float *scores, size_t *count);
 
@@ -626,7 +629,7 @@ mt_status mt_model_recommend(const mt_model *model, const int64_t *history, size
 typedef struct mt_recommend_options {
     uint32_t struct_size;       /* sizeof(mt_recommend_options) */
     uint32_t flags;             /* MT_RECOMMEND_INCLUDE_HISTORY, MT_RECOMMEND_INCLUDE_UNTRAINED,
-                                 * MT_RECOMMEND_UNKNOWN_IS_ERROR (0) */
+                                 * MT_RECOMMEND_UNKNOWN_IS_ERROR, MT_RECOMMEND_EXACT (0) */
     size_t   top_n;             /* items per user, >= 1 (10) */
     const int64_t *allowed;     /* only these items may be recommended; NULL: every item (NULL) */
     size_t   allowed_count;
@@ -647,6 +650,49 @@ mt_recommend_options mt_recommend_options_default(void);
 mt_status mt_model_recommend_batch(const mt_model *model, const int64_t *history_items, const size_t *history_offsets,
                                    size_t users, const mt_recommend_options *options, int64_t *items, float *scores,
                                    size_t *counts, size_t *unknown);
+
+/* ---- Approximate index -------------------------------------------------------------------------- */
+/* An inverted file over the model's own item table, for recommend at catalogue scale: k-means
+ * (faiss) splits the trained items into `lists` cells, in a space where the model's score is a
+ * nearest-neighbour query (the item bias becomes one more coordinate). With an index attached,
+ * mt_model_recommend and mt_model_recommend_batch score only the items of the `probes` cells
+ * nearest to each user's query, plus the transition prior's successors of the last item, with the
+ * model's exact scores; an item outside them is missed. Searching every list gives the exact
+ * answer. Calls with MT_RECOMMEND_EXACT, MT_RECOMMEND_INCLUDE_UNTRAINED (untrained items are not
+ * indexed) or an `allowed` list rank every item, and so does a user whose searched items hold fewer
+ * than top_n recommendable ones. mt_model_evaluate always ranks exactly. When the model changes
+ * (training, restore, set tensor) the next recommend rebuilds the index. Not saved in checkpoints. */
+typedef struct mt_index_settings {
+    uint32_t struct_size;   /* sizeof(mt_index_settings) */
+    uint32_t lists;         /* k-means cells; 0: sqrt(items), at most items / 39 (0) */
+    uint32_t probes;        /* cells searched per user, >= 1 (24) */
+} mt_index_settings;
+
+mt_index_settings mt_index_settings_default(void);
+
+/* What an attached index holds. */
+typedef struct mt_index_info {
+    uint32_t struct_size;   /* sizeof(mt_index_info) */
+    uint32_t lists;         /* cells built (the setting resolved) */
+    uint32_t probes;
+    size_t   items;         /* items indexed (the trained ones) */
+    size_t   bytes;         /* memory of the centroids and lists */
+    double   build_seconds;
+} mt_index_info;
+
+/* Builds the index with `settings` (NULL: mt_index_settings_default()) and attaches it, replacing
+ * any; `info` (may be NULL; struct_size set) receives what was built. Fewer than 39 trained items,
+ * or scores that cannot be written as distances, is MT_ERR_INVALID_STATE; `lists` above
+ * items / 39 is MT_ERR_INVALID_ARGUMENT. Holds the model exclusively like
+ * mt_model_attach_transition_prior (seconds at 10^6 items). */
+mt_status mt_model_attach_index(mt_model *model, const mt_index_settings *settings, mt_index_info *info);
+
+/* Removes the attached index (none attached is not an error). */
+mt_status mt_model_detach_index(mt_model *model);
+
+/* Whether an index is attached into `*attached` (not NULL) and, when one is, what it holds into
+ * `info` (may be NULL; struct_size set). A reader. */
+mt_status mt_model_index_info(const mt_model *model, int *attached, mt_index_info *info);
 
 /* ---- Checkpoints --------------------------------------------------------------------------------- */
 /* One safetensors file: config, vocabulary, parameters (the reference's state_dict names),

@@ -666,11 +666,12 @@ public func mt_model_recommend(_ p: OpaquePointer?, _ history: UnsafePointer<Int
         let h = try array(history, try count(historyLen, "history_len", min: 2, limit: maxHistory), "history")
         let n = try count(topN, "top_n", min: 1)
         guard let items else { throw BoundaryError.argument("items is NULL") }
-        guard flags & ~(MT_RECOMMEND_INCLUDE_HISTORY | MT_RECOMMEND_INCLUDE_UNTRAINED) == 0 else {
+        guard flags & ~(MT_RECOMMEND_INCLUDE_HISTORY | MT_RECOMMEND_INCLUDE_UNTRAINED | MT_RECOMMEND_EXACT) == 0 else {
             throw BoundaryError.argument("unknown flags 0x\(String(flags, radix: 16))")
         }
         let best = try m.recommend(history: h, topN: n, excludeHistory: flags & MT_RECOMMEND_INCLUDE_HISTORY == 0,
-                                   includeUntrained: flags & MT_RECOMMEND_INCLUDE_UNTRAINED != 0)
+                                   includeUntrained: flags & MT_RECOMMEND_INCLUDE_UNTRAINED != 0,
+                                   exact: flags & MT_RECOMMEND_EXACT != 0)
         for (i, e) in best.enumerated() {
             items[i] = e.item
             scores?[i] = e.score

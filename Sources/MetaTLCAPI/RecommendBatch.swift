@@ -13,6 +13,7 @@ public func mt_recommend_options_default() -> mt_recommend_options {
     var c = mt_recommend_options()
     c.struct_size = UInt32(MemoryLayout<mt_recommend_options>.size)
     c.flags = (o.excludeHistory ? 0 : MT_RECOMMEND_INCLUDE_HISTORY) | (o.unknownItems == .fail ? MT_RECOMMEND_UNKNOWN_IS_ERROR : 0)
+        | (o.includeUntrained ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0) | (o.exact ? MT_RECOMMEND_EXACT : 0)
     c.top_n = o.topN
     return c
 }
@@ -31,7 +32,7 @@ public func mt_model_recommend_batch(_ p: OpaquePointer?, _ historyItems: Unsafe
             try checkSize(options.pointee.struct_size, of: mt_recommend_options.self, "options", "mt_recommend_options_default")
             c = options.pointee
         }
-        let known = MT_RECOMMEND_INCLUDE_HISTORY | MT_RECOMMEND_INCLUDE_UNTRAINED | MT_RECOMMEND_UNKNOWN_IS_ERROR
+        let known = MT_RECOMMEND_INCLUDE_HISTORY | MT_RECOMMEND_INCLUDE_UNTRAINED | MT_RECOMMEND_UNKNOWN_IS_ERROR | MT_RECOMMEND_EXACT
         guard c.flags & ~known == 0 else { throw BoundaryError.argument("options->flags: unknown flags 0x\(String(c.flags, radix: 16))") }
         let topN = try count(c.top_n, "options->top_n", min: 1)
         guard u > 0 else { return }
@@ -58,6 +59,7 @@ public func mt_model_recommend_batch(_ p: OpaquePointer?, _ historyItems: Unsafe
         o.excludeHistory = c.flags & MT_RECOMMEND_INCLUDE_HISTORY == 0
         o.unknownItems = c.flags & MT_RECOMMEND_UNKNOWN_IS_ERROR != 0 ? .fail : .skip
         o.includeUntrained = c.flags & MT_RECOMMEND_INCLUDE_UNTRAINED != 0
+        o.exact = c.flags & MT_RECOMMEND_EXACT != 0
         if c.allowed != nil || c.allowed_count > 0 {
             o.allowed = try array(c.allowed, try count(c.allowed_count, "options->allowed_count", limit: maxBatchIds), "options->allowed")
         }

@@ -42,8 +42,8 @@ struct Bench: ParsableCommand {
     var recommendUsers = 1000
     @Option(help: "The approximate index's lists (0: automatic, √items), for its serving numbers.")
     var indexLists = IndexSettings().lists
-    @Option(help: "The approximate index's lists searched per user.")
-    var indexProbes = IndexSettings().probes
+    @Option(help: ArgumentHelp("The approximate index's lists searched per user: one value, or several (comma-separated) measured one after the other on the same index.", valueName: "n[,n...]"))
+    var indexProbes = "\(IndexSettings().probes)"
     @Option(help: "New users of the generated data.")
     var newUsers = 8_000
     @Option(help: "Tasks per step.")
@@ -53,6 +53,17 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("The presets to measure, one after the other on the same data.",
                                valueName: "both|recommended|reference"))
     var preset: BenchPresets = .both
+
+    func validate() throws { _ = try probeList() }
+
+    /// The probes of ``indexProbes``.
+    func probeList() throws -> [Int] {
+        let values = indexProbes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw ValidationError("--index-probes: expected positive integers separated by commas, got \(indexProbes)")
+        }
+        return values.compactMap { $0 }
+    }
 
     /// Items of the generated catalogue.
     var itemCount: Int { items ?? 22_000 }
@@ -234,18 +245,22 @@ struct Bench: ParsableCommand {
         var out: [String: Any] = ["histories": histories.count, "top_n": 10, "batched_threads": model.configuration.threads]
         let (exact, exactLists) = try latencies(exact: true)
         out.merge(exact) { $1 }
-        var settings = IndexSettings()
-        settings.lists = indexLists; settings.probes = indexProbes
-        let info = try model.attachIndex(settings)
-        let (approximate, approximateLists) = try latencies(exact: false)
-        var found = 0, total = 0
-        for (a, e) in zip(approximateLists, exactLists) { found += Set(a).intersection(e).count; total += e.count }
-        var index = approximate
-        index["settings"] = ["lists": info.lists, "probes": info.settings.probes]
-        index["items"] = info.items
-        index["build_s"] = round3(info.buildSeconds)
-        index["mb"] = round3(Double(info.bytes) / 1_048_576)
-        index["recall_at_10"] = round3(Double(found) / Double(max(1, total)))
+        var index: [[String: Any]] = []
+        for probes in try probeList() {
+            var settings = IndexSettings()
+            settings.lists = indexLists; settings.probes = probes
+            let info = try model.attachIndex(settings)
+            let (approximate, approximateLists) = try latencies(exact: false)
+            var found = 0, total = 0
+            for (a, e) in zip(approximateLists, exactLists) { found += Set(a).intersection(e).count; total += e.count }
+            var entry = approximate
+            entry["settings"] = ["lists": info.lists, "probes": info.settings.probes]
+            entry["items"] = info.items
+            entry["build_s"] = round3(info.buildSeconds)
+            entry["mb"] = round3(Double(info.bytes) / 1_048_576)
+            entry["recall_at_10"] = round3(Double(found) / Double(max(1, total)))
+            index.append(entry)
+        }
         out["approximate_index"] = index
         try model.detachIndex()
         return out

@@ -58,7 +58,7 @@ final class ApproximateIndex: @unchecked Sendable {
     /// Whether vectors carry the bias coordinate (softmax rule with an item bias).
     let biasCoordinate: Bool
     let buildSeconds: Double
-    private let centroids: OpaquePointer
+    private let centroids: Centroids
     /// The rows of list l at listRows[listOffsets[l] ..< listOffsets[l + 1]], increasing; the list
     /// of each row (-1: not indexed).
     let listOffsets: [Int], listRows: [Int32], listOfRow: [Int32]
@@ -66,7 +66,25 @@ final class ApproximateIndex: @unchecked Sendable {
     /// The model's (step, outside writes) it was built from.
     let key: (step: Int, writes: Int)
 
-    deinit { mtl_centroids_free(centroids) }
+    /// The faiss centroids, freed with the last index that shares them.
+    final class Centroids: @unchecked Sendable {
+        let handle: OpaquePointer
+        init(_ handle: OpaquePointer) { self.handle = handle }
+        deinit { mtl_centroids_free(handle) }
+    }
+
+    /// `index` with other probes: the same cells and lists, shared (nothing is rebuilt).
+    init(sharing index: ApproximateIndex, probes: Int) {
+        var s = index.settings
+        s.probes = probes
+        settings = s
+        lists = index.lists; items = index.items; dim = index.dim
+        biasCoordinate = index.biasCoordinate
+        buildSeconds = index.buildSeconds
+        centroids = index.centroids
+        listOffsets = index.listOffsets; listRows = index.listRows; listOfRow = index.listOfRow
+        key = index.key
+    }
 
     /// Rows per piece while assigning: 65,536 × (d + 1) floats is 26 MB at d = 100.
     static let assignPiece = 65_536
@@ -122,6 +140,7 @@ final class ApproximateIndex: @unchecked Sendable {
                                   model.configuration.seed, threads, &made, &error, error.count) == 0, let made else {
             throw MetaTLError(.invalidState, "building the approximate index: \(message(error))")
         }
+        let owned = Centroids(made)
         // Every item's nearest centroid, piece by piece; then the lists as CSR.
         var listOfRow = [Int32](repeating: -1, count: rows)
         var nearest = [Int64](repeating: 0, count: Self.assignPiece)
@@ -129,7 +148,6 @@ final class ApproximateIndex: @unchecked Sendable {
         while lo < n {
             let hi = min(n, lo + Self.assignPiece)
             guard mtl_centroids_nearest(made, vectors(lo..<hi), Int64(hi - lo), 1, threads, &nearest, &error, error.count) == 0 else {
-                mtl_centroids_free(made)
                 throw MetaTLError(.invalidState, "building the approximate index: \(message(error))")
             }
             for i in lo..<hi { listOfRow[Int(indexed[i])] = Int32(truncatingIfNeeded: max(0, min(Int64(lists - 1), nearest[i - lo]))) }
@@ -144,7 +162,7 @@ final class ApproximateIndex: @unchecked Sendable {
             members[fill[l]] = r
             fill[l] += 1
         }
-        centroids = made
+        centroids = owned
         self.settings = settings
         self.lists = lists
         items = n
@@ -172,7 +190,7 @@ final class ApproximateIndex: @unchecked Sendable {
         let k = min(settings.probes, lists)
         var nearest = [Int64](repeating: -1, count: users * k)
         var error = [CChar](repeating: 0, count: 256)
-        guard mtl_centroids_nearest(centroids, queries, Int64(users), Int64(k), 1, &nearest, &error, error.count) == 0 else {
+        guard mtl_centroids_nearest(centroids.handle, queries, Int64(users), Int64(k), 1, &nearest, &error, error.count) == 0 else {
             return Array(repeating: [], count: users)
         }
         return (0..<users).map { v in nearest[(v * k)..<(v * k + k)].compactMap { $0 >= 0 && $0 < lists ? Int($0) : nil } }
@@ -186,12 +204,19 @@ extension MetaTLModel {
     /// instead of every item, unless a call asks for exact ranking (``RecommendOptions/exact``). Evaluation
     /// always ranks exactly. When the model changes (training, restore, setTensor) the index is
     /// rebuilt by the next call that uses it. Not stored in checkpoints: attach it after loading.
-    /// Returns what was built.
+    /// Returns what was built. Attaching again with only other probes, on an unchanged model,
+    /// reuses the cells (nothing is rebuilt).
     @discardableResult
     public func attachIndex(_ settings: IndexSettings = IndexSettings()) throws(MetaTLError) -> IndexInfo {
         let s = try settings.validated()
         return try access.writing("attach an index") { () throws(MetaTLError) -> IndexInfo in
-            let built = try ApproximateIndex(model: self, settings: s)
+            let built: ApproximateIndex
+            if let current = indexSlot.current, current.key == (step, outsideWrites), current.settings.lists == s.lists {
+                built = ApproximateIndex(sharing: current, probes: s.probes)
+            } else {
+                indexSlot.replace(with: nil)   // the old one's memory goes before the new one is built
+                built = try ApproximateIndex(model: self, settings: s)
+            }
             indexSlot.replace(with: built)
             return info(of: built)
         }

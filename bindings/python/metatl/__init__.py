@@ -701,8 +701,31 @@ class Model(_Native):
             raise ValueError("history is empty")
         return model.score(relation, int(h[-1]), self._item_codes(candidates, "candidates"))
 
+    def attach_index(self, lists: Optional[int] = None, probes: Optional[int] = None) -> Dict[str, Any]:
+        """Builds an approximate index of the catalogue and attaches it (C ``mt_model_attach_index``):
+        from then on :meth:`recommend` and :meth:`recommend_batch` score only the items of the
+        ``probes`` k-means cells nearest to each user's query (plus the transition prior's successors
+        of the last item), with the exact scores, instead of every item; an item outside them is
+        missed, and searching every list is exact. ``lists`` is the number of cells (None or 0:
+        sqrt(items)), ``probes`` the cells searched per user (None: 24). Calls with ``exact=True``,
+        ``include_untrained=True`` or an ``allowed`` list rank every item; :meth:`evaluate` always
+        does. Training the model further rebuilds the index on the next call. The index is not
+        saved or pickled with the model: attach it again after loading. Returns :attr:`index_info`."""
+        return dict(self._trained().attach_index(lists, probes))
+
+    def detach_index(self) -> None:
+        """Removes the attached index: recommend ranks every item again."""
+        self._trained().detach_index()
+
+    @property
+    def index_info(self) -> Optional[Dict[str, Any]]:
+        """The attached index's ``lists``, ``probes``, ``items``, ``bytes`` and ``build_seconds``
+        (None when none is attached)."""
+        return None if self._handle is None else self._handle.index_info()
+
     def recommend(self, history: IdsLike, top_n: int = 10, exclude_history: bool = True, *,
-                  include_untrained: bool = False, k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+                  include_untrained: bool = False, exact: bool = False,
+                  k: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The ``top_n`` best next items over the whole catalogue: (item ids int64, or str in an
         object array for a model of string ids; scores float32), best first; the scores are
         :meth:`score`'s, and ties go to the item listed first in :attr:`item_ids` (the order
@@ -710,17 +733,19 @@ class Model(_Native):
         unless ``exclude_history`` is False (a bool: True or False, numpy's too); ``top_n`` is an
         int of at least 1 (fewer come back when the catalogue is smaller). Items that were not in
         the model's training data (never learned) are left out unless ``include_untrained``.
-        ``k`` is the old name of ``top_n`` (deprecated)."""
+        With an index attached (:meth:`attach_index`) only the items it searches are scored,
+        unless ``exact``. ``k`` is the old name of ``top_n`` (deprecated)."""
         if k is not None:
             warnings.warn("recommend(k=...) is now recommend(top_n=...)", DeprecationWarning, stacklevel=2)
             top_n = k
         items, scores = self._trained().recommend(self._item_codes(history, "history"), top_n, exclude_history,
-                                                  include_untrained)
+                                                  include_untrained, exact)
         return self._item_names(items), scores
 
     def recommend_batch(self, histories: Sequence[IdsLike], top_n: int = 10, exclude_history: bool = True,
                         allowed: Optional[IdsLike] = None, blocked: Optional[IdsLike] = None,
-                        unknown_items: str = "skip", include_untrained: bool = False) -> "BatchRecommendations":
+                        unknown_items: str = "skip", include_untrained: bool = False,
+                        exact: bool = False) -> "BatchRecommendations":
         """:meth:`recommend` for many users in one call (C ``mt_model_recommend_batch``; the
         users are split over the model's threads, the GIL released): the same items and scores
         per history. ``allowed`` (only these items may be recommended) and ``blocked`` (never
@@ -729,7 +754,8 @@ class Model(_Native):
         ValueError (``"error"``). Returns :class:`BatchRecommendations`: ``items`` (users x
         top_n int64, -1 past each user's count; for a model of string ids an object array of
         str, None there), ``scores`` (float32, NaN there), ``counts`` and ``unknown_items`` per
-        user; a user whose history keeps fewer than 2 known items gets count 0."""
+        user; a user whose history keeps fewer than 2 known items gets count 0. ``exact`` ranks
+        every item even with an index attached (:meth:`attach_index`)."""
         if unknown_items not in ("skip", "error"):
             raise ValueError(f'unknown_items must be "skip" or "error", got {unknown_items!r}')
         if isinstance(histories, (str, bytes)) or not isinstance(histories, Sequence):
@@ -746,7 +772,7 @@ class Model(_Native):
             np.ascontiguousarray(flat, dtype=np.int64), offsets, top_n, exclude_history,
             None if allowed is None else self._item_codes(allowed, "allowed", unknown_is_error=False),
             self._item_codes([] if blocked is None else blocked, "blocked", unknown_is_error=False), strict,
-            include_untrained)
+            include_untrained, exact)
         return BatchRecommendations(self._item_names(items), scores, counts, unknown)
 
     # -- string item ids ----------------------------------------------------------------------

@@ -85,6 +85,7 @@ template <typename T> const char *c_type_name();
 template <> const char *c_type_name<int32_t>() { return "int32"; }
 template <> const char *c_type_name<int64_t>() { return "int64"; }
 template <> const char *c_type_name<uint64_t>() { return "uint64"; }
+template <> const char *c_type_name<uint32_t>() { return "uint32"; }
 
 // An integer argument as the C type T, at least `minimum` where the binding knows a bound.
 template <typename T> T to_c(py::handle v, const std::string &name, T minimum = std::numeric_limits<T>::min()) {
@@ -674,12 +675,50 @@ struct Model {
         return out;
     }
 
+    // mt_model_attach_index with the given settings (None: the C default) -> index_info().
+    py::dict attach_index(py::handle lists, py::handle probes) {
+        mt_index_settings o = mt_index_settings_default();
+        if (!lists.is_none()) o.lists = to_c<uint32_t>(lists, "lists");
+        if (!probes.is_none()) o.probes = to_c<uint32_t>(probes, "probes", 1);
+        mt_index_info info{};
+        info.struct_size = sizeof info;
+        mt_status s;
+        {
+            py::gil_scoped_release release;
+            s = mt_model_attach_index(handle, &o, &info);
+        }
+        check(s);
+        return index_dict(info);
+    }
+
+    void detach_index() { check(mt_model_detach_index(handle)); }
+
+    py::object index_info() const {
+        mt_index_info info{};
+        info.struct_size = sizeof info;
+        int attached = 0;
+        check(mt_model_index_info(handle, &attached, &info));
+        if (!attached) return py::none();
+        return index_dict(info);
+    }
+
+    static py::dict index_dict(const mt_index_info &i) {
+        py::dict d;
+        d["lists"] = i.lists;
+        d["probes"] = i.probes;
+        d["items"] = i.items;
+        d["bytes"] = i.bytes;
+        d["build_seconds"] = i.build_seconds;
+        return d;
+    }
+
     std::pair<Ids, Floats> recommend(const Ids &history, py::handle top_n, py::handle exclude_history,
-                                     py::handle include_untrained) const {
+                                     py::handle include_untrained, py::handle exact) const {
         one_d(history, "history");
         int64_t top = to_c<int64_t>(top_n, "top_n", 1);
         uint32_t flags = (flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY) |
-                         (flag(include_untrained, "include_untrained") ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0u);
+                         (flag(include_untrained, "include_untrained") ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0u) |
+                         (flag(exact, "exact") ? MT_RECOMMEND_EXACT : 0u);
         int64_t n_items = items();
         int64_t room = top < n_items ? top : n_items;
         Ids ids(room);
@@ -701,13 +740,14 @@ struct Model {
     // mt_model_recommend_batch over a flat id array and its offsets (users + 1 entries).
     py::tuple recommend_batch(const Ids &flat, const py::array_t<uint64_t, py::array::c_style> &offsets,
                               py::handle top_n, py::handle exclude_history, py::object allowed, const Ids &blocked,
-                              py::handle fail_on_unknown, py::handle include_untrained) const {
+                              py::handle fail_on_unknown, py::handle include_untrained, py::handle exact) const {
         one_d(flat, "histories"), one_d(offsets, "offsets"), one_d(blocked, "blocked");
         mt_recommend_options o = mt_recommend_options_default();
         o.top_n = static_cast<size_t>(to_c<int64_t>(top_n, "top_n", 1));
         o.flags = (flag(exclude_history, "exclude_history") ? 0u : MT_RECOMMEND_INCLUDE_HISTORY) |
                   (flag(fail_on_unknown, "fail_on_unknown") ? MT_RECOMMEND_UNKNOWN_IS_ERROR : 0u) |
-                  (flag(include_untrained, "include_untrained") ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0u);
+                  (flag(include_untrained, "include_untrained") ? MT_RECOMMEND_INCLUDE_UNTRAINED : 0u) |
+                  (flag(exact, "exact") ? MT_RECOMMEND_EXACT : 0u);
         Ids allowed_ids;
         if (!allowed.is_none()) {
             allowed_ids = allowed.cast<Ids>();
@@ -1026,10 +1066,13 @@ PYBIND11_MODULE(_metatl, m) {
         .def("adapt", &Model::adapt, py::arg("history"))
         .def("score", &Model::score, py::arg("relation"), py::arg("last"), py::arg("candidates"))
         .def("recommend", &Model::recommend, py::arg("history"), py::arg("top_n"), py::arg("exclude_history"),
-             py::arg("include_untrained"))
+             py::arg("include_untrained"), py::arg("exact"))
         .def("recommend_batch", &Model::recommend_batch, py::arg("histories"), py::arg("offsets"), py::arg("top_n"),
              py::arg("exclude_history"), py::arg("allowed"), py::arg("blocked"), py::arg("fail_on_unknown"),
-             py::arg("include_untrained"))
+             py::arg("include_untrained"), py::arg("exact"))
+        .def("attach_index", &Model::attach_index, py::arg("lists"), py::arg("probes"))
+        .def("detach_index", &Model::detach_index)
+        .def("index_info", &Model::index_info)
         .def("item_table", &Model::item_table, py::arg("with_embeddings"))
         .def("save", &Model::save, py::arg("path"))
         .def("to_bytes", &Model::to_bytes);
