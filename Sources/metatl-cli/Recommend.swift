@@ -22,10 +22,22 @@ struct Recommend: ParsableCommand {
     var includeHistory = false
     @Flag(help: "Allow items that were not in the model's training data (never learned) to be recommended.")
     var includeUntrained = false
+    @Flag(help: "Rank through an approximate index built after loading (attach_index in C and Python): scores only the items of the searched k-means cells. It pays for many users per model; one command serves one.")
+    var index = false
+    @Option(help: "The index's k-means cells (0: √items).")
+    var indexLists = IndexSettings().lists
+    @Option(help: "The index's cells searched per user.")
+    var indexProbes = IndexSettings().probes
 
     func run() throws {
         guard topN >= 1 else { throw ValidationError("--top-n must be at least 1 (got \(topN))") }
         let m = try MetaTLModel.load(from: model)
+        if index {
+            var settings = IndexSettings()
+            settings.lists = indexLists
+            settings.probes = indexProbes
+            try m.attachIndex(settings)
+        }
         var ids: [Int64] = []
         for field in history.split(separator: ",", omittingEmptySubsequences: false) {
             let text = field.trimmingCharacters(in: .whitespaces)

@@ -1887,6 +1887,107 @@ static void test_evaluation_options(void) {
     mt_dataset_free(d);
 }
 
+/* The approximate index: defaults, attach/info/detach, every list searched is the exact answer,
+ * fewer lists give exactly scored items, MT_RECOMMEND_EXACT ranks every item, bad settings fail. */
+static void test_index(void) {
+    enum { U = 300, L = 8, N = 40, M = 5, ITEMS = 400 };
+    static int64_t tu[U * L], ti[U * L], nu[N * M], ni[N * M];
+    static double tt[U * L], nt[N * M];
+    for (int u = 0, k = 0; u < U; u++)
+        for (int t = 0; t < L; t++, k++) { tu[k] = u; ti[k] = 100 + (u * 7 + t * (1 + u % 5)) % ITEMS; tt[k] = t; }
+    for (int u = 0, k = 0; u < N; u++)
+        for (int t = 0; t < M; t++, k++) { nu[k] = 1000 + u; ni[k] = 100 + (u * 11 + t * (1 + u % 5)) % ITEMS; nt[k] = t; }
+    mt_dataset *d = NULL;
+    EXPECT_STATUS(mt_dataset_from_arrays(tu, ti, tt, U * L, nu, ni, nt, N * M, 3, 7, &d), MT_OK, "");
+    mt_config c = mt_config_default();   /* the recommended preset: softmax scores with an item bias */
+    c.dim = 8; c.hidden1 = 16; c.hidden2 = 12; c.batch_size = 64; c.threads = 2;
+    mt_model *m = NULL;
+    EXPECT_STATUS(mt_model_create(&c, d, &m), MT_OK, "");
+    EXPECT_STATUS(mt_model_train(m, d, 20, NULL), MT_OK, "");
+
+    mt_index_settings s = mt_index_settings_default();
+    EXPECT(s.struct_size == sizeof s && s.lists == 0 && s.probes == 24);
+    int attached = -1;
+    mt_index_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    EXPECT_STATUS(mt_model_index_info(m, &attached, &info), MT_OK, "");
+    EXPECT(attached == 0);
+
+    enum { H = 6, T = 10 };
+    int64_t flat[H * 3];
+    size_t offsets[H + 1];
+    for (int u = 0; u < H; u++) {
+        offsets[u] = (size_t)(u * 3);
+        for (int j = 0; j < 3; j++) flat[u * 3 + j] = 100 + (u * 37 + j * 13) % ITEMS;
+    }
+    offsets[H] = H * 3;
+    int64_t exact_items[H * T], items[H * T];
+    float exact_scores[H * T], scores[H * T];
+    size_t counts[H];
+    mt_recommend_options o = mt_recommend_options_default();
+    o.top_n = T;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, H, &o, exact_items, exact_scores, counts, NULL), MT_OK, "");
+
+    /* Every list searched: the exact answer, bit for bit, batch and single. */
+    s.lists = 8; s.probes = 8;
+    EXPECT_STATUS(mt_model_attach_index(m, &s, &info), MT_OK, "");
+    EXPECT(info.lists == 8 && info.probes == 8 && info.items > 300 && info.bytes > 0 && info.build_seconds >= 0);
+    EXPECT_STATUS(mt_model_index_info(m, &attached, NULL), MT_OK, "");
+    EXPECT(attached == 1);
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, H, &o, items, scores, counts, NULL), MT_OK, "");
+    EXPECT(memcmp(items, exact_items, sizeof items) == 0 && memcmp(scores, exact_scores, sizeof scores) == 0);
+    int64_t one[T]; float sone[T]; size_t n = 0;
+    EXPECT_STATUS(mt_model_recommend(m, flat, 3, T, 0, one, sone, &n), MT_OK, "");
+    EXPECT(n == T && memcmp(one, exact_items, sizeof one) == 0 && memcmp(sone, exact_scores, sizeof sone) == 0);
+
+    /* One list of eight: still T items each, every score the exact score of its item. */
+    s.probes = 1;
+    EXPECT_STATUS(mt_model_attach_index(m, &s, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, H, &o, items, scores, counts, NULL), MT_OK, "");
+    for (int u = 0; u < H; u++) {
+        EXPECT(counts[u] == T);
+        float relation[8], exact_score[T];
+        EXPECT_STATUS(mt_model_adapt(m, flat + u * 3, 3, relation, 8), MT_OK, "");
+        EXPECT_STATUS(mt_model_score(m, relation, 8, flat[u * 3 + 2], items + u * T, T, exact_score), MT_OK, "");
+        EXPECT(memcmp(exact_score, scores + u * T, sizeof exact_score) == 0);
+    }
+    /* MT_RECOMMEND_EXACT ranks every item with the index attached. */
+    o.flags = MT_RECOMMEND_EXACT;
+    EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, H, &o, items, scores, counts, NULL), MT_OK, "");
+    EXPECT(memcmp(items, exact_items, sizeof items) == 0);
+    EXPECT_STATUS(mt_model_recommend(m, flat, 3, T, MT_RECOMMEND_EXACT, one, sone, &n), MT_OK, "");
+    EXPECT(memcmp(one, exact_items, sizeof one) == 0);
+    o.flags = 0;
+
+    /* Bad settings and arguments. */
+    mt_index_settings bad = mt_index_settings_default();
+    bad.probes = 0;
+    EXPECT_STATUS(mt_model_attach_index(m, &bad, NULL), MT_ERR_INVALID_ARGUMENT, "probes");
+    bad = mt_index_settings_default();
+    bad.lists = 100000;
+    EXPECT_STATUS(mt_model_attach_index(m, &bad, NULL), MT_ERR_INVALID_ARGUMENT, "lists");
+    bad = mt_index_settings_default();
+    bad.struct_size = 0;
+    EXPECT_STATUS(mt_model_attach_index(m, &bad, NULL), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    mt_index_info small_info;
+    small_info.struct_size = 4;
+    EXPECT_STATUS(mt_model_index_info(m, &attached, &small_info), MT_ERR_INVALID_ARGUMENT, "struct_size");
+    EXPECT_STATUS(mt_model_index_info(m, NULL, NULL), MT_ERR_INVALID_ARGUMENT, "attached");
+    EXPECT_STATUS(mt_model_attach_index(NULL, NULL, NULL), MT_ERR_INVALID_ARGUMENT, "");
+    EXPECT_STATUS(mt_model_recommend(m, flat, 3, T, 0x100u, one, sone, &n), MT_ERR_INVALID_ARGUMENT, "flags");
+    /* Training further: the next call rebuilds, and still answers. */
+    EXPECT_STATUS(mt_model_train(m, d, 1, NULL), MT_OK, "");
+    EXPECT_STATUS(mt_model_recommend(m, flat, 3, T, 0, one, sone, &n), MT_OK, "");
+    EXPECT(n == T);
+    EXPECT_STATUS(mt_model_detach_index(m), MT_OK, "");
+    EXPECT_STATUS(mt_model_index_info(m, &attached, NULL), MT_OK, "");
+    EXPECT(attached == 0);
+    EXPECT_STATUS(mt_model_detach_index(m), MT_OK, "");
+    mt_model_free(m);
+    mt_dataset_free(d);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--limited-loads") == 0) return limited_loads(argv[2]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/metatl-contract-XXXXXX");
@@ -1904,6 +2005,7 @@ int main(int argc, char **argv) {
     test_fit();
     test_model_bytes();
     test_recommend_batch();
+    test_index();
     test_cohort();
     test_string_ids();
     test_evaluation_options();

@@ -1194,3 +1194,36 @@ def test_ranks_with_target_scores(trained, data):
     assert np.array_equal(bu, users) and ((bs >= 0) & (bs < 1)).all()
     with pytest.raises(TypeError):
         trained.ranks(data, scores=1)
+
+
+def test_an_attached_index_serves_recommend_and_steps_aside_when_asked(data):
+    model = small_model()
+    model.fit(data, 40, progress=False)
+    ids = model.item_ids
+    histories = [list(ids[[u, u + 3, u + 7]]) for u in range(0, 60, 3)]
+    exact = model.recommend_batch(histories, top_n=8)
+    assert model.index_info is None
+    info = model.attach_index(lists=3, probes=3)   # every list: the exact answer
+    assert info["lists"] == 3 and info["probes"] == 3 and info["items"] > 100 and info["bytes"] > 0
+    assert model.index_info == info
+    got = model.recommend_batch(histories, top_n=8)
+    assert np.array_equal(got.items, exact.items) and np.array_equal(got.scores, exact.scores)
+    model.attach_index(lists=3, probes=1)   # one list of three: fewer items searched, exact scores
+    one = model.recommend_batch(histories, top_n=8)
+    for h, items, scores in zip(histories, one.items, one.scores):
+        np.testing.assert_array_equal(model.score(h, items), scores)
+        single, single_scores = model.recommend(h, top_n=8)
+        assert np.array_equal(single, items) and np.array_equal(single_scores, scores)
+    again = model.recommend_batch(histories, top_n=8, exact=True)
+    assert np.array_equal(again.items, exact.items)
+    assert np.array_equal(model.recommend(histories[0], top_n=8, exact=True)[0], exact.items[0])
+    with pytest.raises(ValueError, match="probes"):
+        model.attach_index(probes=0)
+    with pytest.raises(ValueError, match="lists"):
+        model.attach_index(lists=10**6)
+    with pytest.raises(OverflowError):
+        model.attach_index(lists=-1)
+    restored = pickle.loads(pickle.dumps(model))   # the index is not pickled
+    assert restored.index_info is None
+    model.detach_index()
+    assert model.index_info is None
