@@ -26,7 +26,7 @@
  *   - mt_dataset: immutable after creation; may be shared by any number of threads.
  *   - mt_model may be served while it trains. Readers (mt_model_adapt, mt_model_score,
  *     mt_model_recommend, mt_model_evaluate, mt_model_save, mt_model_items, mt_model_info,
- *     mt_model_transition_prior_weight) run concurrently from many threads. The training calls
+ *     mt_model_transition_prior_weight, mt_model_index_info) run concurrently from many threads. The training calls
  *     (mt_model_train, mt_model_train_with_progress, mt_model_fit) hold the model exclusively one
  *     step at a time (a fit's validations are readers): before each step they wait for the
  *     readers in flight, and readers that arrive during a step wait for it to end (a step
@@ -36,8 +36,9 @@
  *     the next step.
  *   - Readers see the model as it is after some whole step, never part-way through one, and
  *     what training computes does not depend on whether anybody read meanwhile.
- *   - mt_model_snapshot, mt_model_restore and mt_model_attach_transition_prior also wait and
- *     hold the model exclusively for a moment; during training (from another thread) they act
+ *   - mt_model_snapshot, mt_model_restore, mt_model_attach_transition_prior,
+ *     mt_model_attach_index (once built) and mt_model_detach_index also wait and hold the model
+ *     exclusively for a moment; during training (from another thread) they act
  *     between two steps, and training goes on from whatever model is then there.
  *   - One training call at a time: a training call while another one runs on the same model
  *     (from another thread, or from its own progress callback) returns MT_ERR_BUSY at once (it
@@ -678,13 +679,16 @@ typedef struct mt_index_info {
     size_t   items;         /* items indexed (the trained ones) */
     size_t   bytes;         /* memory of the centroids and lists */
     double   build_seconds;
+    double   imbalance;     /* lists * sum(size^2) / items^2: 1 when all lists are equal; a user's
+                             * cost grows with it (queries tend to search the large lists) */
 } mt_index_info;
 
 /* Builds the index with `settings` (NULL: mt_index_settings_default()) and attaches it, replacing
  * any; `info` (may be NULL; struct_size set) receives what was built. Fewer than 39 trained items,
  * or scores that cannot be written as distances, is MT_ERR_INVALID_STATE; `lists` above
- * items / 39 is MT_ERR_INVALID_ARGUMENT. Holds the model exclusively like
- * mt_model_attach_transition_prior (seconds at 10^6 items). */
+ * items / 39 is MT_ERR_INVALID_ARGUMENT. Builds as a reader (serving goes on meanwhile; seconds at
+ * 10^6 items, or a moment when only `probes` changed on an unchanged model), then holds the model
+ * exclusively for a moment to attach it. */
 mt_status mt_model_attach_index(mt_model *model, const mt_index_settings *settings, mt_index_info *info);
 
 /* Removes the attached index (none attached is not an error). */

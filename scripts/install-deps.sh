@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing MetaTL needs on Debian/Ubuntu, if it is missing: OpenBLAS
-# (CBLAS headers and library), xxHash's header, what the Python bindings build with, patchelf and
+# (CBLAS headers and library), faiss, xxHash's header, what the Python bindings build with, patchelf and
 # pkg-config (installing). Swift itself (6.x) is
 # expected on PATH.
 set -euo pipefail
 missing=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev)
+# faiss (k-means and nearest centroids for the approximate index; a static library, with OpenMP's
+# runtime libgomp, which gcc brings).
+dpkg -s libfaiss-dev >/dev/null 2>&1 || missing+=(libfaiss-dev)
 # xxHash's header: checkpoint checksums (compiled in; nothing is needed at run time).
 dpkg -s libxxhash-dev >/dev/null 2>&1 || missing+=(libxxhash-dev)
 # The Python bindings: headers for pybind11 modules (pip brings pybind11 itself when building).

@@ -24,6 +24,7 @@ private func write(_ i: IndexInfo, to out: UnsafeMutablePointer<mt_index_info>?)
     out.pointee.items = i.items
     out.pointee.bytes = i.bytes
     out.pointee.build_seconds = i.buildSeconds
+    out.pointee.imbalance = i.imbalance
 }
 
 @_cdecl("mt_model_attach_index")

@@ -258,6 +258,7 @@ struct Bench: ParsableCommand {
             entry["items"] = info.items
             entry["build_s"] = round3(info.buildSeconds)
             entry["mb"] = round3(Double(info.bytes) / 1_048_576)
+            entry["imbalance"] = round3(info.imbalance)
             entry["recall_at_10"] = round3(Double(found) / Double(max(1, total)))
             index.append(entry)
         }

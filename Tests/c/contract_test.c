@@ -1932,7 +1932,7 @@ static void test_index(void) {
     /* Every list searched: the exact answer, bit for bit, batch and single. */
     s.lists = 8; s.probes = 8;
     EXPECT_STATUS(mt_model_attach_index(m, &s, &info), MT_OK, "");
-    EXPECT(info.lists == 8 && info.probes == 8 && info.items > 300 && info.bytes > 0 && info.build_seconds >= 0);
+    EXPECT(info.lists == 8 && info.probes == 8 && info.items > 300 && info.bytes > 0 && info.build_seconds >= 0 && info.imbalance >= 1);
     EXPECT_STATUS(mt_model_index_info(m, &attached, NULL), MT_OK, "");
     EXPECT(attached == 1);
     EXPECT_STATUS(mt_model_recommend_batch(m, flat, offsets, H, &o, items, scores, counts, NULL), MT_OK, "");

@@ -30,6 +30,9 @@ public struct IndexInfo: Sendable, Equatable {
     public var lists: Int, items: Int
     /// Memory of the centroids and lists.
     public var bytes: Int
+    /// How unequal the lists are: lists · Σ size² / items² (1 when all are equal; a user's cost
+    /// grows with it, since a query tends to search the large lists).
+    public var imbalance: Double
     /// Seconds the last build took.
     public var buildSeconds: Double
 }
@@ -175,6 +178,12 @@ final class ApproximateIndex: @unchecked Sendable {
         buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
+    var imbalance: Double {
+        var squares = 0.0
+        for l in 0..<lists { let n = Double(listOffsets[l + 1] - listOffsets[l]); squares += n * n }
+        return Double(lists) * squares / max(1, Double(items) * Double(items))
+    }
+
     var bytes: Int { (lists * (dim + (biasCoordinate ? 1 : 0))) * 4 + listOffsets.count * 8 + listRows.count * 4 + listOfRow.count * 4 }
 
     /// The lists to search for `users` queries q = fl(h + r): the `probes` nearest centroids of
@@ -209,17 +218,16 @@ extension MetaTLModel {
     @discardableResult
     public func attachIndex(_ settings: IndexSettings = IndexSettings()) throws(MetaTLError) -> IndexInfo {
         let s = try settings.validated()
-        return try access.writing("attach an index") { () throws(MetaTLError) -> IndexInfo in
-            let built: ApproximateIndex
+        // Built as a reader (serving goes on meanwhile; seconds at 10^6 items), attached as a writer.
+        let built = try access.reading("build an index") { () throws(MetaTLError) -> ApproximateIndex in
             if let current = indexSlot.current, current.key == (step, outsideWrites), current.settings.lists == s.lists {
-                built = ApproximateIndex(sharing: current, probes: s.probes)
-            } else {
-                indexSlot.replace(with: nil)   // the old one's memory goes before the new one is built
-                built = try ApproximateIndex(model: self, settings: s)
+                return ApproximateIndex(sharing: current, probes: s.probes)
             }
-            indexSlot.replace(with: built)
-            return info(of: built)
+            return try ApproximateIndex(model: self, settings: s)
         }
+        // A step trained in between leaves it stale; the next call that uses it rebuilds it.
+        try access.writing("attach an index") { () throws(MetaTLError) in indexSlot.replace(with: built) }
+        return info(of: built)
     }
 
     /// Removes the attached index: recommend ranks every item again.
@@ -235,7 +243,8 @@ extension MetaTLModel {
     }
 
     private func info(of index: ApproximateIndex) -> IndexInfo {
-        IndexInfo(settings: index.settings, lists: index.lists, items: index.items, bytes: index.bytes, buildSeconds: index.buildSeconds)
+        IndexInfo(settings: index.settings, lists: index.lists, items: index.items, bytes: index.bytes,
+                  imbalance: index.imbalance, buildSeconds: index.buildSeconds)
     }
 
     /// The attached index, rebuilt first when the model has changed since it was built; nil when

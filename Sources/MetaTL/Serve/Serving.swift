@@ -181,16 +181,16 @@ extension MetaTLModel {
                             served.append(u)
                         }
                         var best = [[TopN.Entry]?](repeating: nil, count: served.count)
+                        let excluded = served.map { options.excludeHistory ? Set(known[$0]) : [] }
                         if let index {
                             best = indexedTopRows(index, relations: relations.pointer, heads: served.map { known[$0].last ?? 0 },
                                                   topN: options.topN) { v, row in
-                                (candidates?[Int(row)] ?? true) && !(options.excludeHistory && known[served[v]].contains(row))
+                                (candidates?[Int(row)] ?? true) && !excluded[v].contains(row)
                             }
                         } else if let screen {
                             best = CatalogueScreen(sharing: screen, relations: relations.pointer).topRows(
                                              users: served.count, heads: served.map { known[$0].last ?? 0 },
-                                             excluded: served.map { options.excludeHistory ? Set(known[$0]) : [] },
-                                             candidates: candidates, topN: options.topN)
+                                             excluded: excluded, candidates: candidates, topN: options.topN)
                         }
                         // Item by item, and for users the index proposed too few offered items.
                         for (v, u) in served.enumerated() where best[v] == nil {

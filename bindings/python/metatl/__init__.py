@@ -719,8 +719,9 @@ class Model(_Native):
 
     @property
     def index_info(self) -> Optional[Dict[str, Any]]:
-        """The attached index's ``lists``, ``probes``, ``items``, ``bytes`` and ``build_seconds``
-        (None when none is attached)."""
+        """The attached index's ``lists``, ``probes``, ``items``, ``bytes``, ``build_seconds`` and
+        ``imbalance`` (lists * sum(size^2) / items^2; 1 when all lists are equal), or None when none
+        is attached."""
         return None if self._handle is None else self._handle.index_info()
 
     def recommend(self, history: IdsLike, top_n: int = 10, exclude_history: bool = True, *,

@@ -709,6 +709,7 @@ struct Model {
         d["items"] = i.items;
         d["bytes"] = i.bytes;
         d["build_seconds"] = i.build_seconds;
+        d["imbalance"] = i.imbalance;
         return d;
     }
 
