@@ -46,6 +46,15 @@ struct SurfaceDefaultsTests {
         #expect(o.K == 3 && o.seed == 1)
     }
 
+    /// mt_index_settings' and mt_recommend_options' defaults are Swift's IndexSettings and
+    /// RecommendOptions (Python passes None for the index settings it is not given, so it gets C's).
+    @Test func cIndexAndRecommendDefaultsAreSwifts() {
+        let i = MetaTLCAPI.mt_index_settings_default(), s = IndexSettings()
+        #expect(Int(i.lists) == s.lists && Int(i.probes) == s.probes && i.struct_size == UInt32(MemoryLayout<mt_index_settings>.size))
+        let r = MetaTLCAPI.mt_recommend_options_default(), o = RecommendOptions()
+        #expect(r.top_n == o.topN && r.flags == 0 && !o.exact && o.excludeHistory && !o.includeUntrained)
+    }
+
     @Test func cPresetsAreSwiftsSettingForSetting() throws {
         #expect(Self.sameSettings(MetaTLCAPI.mt_config_default(), Configuration()) == [])
         for name in Configuration.presetNames {

@@ -993,7 +993,7 @@ def test_the_extension_refuses_arrays_that_are_not_one_dimensional(trained):
     handle, ids = trained._handle, trained.item_ids
     square = np.array([ids[:2], ids[2:4]])
     relation = trained.adapt(ids[:3])
-    calls = (("history", lambda: handle.adapt(square)), ("history", lambda: handle.recommend(square, 3, True, False)),
+    calls = (("history", lambda: handle.adapt(square)), ("history", lambda: handle.recommend(square, 3, True, False, False)),
              ("history", lambda: handle.adapt(np.int64(ids[0]))),
              ("relation", lambda: handle.score(relation.reshape(2, -1), int(ids[2]), ids[:4])),
              ("candidates", lambda: handle.score(relation, int(ids[2]), square)))
