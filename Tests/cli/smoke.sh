@@ -103,6 +103,16 @@ PY
 rec=$("$bin" recommend --model "$dir/model.safetensors" --history 3,5,7 --top-n 4 2>&1)
 [ "$(echo "$rec" | wc -l)" -eq 4 ] && echo "$rec" | head -1 | grep -qE '^1	[0-9]+	-?[0-9.]+$' \
     && ok "recommend prints the top items" || fail "recommend prints the top items: $rec"
+# With an index of one list (40 items: k-means needs 39 per list) every list is searched: the exact answer.
+idx=$("$bin" recommend --model "$dir/model.safetensors" --history 3,5,7 --top-n 4 --index 2>&1)
+[ "$idx" = "$rec" ] && ok "recommend --index searching every list prints the exact items" \
+    || fail "recommend --index: $idx (exact: $rec)"
+if "$bin" recommend --model "$dir/model.safetensors" --history 3,5,7 --index --index-lists 2 >/dev/null 2>"$dir/err.txt"; then
+    fail "an index of more lists than the items allow exits non-zero"
+else
+    grep -q "index lists = 2 needs at least 78 trained items" "$dir/err.txt" && ok "too many index lists: the message says why" \
+        || fail "too many index lists message: $(cat "$dir/err.txt")"
+fi
 if "$bin" recommend --model "$dir/model.safetensors" --history 3,999999 >/dev/null 2>"$dir/err.txt"; then
     fail "unknown id exits non-zero"
 else
