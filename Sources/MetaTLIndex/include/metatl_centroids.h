@@ -1,5 +1,5 @@
-#ifndef METATL_IVF_H
-#define METATL_IVF_H
+#ifndef METATL_CENTROIDS_H
+#define METATL_CENTROIDS_H
 /* The engine's only door to faiss (Debian: libfaiss-dev, linked statically): k-means centroids
  * and the nearest centroids of vectors under the L2 metric (faiss::Clustering, IndexFlatL2), for
  * the catalogue's inverted file (Serve/ApproximateIndex.swift). C functions so that Swift can call

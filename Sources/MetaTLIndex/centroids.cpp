@@ -1,7 +1,7 @@
-// The faiss side of include/metatl_ivf.h. Nothing here knows about MetaTL's scores: the engine
+// The faiss side of include/metatl_centroids.h. Nothing here knows about MetaTL's scores: the engine
 // (Serve/ApproximateIndex.swift) turns items and queries into plain L2 vectors first, and keeps
 // the inverted lists itself (row ids into the model's own table, no copy of the vectors).
-#include "metatl_ivf.h"
+#include "metatl_centroids.h"
 
 #include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
