@@ -735,6 +735,34 @@ public func mt_model_load_bytes(_ data: UnsafePointer<UInt8>?, _ size: Int,
     }
 }
 
+@_cdecl("mt_model_load_for_serving")
+public func mt_model_load_for_serving(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_model_load_for_serving") {
+        let out = try clear(out)
+        out.pointee = retain(ModelHandle(try MetaTLModel.load(from: try string(path, "path"), servingOnly: true)))
+    }
+}
+
+@_cdecl("mt_model_load_bytes_for_serving")
+public func mt_model_load_bytes_for_serving(_ data: UnsafePointer<UInt8>?, _ size: Int,
+                                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
+    guarded("mt_model_load_bytes_for_serving") {
+        let out = try clear(out)
+        let n = try count(size, "size", limit: Int.max)
+        let bytes = try array(data, n, "data")
+        out.pointee = retain(ModelHandle(try MetaTLModel.load(checkpoint: bytes, servingOnly: true)))
+    }
+}
+
+@_cdecl("mt_model_serving_only")
+public func mt_model_serving_only(_ p: OpaquePointer?, _ servingOnly: UnsafeMutablePointer<Int32>?) -> mt_status {
+    guarded("mt_model_serving_only") {
+        let m = try model(p)
+        guard let servingOnly else { throw BoundaryError.argument("serving_only is NULL") }
+        servingOnly.pointee = m.isServingOnly ? 1 : 0
+    }
+}
+
 @_cdecl("mt_bytes_free")
 public func mt_bytes_free(_ data: UnsafeMutablePointer<UInt8>?) {
     free(data)

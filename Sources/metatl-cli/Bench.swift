@@ -116,6 +116,11 @@ struct Bench: ParsableCommand {
         checkpoint["load_s"] = round3(loadSeconds)
         checkpoint["loaded_step"] = step
         checkpoint["peak_rss_mb_load"] = round3(peakRSS())
+        // Loading for serving only (no Adam state), after the full model is released.
+        resetPeakRSS()
+        let (servingSeconds, _) = try measureLoad(path, servingOnly: true)
+        checkpoint["load_serving_only_s"] = round3(servingSeconds)
+        checkpoint["peak_rss_mb_load_serving_only"] = round3(peakRSS())
         out["checkpoint"] = checkpoint
         return out
     }
@@ -279,10 +284,10 @@ struct Bench: ParsableCommand {
         return ["save_s": round3(saveSeconds), "file_mb": round3(Double(bytes) / 1_048_576), "peak_rss_mb_save": round3(peak)]
     }
 
-    /// Loading the checkpoint at `path`: seconds, and the step it holds.
-    func measureLoad(_ path: String) throws -> (Double, Int) {
+    /// Loading the checkpoint at `path` (in full, or for serving only): seconds, and the step it holds.
+    func measureLoad(_ path: String, servingOnly: Bool = false) throws -> (Double, Int) {
         let t0 = Date()
-        let loaded = try MetaTLModel.load(from: path)
+        let loaded = try MetaTLModel.load(from: path, servingOnly: servingOnly)
         return (Date().timeIntervalSince(t0), loaded.step)
     }
 

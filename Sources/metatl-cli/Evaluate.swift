@@ -34,7 +34,7 @@ struct Evaluate: ParsableCommand {
     var transitionPrior: TransitionPriorSetting?
 
     func run() throws {
-        let m = try MetaTLModel.load(from: model)
+        let m = try MetaTLModel.load(from: model, servingOnly: true)   // never trained or saved here
         let data = try Dataset(trainFile: train, testFile: test, K: m.configuration.K, seed: seed ?? m.configuration.seed,
                                maxFileBytes: files.maxFileBytes.value, vocabularyOf: m, unknownItems: unknownItems,
                                sampledNegatives: evaluation.sampledNegatives)

@@ -31,7 +31,7 @@ struct Recommend: ParsableCommand {
 
     func run() throws {
         guard topN >= 1 else { throw ValidationError("--top-n must be at least 1 (got \(topN))") }
-        let m = try MetaTLModel.load(from: model)
+        let m = try MetaTLModel.load(from: model, servingOnly: true)   // never trained or saved here
         if index {
             var settings = IndexSettings()
             settings.lists = indexLists

@@ -1496,7 +1496,31 @@ static void test_model_bytes(void) {
     int64_t step = -1;
     EXPECT_STATUS(mt_model_info(back, NULL, NULL, &step), MT_OK, "");
     EXPECT(step == 3);
+    int serving = -1;
+    EXPECT_STATUS(mt_model_serving_only(back, &serving), MT_OK, "");
+    EXPECT(serving == 0);
     mt_model_free(back);
+    /* For serving only, from bytes and from the file: the same answers; training and saving are
+     * refused and say why. */
+    mt_model *lean[2] = {NULL, NULL};
+    EXPECT_STATUS(mt_model_load_bytes_for_serving(bytes, size, &lean[0]), MT_OK, "");
+    EXPECT_STATUS(mt_model_load_for_serving(path, &lean[1]), MT_OK, "");
+    for (int k = 0; k < 2; k++) {
+        EXPECT_STATUS(mt_model_recommend(lean[k], h, 3, 5, 0, b, sb, NULL), MT_OK, "");
+        EXPECT(memcmp(a, b, sizeof a) == 0 && memcmp(sa, sb, sizeof sa) == 0);
+        EXPECT_STATUS(mt_model_serving_only(lean[k], &serving), MT_OK, "");
+        EXPECT(serving == 1);
+        EXPECT_STATUS(mt_model_train(lean[k], d, 1, NULL), MT_ERR_INVALID_STATE, "loaded for serving only");
+        EXPECT_STATUS(mt_model_save(lean[k], path), MT_ERR_INVALID_STATE, "loaded for serving only");
+        uint8_t *again = (uint8_t *)0x1;
+        size_t again_size = 1;
+        EXPECT_STATUS(mt_model_save_bytes(lean[k], &again, &again_size), MT_ERR_INVALID_STATE, "loaded for serving only");
+        EXPECT(again == NULL && again_size == 0);
+        mt_model_free(lean[k]);
+    }
+    EXPECT_STATUS(mt_model_serving_only(m, NULL), MT_ERR_INVALID_ARGUMENT, "serving_only is NULL");
+    EXPECT_STATUS(mt_model_load_for_serving(NULL, &back), MT_ERR_INVALID_ARGUMENT, "path");
+    EXPECT_STATUS(mt_model_load_bytes_for_serving(NULL, 10, &back), MT_ERR_INVALID_ARGUMENT, "data is NULL");
     /* Damage is caught as in a file; nothing is kept of the caller's bytes. */
     bytes[size / 2] ^= 0x40;
     back = (mt_model *)0x1;

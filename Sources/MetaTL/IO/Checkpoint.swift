@@ -90,6 +90,7 @@ extension MetaTLModel {
         // Streamed: from the model's memory to the file, a piece at a time, under the read lock
         // (the file's bytes are never all in memory; see ``CheckpointWriter``).
         try access.reading("save") { () throws(MetaTLError) in
+            try requireOptimizerState("save")
             if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot save a model that load would refuse: \(why)") }
             let writer = checkpointWriter()
             try writeAtomically(to: path) { (out: AtomicFile.Output) throws(MetaTLError) in try writer.write(to: out) }
@@ -105,13 +106,18 @@ extension MetaTLModel {
     /// is checked against the file's size, every tensor the configuration implies is checked to
     /// be present with its shape before the model is allocated, and tensors are then read one at
     /// a time straight into the model.
-    public static func load(from path: String) throws(MetaTLError) -> MetaTLModel {
+    ///
+    /// With `servingOnly` Adam's moments are not read (their tensors must still be there): the
+    /// model recommends, scores and evaluates exactly as the full one, in about a third of the
+    /// memory (the moments are two thirds of a model's floats), but refuses to train or save
+    /// (``isServingOnly``).
+    public static func load(from path: String, servingOnly: Bool = false) throws(MetaTLError) -> MetaTLModel {
         let input = try InputFile(path: path, allowPipes: false)
-        return try load(try SafeTensors.File(source: .file(input), name: path), name: path)
+        return try load(try SafeTensors.File(source: .file(input), name: path), name: path, servingOnly: servingOnly)
     }
 
-    static func load(checkpoint data: Data, name: String) throws(MetaTLError) -> MetaTLModel {
-        try load(try SafeTensors.File(data: data, name: name), name: name)
+    static func load(checkpoint data: Data, name: String, servingOnly: Bool = false) throws(MetaTLError) -> MetaTLModel {
+        try load(try SafeTensors.File(data: data, name: name), name: name, servingOnly: servingOnly)
     }
 
     /// The checkpoint ``save(to:)`` writes, as bytes in memory: to ship a model to another
@@ -119,6 +125,7 @@ extension MetaTLModel {
     /// `save` is; refuses (`.invalidState`) a model that loading would refuse.
     public func checkpointBytes() throws(MetaTLError) -> [UInt8] {
         try access.reading("serialise") { () throws(MetaTLError) -> [UInt8] in
+            try requireOptimizerState("serialise")
             if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot serialise a model that loading would refuse: \(why)") }
             let writer = checkpointWriter()
             let (header, total) = try writer.header()
@@ -138,6 +145,7 @@ extension MetaTLModel {
     /// malloc'd one), so that the checkpoint is copied once; returns what `allocate` returned.
     package func checkpointBytes<R>(allocate: (Int) throws(MetaTLError) -> (UnsafeMutableRawBufferPointer, R)) throws(MetaTLError) -> R {
         try access.reading("serialise") { () throws(MetaTLError) -> R in
+            try requireOptimizerState("serialise")
             if let why = valueProblem() { throw MetaTLError(.invalidState, "cannot serialise a model that loading would refuse: \(why)") }
             let writer = checkpointWriter()
             let (header, total) = try writer.header()
@@ -149,11 +157,12 @@ extension MetaTLModel {
 
     /// A model from checkpoint bytes (``checkpointBytes()``, or a file's contents), validated
     /// exactly as ``load(from:)`` validates a file; errors name the checkpoint `name`.
-    public static func load(checkpoint bytes: [UInt8], name: String = "checkpoint bytes") throws(MetaTLError) -> MetaTLModel {
-        try load(checkpoint: Data(bytes), name: name)
+    public static func load(checkpoint bytes: [UInt8], name: String = "checkpoint bytes",
+                            servingOnly: Bool = false) throws(MetaTLError) -> MetaTLModel {
+        try load(checkpoint: Data(bytes), name: name, servingOnly: servingOnly)
     }
 
-    static func load(_ file: SafeTensors.File, name: String) throws(MetaTLError) -> MetaTLModel {
+    static func load(_ file: SafeTensors.File, name: String, servingOnly: Bool = false) throws(MetaTLError) -> MetaTLModel {
         func bad(_ why: String) -> MetaTLError { MetaTLError(.badCheckpoint, "\(name): \(why)") }
         let meta = file.metadata
         // What the file is first, then its integrity (the metadata here, each tensor as it is
@@ -161,7 +170,9 @@ extension MetaTLModel {
         var file = file
         if meta["format"] == nil && file.entries[ModelLayout.embeddingName] != nil && file.entries["vocabulary.item_ids"] == nil {
             file.checksums = try CheckpointChecksums(metadata: meta, name: name)
-            return try loadReferenceStateDict(file, name: name)
+            let model = try loadReferenceStateDict(file, name: name)
+            model.servingOnly = servingOnly
+            return model
         }
         guard meta["format"] == Checkpoint.format else { throw bad("not a MetaTL checkpoint (metadata format is \(meta["format"] ?? "missing"))") }
         guard let version = meta["format_version"].flatMap({ Int($0) }) else { throw bad("format_version is missing") }
@@ -199,8 +210,11 @@ extension MetaTLModel {
 
         let arena = model.arena
         for slot in arena.slots {
-            let blocks: [(String, FPtr)] = [(slot.name, arena.params), ("optimizer.exp_avg." + slot.name, model.optimizer.firstMoment),
-                                            ("optimizer.exp_avg_sq." + slot.name, model.optimizer.secondMoment)]
+            var blocks: [(String, FPtr)] = [(slot.name, arena.params)]
+            if !servingOnly {   // serving only: the moments' pages are never touched (lazily zero-filled)
+                blocks += [("optimizer.exp_avg." + slot.name, model.optimizer.firstMoment),
+                           ("optimizer.exp_avg_sq." + slot.name, model.optimizer.secondMoment)]
+            }
             for (key, block) in blocks { try file.readFloats(key, shape: slot.shape, into: block + slot.offset) }
         }
         try model.loadRunningStatistics(from: file, name: name)
@@ -211,6 +225,7 @@ extension MetaTLModel {
         model.trainedItems = try loadTrainedItems(file, rows: rows, name: name)
         model.step = step
         model.optimizer.markAllUpToDate(step: step)
+        model.servingOnly = servingOnly
         return model
     }
 

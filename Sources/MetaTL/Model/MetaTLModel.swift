@@ -72,6 +72,20 @@ public final class MetaTLModel: @unchecked Sendable {
     var screenMinimumRows = CatalogueScreen.minimumRows
     /// The approximate index recommend ranks from, when one is attached (``attachIndex(_:)``).
     let indexSlot = IndexSlot()
+    /// Loaded without Adam's state (``load(from:servingOnly:)``): serves and evaluates, never trains
+    /// or saves. Set once, before the model is returned.
+    var servingOnly = false
+
+    /// Whether the model was loaded for serving only (``load(from:servingOnly:)``): it recommends,
+    /// scores and evaluates as the full model does, bit for bit, but cannot be trained or saved.
+    public var isServingOnly: Bool { servingOnly }
+
+    /// `.invalidState` for a model loaded for serving only: without Adam's state, training would
+    /// start Adam afresh and a saved file would carry zero moments, so both are refused.
+    func requireOptimizerState(_ what: String) throws(MetaTLError) {
+        guard servingOnly else { return }
+        throw MetaTLError(.invalidState, "cannot \(what): the model was loaded for serving only, without Adam's state; load the checkpoint in full to \(what)")
+    }
     /// Set while ``profileTraining(on:steps:)`` runs.
     var phaseTimer: PhaseTimer?
     /// Serving and evaluation share the model; each training step, snapshots, restores and

@@ -25,7 +25,8 @@ extension MetaTLModel {
     ///
     /// Benchmarks only: `@_spi(Diagnostics) import MetaTL` (the `metatl bench` command).
     @_spi(Diagnostics) public func profileTraining(on dataset: Dataset, steps: Int) throws(MetaTLError) -> [(phase: String, ms: Double)] {
-        try access.training("profile training") { () throws(MetaTLError) -> [(phase: String, ms: Double)] in
+        try requireOptimizerState("train")   // fixed at load: no lock needed
+        return try access.training("profile training") { () throws(MetaTLError) -> [(phase: String, ms: Double)] in
             let timer = PhaseTimer()
             phaseTimer = timer
             defer { phaseTimer = nil }

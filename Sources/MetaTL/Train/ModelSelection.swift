@@ -102,7 +102,8 @@ extension MetaTLModel {
     public func fit(on dataset: Dataset, options: FitOptions = FitOptions(),
                     progress: ((TrainingProgress) -> Bool)? = nil,
                     evaluated: ((ValidationPoint) -> Bool)? = nil) throws(MetaTLError) -> FitResult {
-        try access.training("fit") { () throws(MetaTLError) -> FitResult in
+        try requireOptimizerState("fit")   // fixed at load: no lock needed
+        return try access.training("fit") { () throws(MetaTLError) -> FitResult in
             try fitSteps(on: dataset, options: options, progress: progress, evaluated: evaluated)
         }
     }

@@ -63,7 +63,8 @@ extension MetaTLModel {
     @discardableResult
     public func train(on dataset: Dataset, steps: Int,
                       progress: ((TrainingProgress) -> Bool)? = nil) throws(MetaTLError) -> Float {
-        try access.training("train") { () throws(MetaTLError) -> Float in
+        try requireOptimizerState("train")   // fixed at load: no lock needed
+        return try access.training("train") { () throws(MetaTLError) -> Float in
             try trainSteps(on: dataset, steps: steps, progress: progress)
         }
     }

@@ -693,6 +693,12 @@ struct Model {
 
     void detach_index() { check(mt_model_detach_index(handle)); }
 
+    bool serving_only() const {
+        int serving = 0;
+        check(mt_model_serving_only(handle, &serving));
+        return serving != 0;
+    }
+
     py::object index_info() const {
         mt_index_info info{};
         info.struct_size = sizeof info;
@@ -817,13 +823,15 @@ std::shared_ptr<Model> model_create(const py::dict &settings, const Dataset &dat
     return m;
 }
 
-std::shared_ptr<Model> model_load(py::handle path) {
+// mt_model_load, or mt_model_load_for_serving with `serving_only`.
+std::shared_ptr<Model> model_load(py::handle path, py::handle serving_only) {
     std::string p = fs_path(path, "path");
+    bool serving = flag(serving_only, "serving_only");
     auto m = std::make_shared<Model>();
     mt_status s;
     {
         py::gil_scoped_release release;
-        s = mt_model_load(p.c_str(), &m->handle);
+        s = serving ? mt_model_load_for_serving(p.c_str(), &m->handle) : mt_model_load(p.c_str(), &m->handle);
     }
     check(s);
     return m;
@@ -878,18 +886,22 @@ std::shared_ptr<Dataset> dataset_for_model(py::handle train, py::handle test, py
     return d;
 }
 
-// A model from checkpoint bytes (bytes, bytearray or anything with the buffer protocol).
-std::shared_ptr<Model> model_from_bytes(py::handle data) {
+// A model from checkpoint bytes (bytes, bytearray or anything with the buffer protocol), for
+// serving only with `serving_only` (mt_model_load_bytes_for_serving).
+std::shared_ptr<Model> model_from_bytes(py::handle data, py::handle serving_only) {
     if (!PyObject_CheckBuffer(data.ptr()) || PyUnicode_Check(data.ptr()))
         raise(PyExc_TypeError, "data must be bytes (a checkpoint), got " + describe(data));
     py::buffer_info info = py::reinterpret_borrow<py::buffer>(data).request();
     if (info.ndim > 1 || info.itemsize != 1)
         raise(PyExc_TypeError, "data must be a flat buffer of bytes, got " + describe(data));
+    bool serving = flag(serving_only, "serving_only");
     auto m = std::make_shared<Model>();
     mt_status s;
     {
         py::gil_scoped_release release;
-        s = mt_model_load_bytes(static_cast<const uint8_t *>(info.ptr), static_cast<size_t>(info.size), &m->handle);
+        const uint8_t *bytes = static_cast<const uint8_t *>(info.ptr);
+        size_t size = static_cast<size_t>(info.size);
+        s = serving ? mt_model_load_bytes_for_serving(bytes, size, &m->handle) : mt_model_load_bytes(bytes, size, &m->handle);
     }
     check(s);
     return m;
@@ -1073,14 +1085,15 @@ PYBIND11_MODULE(_metatl, m) {
              py::arg("include_untrained"), py::arg("exact"))
         .def("attach_index", &Model::attach_index, py::arg("lists"), py::arg("probes"))
         .def("detach_index", &Model::detach_index)
+        .def("serving_only", &Model::serving_only)
         .def("index_info", &Model::index_info)
         .def("item_table", &Model::item_table, py::arg("with_embeddings"))
         .def("save", &Model::save, py::arg("path"))
         .def("to_bytes", &Model::to_bytes);
     not_picklable(model);
     m.def("model_create", &model_create, py::arg("settings"), py::arg("data"));
-    m.def("model_load", &model_load, py::arg("path"));
-    m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
+    m.def("model_load", &model_load, py::arg("path"), py::arg("serving_only"));
+    m.def("model_from_bytes", &model_from_bytes, py::arg("data"), py::arg("serving_only"));
     m.def("dataset_for_model", &dataset_for_model, py::arg("train"), py::arg("test"), py::arg("K"), py::arg("seed"),
           py::arg("max_file_bytes"), py::arg("sampled_negatives"), py::arg("model"), py::arg("fail_on_unknown"));
     m.def("dataset_split", &dataset_split, py::arg("users"), py::arg("items"), py::arg("timestamps"), py::arg("user_strings"),

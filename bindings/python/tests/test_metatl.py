@@ -1227,3 +1227,25 @@ def test_an_attached_index_serves_recommend_and_steps_aside_when_asked(data):
     assert restored.index_info is None
     model.detach_index()
     assert model.index_info is None
+
+
+def test_a_model_loaded_for_serving_only_serves_identically_and_refuses_to_train(trained, data, tmp_path):
+    path = tmp_path / "m.safetensors"
+    trained.save(path)
+    lean = metatl.Model.load(path, serving_only=True)
+    lean_bytes = metatl.Model.from_bytes(trained.to_bytes(), serving_only=True)
+    assert lean.serving_only and lean_bytes.serving_only and not trained.serving_only
+    histories = [list(trained.item_ids[[u, u + 2, u + 5]]) for u in range(0, 30, 3)]
+    want = trained.recommend_batch(histories, top_n=6)
+    for model in (lean, lean_bytes):
+        got = model.recommend_batch(histories, top_n=6)
+        assert np.array_equal(got.items, want.items) and np.array_equal(got.scores, want.scores)
+        assert model.evaluate(data, protocol="full") == trained.evaluate(data, protocol="full")
+        with pytest.raises(RuntimeError, match="loaded for serving only"):
+            model.train(data, 1)
+        with pytest.raises(RuntimeError, match="loaded for serving only"):
+            model.save(tmp_path / "again.safetensors")
+        with pytest.raises(RuntimeError, match="loaded for serving only"):
+            pickle.dumps(model)
+    with pytest.raises(TypeError):
+        metatl.Model.load(path, serving_only="yes")
