@@ -1,7 +1,7 @@
 /*
  * Fuzzes the checkpoint loader (safetensors container, header JSON, metadata, tensor
  * shapes and values, both the MetaTL format and a reference state_dict) through
- * mt_model_load. A checkpoint that loads must then answer every query consistently: its
+ * mt_model_load and mt_model_load_for_serving. A checkpoint that loads must then answer every query consistently: its
  * catalogue, an adaptation, a recommendation whose scores mt_model_score reproduces, and
  * its transition prior's weight (with a prior, both blend it in).
  */
@@ -68,6 +68,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         FUZZ_CHECK(m == NULL);
         FUZZ_CHECK(s == MT_ERR_BAD_CHECKPOINT);   /* the file exists: only its content can be wrong */
+    }
+    /* For serving only (Adam's moments not read): whatever loads in full loads so too, and
+     * whatever loads so answers as consistently. */
+    mt_model *lean = (mt_model *)0x1;
+    mt_status ls = fuzz_status(mt_model_load_for_serving(path, &lean));
+    if (s == MT_OK) FUZZ_CHECK(ls == MT_OK);
+    if (ls == MT_OK) {
+        FUZZ_CHECK(lean != NULL);
+        exercise(lean);
+        mt_model_free(lean);
+    } else {
+        FUZZ_CHECK(lean == NULL && ls == MT_ERR_BAD_CHECKPOINT);
     }
     return 0;
 }
