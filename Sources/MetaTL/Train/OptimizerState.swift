@@ -87,11 +87,24 @@ final class OptimizerState: @unchecked Sendable {
     func listTouched() -> Int {
         let list = touchedList.pointer
         var n = 0
-        for r in 0..<tableRows where touched[r] != 0 {
+        forEachMarked { r in
             list[n] = Int32(truncatingIfNeeded: r)
             n += 1
         }
         return n
+    }
+
+    /// Calls `body` with every marked row, in ascending order. The marks are scanned eight at a
+    /// time, so the few thousand marked rows of a step cost a pass over the catalogue's marks at
+    /// memory speed (2·10^6 bytes at 10^6 items), not a compare per row.
+    @inline(__always)
+    func forEachMarked(_ body: (Int) -> Void) {
+        let words = tableRows / 8
+        let raw = UnsafeRawPointer(touched)
+        for w in 0..<words where raw.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self) != 0 {
+            for r in (w * 8)..<(w * 8 + 8) where touched[r] != 0 { body(r) }
+        }
+        for r in (words * 8)..<tableRows where touched[r] != 0 { body(r) }
     }
 
     /// Zeroes every gradient of `arena`: the marked table rows (the others are zero already),
@@ -101,7 +114,7 @@ final class OptimizerState: @unchecked Sendable {
     /// million items is 0.8 GB per table.
     func zeroGradients(_ arena: ParameterArena) {
         let d = dim, grads = arena.grads
-        for r in 0..<tableRows where touched[r] != 0 {
+        forEachMarked { r in
             let row = grads + r * d
             if (0..<d).contains(where: { row[$0].bitPattern != 0 }) { row.update(repeating: 0, count: d) }
             touched[r] = 0
