@@ -16,9 +16,14 @@ func cIndexSettings(_ s: IndexSettings) -> mt_index_settings {
     return c
 }
 
-private func write(_ i: IndexInfo, to out: UnsafeMutablePointer<mt_index_info>?) throws {
+/// The caller's `info` struct is checked before any work (an index build takes seconds), so
+/// writing it cannot fail.
+private func checkInfo(_ info: UnsafeMutablePointer<mt_index_info>?) throws {
+    if let info { try checkSize(info.pointee.struct_size, of: mt_index_info.self, "info", "sizeof(mt_index_info) as") }
+}
+
+private func write(_ i: IndexInfo, to out: UnsafeMutablePointer<mt_index_info>?) {
     guard let out else { return }
-    try checkSize(out.pointee.struct_size, of: mt_index_info.self, "info", "sizeof(mt_index_info) as")
     out.pointee.lists = UInt32(clamping: i.lists)
     out.pointee.probes = UInt32(clamping: i.settings.probes)
     out.pointee.items = i.items
@@ -40,8 +45,8 @@ public func mt_model_attach_index(_ p: OpaquePointer?, _ settings: UnsafePointer
         var s = IndexSettings()
         s.lists = Int(c.lists)
         s.probes = Int(c.probes)
-        if let info { try checkSize(info.pointee.struct_size, of: mt_index_info.self, "info", "sizeof(mt_index_info) as") }
-        try write(try m.attachIndex(s), to: info)
+        try checkInfo(info)
+        write(try m.attachIndex(s), to: info)
     }
 }
 
@@ -56,9 +61,9 @@ public func mt_model_index_info(_ p: OpaquePointer?, _ attached: UnsafeMutablePo
     guarded("mt_model_index_info") {
         let m = try model(p)
         guard let attached else { throw BoundaryError.argument("attached is NULL") }
-        if let info { try checkSize(info.pointee.struct_size, of: mt_index_info.self, "info", "sizeof(mt_index_info) as") }
+        try checkInfo(info)
         let current = try m.indexInfo()
         attached.pointee = current == nil ? 0 : 1
-        if let current { try write(current, to: info) }
+        if let current { write(current, to: info) }
     }
 }
