@@ -692,11 +692,22 @@ public func mt_model_save(_ p: OpaquePointer?, _ path: UnsafePointer<CChar>?) ->
 
 @_cdecl("mt_model_load")
 public func mt_model_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
-    guarded("mt_model_load") {
-        let out = try clear(out)
-        let m = try MetaTLModel.load(from: try string(path, "path"))
-        out.pointee = retain(ModelHandle(m))
-    }
+    guarded("mt_model_load") { try loadModel(path, out, servingOnly: false) }
+}
+
+/// mt_model_load and mt_model_load_for_serving.
+private func loadModel(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?, servingOnly: Bool) throws {
+    let out = try clear(out)
+    out.pointee = retain(ModelHandle(try MetaTLModel.load(from: try string(path, "path"), servingOnly: servingOnly)))
+}
+
+/// mt_model_load_bytes and mt_model_load_bytes_for_serving.
+private func loadModelBytes(_ data: UnsafePointer<UInt8>?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                            servingOnly: Bool) throws {
+    let out = try clear(out)
+    let n = try count(size, "size", limit: Int.max)
+    let bytes = try array(data, n, "data")
+    out.pointee = retain(ModelHandle(try MetaTLModel.load(checkpoint: bytes, servingOnly: servingOnly)))
 }
 
 @_cdecl("mt_model_save_bytes")
@@ -727,31 +738,18 @@ public func mt_model_save_bytes(_ p: OpaquePointer?, _ data: UnsafeMutablePointe
 @_cdecl("mt_model_load_bytes")
 public func mt_model_load_bytes(_ data: UnsafePointer<UInt8>?, _ size: Int,
                                 _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
-    guarded("mt_model_load_bytes") {
-        let out = try clear(out)
-        let n = try count(size, "size", limit: Int.max)
-        let bytes = try array(data, n, "data")
-        out.pointee = retain(ModelHandle(try MetaTLModel.load(checkpoint: bytes)))
-    }
+    guarded("mt_model_load_bytes") { try loadModelBytes(data, size, out, servingOnly: false) }
 }
 
 @_cdecl("mt_model_load_for_serving")
 public func mt_model_load_for_serving(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
-    guarded("mt_model_load_for_serving") {
-        let out = try clear(out)
-        out.pointee = retain(ModelHandle(try MetaTLModel.load(from: try string(path, "path"), servingOnly: true)))
-    }
+    guarded("mt_model_load_for_serving") { try loadModel(path, out, servingOnly: true) }
 }
 
 @_cdecl("mt_model_load_bytes_for_serving")
 public func mt_model_load_bytes_for_serving(_ data: UnsafePointer<UInt8>?, _ size: Int,
                                             _ out: UnsafeMutablePointer<OpaquePointer?>?) -> mt_status {
-    guarded("mt_model_load_bytes_for_serving") {
-        let out = try clear(out)
-        let n = try count(size, "size", limit: Int.max)
-        let bytes = try array(data, n, "data")
-        out.pointee = retain(ModelHandle(try MetaTLModel.load(checkpoint: bytes, servingOnly: true)))
-    }
+    guarded("mt_model_load_bytes_for_serving") { try loadModelBytes(data, size, out, servingOnly: true) }
 }
 
 @_cdecl("mt_model_serving_only")
